@@ -1,7 +1,16 @@
-fn main() {
-    let path = std::path::PathBuf::from(std::env::args().nth(1).unwrap());
-    match wgdeploy::inventory::load(&path) {
-        Ok(inv) => println!("ok: {} hosts {:?}", inv.hosts.len(), inv.hosts.iter().map(|h| (h.name.to_string(), h.role, h.home)).collect::<Vec<_>>()),
-        Err(e) => print!("{e}"),
+//! wgdeploy: run the CLI, print errors in the one error style, map outcomes to exit codes.
+
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = wgdeploy::cli::Cli::parse();
+    let mut stdout = std::io::stdout().lock();
+    match wgdeploy::cli::run(cli, &mut stdout) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprint!("{error}");
+            ExitCode::from(1)
+        }
     }
 }

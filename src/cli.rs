@@ -1,0 +1,118 @@
+//! Command-line interface: parses arguments and runs the pure core with file I/O at the edge.
+
+use crate::error::{Diagnostic, Result};
+use crate::state::{self, State};
+use clap::{Args, Parser, Subcommand};
+use std::io::Write;
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(name = "wgdeploy", version, about = "Declarative WireGuard provisioning over SSH that gets NAT right")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Show what every host's config would contain: peers, AllowedIPs and why, who forwards.
+    Plan(PlanArgs),
+    /// Write every host's wg-quick config to DIR/<host>/<interface>.conf (mode 0600).
+    Render(RenderArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct StateArgs {
+    /// Inventory file (YAML).
+    pub inventory: PathBuf,
+    /// State file with keys and addresses [default: <inventory>.wgdeploy-state.json beside it].
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+}
+
+impl StateArgs {
+    fn state_path(&self) -> PathBuf {
+        self.state.clone().unwrap_or_else(|| state::default_path(&self.inventory))
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub common: StateArgs,
+    /// Plan from the inventory alone, without contacting hosts.
+    #[arg(long)]
+    pub offline: bool,
+    /// Print the plan as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct RenderArgs {
+    #[command(flatten)]
+    pub common: StateArgs,
+    /// Output directory.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Directory whose wg-quick.conf.j2 replaces the built-in template.
+    #[arg(long, value_name = "DIR")]
+    pub templates: Option<PathBuf>,
+}
+
+/// Runs a command; what it prints goes to `out`.
+pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
+    match cli.command {
+        Command::Plan(args) => plan(&args, out),
+        Command::Render(args) => render(&args, out),
+    }
+}
+
+fn plan(args: &PlanArgs, out: &mut dyn Write) -> Result<()> {
+    if !args.offline {
+        return Err(Diagnostic::new("`plan` against live hosts needs the SSH executor, which this build does not have yet")
+            .help("run `wgdeploy plan --offline INVENTORY` to plan from the inventory alone")
+            .into());
+    }
+    // Offline planning reads the state (to keep remembered addresses) but never writes it.
+    let state = State::load(&args.common.state_path())?;
+    let deployment = crate::plan_inventory(&args.common.inventory, &state)?;
+    let text = if args.json {
+        let mut text = serde_json::to_string_pretty(&crate::plan_view::json(&deployment)).expect("json");
+        text.push('\n');
+        text
+    } else {
+        crate::plan_view::human(&deployment)
+    };
+    write_out(out, &text)
+}
+
+fn render(args: &RenderArgs, out: &mut dyn Write) -> Result<()> {
+    let renderer = crate::render::Renderer::new(args.templates.as_deref())?;
+    let state_path = args.common.state_path();
+    let mut state = State::load(&state_path)?;
+    let deployment = crate::plan_inventory(&args.common.inventory, &state)?;
+    if state.reconcile(&deployment.inventory, &deployment.addresses, &deployment.topology) {
+        state.save(&state_path)?;
+    }
+    let rendered = renderer.render_all(&deployment, &state)?;
+    let written = crate::render::write_configs(&args.out, &deployment.inventory, &rendered)?;
+    write_out(
+        out,
+        &format!(
+            "rendered {} hosts into {}: {} written, {} unchanged\n",
+            rendered.len(),
+            args.out.display(),
+            written.written,
+            written.unchanged
+        ),
+    )
+}
+
+fn write_out(out: &mut dyn Write, text: &str) -> Result<()> {
+    // A closed pipe (`wgdeploy plan … | head`) is not an error worth reporting.
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => Err(Diagnostic::new(format!("cannot write output: {err}")).into()),
+        _ => Ok(()),
+    }
+}
