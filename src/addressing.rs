@@ -15,9 +15,13 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 pub type HostAddresses = Vec<Vec<IpAddr>>;
 
 /// Assigns addresses. `remembered` maps host names to the addresses they had on the last run.
-pub fn assign(inventory: &Inventory, remembered: &HashMap<String, Vec<IpAddr>>) -> Result<HostAddresses> {
+pub fn assign(
+    inventory: &Inventory,
+    remembered: &HashMap<String, Vec<IpAddr>>,
+) -> Result<HostAddresses> {
     let hosts = &inventory.hosts;
-    let mut assigned: HostAddresses = vec![Vec::with_capacity(inventory.network.ranges.len()); hosts.len()];
+    let mut assigned: HostAddresses =
+        vec![Vec::with_capacity(inventory.network.ranges.len()); hosts.len()];
     for range in &inventory.network.ranges {
         let usable = |ip: &IpAddr| is_usable(range, ip);
         let mut chosen: Vec<Option<IpAddr>> = vec![None; hosts.len()];
@@ -76,21 +80,30 @@ pub fn assign(inventory: &Inventory, remembered: &HashMap<String, Vec<IpAddr>>) 
 /// Whether `ip` can be a host address in `range`: inside it, and neither its network address nor,
 /// for IPv4, its broadcast address.
 pub fn is_usable(range: &IpNet, ip: &IpAddr) -> bool {
-    range.contains(ip) && *ip != range.network() && !(matches!(range, IpNet::V4(_)) && *ip == range.broadcast())
+    range.contains(ip)
+        && *ip != range.network()
+        && !(matches!(range, IpNet::V4(_)) && *ip == range.broadcast())
 }
 
 fn usable_count(range: &IpNet) -> u128 {
     match range {
         IpNet::V4(v4) => (1u128 << (32 - v4.prefix_len())).saturating_sub(2),
-        IpNet::V6(v6) => 1u128.checked_shl(128 - u32::from(v6.prefix_len())).map_or(u128::MAX, |n| n - 1),
+        IpNet::V6(v6) => 1u128
+            .checked_shl(128 - u32::from(v6.prefix_len()))
+            .map_or(u128::MAX, |n| n - 1),
     }
 }
 
 /// A range of the same family that fits `hosts` with room to grow.
 fn larger(range: &IpNet, hosts: usize) -> IpNet {
     let bits = (usize::BITS - (hosts.saturating_mul(2) + 2).leading_zeros()) as u8;
-    let prefix = range.max_prefix_len().saturating_sub(bits).min(range.prefix_len());
-    IpNet::new(range.network(), prefix).map(|net| net.trunc()).unwrap_or(*range)
+    let prefix = range
+        .max_prefix_len()
+        .saturating_sub(bits)
+        .min(range.prefix_len());
+    IpNet::new(range.network(), prefix)
+        .map(|net| net.trunc())
+        .unwrap_or(*range)
 }
 
 /// Usable addresses of a range in ascending order, without materialising the range.
@@ -150,7 +163,9 @@ mod tests {
 
     #[test]
     fn allocates_lowest_free_in_order_around_pins() {
-        let inv = inventory(&format!("{BASE}  a: {{ address: 100.64.0.1 }}\n  b: {{}}\n"));
+        let inv = inventory(&format!(
+            "{BASE}  a: {{ address: 100.64.0.1 }}\n  b: {{}}\n"
+        ));
         let got = assign(&inv, &HashMap::new()).unwrap();
         assert_eq!(got[0], ips(&["100.64.0.2", "fd00:64::1"]));
         assert_eq!(got[1], ips(&["100.64.0.1", "fd00:64::2"]));
@@ -168,7 +183,9 @@ mod tests {
             .map(|(host, ips)| (host.name.to_string(), ips.clone()))
             .collect();
         // A new host inserted first in the file, and one removed: the others keep their addresses.
-        let after = inventory("network: { addresses: [100.64.0.0/24, 'fd00:64::/64'] }\nhosts:\n  new: {}\n  r: { endpoint: 198.51.100.1, relay: true }\n  c: {}\n");
+        let after = inventory(
+            "network: { addresses: [100.64.0.0/24, 'fd00:64::/64'] }\nhosts:\n  new: {}\n  r: { endpoint: 198.51.100.1, relay: true }\n  c: {}\n",
+        );
         let second = assign(&after, &remembered).unwrap();
         assert_eq!(second[1], first[0]);
         assert_eq!(second[2], first[2]);
@@ -187,7 +204,9 @@ mod tests {
 
     #[test]
     fn exhaustion_names_the_range_and_a_fix() {
-        let inv = inventory("network: { addresses: [100.64.0.0/30] }\nhosts:\n  r: { endpoint: 198.51.100.1, relay: true }\n  a: {}\n  b: {}\n");
+        let inv = inventory(
+            "network: { addresses: [100.64.0.0/30] }\nhosts:\n  r: { endpoint: 198.51.100.1, relay: true }\n  a: {}\n  b: {}\n",
+        );
         let err = assign(&inv, &HashMap::new()).unwrap_err().to_string();
         assert!(err.contains("`100.64.0.0/30` is exhausted: it has 2 usable addresses and the inventory has 3 hosts"), "{err}");
         assert!(err.contains("host: b"), "{err}");

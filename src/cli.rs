@@ -7,7 +7,11 @@ use std::io::Write;
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
-#[command(name = "wgdeploy", version, about = "Declarative WireGuard provisioning over SSH that gets NAT right")]
+#[command(
+    name = "wgdeploy",
+    version,
+    about = "Declarative WireGuard provisioning over SSH that gets NAT right"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -32,7 +36,9 @@ pub struct StateArgs {
 
 impl StateArgs {
     fn state_path(&self) -> PathBuf {
-        self.state.clone().unwrap_or_else(|| state::default_path(&self.inventory))
+        self.state
+            .clone()
+            .unwrap_or_else(|| state::default_path(&self.inventory))
     }
 }
 
@@ -70,15 +76,18 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
 
 fn plan(args: &PlanArgs, out: &mut dyn Write) -> Result<()> {
     if !args.offline {
-        return Err(Diagnostic::new("`plan` against live hosts needs the SSH executor, which this build does not have yet")
-            .help("run `wgdeploy plan --offline INVENTORY` to plan from the inventory alone")
-            .into());
+        return Err(Diagnostic::new(
+            "`plan` against live hosts needs the SSH executor, which this build does not have yet",
+        )
+        .help("run `wgdeploy plan --offline INVENTORY` to plan from the inventory alone")
+        .into());
     }
     // Offline planning reads the state (to keep remembered addresses) but never writes it.
     let state = State::load(&args.common.state_path())?;
     let deployment = crate::plan_inventory(&args.common.inventory, &state)?;
     let text = if args.json {
-        let mut text = serde_json::to_string_pretty(&crate::plan_view::json(&deployment)).expect("json");
+        let mut text =
+            serde_json::to_string_pretty(&crate::plan_view::json(&deployment)).expect("json");
         text.push('\n');
         text
     } else {
@@ -92,7 +101,11 @@ fn render(args: &RenderArgs, out: &mut dyn Write) -> Result<()> {
     let state_path = args.common.state_path();
     let mut state = State::load(&state_path)?;
     let deployment = crate::plan_inventory(&args.common.inventory, &state)?;
-    if state.reconcile(&deployment.inventory, &deployment.addresses, &deployment.topology) {
+    if state.reconcile(
+        &deployment.inventory,
+        &deployment.addresses,
+        &deployment.topology,
+    ) {
         state.save(&state_path)?;
     }
     let rendered = renderer.render_all(&deployment, &state)?;
@@ -112,7 +125,9 @@ fn render(args: &RenderArgs, out: &mut dyn Write) -> Result<()> {
 fn write_out(out: &mut dyn Write, text: &str) -> Result<()> {
     // A closed pipe (`wgdeploy plan … | head`) is not an error worth reporting.
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => Err(Diagnostic::new(format!("cannot write output: {err}")).into()),
+        Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(Diagnostic::new(format!("cannot write output: {err}")).into())
+        }
         _ => Ok(()),
     }
 }

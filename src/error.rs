@@ -135,10 +135,15 @@ impl Error {
 
     /// An I/O failure on a named path, with the fix when the cause is a common one.
     pub fn io(action: &str, path: &Path, err: &std::io::Error) -> Error {
-        let mut diagnostic = Diagnostic::new(format!("cannot {action} `{}`: {err}", path.display()));
+        let mut diagnostic =
+            Diagnostic::new(format!("cannot {action} `{}`: {err}", path.display()));
         diagnostic.help = match err.kind() {
-            std::io::ErrorKind::NotFound => Some("check the path; it is relative to the current directory".into()),
-            std::io::ErrorKind::PermissionDenied => Some("check the file's permissions and owner".into()),
+            std::io::ErrorKind::NotFound => {
+                Some("check the path; it is relative to the current directory".into())
+            }
+            std::io::ErrorKind::PermissionDenied => {
+                Some("check the file's permissions and owner".into())
+            }
             _ => None,
         };
         diagnostic.into()

@@ -48,7 +48,13 @@ fn rules(inventory: &Inventory, host: &Host) -> Vec<(&'static str, String)> {
         let families = families(inventory, host);
         // Relays route overlay ↔ overlay: in and out of the same interface.
         for (enabled, tool) in [(families.ipv4, "iptables"), (families.ipv6, "ip6tables")] {
-            if enabled && inventory.network.ranges.iter().any(|range| tool_for(range) == tool) {
+            if enabled
+                && inventory
+                    .network
+                    .ranges
+                    .iter()
+                    .any(|range| tool_for(range) == tool)
+            {
                 rules.push((tool, "-i %i -o %i -j ACCEPT".to_owned()));
             }
         }
@@ -78,7 +84,9 @@ pub fn hooks(inventory: &Inventory, host: &Host) -> (Vec<String>, Vec<String>) {
         .collect();
     let mut down = Vec::new();
     for (tool, rule) in rules(inventory, host) {
-        up.push(format!("{tool} -C FORWARD {rule} 2>/dev/null || {tool} -I FORWARD {rule}"));
+        up.push(format!(
+            "{tool} -C FORWARD {rule} 2>/dev/null || {tool} -I FORWARD {rule}"
+        ));
         down.push(format!("{tool} -D FORWARD {rule} 2>/dev/null || true"));
     }
     (up, down)
@@ -110,7 +118,10 @@ mod tests {
         let (up, down) = hooks(&inventory, &inventory.hosts[1]);
         assert_eq!(up[0], "sysctl -q -w net.ipv4.ip_forward=1");
         assert_eq!(up.len(), 3);
-        assert_eq!(down[1], "iptables -D FORWARD -o %i -s 198.18.50.0/24 -j ACCEPT 2>/dev/null || true");
+        assert_eq!(
+            down[1],
+            "iptables -D FORWARD -o %i -s 198.18.50.0/24 -j ACCEPT 2>/dev/null || true"
+        );
         assert_eq!(hooks(&inventory, &inventory.hosts[2]), (vec![], vec![]));
     }
 }

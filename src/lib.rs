@@ -2,17 +2,17 @@
 //!
 //! Data flows one way through pure stages: inventory → model → addressing → topology → render.
 
+pub mod addressing;
 pub mod error;
+pub mod forwarding;
 pub mod inventory;
 pub mod keys;
 pub mod model;
-pub mod addressing;
-pub mod topology;
-pub mod state;
-pub mod forwarding;
 pub mod parallel;
-pub mod render;
 pub mod plan_view;
+pub mod render;
+pub mod state;
+pub mod topology;
 
 use std::path::Path;
 
@@ -23,7 +23,10 @@ pub fn plan_inventory(path: &Path, state: &state::State) -> error::Result<render
 }
 
 /// Plans an already validated inventory.
-pub fn plan_loaded(inventory: model::Inventory, state: &state::State) -> error::Result<render::Deployment> {
+pub fn plan_loaded(
+    inventory: model::Inventory,
+    state: &state::State,
+) -> error::Result<render::Deployment> {
     let addresses = addressing::assign(&inventory, &state.remembered_addresses())?;
     let topology = topology::plan(&inventory, &addresses);
     Ok(render::Deployment {

@@ -18,10 +18,18 @@ impl HostName {
             return Err("a host name must not be empty".into());
         }
         if name.len() > 63 {
-            return Err(format!("host name `{}…` is longer than 63 characters", truncate(name, 20)));
+            return Err(format!(
+                "host name `{}…` is longer than 63 characters",
+                truncate(name, 20)
+            ));
         }
-        let first_ok = name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
-        let rest_ok = name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+        let first_ok = name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric());
+        let rest_ok = name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
         if !first_ok || !rest_ok {
             return Err(format!(
                 "host name `{}` may only contain letters, digits, `.`, `_` and `-`, and must start with a letter or digit",
@@ -54,7 +62,10 @@ impl InterfaceName {
                 printable(name)
             ));
         }
-        if !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '=' | '+' | '.' | '-')) {
+        if !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '=' | '+' | '.' | '-'))
+        {
             return Err(format!(
                 "interface name `{}` may only contain letters, digits and `_=+.-` (wg-quick's rule)",
                 printable(name)
@@ -121,7 +132,11 @@ impl Endpoint {
                 .ok_or_else(|| bad("opens `[` without closing `]`"))?;
             let port = match after {
                 "" => None,
-                _ => Some(after.strip_prefix(':').ok_or_else(|| bad("has text after `]` that is not `:PORT`"))?),
+                _ => Some(
+                    after
+                        .strip_prefix(':')
+                        .ok_or_else(|| bad("has text after `]` that is not `:PORT`"))?,
+                ),
             };
             let ip: std::net::Ipv6Addr = inside
                 .parse()
@@ -196,7 +211,19 @@ mod tests {
     #[test]
     fn host_names_refuse_shell_and_path_characters() {
         assert!(HostName::parse("relay-1.eu_west").is_ok());
-        for bad in ["", "-x", ".x", "a/b", "a b", "a;rm", "$(id)", "a`b`", "a\nb", "é", &"a".repeat(64)] {
+        for bad in [
+            "",
+            "-x",
+            ".x",
+            "a/b",
+            "a b",
+            "a;rm",
+            "$(id)",
+            "a`b`",
+            "a\nb",
+            "é",
+            &"a".repeat(64),
+        ] {
             assert!(HostName::parse(bad).is_err(), "{bad:?} accepted");
         }
     }
@@ -223,7 +250,18 @@ mod tests {
         for (input, shown) in cases {
             assert_eq!(Endpoint::parse(input, 51820).unwrap().to_string(), shown);
         }
-        for bad in ["", "1.2.3.4:0", "1.2.3.4:70000", "1.2.3.999", "[::1", "[::1]x", "a b", "a;b:1", "-a.com", "h:port"] {
+        for bad in [
+            "",
+            "1.2.3.4:0",
+            "1.2.3.4:70000",
+            "1.2.3.999",
+            "[::1",
+            "[::1]x",
+            "a b",
+            "a;b:1",
+            "-a.com",
+            "h:port",
+        ] {
             assert!(Endpoint::parse(bad, 51820).is_err(), "{bad:?} accepted");
         }
     }
@@ -324,6 +362,8 @@ pub struct Inventory {
 
 impl Inventory {
     pub fn host_id(&self, name: &str) -> Option<HostId> {
-        self.hosts.iter().position(|host| host.name.as_str() == name)
+        self.hosts
+            .iter()
+            .position(|host| host.name.as_str() == name)
     }
 }

@@ -23,26 +23,51 @@ pub fn human(deployment: &Deployment) -> String {
         ranges.join(", "),
         network.port,
         network.keepalive,
-        network.mtu.map(|mtu| format!(", MTU {mtu}")).unwrap_or_default()
+        network
+            .mtu
+            .map(|mtu| format!(", MTU {mtu}"))
+            .unwrap_or_default()
     );
     let mut peer_count = 0;
     for (id, host) in inventory.hosts.iter().enumerate() {
         let plan = &deployment.topology.hosts[id];
         peer_count += plan.peers.len();
         let _ = writeln!(out);
-        let _ = writeln!(out, "{}  {}  {}", host.name, addresses(deployment, id), describe_host(inventory, host));
+        let _ = writeln!(
+            out,
+            "{}  {}  {}",
+            host.name,
+            addresses(deployment, id),
+            describe_host(inventory, host)
+        );
         if plan.forwarding {
             let _ = writeln!(out, "  forwards: {}", forwarding_summary(inventory, host));
         }
         if plan.peers.is_empty() {
             let _ = writeln!(out, "  (no peers)");
         }
-        let width = plan.peers.iter().map(|peer| inventory.hosts[peer.host].name.as_str().len()).max().unwrap_or(0);
+        let width = plan
+            .peers
+            .iter()
+            .map(|peer| inventory.hosts[peer.host].name.as_str().len())
+            .max()
+            .unwrap_or(0);
         for peer in &plan.peers {
             let other = &inventory.hosts[peer.host];
-            let _ = writeln!(out, "  {:width$}  {}", other.name.as_str(), describe_peer(inventory, peer));
+            let _ = writeln!(
+                out,
+                "  {:width$}  {}",
+                other.name.as_str(),
+                describe_peer(inventory, peer)
+            );
             for allowed in &peer.allowed {
-                let _ = writeln!(out, "  {:width$}    {:<18} {}", "", allowed.net.to_string(), carries(deployment, id, peer, allowed.carries));
+                let _ = writeln!(
+                    out,
+                    "  {:width$}    {:<18} {}",
+                    "",
+                    allowed.net.to_string(),
+                    carries(deployment, id, peer, allowed.carries)
+                );
             }
         }
     }
@@ -59,23 +84,38 @@ pub fn human(deployment: &Deployment) -> String {
     } else {
         let _ = writeln!(out, "Must forward: {}", forwarders.join(", "));
     }
-    let _ = writeln!(out, "{} hosts, {peer_count} peer entries.", inventory.hosts.len());
+    let _ = writeln!(
+        out,
+        "{} hosts, {peer_count} peer entries.",
+        inventory.hosts.len()
+    );
     out
 }
 
 fn addresses(deployment: &Deployment, id: HostId) -> String {
-    let list: Vec<String> = deployment.addresses[id].iter().map(ToString::to_string).collect();
+    let list: Vec<String> = deployment.addresses[id]
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     list.join(", ")
 }
 
 fn describe_host(inventory: &Inventory, host: &Host) -> String {
-    let endpoint = host.endpoint.as_ref().map(ToString::to_string).unwrap_or_default();
+    let endpoint = host
+        .endpoint
+        .as_ref()
+        .map(ToString::to_string)
+        .unwrap_or_default();
     match host.role {
         Role::Relay => format!("relay, endpoint {endpoint}"),
         Role::Public => format!("public, endpoint {endpoint}"),
         Role::Nat => match host.home {
             None => "behind NAT, no relay (reaches public hosts only)".into(),
-            Some(home) => format!("behind NAT, home relay {} ({})", inventory.hosts[home.relay].name, home_choice(home.choice)),
+            Some(home) => format!(
+                "behind NAT, home relay {} ({})",
+                inventory.hosts[home.relay].name,
+                home_choice(home.choice)
+            ),
         },
     }
 }
@@ -90,12 +130,22 @@ fn home_choice(choice: HomeChoice) -> &'static str {
 
 fn forwarding_summary(inventory: &Inventory, host: &Host) -> String {
     let families = crate::forwarding::families(inventory, host);
-    let mut parts: Vec<String> = families.sysctls().iter().map(|key| format!("{key}=1")).collect();
+    let mut parts: Vec<String> = families
+        .sysctls()
+        .iter()
+        .map(|key| format!("{key}=1"))
+        .collect();
     if host.is_relay() {
-        parts.push(format!("FORWARD {0} → {0} accepted", inventory.network.interface));
+        parts.push(format!(
+            "FORWARD {0} → {0} accepted",
+            inventory.network.interface
+        ));
     }
     for route in &host.routes {
-        parts.push(format!("FORWARD {} ↔ {route} accepted", inventory.network.interface));
+        parts.push(format!(
+            "FORWARD {} ↔ {route} accepted",
+            inventory.network.interface
+        ));
     }
     parts.join(", ")
 }
@@ -126,7 +176,9 @@ fn carries(deployment: &Deployment, me: HostId, peer: &Peer, carries: Carries) -
     let hosts = &deployment.inventory.hosts;
     let name = |id: HostId| hosts[id].name.as_str();
     let path = |id: HostId| match (peer.link, hosts[id].home) {
-        (Link::RelayMesh, Some(home)) if id != peer.host => format!(" (homed on {})", name(home.relay)),
+        (Link::RelayMesh, Some(home)) if id != peer.host => {
+            format!(" (homed on {})", name(home.relay))
+        }
         (Link::HomeRelay, _) => format!(" (through {})", name(peer.host)),
         _ => String::new(),
     };
@@ -134,11 +186,18 @@ fn carries(deployment: &Deployment, me: HostId, peer: &Peer, carries: Carries) -
         Carries::Address(id) => format!("{}'s address{}", name(id), path(id)),
         Carries::Route(id) => format!("subnet behind {}{}", name(id), path(id)),
         Carries::Overlay => {
-            let reached: Vec<&str> = reached_through(deployment, me, peer).into_iter().map(name).collect();
+            let reached: Vec<&str> = reached_through(deployment, me, peer)
+                .into_iter()
+                .map(name)
+                .collect();
             if reached.is_empty() {
                 format!("overlay catch-all: {} itself", name(peer.host))
             } else {
-                format!("overlay catch-all: {} itself, and {} through it", name(peer.host), list(&reached))
+                format!(
+                    "overlay catch-all: {} itself, and {} through it",
+                    name(peer.host),
+                    list(&reached)
+                )
             }
         }
     }
@@ -153,8 +212,14 @@ fn reached_through(deployment: &Deployment, me: HostId, peer: &Peer) -> Vec<Host
             direct[other.host] = true;
         }
     }
-    let mut reached: Vec<HostId> = (0..direct.len()).filter(|&id| id != me && id != peer.host && !direct[id]).collect();
-    reached.sort_by(|&a, &b| deployment.inventory.hosts[a].name.cmp(&deployment.inventory.hosts[b].name));
+    let mut reached: Vec<HostId> = (0..direct.len())
+        .filter(|&id| id != me && id != peer.host && !direct[id])
+        .collect();
+    reached.sort_by(|&a, &b| {
+        deployment.inventory.hosts[a]
+            .name
+            .cmp(&deployment.inventory.hosts[b].name)
+    });
     reached
 }
 
@@ -162,7 +227,11 @@ fn list(names: &[&str]) -> String {
     if names.len() <= NAMES_SHOWN {
         names.join(", ")
     } else {
-        format!("{} and {} more", names[..NAMES_SHOWN].join(", "), names.len() - NAMES_SHOWN)
+        format!(
+            "{} and {} more",
+            names[..NAMES_SHOWN].join(", "),
+            names.len() - NAMES_SHOWN
+        )
     }
 }
 
@@ -219,18 +288,27 @@ pub fn json(deployment: &Deployment) -> serde_json::Value {
             JsonHost {
                 name: host.name.as_str(),
                 role: host.role,
-                addresses: deployment.addresses[id].iter().map(ToString::to_string).collect(),
+                addresses: deployment.addresses[id]
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect(),
                 endpoint: host.endpoint.as_ref().map(ToString::to_string),
                 home_relay: host.home.map(|home| name(home.relay)),
                 home_choice: host.home.map(|home| home.choice),
-                forwarding: plan.forwarding.then(|| crate::forwarding::families(inventory, host).sysctls()),
+                forwarding: plan
+                    .forwarding
+                    .then(|| crate::forwarding::families(inventory, host).sysctls()),
                 peers: plan
                     .peers
                     .iter()
                     .map(|peer| JsonPeer {
                         name: name(peer.host),
                         link: peer.link,
-                        endpoint: if peer.dial { hosts[peer.host].endpoint.as_ref().map(ToString::to_string) } else { None },
+                        endpoint: if peer.dial {
+                            hosts[peer.host].endpoint.as_ref().map(ToString::to_string)
+                        } else {
+                            None
+                        },
                         keepalive: peer.keepalive,
                         allowed_ips: peer
                             .allowed
@@ -239,7 +317,16 @@ pub fn json(deployment: &Deployment) -> serde_json::Value {
                                 let (carries, host, reaches) = match allowed.carries {
                                     Carries::Address(owner) => ("address", Some(name(owner)), None),
                                     Carries::Route(owner) => ("route", Some(name(owner)), None),
-                                    Carries::Overlay => ("overlay", None, Some(reached_through(deployment, id, peer).into_iter().map(name).collect())),
+                                    Carries::Overlay => (
+                                        "overlay",
+                                        None,
+                                        Some(
+                                            reached_through(deployment, id, peer)
+                                                .into_iter()
+                                                .map(name)
+                                                .collect(),
+                                        ),
+                                    ),
                                 };
                                 JsonAllowed {
                                     prefix: allowed.net.to_string(),
@@ -257,10 +344,23 @@ pub fn json(deployment: &Deployment) -> serde_json::Value {
     let plan = JsonPlan {
         inventory: inventory.path.display().to_string(),
         interface: inventory.network.interface.as_str(),
-        overlay: inventory.network.ranges.iter().map(ToString::to_string).collect(),
+        overlay: inventory
+            .network
+            .ranges
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
         hosts: json_hosts,
-        must_forward: (0..hosts.len()).filter(|&id| deployment.topology.hosts[id].forwarding).map(name).collect(),
-        peer_entries: deployment.topology.hosts.iter().map(|plan| plan.peers.len()).sum(),
+        must_forward: (0..hosts.len())
+            .filter(|&id| deployment.topology.hosts[id].forwarding)
+            .map(name)
+            .collect(),
+        peer_entries: deployment
+            .topology
+            .hosts
+            .iter()
+            .map(|plan| plan.peers.len())
+            .sum(),
     };
     serde_json::to_value(plan).expect("plan serializes")
 }

@@ -84,7 +84,10 @@ impl Renderer {
                 });
                 diagnostic.help = Some("fix the template; `templates/wg-quick.conf.j2` in the wgdeploy sources lists every variable".into());
             }
-            None => diagnostic.help = Some("this is a bug in wgdeploy's built-in template; please report it".into()),
+            None => {
+                diagnostic.help =
+                    Some("this is a bug in wgdeploy's built-in template; please report it".into())
+            }
         }
         diagnostic.into()
     }
@@ -92,12 +95,17 @@ impl Renderer {
     /// Renders every host's config, in inventory order, on all cores.
     pub fn render_all(&self, deployment: &Deployment, state: &State) -> Result<Vec<String>> {
         let shared = Shared::new(deployment, state)?;
-        let template = self.env.get_template(TEMPLATE_NAME).expect("template was added");
+        let template = self
+            .env
+            .get_template(TEMPLATE_NAME)
+            .expect("template was added");
         let results = crate::parallel::map(deployment.inventory.hosts.len(), |id| {
             let context = shared.context(deployment, state, id);
             template
                 .render(Value::from(Serde(&context)))
-                .map_err(|err| self.template_error(&err, Some(deployment.inventory.hosts[id].name.as_str())))
+                .map_err(|err| {
+                    self.template_error(&err, Some(deployment.inventory.hosts[id].name.as_str()))
+                })
         });
         results.into_iter().collect()
     }
@@ -115,15 +123,29 @@ impl Shared {
         let mut public_keys = Vec::with_capacity(hosts.len());
         for host in hosts {
             let key = state.private_key(host.name.as_str()).ok_or_else(|| {
-                Error::from(Diagnostic::new(format!("no key for `{}` in the state", host.name)).host(host.name.as_str()))
+                Error::from(
+                    Diagnostic::new(format!("no key for `{}` in the state", host.name))
+                        .host(host.name.as_str()),
+                )
             })?;
             public_keys.push(key.public_key().to_base64());
         }
-        let endpoints = hosts.iter().map(|host| host.endpoint.as_ref().map(ToString::to_string)).collect();
-        Ok(Shared { public_keys, endpoints })
+        let endpoints = hosts
+            .iter()
+            .map(|host| host.endpoint.as_ref().map(ToString::to_string))
+            .collect();
+        Ok(Shared {
+            public_keys,
+            endpoints,
+        })
     }
 
-    fn context<'a>(&'a self, deployment: &'a Deployment, state: &State, id: HostId) -> HostContext<'a> {
+    fn context<'a>(
+        &'a self,
+        deployment: &'a Deployment,
+        state: &State,
+        id: HostId,
+    ) -> HostContext<'a> {
         let inventory = &deployment.inventory;
         let host = &inventory.hosts[id];
         let plan = &deployment.topology.hosts[id];
@@ -148,8 +170,16 @@ impl Shared {
                     preshared_key: state
                         .preshared_key(host.name.as_str(), other.name.as_str())
                         .map(|key| key.expose_base64()),
-                    allowed_ips: peer.allowed.iter().map(|allowed| allowed.net.to_string()).collect(),
-                    endpoint: if peer.dial { self.endpoints[peer.host].as_deref() } else { None },
+                    allowed_ips: peer
+                        .allowed
+                        .iter()
+                        .map(|allowed| allowed.net.to_string())
+                        .collect(),
+                    endpoint: if peer.dial {
+                        self.endpoints[peer.host].as_deref()
+                    } else {
+                        None
+                    },
                     keepalive: peer.keepalive,
                     link: peer.link,
                 }
@@ -163,7 +193,10 @@ impl Shared {
             // NAT-ed hosts let the kernel pick a port: nobody can dial them anyway.
             listen_port: (host.role != Role::Nat).then_some(host.listen_port),
             mtu: inventory.network.mtu,
-            private_key: state.private_key(host.name.as_str()).map(|key| key.expose_base64()).unwrap_or_default(),
+            private_key: state
+                .private_key(host.name.as_str())
+                .map(|key| key.expose_base64())
+                .unwrap_or_default(),
             forwarding: plan.forwarding,
             post_up,
             post_down,
@@ -222,7 +255,8 @@ pub fn write_configs(out: &Path, inventory: &Inventory, rendered: &[String]) -> 
         if std::fs::read(&path).is_ok_and(|existing| existing == rendered[id].as_bytes()) {
             return Ok(false);
         }
-        crate::state::write_private_file(&path, rendered[id].as_bytes()).map_err(|err| Error::io("write config", &path, &err))?;
+        crate::state::write_private_file(&path, rendered[id].as_bytes())
+            .map_err(|err| Error::io("write config", &path, &err))?;
         Ok(true)
     });
     let mut written = Written::default();

@@ -21,7 +21,10 @@ const VERSION: u32 = 1;
 
 /// `inventory.yaml` → `inventory.wgdeploy-state.json` in the same directory.
 pub fn default_path(inventory: &Path) -> PathBuf {
-    let stem = inventory.file_stem().map_or_else(|| "inventory".into(), |stem| stem.to_string_lossy().into_owned());
+    let stem = inventory.file_stem().map_or_else(
+        || "inventory".into(),
+        |stem| stem.to_string_lossy().into_owned(),
+    );
     inventory.with_file_name(format!("{stem}.wgdeploy-state.json"))
 }
 
@@ -66,7 +69,11 @@ struct HostFile {
 }
 
 fn pair_key(a: &str, b: &str) -> (String, String) {
-    if a <= b { (a.to_owned(), b.to_owned()) } else { (b.to_owned(), a.to_owned()) }
+    if a <= b {
+        (a.to_owned(), b.to_owned())
+    } else {
+        (b.to_owned(), a.to_owned())
+    }
 }
 
 impl State {
@@ -86,7 +93,8 @@ impl State {
             .help(format!("run `chmod 600 {}`; if others could read it, rotate the keys by deleting the file", path.display()))
             .into());
         }
-        let text = std::fs::read_to_string(path).map_err(|err| Error::io("read state file", path, &err))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|err| Error::io("read state file", path, &err))?;
         // serde_json's messages can quote values; report only the category and position.
         let file: StateFile = serde_json::from_str(&text).map_err(|err| {
             Error::from(
@@ -101,18 +109,26 @@ impl State {
             )
         })?;
         if file.version != VERSION {
-            return Err(Diagnostic::new(format!("state file `{}` has version {}, this wgdeploy reads version {VERSION}", path.display(), file.version))
-                .help("use the wgdeploy version that wrote it")
-                .into());
+            return Err(Diagnostic::new(format!(
+                "state file `{}` has version {}, this wgdeploy reads version {VERSION}",
+                path.display(),
+                file.version
+            ))
+            .help("use the wgdeploy version that wrote it")
+            .into());
         }
         let bad_key = |what: String| -> Error {
-            Diagnostic::new(format!("state file `{}`: {what} is not a base64 32-byte key", path.display()))
-                .help("restore the file from a backup, or remove that entry to generate a new key")
-                .into()
+            Diagnostic::new(format!(
+                "state file `{}`: {what} is not a base64 32-byte key",
+                path.display()
+            ))
+            .help("restore the file from a backup, or remove that entry to generate a new key")
+            .into()
         };
         let mut state = State::default();
         for (name, host) in file.hosts {
-            let private_key = PrivateKey::from_base64(&host.private_key).ok_or_else(|| bad_key(format!("the private key of `{name}`")))?;
+            let private_key = PrivateKey::from_base64(&host.private_key)
+                .ok_or_else(|| bad_key(format!("the private key of `{name}`")))?;
             state.hosts.insert(
                 name,
                 HostSecrets {
@@ -122,8 +138,11 @@ impl State {
             );
         }
         for (pair, key) in file.preshared_keys {
-            let (a, b) = pair.split_once(',').ok_or_else(|| bad_key(format!("the preshared key entry `{pair}`")))?;
-            let key = PresharedKey::from_base64(&key).ok_or_else(|| bad_key(format!("the preshared key of `{pair}`")))?;
+            let (a, b) = pair
+                .split_once(',')
+                .ok_or_else(|| bad_key(format!("the preshared key entry `{pair}`")))?;
+            let key = PresharedKey::from_base64(&key)
+                .ok_or_else(|| bad_key(format!("the preshared key of `{pair}`")))?;
             state.preshared.insert(pair_key(a, b), key);
         }
         Ok(state)
@@ -131,13 +150,21 @@ impl State {
 
     /// The addresses each host had, for [`crate::addressing::assign`].
     pub fn remembered_addresses(&self) -> HashMap<String, Vec<IpAddr>> {
-        self.hosts.iter().map(|(name, host)| (name.clone(), host.addresses.clone())).collect()
+        self.hosts
+            .iter()
+            .map(|(name, host)| (name.clone(), host.addresses.clone()))
+            .collect()
     }
 
     /// Brings the state in line with a plan: keys for new hosts, a PSK for each new directly
     /// connected pair (when enabled), current addresses; entries of removed hosts are dropped.
     /// Returns whether anything changed, so an unchanged state is not rewritten.
-    pub fn reconcile(&mut self, inventory: &Inventory, addresses: &HostAddresses, topology: &Topology) -> bool {
+    pub fn reconcile(
+        &mut self,
+        inventory: &Inventory,
+        addresses: &HostAddresses,
+        topology: &Topology,
+    ) -> bool {
         let before_hosts = self.hosts.len();
         let before_preshared = self.preshared.len();
         let mut changed = false;
@@ -169,7 +196,10 @@ impl State {
         if inventory.network.preshared_keys {
             for (me, plan) in topology.hosts.iter().enumerate() {
                 for peer in plan.peers.iter().filter(|peer| peer.host > me) {
-                    let pair = pair_key(inventory.hosts[me].name.as_str(), inventory.hosts[peer.host].name.as_str());
+                    let pair = pair_key(
+                        inventory.hosts[me].name.as_str(),
+                        inventory.hosts[peer.host].name.as_str(),
+                    );
                     let key = self.preshared.remove(&pair).unwrap_or_else(|| {
                         changed = true;
                         PresharedKey::generate()
@@ -214,13 +244,17 @@ impl State {
         };
         let mut text = serde_json::to_string_pretty(&file).expect("state serializes");
         text.push('\n');
-        write_private_file(path, text.as_bytes()).map_err(|err| Error::io("write state file", path, &err))
+        write_private_file(path, text.as_bytes())
+            .map_err(|err| Error::io("write state file", path, &err))
     }
 }
 
 /// Atomically replaces `path` with `content`, readable by the owner only.
 pub fn write_private_file(path: &Path, content: &[u8]) -> std::io::Result<()> {
-    let name = path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let temporary = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
     let result = (|| {
         let mut file = std::fs::OpenOptions::new()
@@ -262,9 +296,15 @@ mod tests {
         assert_eq!(state.preshared.len(), 2);
         assert!(state.preshared_key("a", "b").is_none());
         state.save(&path).unwrap();
-        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         let mut again = State::load(&path).unwrap();
-        assert!(!again.reconcile(&inventory, &addresses, &topology), "an unchanged plan changes nothing");
+        assert!(
+            !again.reconcile(&inventory, &addresses, &topology),
+            "an unchanged plan changes nothing"
+        );
         assert_eq!(again.private_key("a"), state.private_key("a"));
         assert_eq!(again.preshared_key("r", "b"), state.preshared_key("b", "r"));
         assert!(!format!("{again:?}").contains(&state.private_key("a").unwrap().expose_base64()));
@@ -274,14 +314,28 @@ mod tests {
     fn refuses_loose_permissions_and_never_quotes_content() {
         let dir = tempdir();
         let path = dir.join("s.json");
-        std::fs::write(&path, "{\"version\": 1, \"hosts\": {\"a\": {\"private_key\": 5}}}").unwrap();
+        std::fs::write(
+            &path,
+            "{\"version\": 1, \"hosts\": {\"a\": {\"private_key\": 5}}}",
+        )
+        .unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
         let err = State::load(&path).unwrap_err().to_string();
-        assert!(err.contains("mode 0644") && err.contains("chmod 600"), "{err}");
+        assert!(
+            err.contains("mode 0644") && err.contains("chmod 600"),
+            "{err}"
+        );
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-        std::fs::write(&path, "{\"version\": 1, \"hosts\": {\"a\": {\"private_key\": \"c2VjcmV0\"}}}").unwrap();
+        std::fs::write(
+            &path,
+            "{\"version\": 1, \"hosts\": {\"a\": {\"private_key\": \"c2VjcmV0\"}}}",
+        )
+        .unwrap();
         let err = State::load(&path).unwrap_err().to_string();
-        assert!(err.contains("private key of `a`") && !err.contains("c2VjcmV0"), "{err}");
+        assert!(
+            err.contains("private key of `a`") && !err.contains("c2VjcmV0"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -289,13 +343,19 @@ mod tests {
         let (inventory, addresses, topology) = planned(YAML);
         let mut state = State::default();
         state.reconcile(&inventory, &addresses, &topology);
-        let (smaller, addresses, topology) = planned("network: { addresses: [100.64.0.0/24], preshared_keys: true }\nhosts:\n  r: { endpoint: 198.51.100.1, relay: true }\n  a: {}\n");
+        let (smaller, addresses, topology) = planned(
+            "network: { addresses: [100.64.0.0/24], preshared_keys: true }\nhosts:\n  r: { endpoint: 198.51.100.1, relay: true }\n  a: {}\n",
+        );
         assert!(state.reconcile(&smaller, &addresses, &topology));
         assert!(state.private_key("b").is_none() && state.preshared_key("r", "b").is_none());
     }
 
     fn tempdir() -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("wgdeploy-state-test-{}-{:?}", std::process::id(), std::thread::current().id()));
+        let dir = std::env::temp_dir().join(format!(
+            "wgdeploy-state-test-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         dir

@@ -121,13 +121,15 @@ pub fn plan(inventory: &Inventory, addresses: &HostAddresses) -> Topology {
                     continue;
                 }
                 let peer = match (hosts[me].role, hosts[other].role) {
-                    (Role::Public | Role::Relay, Role::Public) | (Role::Public, Role::Relay) => Peer {
-                        host: other,
-                        link: Link::Direct,
-                        allowed: own(other),
-                        dial: true,
-                        keepalive: None,
-                    },
+                    (Role::Public | Role::Relay, Role::Public) | (Role::Public, Role::Relay) => {
+                        Peer {
+                            host: other,
+                            link: Link::Direct,
+                            allowed: own(other),
+                            dial: true,
+                            keepalive: None,
+                        }
+                    }
                     (Role::Relay, Role::Relay) => {
                         let mut allowed = own(other);
                         allowed.extend(homed[other].iter().flat_map(|&nat| own(nat)));
@@ -146,13 +148,17 @@ pub fn plan(inventory: &Inventory, addresses: &HostAddresses) -> Topology {
                         dial: false,
                         keepalive: None,
                     },
-                    (Role::Relay, Role::Nat) if hosts[other].home.is_some_and(|home| home.relay == me) => Peer {
-                        host: other,
-                        link: Link::HomedHere,
-                        allowed: own(other),
-                        dial: false,
-                        keepalive: None,
-                    },
+                    (Role::Relay, Role::Nat)
+                        if hosts[other].home.is_some_and(|home| home.relay == me) =>
+                    {
+                        Peer {
+                            host: other,
+                            link: Link::HomedHere,
+                            allowed: own(other),
+                            dial: false,
+                            keepalive: None,
+                        }
+                    }
                     (Role::Nat, Role::Public) => Peer {
                         host: other,
                         link: Link::Direct,
@@ -160,7 +166,9 @@ pub fn plan(inventory: &Inventory, addresses: &HostAddresses) -> Topology {
                         dial: true,
                         keepalive,
                     },
-                    (Role::Nat, Role::Relay) if hosts[me].home.is_some_and(|home| home.relay == other) => {
+                    (Role::Nat, Role::Relay)
+                        if hosts[me].home.is_some_and(|home| home.relay == other) =>
+                    {
                         let mut allowed: Vec<Allowed> = inventory
                             .network
                             .ranges
@@ -170,7 +178,12 @@ pub fn plan(inventory: &Inventory, addresses: &HostAddresses) -> Topology {
                                 carries: Carries::Overlay,
                             })
                             .collect();
-                        allowed.extend(relayed_routes.iter().filter(|route| route.carries != Carries::Route(me)).cloned());
+                        allowed.extend(
+                            relayed_routes
+                                .iter()
+                                .filter(|route| route.carries != Carries::Route(me))
+                                .cloned(),
+                        );
                         Peer {
                             host: other,
                             link: Link::HomeRelay,
@@ -212,14 +225,24 @@ mod tests {
         (inventory, topology)
     }
 
-    fn peers_of(inventory: &Inventory, topology: &Topology, host: &str) -> Vec<(String, Vec<String>)> {
+    fn peers_of(
+        inventory: &Inventory,
+        topology: &Topology,
+        host: &str,
+    ) -> Vec<(String, Vec<String>)> {
         let id = inventory.host_id(host).unwrap();
         topology.hosts[id]
             .peers
             .iter()
             .map(|peer| {
                 let name = inventory.hosts[peer.host].name.to_string();
-                (name, peer.allowed.iter().map(|allowed| allowed.net.to_string()).collect())
+                (
+                    name,
+                    peer.allowed
+                        .iter()
+                        .map(|allowed| allowed.net.to_string())
+                        .collect(),
+                )
             })
             .collect()
     }
@@ -238,13 +261,19 @@ hosts:
         assert_eq!(
             peers_of(&inventory, &topology, "a"),
             vec![
-                ("relay1".into(), vec!["100.64.0.0/24".into(), "198.18.50.0/24".into()]),
+                (
+                    "relay1".into(),
+                    vec!["100.64.0.0/24".into(), "198.18.50.0/24".into()]
+                ),
                 ("web".into(), vec!["100.64.0.2/32".into()]),
             ]
         );
         assert_eq!(
             peers_of(&inventory, &topology, "b"),
-            vec![("relay1".into(), vec!["100.64.0.0/24".into()]), ("web".into(), vec!["100.64.0.2/32".into()])]
+            vec![
+                ("relay1".into(), vec!["100.64.0.0/24".into()]),
+                ("web".into(), vec!["100.64.0.2/32".into()])
+            ]
         );
     }
 
@@ -255,7 +284,10 @@ hosts:
             peers_of(&inventory, &topology, "relay1"),
             vec![
                 ("a".into(), vec!["100.64.0.3/32".into()]),
-                ("b".into(), vec!["100.64.0.4/32".into(), "198.18.50.0/24".into()]),
+                (
+                    "b".into(),
+                    vec!["100.64.0.4/32".into(), "198.18.50.0/24".into()]
+                ),
                 ("web".into(), vec!["100.64.0.2/32".into()]),
             ]
         );
@@ -267,7 +299,11 @@ hosts:
     fn keepalive_and_endpoints_sit_on_the_nat_side() {
         let (inventory, topology) = planned(NAT_RELAY);
         let a = &topology.hosts[inventory.host_id("a").unwrap()];
-        assert!(a.peers.iter().all(|peer| peer.dial && peer.keepalive == Some(25)));
+        assert!(
+            a.peers
+                .iter()
+                .all(|peer| peer.dial && peer.keepalive == Some(25))
+        );
         let web = &topology.hosts[inventory.host_id("web").unwrap()];
         for peer in &web.peers {
             let nat = inventory.hosts[peer.host].is_nat();
@@ -291,13 +327,23 @@ hosts:
             peers_of(&inventory, &topology, "r1"),
             vec![
                 ("a".into(), vec!["100.64.0.3/32".into()]),
-                ("r2".into(), vec!["100.64.0.2/32".into(), "100.64.0.4/32".into(), "198.18.60.0/24".into()]),
+                (
+                    "r2".into(),
+                    vec![
+                        "100.64.0.2/32".into(),
+                        "100.64.0.4/32".into(),
+                        "198.18.60.0/24".into()
+                    ]
+                ),
             ]
         );
         // a reaches r2 and b through r1 only: no direct entry for a relay that is not its home.
         assert_eq!(
             peers_of(&inventory, &topology, "a"),
-            vec![("r1".into(), vec!["100.64.0.0/24".into(), "198.18.60.0/24".into()])]
+            vec![(
+                "r1".into(),
+                vec!["100.64.0.0/24".into(), "198.18.60.0/24".into()]
+            )]
         );
     }
 }

@@ -12,42 +12,55 @@ use std::path::Path;
 
 /// Reads and validates the inventory at `path`.
 pub fn load(path: &Path) -> Result<Inventory> {
-    let source = std::fs::read_to_string(path).map_err(|err| Error::io("read inventory", path, &err))?;
+    let source =
+        std::fs::read_to_string(path).map_err(|err| Error::io("read inventory", path, &err))?;
     parse(path, &source)
 }
 
 /// Validates inventory text; `path` is only used to name the file in errors.
 pub fn parse(path: &Path, source: &str) -> Result<Inventory> {
-    let has_content = source
-        .lines()
-        .any(|line| !line.trim().is_empty() && !line.trim_start().starts_with('#') && line.trim() != "---");
+    let has_content = source.lines().any(|line| {
+        !line.trim().is_empty() && !line.trim_start().starts_with('#') && line.trim() != "---"
+    });
     if !has_content {
         return Err(Diagnostic::new("the inventory is empty")
             .at(At::file(path))
             .help("start from `examples/nat-relay/inventory.yaml`")
             .into());
     }
-    let raw: raw::RawInventory = serde_saphyr::from_str(source).map_err(|err| yaml_error(path, source, &err))?;
+    let raw: raw::RawInventory =
+        serde_saphyr::from_str(source).map_err(|err| yaml_error(path, source, &err))?;
     validate::validate(path, source, raw)
 }
 
 /// A YAML or type error, reworded into wgdeploy's error style with its location.
 fn yaml_error(path: &Path, source: &str, err: &serde_saphyr::Error) -> Error {
-    let plain = err.without_snippet().render_with_options(render_options! { snippets: SnippetMode::Off });
+    let plain = err
+        .without_snippet()
+        .render_with_options(render_options! { snippets: SnippetMode::Off });
     let mut message = strip_location_suffix(&plain);
     let help = help_for(&message);
     let (line, column) = match err.location() {
-        Some(location) if location.line() > 0 => (location.line() as usize, location.column() as usize),
+        Some(location) if location.line() > 0 => {
+            (location.line() as usize, location.column() as usize)
+        }
         _ => (0, 0),
     };
-    let at = if line > 0 { At::in_source(path, source, line, column) } else { At::file(path) };
+    let at = if line > 0 {
+        At::in_source(path, source, line, column)
+    } else {
+        At::file(path)
+    };
     if let Some(key) = message.strip_prefix("duplicate mapping key: ") {
         let key = key.split(',').next().unwrap_or(key).trim();
         message = format!("duplicate key `{key}`");
-    } else if message.starts_with("invalid") {
-        if let Some(key) = key_on_line(source, line) {
-            message = format!("`{key}` has a value of the wrong type ({message}; expected {})", expected_for(&key));
-        }
+    } else if (message.starts_with("invalid") || message.starts_with("expected"))
+        && let Some(key) = key_on_line(source, line)
+    {
+        message = format!(
+            "`{key}` has a value of the wrong type: expected {}",
+            expected_for(&key)
+        );
     }
     let mut diagnostic = Diagnostic::new(message).at(at).help(help);
     diagnostic.host = host_at_line(source, line);
@@ -72,10 +85,10 @@ fn help_for(message: &str) -> String {
     }
     if message.contains("duplicate") {
         "each key, including each host name, may appear only once".into()
-    } else if message.starts_with("invalid") {
+    } else if message.starts_with("invalid") || message.starts_with("expected") {
         "check the value's type against the inventory format in README.md".into()
     } else {
-        "check the YAML syntax near this position (indentation, `:` after keys, quoting)".into()
+        "check the YAML syntax at or before this position: indentation, `:` after keys, quoting, an unclosed `[` or `{`".into()
     }
 }
 
@@ -83,7 +96,8 @@ fn help_for(message: &str) -> String {
 fn key_on_line(source: &str, line: usize) -> Option<String> {
     let text = source.lines().nth(line.checked_sub(1)?)?;
     let key = text.split_once(':')?.0.trim().trim_start_matches("- ");
-    (!key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')).then(|| key.to_owned())
+    (!key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        .then(|| key.to_owned())
 }
 
 fn expected_for(key: &str) -> &'static str {
@@ -112,7 +126,9 @@ fn host_at_line(source: &str, line: usize) -> Option<String> {
             return None;
         }
         let name = body.split_once(':')?.0.trim();
-        crate::model::HostName::parse(name).ok().map(|name| name.to_string())
+        crate::model::HostName::parse(name)
+            .ok()
+            .map(|name| name.to_string())
     })
 }
 

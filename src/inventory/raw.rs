@@ -2,8 +2,8 @@
 //! validation can point at the line and column of whatever it rejects. Unknown keys are refused here
 //! (`deny_unknown_fields`), which is how typos such as `endpiont:` are caught.
 
-use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::Spanned;
 use std::fmt;
 
@@ -100,7 +100,11 @@ impl<'de> Deserialize<'de> for OneOrMany {
             }
             fn visit_str<E: de::Error>(self, value: &str) -> Result<OneOrMany, E> {
                 let unknown = serde_saphyr::Location::UNKNOWN;
-                Ok(OneOrMany(vec![Spanned::new(value.to_owned(), unknown, unknown)]))
+                Ok(OneOrMany(vec![Spanned::new(
+                    value.to_owned(),
+                    unknown,
+                    unknown,
+                )]))
             }
             fn visit_unit<E: de::Error>(self) -> Result<OneOrMany, E> {
                 Ok(OneOrMany(Vec::new()))

@@ -4,8 +4,8 @@
 use super::raw::{OneOrMany, RawHost, RawInventory, RawNetwork, RawSsh};
 use crate::error::{At, Diagnostic, Error};
 use crate::model::{
-    Endpoint, Home, HomeChoice, Host, HostId, HostName, InterfaceName, Inventory, Network, Role, Ssh,
-    printable,
+    Endpoint, Home, HomeChoice, Host, HostId, HostName, InterfaceName, Inventory, Network, Role,
+    Ssh, printable,
 };
 use ipnet::IpNet;
 use serde_saphyr::{Location, Spanned};
@@ -41,7 +41,13 @@ impl Checker<'_> {
     }
 
     /// Records a problem. `at` falls back to the whole file so every error names the file.
-    fn report(&mut self, at: Option<At>, host: Option<&str>, message: String, help: Option<String>) {
+    fn report(
+        &mut self,
+        at: Option<At>,
+        host: Option<&str>,
+        message: String,
+        help: Option<String>,
+    ) {
         let mut diagnostic = Diagnostic::new(message);
         diagnostic.at = Some(at.unwrap_or_else(|| At::file(self.file)));
         diagnostic.host = host.map(str::to_owned);
@@ -50,7 +56,14 @@ impl Checker<'_> {
     }
 
     /// An integer setting within `min..=max`.
-    fn number(&mut self, value: &Spanned<i64>, host: Option<&str>, what: &str, min: u16, max: u16) -> Option<u16> {
+    fn number(
+        &mut self,
+        value: &Spanned<i64>,
+        host: Option<&str>,
+        what: &str,
+        min: u16,
+        max: u16,
+    ) -> Option<u16> {
         match u16::try_from(value.value) {
             Ok(number) if (min..=max).contains(&number) => Some(number),
             _ => {
@@ -73,7 +86,12 @@ impl Checker<'_> {
             .value
             .0
             .iter()
-            .map(|item| (item.value.as_str(), self.at_of(item).or_else(|| outer.clone())))
+            .map(|item| {
+                (
+                    item.value.as_str(),
+                    self.at_of(item).or_else(|| outer.clone()),
+                )
+            })
             .collect()
     }
 }
@@ -86,7 +104,10 @@ pub fn validate(file: &Path, source: &str, raw: RawInventory) -> Result<Inventor
         problems: Vec::new(),
     };
     let network = check_network(&mut checker, raw.network.as_ref());
-    let defaults_ssh = raw.defaults.and_then(|defaults| defaults.value.ssh).map(|ssh| ssh.value);
+    let defaults_ssh = raw
+        .defaults
+        .and_then(|defaults| defaults.value.ssh)
+        .map(|ssh| ssh.value);
 
     let raw_hosts = raw.hosts.map(|hosts| (hosts.referenced, hosts.value.0));
     let Some((hosts_location, raw_hosts)) = raw_hosts.filter(|(_, hosts)| !hosts.is_empty()) else {
@@ -106,7 +127,9 @@ pub fn validate(file: &Path, source: &str, raw: RawInventory) -> Result<Inventor
     for (name, body) in &raw_hosts {
         let body_default = RawHost::default();
         let body = body.as_ref().map_or(&body_default, |body| &body.value);
-        if let Some((host, refs)) = check_host(&mut checker, &network, name, body, defaults_ssh.as_ref()) {
+        if let Some((host, refs)) =
+            check_host(&mut checker, &network, name, body, defaults_ssh.as_ref())
+        {
             hosts.push(host);
             pending.push(refs);
         }
@@ -173,14 +196,22 @@ fn check_network(checker: &mut Checker, raw: Option<&Spanned<RawNetwork>>) -> Ne
         None => InterfaceName::default(),
         Some(name) => InterfaceName::parse(&name.value).unwrap_or_else(|why| {
             let at = checker.at_of(name);
-            checker.report(at, None, why, Some("use a short name such as `wg0` or `wg-office`".into()));
+            checker.report(
+                at,
+                None,
+                why,
+                Some("use a short name such as `wg0` or `wg-office`".into()),
+            );
             InterfaceName::default()
         }),
     };
 
     let mut ranges: Vec<IpNet> = Vec::new();
     let mut ranges_ok = true;
-    let ranges_at = raw.addresses.as_ref().and_then(|addresses| checker.at_of(addresses));
+    let ranges_at = raw
+        .addresses
+        .as_ref()
+        .and_then(|addresses| checker.at_of(addresses));
     match &raw.addresses {
         None => {
             ranges_ok = false;
@@ -195,7 +226,14 @@ fn check_network(checker: &mut Checker, raw: Option<&Spanned<RawNetwork>>) -> Ne
             let items = checker.items(addresses);
             if items.is_empty() {
                 ranges_ok = false;
-                checker.report(ranges_at.clone(), None, "`network.addresses` is empty".into(), Some("list one overlay range per address family, e.g. `[100.64.0.0/24]`".into()));
+                checker.report(
+                    ranges_at.clone(),
+                    None,
+                    "`network.addresses` is empty".into(),
+                    Some(
+                        "list one overlay range per address family, e.g. `[100.64.0.0/24]`".into(),
+                    ),
+                );
             }
             for (text, at) in items {
                 match parse_cidr(text, "overlay range") {
@@ -210,8 +248,15 @@ fn check_network(checker: &mut Checker, raw: Option<&Spanned<RawNetwork>>) -> Ne
                         };
                         if too_small {
                             ranges_ok = false;
-                            checker.report(at, None, format!("overlay range `{net}` is too small to hold hosts"), Some("use a larger range such as `100.64.0.0/24`".into()));
-                        } else if let Some(other) = ranges.iter().find(|other| same_family(other, &net)) {
+                            checker.report(
+                                at,
+                                None,
+                                format!("overlay range `{net}` is too small to hold hosts"),
+                                Some("use a larger range such as `100.64.0.0/24`".into()),
+                            );
+                        } else if let Some(other) =
+                            ranges.iter().find(|other| same_family(other, &net))
+                        {
                             ranges_ok = false;
                             checker.report(at, None, format!("overlay range `{net}` is a second range of the same family as `{other}`"), Some("give one overlay range per address family (one IPv4, one IPv6)".into()));
                         } else {
@@ -235,7 +280,10 @@ fn check_network(checker: &mut Checker, raw: Option<&Spanned<RawNetwork>>) -> Ne
         .as_ref()
         .and_then(|keepalive| checker.number(keepalive, None, "network.keepalive", 0, u16::MAX))
         .unwrap_or(DEFAULT_KEEPALIVE);
-    let keepalive_at = raw.keepalive.as_ref().and_then(|keepalive| checker.at_of(keepalive));
+    let keepalive_at = raw
+        .keepalive
+        .as_ref()
+        .and_then(|keepalive| checker.at_of(keepalive));
     let has_v6 = ranges.iter().any(|net| matches!(net, IpNet::V6(_)));
     let mtu_min = if has_v6 { 1280 } else { 576 };
     let mtu = raw
@@ -257,7 +305,10 @@ fn check_network(checker: &mut Checker, raw: Option<&Spanned<RawNetwork>>) -> Ne
 }
 
 fn same_family(a: &IpNet, b: &IpNet) -> bool {
-    matches!((a, b), (IpNet::V4(_), IpNet::V4(_)) | (IpNet::V6(_), IpNet::V6(_)))
+    matches!(
+        (a, b),
+        (IpNet::V4(_), IpNet::V4(_)) | (IpNet::V6(_), IpNet::V6(_))
+    )
 }
 
 /// Parses a CIDR range that must be written as a network address (no host bits set).
@@ -271,7 +322,11 @@ fn parse_cidr(text: &str, what: &str) -> Result<IpNet, (String, String)> {
         Ok(net) => Ok(net),
         Err(_) if text.trim().parse::<IpAddr>().is_ok() => Err((
             format!("{what} `{shown}` is an address, not a range"),
-            format!("add a prefix length, e.g. `{}/24` or `{}/32`", text.trim(), text.trim()),
+            format!(
+                "add a prefix length, e.g. `{}/24` or `{}/32`",
+                text.trim(),
+                text.trim()
+            ),
         )),
         Err(_) => Err((
             format!("{what} `{shown}` is not a valid CIDR range"),
@@ -301,7 +356,13 @@ fn check_host(
     let host_name = match HostName::parse(&name.value) {
         Ok(host_name) => host_name,
         Err(why) => {
-            checker.report(name_at, None, why, Some("rename the host, e.g. `office-gw`".into()));
+            let shown = printable(&name.value);
+            checker.report(
+                name_at,
+                Some(&shown),
+                why,
+                Some("rename the host, e.g. `office-gw`".into()),
+            );
             return None;
         }
     };
@@ -313,7 +374,10 @@ fn check_host(
         .as_ref()
         .and_then(|port| checker.number(port, label, "listen_port", 1, u16::MAX))
         .unwrap_or(network.port);
-    let endpoint_at = raw.endpoint.as_ref().and_then(|endpoint| checker.at_of(endpoint));
+    let endpoint_at = raw
+        .endpoint
+        .as_ref()
+        .and_then(|endpoint| checker.at_of(endpoint));
     let endpoint = raw.endpoint.as_ref().and_then(|endpoint| {
         Endpoint::parse(&endpoint.value, listen_port)
             .map_err(|why| {
@@ -332,7 +396,9 @@ fn check_host(
         checker.report(
             at,
             label,
-            format!("`{host_name}` is a relay but has no `endpoint`: NAT-ed hosts could never reach it"),
+            format!(
+                "`{host_name}` is a relay but has no `endpoint`: NAT-ed hosts could never reach it"
+            ),
             Some("add `endpoint: PUBLIC_ADDRESS[:PORT]`, or remove `relay: true`".into()),
         );
     }
@@ -347,12 +413,18 @@ fn check_host(
     if let Some(address) = &raw.address {
         for (text, at) in checker.items(address) {
             match check_pin(network, text) {
-                Ok(ip) if pinned.iter().any(|other: &IpAddr| other.is_ipv4() == ip.is_ipv4()) => checker.report(
-                    at,
-                    label,
-                    format!("`{host_name}` pins two addresses of the same family"),
-                    Some("pin at most one IPv4 and one IPv6 address".into()),
-                ),
+                Ok(ip)
+                    if pinned
+                        .iter()
+                        .any(|other: &IpAddr| other.is_ipv4() == ip.is_ipv4()) =>
+                {
+                    checker.report(
+                        at,
+                        label,
+                        format!("`{host_name}` pins two addresses of the same family"),
+                        Some("pin at most one IPv4 and one IPv6 address".into()),
+                    )
+                }
                 Ok(ip) => {
                     pinned.push(ip);
                     pinned_at.push(at);
@@ -380,7 +452,10 @@ fn check_host(
         }
     }
 
-    let via = raw.via.as_ref().map(|via| (via.value.clone(), checker.at_of(via)));
+    let via = raw
+        .via
+        .as_ref()
+        .map(|via| (via.value.clone(), checker.at_of(via)));
     if let (Some((_, at)), Role::Public | Role::Relay) = (&via, role) {
         checker.report(
             at.clone(),
@@ -389,7 +464,12 @@ fn check_host(
             Some("remove `via`, or remove `endpoint` if the host really is behind NAT".into()),
         );
     }
-    let (ssh, jump) = check_ssh(checker, &host_name, raw.ssh.as_ref().map(|ssh| &ssh.value), defaults_ssh);
+    let (ssh, jump) = check_ssh(
+        checker,
+        &host_name,
+        raw.ssh.as_ref().map(|ssh| &ssh.value),
+        defaults_ssh,
+    );
 
     if checker.problems.len() > problems_before {
         return None;
@@ -441,8 +521,12 @@ fn check_pin(network: &NetworkDraft, text: &str) -> Result<IpAddr, (String, Stri
     let Some(range) = network.ranges.iter().find(|range| range.contains(&ip)) else {
         let ranges: Vec<String> = network.ranges.iter().map(ToString::to_string).collect();
         return Err((
-            format!("address `{ip}` is outside the overlay ({})", ranges.join(", ")),
-            "pick an address inside `network.addresses`, or remove `address` to have one allocated".into(),
+            format!(
+                "address `{ip}` is outside the overlay ({})",
+                ranges.join(", ")
+            ),
+            "pick an address inside `network.addresses`, or remove `address` to have one allocated"
+                .into(),
         ));
     };
     if ip == range.network() {
@@ -472,7 +556,9 @@ fn check_ssh(
     let empty = RawSsh::default();
     let own = own.unwrap_or(&empty);
     let defaults = defaults.unwrap_or(&empty);
-    let pick = |field: fn(&RawSsh) -> &Option<Spanned<String>>| field(own).as_ref().or(field(defaults).as_ref());
+    let pick = |field: fn(&RawSsh) -> &Option<Spanned<String>>| {
+        field(own).as_ref().or(field(defaults).as_ref())
+    };
 
     let mut ssh = Ssh {
         host: host_name.as_str().to_owned(),
@@ -491,21 +577,39 @@ fn check_ssh(
                 checker.report(
                     at,
                     label,
-                    format!("`ssh.host` `{}` is neither an IP address nor a DNS name", printable(&host.value)),
+                    format!(
+                        "`ssh.host` `{}` is neither an IP address nor a DNS name",
+                        printable(&host.value)
+                    ),
                     Some("write an address or name only; put the port in `ssh.port`".into()),
                 );
             }
         }
     }
     if let Some(user) = pick(|ssh| &ssh.user) {
-        let ok = user.value.chars().next().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+        let ok = user
+            .value
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
             && user.value.len() <= 32
-            && user.value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+            && user
+                .value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
         if ok {
             ssh.user = Some(user.value.clone());
         } else {
             let at = checker.at_of(user);
-            checker.report(at, label, format!("`ssh.user` `{}` is not a valid user name", printable(&user.value)), Some("use letters, digits, `_`, `-` and `.`".into()));
+            checker.report(
+                at,
+                label,
+                format!(
+                    "`ssh.user` `{}` is not a valid user name",
+                    printable(&user.value)
+                ),
+                Some("use letters, digits, `_`, `-` and `.`".into()),
+            );
         }
     }
     if let Some(port) = own.port.as_ref().or(defaults.port.as_ref()) {
@@ -514,7 +618,12 @@ fn check_ssh(
     if let Some(identity) = pick(|ssh| &ssh.identity) {
         if identity.value.is_empty() || identity.value.chars().any(char::is_control) {
             let at = checker.at_of(identity);
-            checker.report(at, label, "`ssh.identity` must be a file path without control characters".into(), Some("write e.g. `~/.ssh/id_ed25519`".into()));
+            checker.report(
+                at,
+                label,
+                "`ssh.identity` must be a file path without control characters".into(),
+                Some("write e.g. `~/.ssh/id_ed25519`".into()),
+            );
         } else {
             ssh.identity = Some(identity.value.clone());
         }
@@ -525,7 +634,12 @@ fn check_ssh(
             "none" => ssh.sudo = false,
             other => {
                 let at = checker.at_of(become_);
-                checker.report(at, label, format!("`ssh.become` `{}` is not supported", printable(other)), Some("use `sudo` (runs commands with `sudo -n`) or `none`".into()));
+                checker.report(
+                    at,
+                    label,
+                    format!("`ssh.become` `{}` is not supported", printable(other)),
+                    Some("use `sudo` (runs commands with `sudo -n`) or `none`".into()),
+                );
             }
         }
     }
@@ -534,7 +648,10 @@ fn check_ssh(
     let jump = own
         .jump
         .as_ref()
-        .or(defaults.jump.as_ref().filter(|jump| jump.value != host_name.as_str()))
+        .or(defaults
+            .jump
+            .as_ref()
+            .filter(|jump| jump.value != host_name.as_str()))
         .map(|jump| (jump.value.clone(), checker.at_of(jump)));
     (ssh, jump)
 }
@@ -546,7 +663,11 @@ fn resolve_references(checker: &mut Checker, hosts: &mut [Host], refs: &[HostRef
         .enumerate()
         .map(|(id, host)| (host.name.as_str(), id))
         .collect();
-    let relays: Vec<&str> = hosts.iter().filter(|host| host.is_relay()).map(|host| host.name.as_str()).collect();
+    let relays: Vec<&str> = hosts
+        .iter()
+        .filter(|host| host.is_relay())
+        .map(|host| host.name.as_str())
+        .collect();
     let mut homes = vec![None; hosts.len()];
     let mut jumps = vec![None; hosts.len()];
     for (id, (host, refs)) in hosts.iter().zip(refs).enumerate() {
@@ -580,13 +701,21 @@ fn resolve_references(checker: &mut Checker, hosts: &mut [Host], refs: &[HostRef
         if let Some((jump, at)) = &refs.jump {
             match by_name.get(jump.as_str()) {
                 Some(&target) if target != id => jumps[id] = Some(target),
-                Some(_) => checker.report(at.clone(), label, format!("`{jump}` cannot be its own `ssh.jump` host"), Some("remove `jump`, or name another host".into())),
+                Some(_) => checker.report(
+                    at.clone(),
+                    label,
+                    format!("`{jump}` cannot be its own `ssh.jump` host"),
+                    Some("remove `jump`, or name another host".into()),
+                ),
                 None => {
                     let names: Vec<&str> = by_name.keys().copied().collect();
                     checker.report(
                         at.clone(),
                         label,
-                        format!("`ssh.jump` names `{}`, which is not a host in this inventory", printable(jump)),
+                        format!(
+                            "`ssh.jump` names `{}`, which is not a host in this inventory",
+                            printable(jump)
+                        ),
                         Some(suggest(jump, &names, "host")),
                     )
                 }
@@ -603,7 +732,12 @@ fn resolve_references(checker: &mut Checker, hosts: &mut [Host], refs: &[HostRef
             }
             if current == start {
                 let at = refs[start].jump.as_ref().and_then(|(_, at)| at.clone());
-                checker.report(at, Some(hosts[start].name.as_str()), format!("`ssh.jump` of `{}` leads back to itself", hosts[start].name), Some("break the loop of `jump` settings".into()));
+                checker.report(
+                    at,
+                    Some(hosts[start].name.as_str()),
+                    format!("`ssh.jump` of `{}` leads back to itself", hosts[start].name),
+                    Some("break the loop of `jump` settings".into()),
+                );
                 break;
             }
         }
@@ -650,7 +784,12 @@ pub(super) fn edit_distance(a: &str, b: &str) -> usize {
 
 /// Rules across hosts: unique pins and endpoints, non-overlapping routes, a relay for NAT-ed hosts,
 /// and default home relays.
-fn check_cross_host(checker: &mut Checker, network: &NetworkDraft, hosts: &mut [Host], refs: &[HostRefs]) {
+fn check_cross_host(
+    checker: &mut Checker,
+    network: &NetworkDraft,
+    hosts: &mut [Host],
+    refs: &[HostRefs],
+) {
     let mut pins: HashMap<IpAddr, HostId> = HashMap::new();
     for (id, (host, refs)) in hosts.iter().zip(refs).enumerate() {
         for (ip, at) in host.pinned.iter().zip(&refs.pinned_at) {
@@ -669,7 +808,9 @@ fn check_cross_host(checker: &mut Checker, network: &NetworkDraft, hosts: &mut [
 
     let mut endpoints: HashMap<&Endpoint, HostId> = HashMap::new();
     for (id, (host, refs)) in hosts.iter().zip(refs).enumerate() {
-        let Some(endpoint) = &host.endpoint else { continue };
+        let Some(endpoint) = &host.endpoint else {
+            continue;
+        };
         if let Some(&first) = endpoints.get(endpoint) {
             checker.report(
                 refs.endpoint_at.clone(),
@@ -685,7 +826,9 @@ fn check_cross_host(checker: &mut Checker, network: &NetworkDraft, hosts: &mut [
     check_routes(checker, network, hosts, refs);
 
     let nat: Vec<HostId> = (0..hosts.len()).filter(|&id| hosts[id].is_nat()).collect();
-    let relays: Vec<HostId> = (0..hosts.len()).filter(|&id| hosts[id].is_relay()).collect();
+    let relays: Vec<HostId> = (0..hosts.len())
+        .filter(|&id| hosts[id].is_relay())
+        .collect();
     if relays.is_empty() && nat.len() >= 2 {
         let names: Vec<&str> = nat.iter().map(|&id| hosts[id].name.as_str()).collect();
         checker.report(
@@ -700,7 +843,11 @@ fn check_cross_host(checker: &mut Checker, network: &NetworkDraft, hosts: &mut [
         );
     }
     if !nat.is_empty() && network.keepalive == 0 {
-        let names: Vec<&str> = nat.iter().take(5).map(|&id| hosts[id].name.as_str()).collect();
+        let names: Vec<&str> = nat
+            .iter()
+            .take(5)
+            .map(|&id| hosts[id].name.as_str())
+            .collect();
         checker.report(
             network.keepalive_at.clone(),
             None,
@@ -733,20 +880,29 @@ fn check_routes(checker: &mut Checker, network: &NetworkDraft, hosts: &[Host], r
         }
     }
     // Sorted by start address (wider first), an overlap always shows against the widest earlier route.
-    all.sort_by(|a, b| (a.0.network(), a.0.prefix_len()).cmp(&(b.0.network(), b.0.prefix_len())));
+    all.sort_by_key(|(route, _, _)| (route.network(), route.prefix_len()));
     let mut widest: Option<(IpNet, HostId)> = None;
     for &(route, id, index) in &all {
         if let Some((previous, owner)) = widest.filter(|(previous, _)| overlaps(previous, &route)) {
-            let whose = if owner == id { "its own route".to_owned() } else { format!("`{}`'s route", hosts[owner].name) };
+            let whose = if owner == id {
+                "its own route".to_owned()
+            } else {
+                format!("`{}`'s route", hosts[owner].name)
+            };
             checker.report(
                 refs[id].routes_at[index].clone(),
                 Some(hosts[id].name.as_str()),
-                format!("route `{route}` of `{}` overlaps {whose} `{previous}`", hosts[id].name),
+                format!(
+                    "route `{route}` of `{}` overlaps {whose} `{previous}`",
+                    hosts[id].name
+                ),
                 Some("each subnet must have one owner; remove or split one of the routes".into()),
             );
             continue;
         }
-        let wider = widest.is_none_or(|(previous, _)| !same_family(&previous, &route) || route.broadcast() > previous.broadcast());
+        let wider = widest.is_none_or(|(previous, _)| {
+            !same_family(&previous, &route) || route.broadcast() > previous.broadcast()
+        });
         if wider {
             widest = Some((route, id));
         }
@@ -770,7 +926,12 @@ fn default_home(hosts: &[Host], host: HostId, relays: &[HostId]) -> Home {
     let relay = relays
         .iter()
         .copied()
-        .max_by_key(|&relay| (fnv1a(&[hosts[host].name.as_str(), hosts[relay].name.as_str()]), std::cmp::Reverse(relay)))
+        .max_by_key(|&relay| {
+            (
+                fnv1a(&[hosts[host].name.as_str(), hosts[relay].name.as_str()]),
+                std::cmp::Reverse(relay),
+            )
+        })
         .expect("relays is not empty");
     Home {
         relay,

@@ -1,0 +1,404 @@
+//! Every kind of bad inventory: a clear error naming file, line and column, the host and the fix;
+//! exit 1; no panic; nothing written.
+
+mod common;
+
+use common::{stderr, wgdeploy};
+
+struct Case {
+    file: &'static str,
+    /// `line:column` the error must point at, or "" when it concerns the whole file.
+    at: &'static str,
+    host: Option<&'static str>,
+    message: &'static str,
+    help: &'static str,
+}
+
+const fn case(
+    file: &'static str,
+    at: &'static str,
+    host: Option<&'static str>,
+    message: &'static str,
+    help: &'static str,
+) -> Case {
+    Case {
+        file,
+        at,
+        host,
+        message,
+        help,
+    }
+}
+
+const CASES: &[Case] = &[
+    case(
+        "malformed-yaml",
+        "3:6",
+        None,
+        "illegal placement of ':' indicator",
+        "unclosed `[`",
+    ),
+    case(
+        "unknown-key",
+        "5:5",
+        Some("relay1"),
+        "unknown field `endpiont`",
+        "did you mean `endpoint`?",
+    ),
+    case(
+        "wrong-type",
+        "3:9",
+        None,
+        "`port` has a value of the wrong type: expected a whole number",
+        "inventory format",
+    ),
+    case(
+        "wrong-type-bool",
+        "6:12",
+        Some("relay1"),
+        "`relay` has a value of the wrong type: expected `true` or `false`",
+        "inventory format",
+    ),
+    case(
+        "duplicate-host",
+        "6:3",
+        Some("laptop"),
+        "duplicate key `laptop`",
+        "only once",
+    ),
+    case(
+        "duplicate-pin",
+        "6:21",
+        Some("phone"),
+        "`laptop` and `phone` are both pinned to `100.64.0.10`",
+        "its own address",
+    ),
+    case(
+        "address-outside-overlay",
+        "6:14",
+        Some("laptop"),
+        "`100.64.1.10` is outside the overlay (100.64.0.0/24)",
+        "inside `network.addresses`",
+    ),
+    case(
+        "address-network",
+        "4:59",
+        Some("relay1"),
+        "is the network address of `100.64.0.0/24`",
+        "first one is reserved",
+    ),
+    case(
+        "address-broadcast",
+        "5:22",
+        Some("laptop"),
+        "is the broadcast address of `100.64.0.0/24`",
+        "last one is reserved",
+    ),
+    case(
+        "overlay-exhausted",
+        "2:14",
+        Some("phone"),
+        "`100.64.0.0/30` is exhausted: it has 2 usable addresses and the inventory has 3 hosts",
+        "`100.64.0.0/28`",
+    ),
+    case(
+        "invalid-cidr",
+        "2:15",
+        None,
+        "`100.64.0.0/33` is not a valid CIDR range",
+        "ADDRESS/PREFIX",
+    ),
+    case(
+        "cidr-host-bits",
+        "6:14",
+        Some("office"),
+        "route `198.18.50.1/24` has host bits set",
+        "`198.18.50.0/24`",
+    ),
+    case(
+        "invalid-endpoint",
+        "4:23",
+        Some("relay1"),
+        "endpoint `198.51.100.300` is not a valid IPv4 address",
+        "omit `endpoint` for a host behind NAT",
+    ),
+    case(
+        "invalid-port",
+        "4:23",
+        Some("relay1"),
+        "has a port outside 1-65535",
+        "ADDRESS:PORT",
+    ),
+    case(
+        "invalid-network-port",
+        "3:9",
+        None,
+        "`network.port` is 0, outside 1-65535",
+        "from 1 to 65535",
+    ),
+    case(
+        "relay-without-endpoint",
+        "5:12",
+        Some("relay1"),
+        "`relay1` is a relay but has no `endpoint`",
+        "add `endpoint:",
+    ),
+    case(
+        "via-missing-host",
+        "6:10",
+        Some("laptop"),
+        "`via` names `rely1`, which is not a host",
+        "did you mean `relay1`?",
+    ),
+    case(
+        "via-not-relay",
+        "7:10",
+        Some("laptop"),
+        "`via` names `web`, which is not a relay",
+        "set `relay: true` on `web`",
+    ),
+    case(
+        "via-on-public-host",
+        "5:39",
+        Some("web"),
+        "has an endpoint, so it is not behind NAT",
+        "remove `via`",
+    ),
+    case(
+        "nat-without-relay",
+        "6:3",
+        Some("laptop, phone"),
+        "2 hosts are behind NAT (laptop, phone) and there is no relay",
+        "`relay: true`",
+    ),
+    case(
+        "route-overlaps-overlay",
+        "6:14",
+        Some("office"),
+        "route `100.64.0.0/16` overlaps the overlay range `100.64.0.0/24`",
+        "subnets behind a host",
+    ),
+    case(
+        "routes-overlap",
+        "8:14",
+        Some("office-b"),
+        "route `198.18.50.0/24` of `office-b` overlaps `office-a`'s route `198.18.0.0/16`",
+        "one owner",
+    ),
+    case(
+        "interface-too-long",
+        "2:14",
+        None,
+        "`wireguard-office-main` must be 1 to 15 characters",
+        "`wg0`",
+    ),
+    case(
+        "interface-odd-chars",
+        "2:14",
+        None,
+        "interface name `wg0;reboot` may only contain",
+        "`wg0`",
+    ),
+    case(
+        "host-shell-metachar",
+        "5:3",
+        Some("web$(reboot)"),
+        "host name `web$(reboot)` may only contain",
+        "rename the host",
+    ),
+    case(
+        "ssh-host-metachar",
+        "7:18",
+        Some("relay1"),
+        "`ssh.host` `198.18.0.1; rm -rf /` is neither",
+        "address or name only",
+    ),
+    case(
+        "ssh-user-metachar",
+        "4:16",
+        Some("relay1"),
+        "`ssh.user` `root`id`` is not a valid user name",
+        "letters, digits",
+    ),
+    case(
+        "empty",
+        "",
+        None,
+        "the inventory is empty",
+        "examples/nat-relay",
+    ),
+    case(
+        "no-hosts",
+        "3:1",
+        None,
+        "the inventory has no hosts",
+        "`hosts:`",
+    ),
+    case(
+        "missing-addresses",
+        "2:3",
+        None,
+        "`network.addresses` is missing",
+        "addresses: [100.64.0.0/24]",
+    ),
+    case(
+        "shared-endpoint",
+        "5:20",
+        Some("web"),
+        "`relay1` and `web` share the endpoint `198.51.100.1:51820`",
+        "own address or port",
+    ),
+    case(
+        "keepalive-zero-with-nat",
+        "3:14",
+        None,
+        "`network.keepalive` is 0 but hosts are behind NAT (laptop)",
+        "keepalive of 25",
+    ),
+    case(
+        "jump-missing",
+        "6:36",
+        Some("laptop"),
+        "`ssh.jump` names `bastion`",
+        "laptop, relay1",
+    ),
+    case(
+        "two-ranges-one-family",
+        "2:30",
+        None,
+        "second range of the same family",
+        "one overlay range per address family",
+    ),
+];
+
+#[test]
+fn every_invalid_inventory_has_a_case() {
+    let mut files: Vec<String> = std::fs::read_dir(common::repo("inventories/invalid"))
+        .unwrap()
+        .map(|entry| {
+            entry
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .trim_end_matches(".yaml")
+                .to_owned()
+        })
+        .collect();
+    files.sort();
+    let mut cases: Vec<&str> = CASES.iter().map(|case| case.file).collect();
+    cases.sort();
+    assert_eq!(files, cases);
+}
+
+#[test]
+fn bad_inventories_fail_with_located_actionable_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    for case in CASES {
+        let path = format!("inventories/invalid/{}.yaml", case.file);
+        let out = dir.path().join(case.file);
+        let state = dir.path().join(format!("{}.state.json", case.file));
+        for args in [
+            vec![
+                "plan",
+                path.as_str(),
+                "--offline",
+                "--state",
+                state.to_str().unwrap(),
+            ],
+            vec![
+                "render",
+                path.as_str(),
+                "--out",
+                out.to_str().unwrap(),
+                "--state",
+                state.to_str().unwrap(),
+            ],
+        ] {
+            let output = wgdeploy(&args);
+            let err = stderr(&output);
+            assert_eq!(output.status.code(), Some(1), "{}: {err}", case.file);
+            assert!(output.stdout.is_empty(), "{}", case.file);
+            assert!(!err.contains("panicked"), "{}: {err}", case.file);
+            assert!(err.starts_with("error: "), "{}: {err}", case.file);
+            assert!(
+                err.contains(case.message),
+                "{}: wanted message {:?} in\n{err}",
+                case.file,
+                case.message
+            );
+            let location = if case.at.is_empty() {
+                format!("--> {path}\n")
+            } else {
+                format!("--> {path}:{}\n", case.at)
+            };
+            assert!(
+                err.contains(&location),
+                "{}: wanted {location:?} in\n{err}",
+                case.file
+            );
+            match case.host {
+                Some(host) => assert!(
+                    err.contains(&format!("= host: {host}\n")),
+                    "{}: wanted host {host} in\n{err}",
+                    case.file
+                ),
+                None => assert!(!err.contains("= host:"), "{}: {err}", case.file),
+            }
+            assert!(
+                err.contains("= help: ") && err.contains(case.help),
+                "{}: wanted help {:?} in\n{err}",
+                case.file,
+                case.help
+            );
+            assert!(
+                !out.exists() && !state.exists(),
+                "{}: nothing may be written",
+                case.file
+            );
+        }
+    }
+}
+
+#[test]
+fn all_problems_are_reported_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("many.yaml");
+    std::fs::write(
+        &path,
+        "network:\n  addresses: [100.64.0.0/24]\n  port: 0\nhosts:\n  r: { endpoint: 198.51.100.1, relay: true, listen_port: 99999 }\n  a: { address: 1.2.3.4 }\n",
+    )
+    .unwrap();
+    let output = wgdeploy(&["plan", path.to_str().unwrap(), "--offline"]);
+    let err = stderr(&output);
+    assert!(
+        err.contains("`network.port` is 0")
+            && err.contains("`listen_port` is 99999")
+            && err.contains("`1.2.3.4` is outside"),
+        "{err}"
+    );
+    assert!(err.ends_with("3 errors\n"), "{err}");
+}
+
+#[test]
+fn a_missing_file_is_named() {
+    let output = wgdeploy(&["plan", "inventories/does-not-exist.yaml", "--offline"]);
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr(&output);
+    assert!(
+        err.contains("cannot read inventory `inventories/does-not-exist.yaml`")
+            && err.contains("help:"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_unreadable_file_is_named() {
+    // A directory cannot be read as a file, even by root.
+    let output = wgdeploy(&["plan", "inventories", "--offline"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("cannot read inventory `inventories`"),
+        "{}",
+        stderr(&output)
+    );
+}

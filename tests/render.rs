@@ -1,0 +1,253 @@
+//! `wgdeploy render` and `wgdeploy plan --offline` on the examples, as a user runs them.
+
+mod common;
+
+use common::{fixed_state, mode, repo, stderr, stdout, wgdeploy};
+
+const EXAMPLES: &[&str] = &["nat-relay", "multi-relay", "site-to-site", "dual-stack"];
+
+fn render_example(example: &str, dir: &std::path::Path) -> Vec<(String, String)> {
+    let inventory = repo(&format!("examples/{example}/inventory.yaml"));
+    let state = fixed_state(&inventory, dir);
+    let out = dir.join("out");
+    let output = wgdeploy(&[
+        "render",
+        inventory.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--state",
+        state.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let mut files: Vec<(String, String)> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|entry| {
+            let host = entry.unwrap().file_name().to_string_lossy().into_owned();
+            let path = out.join(&host).join("wg0.conf");
+            assert_eq!(mode(&path), 0o600, "{host}");
+            assert_eq!(mode(&out.join(&host)), 0o700, "{host}");
+            (host, std::fs::read_to_string(path).unwrap())
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn rendered_configs_match_snapshots() {
+    for example in EXAMPLES {
+        let dir = tempfile::tempdir().unwrap();
+        for (host, config) in render_example(example, dir.path()) {
+            insta::assert_snapshot!(format!("{example}__{host}"), config);
+        }
+    }
+}
+
+#[test]
+fn offline_plans_match_snapshots() {
+    for example in EXAMPLES {
+        let inventory = format!("examples/{example}/inventory.yaml");
+        let output = wgdeploy(&[
+            "plan",
+            &inventory,
+            "--offline",
+            "--state",
+            "/nonexistent/state.json",
+        ]);
+        assert!(output.status.success(), "{}", stderr(&output));
+        insta::assert_snapshot!(format!("plan__{example}"), stdout(&output));
+    }
+}
+
+#[test]
+fn offline_plan_json_explains_every_prefix() {
+    let output = wgdeploy(&[
+        "plan",
+        "examples/nat-relay/inventory.yaml",
+        "--offline",
+        "--json",
+        "--state",
+        "/nonexistent/s.json",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let plan: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(plan["must_forward"], serde_json::json!(["relay1"]));
+    let home = plan["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|host| host["name"] == "home")
+        .unwrap();
+    let peers: Vec<&str> = home["peers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|peer| peer["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        peers,
+        ["relay1", "web1"],
+        "a NAT-ed host never lists another NAT-ed host"
+    );
+    let catch_all = &home["peers"][0]["allowed_ips"][0];
+    assert_eq!(catch_all["prefix"], "100.64.0.0/24");
+    assert_eq!(catch_all["carries"], "overlay");
+    assert_eq!(catch_all["reaches"], serde_json::json!(["office"]));
+    assert_eq!(home["peers"][0]["keepalive"], 25);
+    assert_eq!(plan["peer_entries"], 10);
+}
+
+#[test]
+fn rendering_is_byte_identical_and_leaves_unchanged_files_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let inventory = repo("examples/multi-relay/inventory.yaml");
+    let state = dir.path().join("state.json");
+    let out = dir.path().join("out");
+    let args = [
+        "render",
+        inventory.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--state",
+        state.to_str().unwrap(),
+    ];
+    let first = wgdeploy(&args);
+    assert!(first.status.success(), "{}", stderr(&first));
+    assert!(
+        stdout(&first).contains("8 written, 0 unchanged"),
+        "{}",
+        stdout(&first)
+    );
+    assert_eq!(mode(&state), 0o600, "the state file holds private keys");
+    let before: Vec<Vec<u8>> = ["laptop", "relay-us"]
+        .iter()
+        .map(|host| std::fs::read(out.join(host).join("wg0.conf")).unwrap())
+        .collect();
+    let state_before = std::fs::read(&state).unwrap();
+    let second = wgdeploy(&args);
+    assert!(
+        stdout(&second).contains("0 written, 8 unchanged"),
+        "{}",
+        stdout(&second)
+    );
+    let after: Vec<Vec<u8>> = ["laptop", "relay-us"]
+        .iter()
+        .map(|host| std::fs::read(out.join(host).join("wg0.conf")).unwrap())
+        .collect();
+    assert_eq!(before, after);
+    assert_eq!(
+        state_before,
+        std::fs::read(&state).unwrap(),
+        "keys are reused, not regenerated"
+    );
+}
+
+#[test]
+fn generated_keys_are_real_x25519_pairs() {
+    // Each host's PublicKey in its peers' configs must be derived from its own PrivateKey.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let state = dir.path().join("state.json");
+    let output = wgdeploy(&[
+        "render",
+        "examples/nat-relay/inventory.yaml",
+        "--out",
+        out.to_str().unwrap(),
+        "--state",
+        state.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let read = |host: &str| std::fs::read_to_string(out.join(host).join("wg0.conf")).unwrap();
+    let private = read("relay1")
+        .lines()
+        .find_map(|line| line.strip_prefix("PrivateKey = ").map(str::to_owned))
+        .unwrap();
+    let public = wgdeploy::keys::PrivateKey::from_base64(&private)
+        .unwrap()
+        .public_key()
+        .to_base64();
+    let home = read("home");
+    assert!(
+        home.contains(&format!("# Name = relay1\nPublicKey = {public}\n")),
+        "{home}"
+    );
+}
+
+#[test]
+fn a_user_template_overrides_the_built_in_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let templates = dir.path().join("templates");
+    std::fs::create_dir(&templates).unwrap();
+    std::fs::write(
+        templates.join("wg-quick.conf.j2"),
+        "# custom {{ host }}\n{% for peer in peers %}{{ peer.name }}={{ peer.allowed_ips | join(\",\") }}\n{% endfor %}",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let state = dir.path().join("s.json");
+    let args = [
+        "render",
+        "examples/nat-relay/inventory.yaml",
+        "--out",
+        out.to_str().unwrap(),
+        "--state",
+        state.to_str().unwrap(),
+        "--templates",
+        templates.to_str().unwrap(),
+    ];
+    let output = wgdeploy(&args);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(
+        std::fs::read_to_string(out.join("home/wg0.conf")).unwrap(),
+        "# custom home\nrelay1=100.64.0.0/24\nweb1=100.64.0.2/32\n"
+    );
+
+    // Strict undefined: a misspelt variable is an error naming the template line, not an empty string.
+    std::fs::write(
+        templates.join("wg-quick.conf.j2"),
+        "[Interface]\nAddress = {{ adresses }}\n",
+    )
+    .unwrap();
+    let output = wgdeploy(&args);
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr(&output);
+    assert!(
+        err.contains("template error") && err.contains("wg-quick.conf.j2:2"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("PrivateKey") && !err.contains("private_key"),
+        "{err}"
+    );
+}
+
+#[test]
+fn state_with_loose_permissions_is_refused_and_nothing_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let inventory = repo("examples/nat-relay/inventory.yaml");
+    let state = fixed_state(&inventory, dir.path());
+    std::fs::set_permissions(&state, std::os::unix::fs::PermissionsExt::from_mode(0o640)).unwrap();
+    let out = dir.path().join("out");
+    let output = wgdeploy(&[
+        "render",
+        inventory.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--state",
+        state.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr(&output);
+    assert!(
+        err.contains("mode 0640") && err.contains("chmod 600"),
+        "{err}"
+    );
+    assert!(!out.exists());
+}
+
+#[test]
+fn plan_without_offline_says_what_to_do() {
+    let output = wgdeploy(&["plan", "examples/nat-relay/inventory.yaml"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("--offline"));
+}
