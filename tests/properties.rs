@@ -1,0 +1,249 @@
+//! Property tests: the parser never panics, and the planner keeps its invariants on random valid
+//! inventories (1–4 relays, public and NAT-ed hosts, homes, routes, one or two families).
+
+use ipnet::IpNet;
+use proptest::prelude::*;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::Path;
+use wgdeploy::model::Role;
+use wgdeploy::render::Deployment;
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn parsing_arbitrary_text_never_panics(text in ".{0,400}") {
+        let _ = wgdeploy::inventory::parse(Path::new("fuzz.yaml"), &text);
+    }
+
+    #[test]
+    fn parsing_mutated_inventories_never_panics(position in 0usize..2000, insert in "[ -~\n\t:{}\\[\\]\"'#&*!|>-]{0,12}", cut in 0usize..20) {
+        let source = include_str!("../examples/multi-relay/inventory.yaml");
+        let at = position.min(source.len());
+        let at = (0..=at).rev().find(|&index| source.is_char_boundary(index)).unwrap_or(0);
+        let end = (at + cut).min(source.len());
+        let end = (end..=source.len()).find(|&index| source.is_char_boundary(index)).unwrap_or(source.len());
+        let mutated = format!("{}{}{}", &source[..at], insert, &source[end..]);
+        let _ = wgdeploy::inventory::parse(Path::new("fuzz.yaml"), &mutated);
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Spec {
+    relays: usize,
+    public: usize,
+    nat: Vec<(Option<usize>, bool)>,
+    public_routes: Vec<bool>,
+    relay_routes: Vec<bool>,
+    dual_stack: bool,
+}
+
+fn spec() -> impl Strategy<Value = Spec> {
+    (
+        1usize..=4,
+        0usize..=4,
+        proptest::collection::vec((proptest::option::of(0usize..4), any::<bool>()), 0..=8),
+        any::<bool>(),
+    )
+        .prop_flat_map(|(relays, public, nat, dual_stack)| {
+            (
+                Just(relays),
+                Just(public),
+                Just(nat),
+                proptest::collection::vec(any::<bool>(), public),
+                proptest::collection::vec(any::<bool>(), relays),
+                Just(dual_stack),
+            )
+        })
+        .prop_map(
+            |(relays, public, nat, public_routes, relay_routes, dual_stack)| Spec {
+                relays,
+                public,
+                nat: nat
+                    .into_iter()
+                    .map(|(via, routes)| (via.map(|via| via % relays), routes))
+                    .collect(),
+                public_routes,
+                relay_routes,
+                dual_stack,
+            },
+        )
+}
+
+fn yaml(spec: &Spec) -> String {
+    let mut text = String::from("network:\n  addresses: [100.64.0.0/24");
+    if spec.dual_stack {
+        text.push_str(", 'fd00:64::/64'");
+    }
+    text.push_str("]\nhosts:\n");
+    let mut subnet = 0;
+    let mut routes = |wanted: bool| {
+        subnet += 1;
+        if wanted {
+            format!(", routes: [198.18.{subnet}.0/24]")
+        } else {
+            String::new()
+        }
+    };
+    for relay in 0..spec.relays {
+        text.push_str(&format!(
+            "  r{relay}: {{ endpoint: 198.51.100.{}, relay: true{} }}\n",
+            relay + 1,
+            routes(spec.relay_routes[relay])
+        ));
+    }
+    for public in 0..spec.public {
+        text.push_str(&format!(
+            "  p{public}: {{ endpoint: 198.51.100.{}{} }}\n",
+            public + 50,
+            routes(spec.public_routes[public])
+        ));
+    }
+    for (index, (via, has_routes)) in spec.nat.iter().enumerate() {
+        let via = via
+            .map(|relay| format!(", via: r{relay}"))
+            .unwrap_or_default();
+        text.push_str(&format!(
+            "  n{index}: {{ ssh: {{ host: 198.18.0.{} }}{via}{} }}\n",
+            index + 1,
+            routes(*has_routes)
+        ));
+    }
+    text
+}
+
+fn deploy(spec: &Spec) -> Deployment {
+    let inventory = wgdeploy::inventory::parse(Path::new("gen.yaml"), &yaml(spec))
+        .expect("generated inventory is valid");
+    wgdeploy::plan_loaded(inventory, &wgdeploy::state::State::default()).unwrap()
+}
+
+/// The peer of `host` whose AllowedIPs hold `ip` by longest prefix match (WireGuard's outbound rule).
+fn route(deployment: &Deployment, host: usize, ip: IpAddr) -> Option<usize> {
+    deployment.topology.hosts[host]
+        .peers
+        .iter()
+        .flat_map(|peer| {
+            peer.allowed
+                .iter()
+                .map(move |allowed| (allowed.net, peer.host))
+        })
+        .filter(|(net, _)| net.contains(&ip))
+        .max_by_key(|(net, _)| net.prefix_len())
+        .map(|(_, peer)| peer)
+}
+
+fn allowed_from(deployment: &Deployment, receiver: usize, sender: usize, ip: IpAddr) -> bool {
+    deployment.topology.hosts[receiver]
+        .peers
+        .iter()
+        .find(|peer| peer.host == sender)
+        .is_some_and(|peer| peer.allowed.iter().any(|allowed| allowed.net.contains(&ip)))
+}
+
+/// One tunnel hop can carry traffic when one side dials the other (the NAT-ed side with keepalive).
+fn hop_works(deployment: &Deployment, a: usize, b: usize) -> bool {
+    let dials = |from: usize, to: usize| {
+        deployment.topology.hosts[from].peers.iter().any(|peer| {
+            peer.host == to
+                && peer.dial
+                && (deployment.inventory.hosts[from].role != Role::Nat || peer.keepalive.is_some())
+        })
+    };
+    dials(a, b) || dials(b, a)
+}
+
+/// Follows a packet from `source` to `destination` hop by hop under DESIGN §1's rules.
+fn delivers(
+    deployment: &Deployment,
+    source: usize,
+    destination: usize,
+    family_v6: bool,
+) -> Result<(), String> {
+    let pick = |host: usize| {
+        deployment.addresses[host]
+            .iter()
+            .copied()
+            .find(|ip| ip.is_ipv6() == family_v6)
+            .unwrap()
+    };
+    let (src, dst) = (pick(source), pick(destination));
+    let mut at = source;
+    for _ in 0..6 {
+        let next = route(deployment, at, dst)
+            .ok_or_else(|| format!("host {at} has no AllowedIPs for {dst}"))?;
+        if !hop_works(deployment, at, next) {
+            return Err(format!("nobody dials on the hop {at} -> {next}"));
+        }
+        if !allowed_from(deployment, next, at, src) {
+            return Err(format!(
+                "{next} drops {src} arriving from {at} (inbound source filter)"
+            ));
+        }
+        if next == destination {
+            return Ok(());
+        }
+        if !deployment.topology.hosts[next].forwarding {
+            return Err(format!("{next} would have to forward but does not"));
+        }
+        at = next;
+    }
+    Err("routing loop".into())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn every_pair_reaches_every_other_both_ways(spec in spec()) {
+        let deployment = deploy(&spec);
+        let count = deployment.inventory.hosts.len();
+        for source in 0..count {
+            for destination in 0..count {
+                if source == destination { continue; }
+                for v6 in [false, true].into_iter().filter(|v6| !v6 || spec.dual_stack) {
+                    if let Err(why) = delivers(&deployment, source, destination, v6) {
+                        panic!("{} -> {} fails: {why}\n{}", deployment.inventory.hosts[source].name, deployment.inventory.hosts[destination].name, yaml(&spec));
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn structural_invariants_hold(spec in spec()) {
+        let deployment = deploy(&spec);
+        let hosts = &deployment.inventory.hosts;
+        for (me, plan) in deployment.topology.hosts.iter().enumerate() {
+            let mut seen: HashMap<IpNet, usize> = HashMap::new();
+            for peer in &plan.peers {
+                // NAT-ed hosts never list each other, nor a relay that is not their home.
+                if hosts[me].is_nat() {
+                    prop_assert!(!hosts[peer.host].is_nat());
+                    if hosts[peer.host].is_relay() {
+                        prop_assert_eq!(hosts[me].home.map(|home| home.relay), Some(peer.host));
+                    }
+                }
+                // Peering is symmetric.
+                prop_assert!(deployment.topology.hosts[peer.host].peers.iter().any(|back| back.host == me));
+                // One owner per prefix on an interface (the kernel would silently keep the last).
+                for allowed in &peer.allowed {
+                    prop_assert!(seen.insert(allowed.net, peer.host).is_none(), "{} twice on {}", allowed.net, hosts[me].name);
+                }
+                // Keepalive only from NAT-ed hosts, and only towards peers they dial.
+                if peer.keepalive.is_some() {
+                    prop_assert!(hosts[me].is_nat() && peer.dial);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn planning_is_deterministic(spec in spec()) {
+        let first = deploy(&spec);
+        let second = deploy(&spec);
+        prop_assert_eq!(first.addresses, second.addresses);
+        prop_assert_eq!(first.topology, second.topology);
+    }
+}
