@@ -1,0 +1,527 @@
+//! Scale benchmark: synthetic inventories timed through plan, render and write.
+//!
+//! ```text
+//! cargo bench --bench scale                  # every scenario
+//! cargo bench --bench scale -- mesh-1000     # scenarios whose name contains a filter
+//! cargo bench --bench scale -- --runs 5      # 5 fresh processes per scenario, median verdict
+//! ```
+//!
+//! Each scenario runs in a fresh child process (this binary re-executed with `--child NAME`), so
+//! the peak RSS it reports (`VmHWM`) belongs to that scenario alone. The child generates the
+//! inventory (untimed), then runs two passes, each phase timed separately:
+//!
+//! - `cold`: no state file and an empty output directory, like a first `wgdeploy render`: keys are
+//!   generated for every host and every config is written.
+//! - `warm`: the state file from the cold pass and the configs it wrote, like a re-run: keys are
+//!   reused and `write` only finds the files unchanged.
+//!
+//! The child reports one `phase PASS NAME SECONDS` line per phase plus a few counters; the parent
+//! turns them into a table and bar verdicts. Adding a phase (e.g. `check`) is one more
+//! `timer.time("check", || …)` in [`run_pass`]; the table picks the column up by itself.
+//!
+//! Bars (from the issue) apply to plan+render+write of the cold pass. Verdicts never change the
+//! exit status: machines are noisy, read the `VERDICT` lines.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+use wgdeploy::render::{Renderer, write_configs};
+use wgdeploy::state::State;
+
+/// Phases summed for the bars: the work `wgdeploy render` does once the inventory is loaded and
+/// the keys exist.
+const BAR_PHASES: &[&str] = &["plan", "render", "write"];
+
+#[derive(Clone, Copy)]
+enum Shape {
+    /// Every host public (has an endpoint): each host lists every other one.
+    Mesh { hosts: usize },
+    /// `relays` public relays; every other host is NAT-ed and homed round-robin on one of them.
+    HubSpoke { hosts: usize, relays: usize },
+}
+
+struct Scenario {
+    name: &'static str,
+    shape: Shape,
+    /// Cold plan+render+write must take at most this long.
+    max_seconds: Option<f64>,
+    /// Cold-pass peak RSS must stay at or under this many MB.
+    max_rss_mb: Option<f64>,
+}
+
+const SCENARIOS: &[Scenario] = &[
+    Scenario {
+        name: "mesh-250",
+        shape: Shape::Mesh { hosts: 250 },
+        max_seconds: None,
+        max_rss_mb: None,
+    },
+    Scenario {
+        name: "mesh-1000",
+        shape: Shape::Mesh { hosts: 1000 },
+        max_seconds: Some(1.0),
+        max_rss_mb: None,
+    },
+    Scenario {
+        name: "hub-10000",
+        shape: Shape::HubSpoke {
+            hosts: 10_000,
+            relays: 10,
+        },
+        max_seconds: Some(1.0),
+        max_rss_mb: Some(300.0),
+    },
+];
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(index) = args.iter().position(|arg| arg == "--child") {
+        let name = args.get(index + 1).map(String::as_str).unwrap_or_default();
+        let dir = args
+            .iter()
+            .position(|arg| arg == "--dir")
+            .and_then(|index| args.get(index + 1))
+            .map(PathBuf::from);
+        let (Some(scenario), Some(dir)) = (find(name), dir) else {
+            eprintln!("usage: scale --child SCENARIO --dir DIR");
+            return ExitCode::FAILURE;
+        };
+        child(scenario, &dir);
+        return ExitCode::SUCCESS;
+    }
+    parent(&args)
+}
+
+fn find(name: &str) -> Option<&'static Scenario> {
+    SCENARIOS.iter().find(|scenario| scenario.name == name)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parent: runs the children and prints the table.
+
+/// What one child run reported.
+#[derive(Default)]
+struct Report {
+    hosts: usize,
+    passes: Vec<PassReport>,
+}
+
+#[derive(Default, Clone)]
+struct PassReport {
+    name: String,
+    phases: Vec<(String, f64)>,
+    bytes: u64,
+    written: usize,
+    unchanged: usize,
+    rss_kb: u64,
+}
+
+impl PassReport {
+    fn seconds(&self, phase: &str) -> Option<f64> {
+        self.phases
+            .iter()
+            .find(|(name, _)| name == phase)
+            .map(|(_, seconds)| *seconds)
+    }
+
+    fn bar_seconds(&self) -> f64 {
+        BAR_PHASES
+            .iter()
+            .filter_map(|phase| self.seconds(phase))
+            .sum()
+    }
+
+    fn total_seconds(&self) -> f64 {
+        self.phases.iter().map(|(_, seconds)| seconds).sum()
+    }
+}
+
+fn parent(args: &[String]) -> ExitCode {
+    let mut runs = 1usize;
+    let mut filters = Vec::new();
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        match arg.as_str() {
+            "--runs" => match iter.next().and_then(|value| value.parse().ok()) {
+                Some(value) if value > 0 => runs = value,
+                _ => {
+                    eprintln!("--runs needs a positive number");
+                    return ExitCode::FAILURE;
+                }
+            },
+            // `cargo bench` passes `--bench`; ignore it and any other libtest flag.
+            flag if flag.starts_with('-') => {}
+            filter => filters.push(filter.to_owned()),
+        }
+    }
+    let selected: Vec<&Scenario> = SCENARIOS
+        .iter()
+        .filter(|scenario| {
+            filters.is_empty()
+                || filters
+                    .iter()
+                    .any(|filter| scenario.name.contains(filter.as_str()))
+        })
+        .collect();
+    if selected.is_empty() {
+        let names: Vec<&str> = SCENARIOS.iter().map(|scenario| scenario.name).collect();
+        eprintln!(
+            "no scenario matches {filters:?}; scenarios: {}",
+            names.join(", ")
+        );
+        return ExitCode::FAILURE;
+    }
+    let exe = std::env::current_exe().expect("bench binary path");
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!(
+        "wgdeploy scale bench: {threads} threads, temp dir {}, {runs} run(s) per scenario",
+        std::env::temp_dir().display()
+    );
+
+    let mut results: Vec<(&Scenario, Vec<Report>)> = Vec::new();
+    for scenario in selected {
+        let mut reports = Vec::new();
+        for run in 0..runs {
+            let dir = std::env::temp_dir().join(format!(
+                "wgdeploy-bench-{}-{}-{run}",
+                std::process::id(),
+                scenario.name
+            ));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).expect("create bench temp dir");
+            let output = Command::new(&exe)
+                .args(["--child", scenario.name, "--dir"])
+                .arg(&dir)
+                .output();
+            let _ = std::fs::remove_dir_all(&dir);
+            let output = output.expect("run bench child");
+            if !output.status.success() {
+                eprintln!(
+                    "{} (run {}) failed: {}",
+                    scenario.name,
+                    run + 1,
+                    output.status
+                );
+                eprint!("{}", String::from_utf8_lossy(&output.stderr));
+                return ExitCode::FAILURE;
+            }
+            reports.push(parse_report(&String::from_utf8_lossy(&output.stdout)));
+        }
+        results.push((scenario, reports));
+    }
+    print!("{}", table(&results));
+    println!();
+    for (scenario, reports) in &results {
+        print!("{}", verdicts(scenario, reports));
+    }
+    ExitCode::SUCCESS
+}
+
+fn parse_report(text: &str) -> Report {
+    let mut report = Report::default();
+    for line in text.lines() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let number = |index: usize| {
+            fields
+                .get(index)
+                .and_then(|field| field.parse::<f64>().ok())
+                .unwrap_or_default()
+        };
+        if fields.first() == Some(&"hosts") {
+            report.hosts = number(1) as usize;
+            continue;
+        }
+        let Some(pass_name) = fields.get(1) else {
+            continue;
+        };
+        if report
+            .passes
+            .last()
+            .is_none_or(|pass| pass.name != *pass_name)
+        {
+            report.passes.push(PassReport {
+                name: (*pass_name).to_owned(),
+                ..PassReport::default()
+            });
+        }
+        let pass = report.passes.last_mut().expect("just pushed");
+        match fields[0] {
+            "phase" => pass.phases.push((
+                fields.get(2).copied().unwrap_or_default().to_owned(),
+                number(3),
+            )),
+            "bytes" => pass.bytes = number(2) as u64,
+            "files" => (pass.written, pass.unchanged) = (number(2) as usize, number(3) as usize),
+            "rss_kb" => pass.rss_kb = number(2) as u64,
+            _ => {}
+        }
+    }
+    report
+}
+
+fn table(results: &[(&Scenario, Vec<Report>)]) -> String {
+    // Columns: every phase any child reported, in the order first seen.
+    let mut phases: Vec<String> = Vec::new();
+    for pass in results
+        .iter()
+        .flat_map(|(_, reports)| reports)
+        .flat_map(|report| &report.passes)
+    {
+        for (phase, _) in &pass.phases {
+            if !phases.contains(phase) {
+                phases.push(phase.clone());
+            }
+        }
+    }
+    let mut header = vec!["scenario".to_owned(), "pass".into(), "hosts".into()];
+    header.extend(phases.iter().map(|phase| format!("{phase} s")));
+    header.extend([
+        format!("{} s", BAR_PHASES.join("+")),
+        "total s".into(),
+        "MB out".into(),
+        "written/same".into(),
+        "peak RSS MB".into(),
+    ]);
+    let mut rows = vec![header];
+    for (scenario, reports) in results {
+        for (run, report) in reports.iter().enumerate() {
+            for pass in &report.passes {
+                let label = if reports.len() > 1 {
+                    format!("{} #{}", scenario.name, run + 1)
+                } else {
+                    scenario.name.to_owned()
+                };
+                let mut row = vec![label, pass.name.clone(), report.hosts.to_string()];
+                row.extend(phases.iter().map(|phase| {
+                    pass.seconds(phase)
+                        .map_or("-".into(), |seconds| format!("{seconds:.3}"))
+                }));
+                row.push(format!("{:.3}", pass.bar_seconds()));
+                row.push(format!("{:.3}", pass.total_seconds()));
+                row.push(format!("{:.1}", pass.bytes as f64 / 1e6));
+                row.push(format!("{}/{}", pass.written, pass.unchanged));
+                row.push(format!("{:.0}", pass.rss_kb as f64 / 1024.0));
+                rows.push(row);
+            }
+        }
+    }
+    let widths: Vec<usize> = (0..rows[0].len())
+        .map(|column| rows.iter().map(|row| row[column].len()).max().unwrap_or(0))
+        .collect();
+    let mut text = String::new();
+    for (index, row) in rows.iter().enumerate() {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .enumerate()
+            .map(|(column, (cell, width))| {
+                if column < 2 {
+                    format!("{cell:<width$}")
+                } else {
+                    format!("{cell:>width$}")
+                }
+            })
+            .collect();
+        let _ = writeln!(text, "{}", cells.join("  ").trim_end());
+        if index == 0 {
+            let _ = writeln!(
+                text,
+                "{}",
+                "-".repeat(widths.iter().sum::<usize>() + 2 * (widths.len() - 1))
+            );
+        }
+    }
+    text
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn verdicts(scenario: &Scenario, reports: &[Report]) -> String {
+    let cold: Vec<&PassReport> = reports
+        .iter()
+        .filter_map(|report| report.passes.iter().find(|pass| pass.name == "cold"))
+        .collect();
+    if cold.is_empty() {
+        return format!("VERDICT {}: no cold pass reported\n", scenario.name);
+    }
+    let of = if cold.len() > 1 {
+        format!(", median of {}", cold.len())
+    } else {
+        String::new()
+    };
+    let seconds = median(cold.iter().map(|pass| pass.bar_seconds()).collect());
+    let rss_mb = median(
+        cold.iter()
+            .map(|pass| pass.rss_kb as f64 / 1024.0)
+            .collect(),
+    );
+    let mb_out = cold[0].bytes as f64 / 1e6;
+    let mut text = String::new();
+    let bar = BAR_PHASES.join("+");
+    match scenario.max_seconds {
+        Some(max) => {
+            let verdict = if seconds <= max { "OK" } else { "OVER" };
+            let _ = writeln!(
+                text,
+                "VERDICT {} {bar} {seconds:.3} s (bar {max:.1} s{of}, {mb_out:.0} MB out) {verdict}",
+                scenario.name
+            );
+        }
+        None => {
+            let _ = writeln!(
+                text,
+                "        {} {bar} {seconds:.3} s (no bar{of}, {mb_out:.0} MB out)",
+                scenario.name
+            );
+        }
+    }
+    if let Some(max) = scenario.max_rss_mb {
+        let verdict = if rss_mb <= max { "OK" } else { "OVER" };
+        let _ = writeln!(
+            text,
+            "VERDICT {} peak RSS {rss_mb:.0} MB (bar {max:.0} MB{of}) {verdict}",
+            scenario.name
+        );
+    }
+    text
+}
+
+// ---------------------------------------------------------------------------------------------
+// Child: one scenario, reported on stdout.
+
+fn child(scenario: &Scenario, dir: &Path) {
+    let inventory_path = dir.join("inventory.yaml");
+    let state_path = dir.join("inventory.wgdeploy-state.json");
+    let out = dir.join("out");
+    let (yaml, hosts) = generate(scenario.shape);
+    std::fs::write(&inventory_path, yaml).expect("write generated inventory");
+    println!("hosts {hosts}");
+    for pass in ["cold", "warm"] {
+        reset_peak_rss();
+        run_pass(pass, &inventory_path, &state_path, &out);
+        println!("rss_kb {pass} {}", peak_rss_kb());
+    }
+}
+
+/// Times each phase of one pass and prints it as `phase PASS NAME SECONDS`.
+struct Timer {
+    pass: &'static str,
+}
+
+impl Timer {
+    fn time<T>(&self, phase: &str, work: impl FnOnce() -> T) -> T {
+        let start = Instant::now();
+        let value = work();
+        println!(
+            "phase {} {phase} {:.6}",
+            self.pass,
+            start.elapsed().as_secs_f64()
+        );
+        value
+    }
+}
+
+/// What `wgdeploy render` does, phase by phase. Everything is dropped before returning so the
+/// next pass starts from the same heap.
+fn run_pass(pass: &'static str, inventory_path: &Path, state_path: &Path, out: &Path) {
+    let timer = Timer { pass };
+    let mut state = timer.time("state", || ok(State::load(state_path), "load state"));
+    let inventory = timer.time("load", || {
+        ok(wgdeploy::inventory::load(inventory_path), "load inventory")
+    });
+    let deployment = timer.time("plan", || {
+        ok(wgdeploy::plan_loaded(inventory, &state), "plan")
+    });
+    let changed = timer.time("keys", || {
+        state.reconcile(
+            &deployment.inventory,
+            &deployment.addresses,
+            &deployment.topology,
+        )
+    });
+    timer.time("save", || {
+        if changed {
+            ok(state.save(state_path), "save state");
+        }
+    });
+    let rendered = timer.time("render", || {
+        let renderer = ok(Renderer::new(None), "template");
+        ok(renderer.render_all(&deployment, &state), "render")
+    });
+    let written = timer.time("write", || {
+        ok(
+            write_configs(out, &deployment.inventory, &rendered),
+            "write",
+        )
+    });
+    let bytes: usize = rendered.iter().map(String::len).sum();
+    println!("bytes {pass} {bytes}");
+    println!("files {pass} {} {}", written.written, written.unchanged);
+}
+
+fn ok<T>(result: wgdeploy::error::Result<T>, what: &str) -> T {
+    result.unwrap_or_else(|err| {
+        eprintln!("bench {what} failed:\n{err}");
+        std::process::exit(1);
+    })
+}
+
+/// A synthetic inventory and its host count. Endpoints come from 198.18.0.0/15 (benchmarking
+/// range) and 198.51.100.0/24 (documentation), all distinct.
+fn generate(shape: Shape) -> (String, usize) {
+    let mut yaml = String::from(
+        "# Generated by benches/scale.rs\nnetwork:\n  interface: wg0\n  addresses: [100.64.0.0/16]\n  port: 51820\n  keepalive: 25\n\nhosts:\n",
+    );
+    let public_ip = |index: usize| {
+        let n = index + 1;
+        format!("198.{}.{}.{}", 18 + n / 65536, (n / 256) % 256, n % 256)
+    };
+    match shape {
+        Shape::Mesh { hosts } => {
+            for index in 0..hosts {
+                let _ = writeln!(
+                    yaml,
+                    "  mesh-{index:05}: {{ endpoint: {} }}",
+                    public_ip(index)
+                );
+            }
+            (yaml, hosts)
+        }
+        Shape::HubSpoke { hosts, relays } => {
+            for relay in 0..relays {
+                let _ = writeln!(
+                    yaml,
+                    "  relay-{relay:02}: {{ endpoint: 198.51.100.{}, relay: true }}",
+                    relay + 1
+                );
+            }
+            for index in 0..hosts - relays {
+                let _ = writeln!(
+                    yaml,
+                    "  node-{index:05}: {{ via: relay-{:02} }}",
+                    index % relays
+                );
+            }
+            (yaml, hosts)
+        }
+    }
+}
+
+/// Peak resident set size of this process so far, from `/proc/self/status` (`VmHWM`).
+fn peak_rss_kb() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Resets `VmHWM` to the current RSS (Linux ≥ 4.0), so each pass reports its own peak.
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
