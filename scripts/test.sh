@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The whole test suite, as README.md documents it and CI runs it:
+#   1. installs what the tests need on a fresh Debian machine (when run as root),
+#   2. checks formatting and lints,
+#   3. runs every Rust test (unit, CLI, snapshot, property),
+#   4. brings the nat-relay example up on real WireGuard behind real NAT in network namespaces
+#      and pings every pair (root only; skipped with a notice otherwise).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+LAB_PACKAGES=(wireguard-tools wireguard-go iptables iproute2 iputils-ping openssh-server)
+
+install_lab_packages() {
+  local missing=()
+  for package in "${LAB_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "==> installing ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+}
+
+is_root=false
+[ "$(id -u)" -eq 0 ] && is_root=true
+if $is_root; then install_lab_packages; fi
+
+echo "==> cargo fmt --check"
+cargo fmt --all -- --check
+echo "==> cargo clippy"
+cargo clippy --all-targets --quiet -- -D warnings
+
+echo "==> lab: nat-relay on real WireGuard behind NAT"
+if $is_root; then
+  cargo build --quiet
+  bash lab/nat-relay.sh
+  bash lab/nat-relay.sh --broken-proposal
+else
+  echo "skipped: the namespace lab needs root (run as root to include it)"
+fi
+
+echo "==> rust tests"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --no-fail-fast
+else
+  cargo test --no-fail-fast
+fi
