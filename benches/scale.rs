@@ -4,6 +4,7 @@
 //! cargo bench --bench scale                  # every scenario
 //! cargo bench --bench scale -- mesh-1000     # scenarios whose name contains a filter
 //! cargo bench --bench scale -- --runs 5      # 5 fresh processes per scenario, median verdict
+//! TMPDIR=/dev/shm cargo bench --bench scale   # write to tmpfs: CPU cost without the disk
 //! ```
 //!
 //! Each scenario runs in a fresh child process (this binary re-executed with `--child NAME`), so
@@ -195,6 +196,8 @@ fn parent(args: &[String]) -> ExitCode {
                 .arg(&dir)
                 .output();
             let _ = std::fs::remove_dir_all(&dir);
+            // Flush this run's writes and deletions so they do not slow the next run's `write`.
+            let _ = Command::new("sync").status();
             let output = output.expect("run bench child");
             if !output.status.success() {
                 eprintln!(
