@@ -27,12 +27,12 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Instant;
-use wgdeploy::render::{Renderer, write_configs};
+use wgdeploy::render::Renderer;
 use wgdeploy::state::State;
 
 /// Phases summed for the bars: the work `wgdeploy render` does once the inventory is loaded and
 /// the keys exist.
-const BAR_PHASES: &[&str] = &["plan", "render", "write"];
+const BAR_PHASES: &[&str] = &["plan", "render+write"];
 
 #[derive(Clone, Copy)]
 enum Shape {
@@ -300,11 +300,16 @@ fn table(results: &[(&Scenario, Vec<Report>)]) -> String {
                     pass.seconds(phase)
                         .map_or("-".into(), |seconds| format!("{seconds:.3}"))
                 }));
-                row.push(format!("{:.3}", pass.bar_seconds()));
-                row.push(format!("{:.3}", pass.total_seconds()));
-                row.push(format!("{:.1}", pass.bytes as f64 / 1e6));
-                row.push(format!("{}/{}", pass.written, pass.unchanged));
-                row.push(format!("{:.0}", pass.rss_kb as f64 / 1024.0));
+                // The filesystem baseline row has only its own column.
+                if pass.name == "fs" {
+                    row.extend(["-", "-", "-", "-", "-"].map(String::from));
+                } else {
+                    row.push(format!("{:.3}", pass.bar_seconds()));
+                    row.push(format!("{:.3}", pass.total_seconds()));
+                    row.push(format!("{:.1}", pass.bytes as f64 / 1e6));
+                    row.push(format!("{}/{}", pass.written, pass.unchanged));
+                    row.push(format!("{:.0}", pass.rss_kb as f64 / 1024.0));
+                }
                 rows.push(row);
             }
         }
@@ -382,6 +387,24 @@ fn verdicts(scenario: &Scenario, reports: &[Report]) -> String {
             );
         }
     }
+    let baseline = median(
+        reports
+            .iter()
+            .filter_map(|report| report.passes.iter().find(|pass| pass.name == "fs"))
+            .filter_map(|pass| pass.seconds("fs-baseline"))
+            .collect(),
+    );
+    let render_write = median(
+        cold.iter()
+            .filter_map(|pass| pass.seconds("render+write"))
+            .collect(),
+    );
+    let _ = writeln!(
+        text,
+        "        {} cold render+write {render_write:.3} s = {:.1}x the bare filesystem writing the same dirs and bytes ({baseline:.3} s)",
+        scenario.name,
+        render_write / baseline.max(1e-9)
+    );
     if let Some(max) = scenario.max_rss_mb {
         let verdict = if rss_mb <= max { "OK" } else { "OVER" };
         let _ = writeln!(
@@ -403,11 +426,39 @@ fn child(scenario: &Scenario, dir: &Path) {
     let (yaml, hosts) = generate(scenario.shape);
     std::fs::write(&inventory_path, yaml).expect("write generated inventory");
     println!("hosts {hosts}");
+    filesystem_baseline(&inventory_path, &dir.join("baseline"));
     for pass in ["cold", "warm"] {
         reset_peak_rss();
         run_pass(pass, &inventory_path, &state_path, &out);
         println!("rss_kb {pass} {}", peak_rss_kb());
     }
+}
+
+/// What the filesystem alone costs for the same output: the same directories and the same bytes,
+/// written with plain `std::fs` on the same number of threads, before wgdeploy's cold pass (so any
+/// slowdown from the filesystem filling up counts against wgdeploy, not for it). This machine's
+/// disk varies by a factor of ten between runs; the ratio to this baseline does not.
+fn filesystem_baseline(inventory_path: &Path, base: &Path) {
+    let inventory = ok(wgdeploy::inventory::load(inventory_path), "load inventory");
+    let mut state = State::default();
+    let deployment = ok(wgdeploy::plan_loaded(inventory, &state), "plan");
+    state.reconcile(
+        &deployment.inventory,
+        &deployment.addresses,
+        &deployment.topology,
+    );
+    let texts = ok(
+        ok(Renderer::new(None), "template").render_all(&deployment, &state),
+        "render",
+    );
+    let timer = Timer { pass: "fs" };
+    timer.time("fs-baseline", || {
+        wgdeploy::parallel::map(texts.len(), |index| {
+            let dir = base.join(format!("{index}"));
+            std::fs::create_dir_all(&dir).expect("baseline mkdir");
+            std::fs::write(dir.join("wg0.conf"), &texts[index]).expect("baseline write");
+        })
+    });
 }
 
 /// Times each phase of one pass and prints it as `phase PASS NAME SECONDS`.
@@ -451,17 +502,18 @@ fn run_pass(pass: &'static str, inventory_path: &Path, state_path: &Path, out: &
             ok(state.save(state_path), "save state");
         }
     });
-    let rendered = timer.time("render", || {
+    // Rendering and writing are one phase: each worker thread writes the config it just rendered.
+    let written = timer.time("render+write", || {
         let renderer = ok(Renderer::new(None), "template");
-        ok(renderer.render_all(&deployment, &state), "render")
+        ok(renderer.render_to_dir(out, &deployment, &state), "render")
     });
-    let written = timer.time("write", || {
-        ok(
-            write_configs(out, &deployment.inventory, &rendered),
-            "write",
-        )
-    });
-    let bytes: usize = rendered.iter().map(String::len).sum();
+    let bytes: u64 = deployment
+        .inventory
+        .hosts
+        .iter()
+        .filter_map(|host| std::fs::metadata(out.join(host.name.as_str()).join("wg0.conf")).ok())
+        .map(|metadata| metadata.len())
+        .sum();
     println!("bytes {pass} {bytes}");
     println!("files {pass} {} {}", written.written, written.unchanged);
 }

@@ -108,13 +108,12 @@ fn render(args: &RenderArgs, out: &mut dyn Write) -> Result<()> {
     ) {
         state.save(&state_path)?;
     }
-    let rendered = renderer.render_all(&deployment, &state)?;
-    let written = crate::render::write_configs(&args.out, &deployment.inventory, &rendered)?;
+    let written = renderer.render_to_dir(&args.out, &deployment, &state)?;
     write_out(
         out,
         &format!(
             "rendered {} hosts into {}: {} written, {} unchanged\n",
-            rendered.len(),
+            deployment.inventory.hosts.len(),
             args.out.display(),
             written.written,
             written.unchanged

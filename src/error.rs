@@ -24,8 +24,21 @@ impl At {
     pub fn in_source(file: &Path, source: &str, line: usize, column: usize) -> At {
         let text = line
             .checked_sub(1)
-            .and_then(|index| source.lines().nth(index))
-            .map(str::to_owned);
+            .and_then(|index| source.lines().nth(index));
+        At::with_text(file, text, line, column)
+    }
+
+    /// Like [`At::in_source`] with the source already split into lines, for callers that make many
+    /// locations (one per inventory value) and must not rescan the file each time.
+    pub fn in_lines(file: &Path, lines: &[&str], line: usize, column: usize) -> At {
+        let text = line
+            .checked_sub(1)
+            .and_then(|index| lines.get(index).copied());
+        At::with_text(file, text, line, column)
+    }
+
+    fn with_text(file: &Path, text: Option<&str>, line: usize, column: usize) -> At {
+        let text = text.map(str::to_owned);
         At {
             file: file.to_owned(),
             line,

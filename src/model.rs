@@ -282,6 +282,17 @@ pub enum Role {
     Nat,
 }
 
+impl Role {
+    /// The name used in JSON and templates.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Public => "public",
+            Role::Relay => "relay",
+            Role::Nat => "nat",
+        }
+    }
+}
+
 /// How a NAT-ed host's home relay was chosen, shown in plans so nobody wonders.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]

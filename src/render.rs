@@ -7,10 +7,12 @@ use crate::addressing::HostAddresses;
 use crate::error::{At, Diagnostic, Error, Result};
 use crate::model::{HostId, Inventory, Role};
 use crate::state::State;
-use crate::topology::{Link, Topology};
-use minijinja::{Environment, UndefinedBehavior, Value, syntax::SyntaxConfig, value::Serde};
-use serde::Serialize;
+use crate::topology::{Carries, Link, Topology};
+use ipnet::IpNet;
+use minijinja::value::{Enumerator, Object, ObjectRepr};
+use minijinja::{Environment, UndefinedBehavior, Value, syntax::SyntaxConfig};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 pub const TEMPLATE_NAME: &str = "wg-quick.conf.j2";
 const BUILTIN_TEMPLATE: &str = include_str!("../templates/wg-quick.conf.j2");
@@ -94,6 +96,17 @@ impl Renderer {
 
     /// Renders every host's config, in inventory order, on all cores.
     pub fn render_all(&self, deployment: &Deployment, state: &State) -> Result<Vec<String>> {
+        self.render_each(deployment, state, |_, text| Ok(text))
+    }
+
+    /// Renders every host and hands each text to `sink` on the worker thread that rendered it, so
+    /// rendering and writing overlap and no more than one config per thread is held in memory.
+    pub fn render_each<R: Send>(
+        &self,
+        deployment: &Deployment,
+        state: &State,
+        sink: impl Fn(HostId, String) -> Result<R> + Sync,
+    ) -> Result<Vec<R>> {
         let shared = Shared::new(deployment, state)?;
         let template = self
             .env
@@ -101,51 +114,103 @@ impl Renderer {
             .expect("template was added");
         let results = crate::parallel::map(deployment.inventory.hosts.len(), |id| {
             let context = shared.context(deployment, state, id);
-            template
-                .render(Value::from(Serde(&context)))
-                .map_err(|err| {
-                    self.template_error(&err, Some(deployment.inventory.hosts[id].name.as_str()))
-                })
+            let text = template.render(context).map_err(|err| {
+                self.template_error(&err, Some(deployment.inventory.hosts[id].name.as_str()))
+            })?;
+            sink(id, text)
         });
         results.into_iter().collect()
     }
+
+    /// Renders every host into `DIR/<host>/<interface>.conf` (0600, directories 0700), replacing
+    /// files atomically and leaving files whose content is already right untouched.
+    pub fn render_to_dir(
+        &self,
+        out: &Path,
+        deployment: &Deployment,
+        state: &State,
+    ) -> Result<Written> {
+        let inventory = &deployment.inventory;
+        let file_name = format!("{}.conf", inventory.network.interface);
+        let outcomes = self.render_each(deployment, state, |id, text| {
+            write_config(
+                &out.join(inventory.hosts[id].name.as_str()),
+                &file_name,
+                &text,
+            )
+        })?;
+        let written = outcomes.iter().filter(|written| **written).count();
+        Ok(Written {
+            written,
+            unchanged: outcomes.len() - written,
+        })
+    }
 }
 
-/// Per-host strings every peer entry repeats, computed once instead of once per peer.
+/// Per-host template values every peer entry repeats, computed once (in parallel) and shared:
+/// minijinja values are reference-counted, so each peer entry only bumps counters.
 struct Shared {
-    public_keys: Vec<String>,
-    endpoints: Vec<Option<String>>,
+    hosts: Vec<HostValues>,
+    links: [Value; 4],
+}
+
+struct HostValues {
+    name: Value,
+    public_key: Value,
+    endpoint: Value,
+    /// The host's own prefixes (address and routes), which is what most entries for it carry.
+    own_allowed: Value,
+    own_count: usize,
 }
 
 impl Shared {
     fn new(deployment: &Deployment, state: &State) -> Result<Shared> {
         let hosts = &deployment.inventory.hosts;
-        let mut public_keys = Vec::with_capacity(hosts.len());
-        for host in hosts {
+        let values = crate::parallel::map(hosts.len(), |id| -> Result<HostValues> {
+            let host = &hosts[id];
             let key = state.private_key(host.name.as_str()).ok_or_else(|| {
                 Error::from(
                     Diagnostic::new(format!("no key for `{}` in the state", host.name))
                         .host(host.name.as_str()),
                 )
             })?;
-            public_keys.push(key.public_key().to_base64());
-        }
-        let endpoints = hosts
-            .iter()
-            .map(|host| host.endpoint.as_ref().map(ToString::to_string))
-            .collect();
-        Ok(Shared {
-            public_keys,
-            endpoints,
-        })
+            let own: Vec<IpNet> = deployment.addresses[id]
+                .iter()
+                .map(|ip| crate::topology::host_prefix(*ip))
+                .chain(host.routes.iter().copied())
+                .collect();
+            Ok(HostValues {
+                name: Value::from(host.name.as_str()),
+                public_key: Value::from(key.public_key().to_base64()),
+                endpoint: host.endpoint.as_ref().map_or(Value::from(()), |endpoint| {
+                    Value::from(endpoint.to_string())
+                }),
+                own_count: own.len(),
+                own_allowed: AllowedIps::value(own.iter()),
+            })
+        });
+        let hosts = values.into_iter().collect::<Result<Vec<_>>>()?;
+        let links = [
+            Link::Direct,
+            Link::HomeRelay,
+            Link::HomedHere,
+            Link::RelayMesh,
+        ]
+        .map(|link| Value::from(link.as_str()));
+        Ok(Shared { hosts, links })
     }
 
-    fn context<'a>(
-        &'a self,
-        deployment: &'a Deployment,
-        state: &State,
-        id: HostId,
-    ) -> HostContext<'a> {
+    fn link(&self, link: Link) -> Value {
+        let index = match link {
+            Link::Direct => 0,
+            Link::HomeRelay => 1,
+            Link::HomedHere => 2,
+            Link::RelayMesh => 3,
+        };
+        self.links[index].clone()
+    }
+
+    fn context(&self, deployment: &Deployment, state: &State, id: HostId) -> Value {
         let inventory = &deployment.inventory;
         let host = &inventory.hosts[id];
         let plan = &deployment.topology.hosts[id];
@@ -154,82 +219,149 @@ impl Shared {
         } else {
             (Vec::new(), Vec::new())
         };
-        let addresses = deployment.addresses[id]
+        let addresses: Vec<String> = deployment.addresses[id]
             .iter()
             .zip(&inventory.network.ranges)
             .map(|(ip, range)| format!("{ip}/{}", range.prefix_len()))
             .collect();
-        let peers = plan
+        let with_psk = inventory.network.preshared_keys;
+        let peers: Vec<Value> = plan
             .peers
             .iter()
             .map(|peer| {
-                let other = &inventory.hosts[peer.host];
-                PeerContext {
-                    name: other.name.as_str(),
-                    public_key: &self.public_keys[peer.host],
-                    preshared_key: state
-                        .preshared_key(host.name.as_str(), other.name.as_str())
-                        .map(|key| key.expose_base64()),
-                    allowed_ips: peer
-                        .allowed
-                        .iter()
-                        .map(|allowed| allowed.net.to_string())
-                        .collect(),
-                    endpoint: if peer.dial {
-                        self.endpoints[peer.host].as_deref()
-                    } else {
-                        None
-                    },
-                    keepalive: peer.keepalive,
-                    link: peer.link,
-                }
+                let other = &self.hosts[peer.host];
+                let owned_by_peer = |allowed: &crate::topology::Allowed| {
+                    matches!(allowed.carries, Carries::Address(owner) | Carries::Route(owner) if owner == peer.host)
+                };
+                let allowed_ips = if peer.allowed.len() == other.own_count && peer.allowed.iter().all(owned_by_peer) {
+                    other.own_allowed.clone()
+                } else {
+                    AllowedIps::value(peer.allowed.iter().map(|allowed| &allowed.net))
+                };
+                let preshared_key = with_psk
+                    .then(|| state.preshared_key(host.name.as_str(), inventory.hosts[peer.host].name.as_str()))
+                    .flatten()
+                    .map_or(Value::from(()), |key| Value::from(key.expose_base64()));
+                Value::from_object(PeerObject {
+                    name: other.name.clone(),
+                    public_key: other.public_key.clone(),
+                    preshared_key,
+                    allowed_ips,
+                    endpoint: if peer.dial { other.endpoint.clone() } else { Value::from(()) },
+                    keepalive: peer.keepalive.map_or(Value::from(()), Value::from),
+                    link: self.link(peer.link),
+                })
             })
             .collect();
-        HostContext {
-            host: host.name.as_str(),
-            interface: inventory.network.interface.as_str(),
-            role: host.role,
-            addresses,
+        minijinja::context! {
+            host => self.hosts[id].name.clone(),
+            interface => inventory.network.interface.as_str(),
+            role => host.role.as_str(),
+            addresses => addresses,
             // NAT-ed hosts let the kernel pick a port: nobody can dial them anyway.
-            listen_port: (host.role != Role::Nat).then_some(host.listen_port),
-            mtu: inventory.network.mtu,
-            private_key: state
-                .private_key(host.name.as_str())
-                .map(|key| key.expose_base64())
-                .unwrap_or_default(),
-            forwarding: plan.forwarding,
-            post_up,
-            post_down,
-            peers,
+            listen_port => (host.role != Role::Nat).then_some(host.listen_port),
+            mtu => inventory.network.mtu,
+            private_key => state.private_key(host.name.as_str()).map(|key| key.expose_base64()).unwrap_or_default(),
+            forwarding => plan.forwarding,
+            post_up => post_up,
+            post_down => post_down,
+            peers => peers,
         }
     }
 }
 
-/// The variables a template sees. Documented in README.md; keep them stable for user templates.
-#[derive(Serialize)]
-struct HostContext<'a> {
-    host: &'a str,
-    interface: &'a str,
-    role: Role,
-    addresses: Vec<String>,
-    listen_port: Option<u16>,
-    mtu: Option<u16>,
-    private_key: String,
-    forwarding: bool,
-    post_up: Vec<String>,
-    post_down: Vec<String>,
-    peers: Vec<PeerContext<'a>>,
+/// A peer entry as templates see it: `name`, `public_key`, `preshared_key`, `allowed_ips`,
+/// `endpoint`, `keepalive`, `link`. Looked up lazily, so unused fields cost nothing.
+struct PeerObject {
+    name: Value,
+    public_key: Value,
+    preshared_key: Value,
+    allowed_ips: Value,
+    endpoint: Value,
+    keepalive: Value,
+    link: Value,
 }
 
-#[derive(Serialize)]
-struct PeerContext<'a> {
-    name: &'a str,
-    public_key: &'a str,
-    preshared_key: Option<String>,
-    allowed_ips: Vec<String>,
-    endpoint: Option<&'a str>,
-    keepalive: Option<u16>,
-    link: Link,
+const PEER_FIELDS: &[&str] = &[
+    "name",
+    "public_key",
+    "preshared_key",
+    "allowed_ips",
+    "endpoint",
+    "keepalive",
+    "link",
+];
+
+impl std::fmt::Debug for PeerObject {
+    // Hand-written so a `{{ peer | pprint }}` or an error can never show the preshared key.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Peer")
+            .field("name", &self.name)
+            .field("allowed_ips", &self.allowed_ips)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Object for PeerObject {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Map
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let value = match key.as_str()? {
+            "name" => &self.name,
+            "public_key" => &self.public_key,
+            "preshared_key" => &self.preshared_key,
+            "allowed_ips" => &self.allowed_ips,
+            "endpoint" => &self.endpoint,
+            "keepalive" => &self.keepalive,
+            "link" => &self.link,
+            _ => return None,
+        };
+        Some(value.clone())
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Str(PEER_FIELDS)
+    }
+}
+
+/// AllowedIPs: a list to templates (`for`, `join`, `length` work), printed directly in the form
+/// wg-quick expects (`a, b`), which spares the built-in template a `join` per peer.
+#[derive(Debug)]
+struct AllowedIps {
+    items: Vec<Value>,
+    text: String,
+}
+
+impl AllowedIps {
+    fn value<'a>(nets: impl Iterator<Item = &'a IpNet>) -> Value {
+        let items: Vec<Value> = nets.map(|net| Value::from(net.to_string())).collect();
+        let text = items
+            .iter()
+            .map(|item| item.as_str().unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join(", ");
+        Value::from_object(AllowedIps { items, text })
+    }
+}
+
+impl Object for AllowedIps {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Seq
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        self.items.get(key.as_usize()?).cloned()
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Seq(self.items.len())
+    }
+
+    fn render(self: &Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
 }
 
 /// What writing the configs did.
@@ -239,33 +371,37 @@ pub struct Written {
     pub unchanged: usize,
 }
 
-/// Writes `DIR/<host>/<interface>.conf` (0600, directories 0700) for every host, atomically, and
-/// leaves files whose content is already right untouched.
-pub fn write_configs(out: &Path, inventory: &Inventory, rendered: &[String]) -> Result<Written> {
-    use std::os::unix::fs::DirBuilderExt;
-    let file_name = format!("{}.conf", inventory.network.interface);
-    let results = crate::parallel::map(rendered.len(), |id| -> Result<bool> {
-        let dir = out.join(inventory.hosts[id].name.as_str());
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&dir)
-            .map_err(|err| Error::io("create directory", &dir, &err))?;
-        let path = dir.join(&file_name);
-        if std::fs::read(&path).is_ok_and(|existing| existing == rendered[id].as_bytes()) {
-            return Ok(false);
+/// Writes one config into `dir` (created 0700) unless it already has exactly this content.
+/// Returns whether the file was written. Replacing an existing file is atomic (temporary file +
+/// rename) so a reader never sees half a config; a new file is created directly (0600, exclusive),
+/// since there is no old version to protect and an interrupted write is redone by the next render
+/// (its content then differs). No fsync: rendered files can always be rendered again; the state
+/// file, which cannot, is fsynced.
+fn write_config(dir: &Path, file_name: &str, text: &str) -> Result<bool> {
+    use std::io::Write;
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    let path = dir.join(file_name);
+    match std::fs::read(&path) {
+        Ok(existing) if existing == text.as_bytes() => Ok(false),
+        Ok(_) => {
+            crate::state::write_file(&path, text.as_bytes(), false)
+                .map_err(|err| Error::io("write config", &path, &err))?;
+            Ok(true)
         }
-        crate::state::write_private_file(&path, rendered[id].as_bytes())
-            .map_err(|err| Error::io("write config", &path, &err))?;
-        Ok(true)
-    });
-    let mut written = Written::default();
-    for result in results {
-        if result? {
-            written.written += 1;
-        } else {
-            written.unchanged += 1;
+        Err(_) => {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(|err| Error::io("create directory", dir, &err))?;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+                .and_then(|mut file| file.write_all(text.as_bytes()))
+                .map_err(|err| Error::io("write config", &path, &err))?;
+            Ok(true)
         }
     }
-    Ok(written)
 }

@@ -249,8 +249,14 @@ impl State {
     }
 }
 
-/// Atomically replaces `path` with `content`, readable by the owner only.
+/// Atomically and durably replaces `path` with `content`, readable by the owner only.
 pub fn write_private_file(path: &Path, content: &[u8]) -> std::io::Result<()> {
+    write_file(path, content, true)
+}
+
+/// Atomically replaces `path` with `content` (mode 0600): a temporary file in the same directory,
+/// renamed over the target. `durable` adds an fsync before the rename.
+pub fn write_file(path: &Path, content: &[u8], durable: bool) -> std::io::Result<()> {
     let name = path
         .file_name()
         .map(|name| name.to_string_lossy().into_owned())
@@ -263,7 +269,9 @@ pub fn write_private_file(path: &Path, content: &[u8]) -> std::io::Result<()> {
             .mode(0o600)
             .open(&temporary)?;
         file.write_all(content)?;
-        file.sync_all()?;
+        if durable {
+            file.sync_all()?;
+        }
         std::fs::rename(&temporary, path)
     })();
     if result.is_err() {

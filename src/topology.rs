@@ -31,6 +31,18 @@ pub enum Link {
     RelayMesh,
 }
 
+impl Link {
+    /// The name used in JSON and templates.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Link::Direct => "direct",
+            Link::HomeRelay => "home-relay",
+            Link::HomedHere => "homed-here",
+            Link::RelayMesh => "relay-mesh",
+        }
+    }
+}
+
 /// What an AllowedIPs prefix stands for, so plans can explain it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Carries {
@@ -112,11 +124,23 @@ pub fn plan(inventory: &Inventory, addresses: &HostAddresses) -> Topology {
         })
         .collect();
     let keepalive = Some(inventory.network.keepalive).filter(|seconds| *seconds > 0);
+    // NAT-ed hosts only ever peer with hosts that have an endpoint: scanning just those keeps
+    // hub-and-spoke planning linear in the number of NAT-ed hosts.
+    let reachable: Vec<HostId> = by_name
+        .iter()
+        .copied()
+        .filter(|&id| hosts[id].role != Role::Nat)
+        .collect();
 
     let plans = (0..hosts.len())
         .map(|me| {
             let mut peers = Vec::new();
-            for &other in &by_name {
+            let candidates = if hosts[me].role == Role::Nat {
+                &reachable
+            } else {
+                &by_name
+            };
+            for &other in candidates {
                 if other == me {
                     continue;
                 }

@@ -20,6 +20,8 @@ pub const DEFAULT_KEEPALIVE: u16 = 25;
 struct Checker<'a> {
     file: &'a Path,
     source: &'a str,
+    /// The source split once: every value gets a location, and rescanning per value is quadratic.
+    lines: Vec<&'a str>,
     problems: Vec<Diagnostic>,
 }
 
@@ -28,9 +30,9 @@ impl Checker<'_> {
         if *location == Location::UNKNOWN || location.line() == 0 {
             return None;
         }
-        Some(At::in_source(
+        Some(At::in_lines(
             self.file,
-            self.source,
+            &self.lines,
             location.line() as usize,
             location.column() as usize,
         ))
@@ -101,6 +103,7 @@ pub fn validate(file: &Path, source: &str, raw: RawInventory) -> Result<Inventor
     let mut checker = Checker {
         file,
         source,
+        lines: source.lines().collect(),
         problems: Vec::new(),
     };
     let network = check_network(&mut checker, raw.network.as_ref());
