@@ -244,6 +244,22 @@ wg_up() {
     in_host "$host" wg show "$IFACE" >/dev/null || die "$host: $IFACE not answering after wg-quick up"
 }
 
+# forward_rules_do_not_stack: restarting the relay runs its PostUp again; the rendered
+# `iptables -C … || iptables -I …` must leave exactly one FORWARD accept, and PostDown must remove it.
+forward_rules_do_not_stack() {
+    local conf="/etc/wireguard/$IFACE.conf" count
+    count_rules() { in_host relay1 iptables -S FORWARD | grep -c -- "-i $IFACE -o $IFACE -j ACCEPT" || true; }
+    in_host relay1 wg-quick down "$conf" >/dev/null 2>&1 || die "wg-quick down failed on relay1"
+    count=$(count_rules)
+    [[ $count == 0 ]] || { echo "FAIL: PostDown left $count FORWARD rule(s) on relay1"; return 1; }
+    # Simulate a rule left behind by an earlier run, then bring the interface up again.
+    in_host relay1 iptables -I FORWARD -i "$IFACE" -o "$IFACE" -j ACCEPT
+    in_host relay1 wg-quick up "$conf" >/dev/null 2>&1 || die "wg-quick up failed on relay1 after restart"
+    count=$(count_rules)
+    [[ $count == 1 ]] || { echo "FAIL: relay1 has $count FORWARD accepts after a restart (rules stacked)"; return 1; }
+    echo "ok: relay1 restarted with a leftover rule present: still exactly 1 FORWARD accept"
+}
+
 # wait_handshakes: every peer configured with PersistentKeepalive (the NAT-ed side of each NAT
 # crossing) must complete a handshake. Public<->public pairs have no keepalive and handshake on
 # first traffic, so they are not waited for.
@@ -451,6 +467,7 @@ main() {
         done
         check_relayed home office relay1 || bad=$((bad + 1))
         check_relayed office home relay1 || bad=$((bad + 1))
+        forward_rules_do_not_stack || bad=$((bad + 1))
     else
         has_peer home office && echo "ok: home lists office directly (the broken proposal is live)" ||
             { echo "FAIL: the broken peer is not live on home"; bad=$((bad + 1)); }

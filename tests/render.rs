@@ -251,3 +251,66 @@ fn plan_without_offline_says_what_to_do() {
     assert_eq!(output.status.code(), Some(1));
     assert!(stderr(&output).contains("--offline"));
 }
+
+#[test]
+fn preshared_keys_are_shared_per_direct_pair_and_stable() {
+    let dir = tempfile::tempdir().unwrap();
+    let inventory = dir.path().join("inventory.yaml");
+    let source = std::fs::read_to_string(repo("examples/nat-relay/inventory.yaml")).unwrap();
+    std::fs::write(
+        &inventory,
+        source.replace(
+            "  keepalive: 25\n",
+            "  keepalive: 25\n  preshared_keys: true\n",
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let args = [
+        "render",
+        inventory.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let output = wgdeploy(&args);
+    assert!(output.status.success(), "{}", stderr(&output));
+    // The default state file sits beside the inventory, 0600.
+    assert_eq!(
+        mode(&dir.path().join("inventory.wgdeploy-state.json")),
+        0o600
+    );
+    let psk = |host: &str, peer: &str| -> Option<String> {
+        let config = std::fs::read_to_string(out.join(host).join("wg0.conf")).unwrap();
+        let block = config
+            .split("[Peer]")
+            .find(|block| block.contains(&format!("# Name = {peer}\n")))?;
+        block
+            .lines()
+            .find_map(|line| line.strip_prefix("PresharedKey = ").map(str::to_owned))
+    };
+    let relay_home = psk("relay1", "home").expect("relay1 has a PSK for home");
+    assert_eq!(
+        psk("home", "relay1").as_deref(),
+        Some(relay_home.as_str()),
+        "both sides share one PSK"
+    );
+    assert_ne!(
+        psk("relay1", "office"),
+        Some(relay_home.clone()),
+        "each pair has its own PSK"
+    );
+    assert_eq!(
+        psk("home", "office"),
+        None,
+        "NAT-ed hosts are not peers, so they share no PSK"
+    );
+    let again = wgdeploy(&args);
+    assert!(
+        stdout(&again).contains("0 written, 4 unchanged"),
+        "{}",
+        stdout(&again)
+    );
+    // Secrets never reach the plan.
+    let plan = wgdeploy(&["plan", inventory.to_str().unwrap(), "--offline", "--json"]);
+    assert!(!stdout(&plan).contains(&relay_home));
+}
