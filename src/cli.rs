@@ -23,6 +23,30 @@ pub enum Command {
     Plan(PlanArgs),
     /// Write every host's wg-quick config to DIR/<host>/<interface>.conf (mode 0600).
     Render(RenderArgs),
+    /// Prove that every host reaches every other host, by simulating WireGuard's rules.
+    Check(CheckArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// Inventory whose rendered configs are checked (no SSH).
+    #[arg(required_unless_present = "configs", conflicts_with = "configs")]
+    pub inventory: Option<PathBuf>,
+    /// Check existing wg-quick files instead: DIR/NAME.conf or DIR/NAME/IFACE.conf, one per host.
+    #[arg(long, value_name = "DIR")]
+    pub configs: Option<PathBuf>,
+    /// With --configs: hosts behind NAT, whose listed endpoints cannot be dialled from outside.
+    #[arg(long, value_name = "HOST,...", value_delimiter = ',')]
+    pub nat: Vec<String>,
+    /// Print the verdicts as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// State file (with an inventory) [default: beside the inventory]; read, never written.
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+    /// Directory whose wg-quick.conf.j2 replaces the built-in template (with an inventory).
+    #[arg(long, value_name = "DIR")]
+    pub templates: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -71,7 +95,38 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
     match cli.command {
         Command::Plan(args) => plan(&args, out),
         Command::Render(args) => render(&args, out),
+        Command::Check(args) => check(&args, out),
     }
+}
+
+fn check(args: &CheckArgs, out: &mut dyn Write) -> Result<()> {
+    let (sets, facts_nat, forwarding) = match (&args.inventory, &args.configs) {
+        (Some(inventory), _) => {
+            let state_path = args.state.clone().unwrap_or_else(|| state::default_path(inventory));
+            crate::check_input::from_inventory(inventory, &state_path, args.templates.as_deref())?
+        }
+        (None, Some(dir)) => (crate::check_input::from_dir(dir)?, args.nat.clone(), None),
+        (None, None) => unreachable!("clap requires one of them"),
+    };
+    let names: Vec<&str> = sets.iter().map(|set| set.name.as_str()).collect();
+    if let Some(unknown) = facts_nat.iter().find(|host| !names.contains(&host.as_str())) {
+        return Err(Diagnostic::new(format!("`--nat` names `{unknown}`, which has no config in the set"))
+            .help(format!("name hosts of the set: {}", names.join(", ")))
+            .into());
+    }
+    let facts = crate::check::Facts { nat: &facts_nat, forwarding };
+    let network = crate::check::Network::from_configs(&sets, &facts).map_err(|why| Diagnostic::new(why).help("each host needs its own config with its own PrivateKey"))?;
+    let simulation = crate::check::Simulation::new(&network);
+    let report = crate::check::Report::run(&simulation);
+    let text = if args.json {
+        let mut text = serde_json::to_string_pretty(&crate::check_view::json(&simulation, &report)).expect("json");
+        text.push('\n');
+        text
+    } else {
+        crate::check_view::human(&simulation, &report)
+    };
+    write_out(out, &text)?;
+    if report.all_reachable() { Ok(()) } else { Err(crate::error::Error::silent()) }
 }
 
 fn plan(args: &PlanArgs, out: &mut dyn Write) -> Result<()> {

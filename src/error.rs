@@ -126,13 +126,20 @@ impl fmt::Display for Diagnostic {
     }
 }
 
-/// A non-empty set of diagnostics: the error type of every fallible wgdeploy operation.
+/// A set of diagnostics: the error type of every fallible wgdeploy operation. Empty only for a
+/// failure that was already reported in the command's own output (e.g. `check` finding
+/// unreachable pairs), which exits 1 without printing anything more.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Error {
     diagnostics: Vec<Diagnostic>,
 }
 
 impl Error {
+    /// A failure whose explanation is already in the output.
+    pub fn silent() -> Error {
+        Error { diagnostics: Vec::new() }
+    }
+
     pub fn diagnostics(&self) -> &[Diagnostic] {
         &self.diagnostics
     }

@@ -36,3 +36,7 @@ pub fn plan_loaded(
     })
 }
 pub mod cli;
+pub mod wgconf;
+pub mod check;
+pub mod check_view;
+pub mod check_input;

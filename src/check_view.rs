@@ -1,0 +1,374 @@
+//! `check`'s verdicts for people and machines: the matrix, each failure's path, the rule that breaks
+//! it and the fix, conditions, warnings. Pure: returns text or JSON.
+
+use crate::check::{Condition, Forwarding, HostIndex, Problem, Report, Simulation, Verdict, Warning};
+use serde_json::{Value, json};
+use std::fmt::Write;
+
+/// Above this many hosts the grid is not drawn (counts and failures still are).
+const GRID_MAX_HOSTS: usize = 40;
+/// Failures explained in full before the rest are summarised.
+const FAILURES_SHOWN: usize = 50;
+/// Above this many hosts, JSON lists only the pairs that are not plainly reachable.
+const JSON_ALL_PAIRS_MAX_HOSTS: usize = 200;
+
+/// A failing or conditional pair, explained.
+pub struct Explained {
+    pub from: HostIndex,
+    pub to: HostIndex,
+    pub verdict: Verdict,
+    /// `request` or `reply`: which leg breaks (for unreachable pairs).
+    pub leg: Option<&'static str>,
+    pub path: Vec<HostIndex>,
+    pub rule: String,
+    pub fix: String,
+}
+
+fn name<'a>(simulation: &'a Simulation<'a>, host: HostIndex) -> &'a str {
+    &simulation.network.nodes[host].name
+}
+
+/// Every pair that is not plainly reachable, explained, in matrix order.
+pub fn explain_all(simulation: &Simulation, report: &Report) -> Vec<Explained> {
+    let mut explained = Vec::new();
+    for from in 0..report.hosts {
+        for to in 0..report.hosts {
+            if from == to {
+                continue;
+            }
+            let verdict = report.pair(from, to);
+            if verdict == Verdict::Reachable {
+                continue;
+            }
+            explained.push(explain(simulation, report, from, to, verdict));
+        }
+    }
+    explained
+}
+
+fn explain(simulation: &Simulation, report: &Report, from: HostIndex, to: HostIndex, verdict: Verdict) -> Explained {
+    let request_fails = matches!(report.direction(from, to), Verdict::Unreachable(_));
+    let (leg_from, leg_to) = if request_fails || !matches!(verdict, Verdict::Unreachable(_)) { (from, to) } else { (to, from) };
+    let mut path = Vec::new();
+    let _ = simulation.direction_traced(leg_from, leg_to, &mut path);
+    let (rule, fix, leg) = match &verdict {
+        Verdict::Unreachable(problem) => {
+            let (rule, fix) = describe_problem(simulation, problem, leg_from, leg_to);
+            (rule, fix, Some(if request_fails { "request" } else { "reply" }))
+        }
+        Verdict::Conditional(conditions) => {
+            let texts: Vec<String> = conditions.iter().map(|condition| describe_condition(simulation, condition)).collect();
+            (texts.join("; "), condition_fix(simulation, conditions), None)
+        }
+        Verdict::Reachable => (String::new(), String::new(), None),
+    };
+    Explained { from, to, verdict, leg, path, rule, fix }
+}
+
+fn prefixes(simulation: &Simulation, host: HostIndex, entry: usize) -> String {
+    let allowed: Vec<String> = simulation.network.nodes[host].entries[entry].allowed.iter().map(ToString::to_string).collect();
+    allowed.join(", ")
+}
+
+/// The rule that breaks, and the fix, naming hosts, peers and prefixes.
+pub fn describe_problem(simulation: &Simulation, problem: &Problem, from: HostIndex, to: HostIndex) -> (String, String) {
+    let nodes = &simulation.network.nodes;
+    let n = |host: HostIndex| name(simulation, host);
+    let through = |at: HostIndex, entry: usize, dst| match simulation.instead(at, entry, dst) {
+        Some(relay) => format!("; traffic then goes through {}", n(relay)),
+        None => String::new(),
+    };
+    match problem {
+        Problem::NoCommonFamily => (
+            format!("{} and {} have no address family in common", n(from), n(to)),
+            "give both hosts an address of the same family".into(),
+        ),
+        Problem::NoRoute { at, dst } => (
+            format!("{} has no AllowedIPs covering {dst}: the packet matches no peer and is dropped", n(*at)),
+            format!("add {dst} (or the overlay range) to the AllowedIPs of the peer that leads to {} on {}", n(to), n(*at)),
+        ),
+        Problem::External { at, entry } => (
+            format!("{} sends it to peer `{}`, whose key matches no host in this set", n(*at), nodes[*at].entries[*entry].label),
+            format!("add that host's config to the set, or remove the peer from {}", n(*at)),
+        ),
+        Problem::NotListed { at, to: peer } => (
+            format!("{} lists {}, but {} does not list {}: it rejects {}'s handshake (a peer listed on one side only)", n(*at), n(*peer), n(*peer), n(*at), n(*at)),
+            format!("add {} as a peer on {}, or remove {} from {}'s peers", n(*at), n(*peer), n(*peer), n(*at)),
+        ),
+        Problem::NoEndpoint { at, entry, dst } => {
+            let target = nodes[*at].entries[*entry].target.expect("a session problem has a target");
+            let rule = format!(
+                "{} lists {} ({}) with no endpoint and {} never initiates to {}: nobody can start the tunnel",
+                n(*at),
+                n(target),
+                prefixes(simulation, *at, *entry),
+                n(target),
+                n(*at)
+            );
+            let fix = match simulation.instead(*at, *entry, *dst) {
+                Some(_) => format!("remove {} from {}'s peers{}", n(target), n(*at), through(*at, *entry, *dst)),
+                None if nodes[target].reachable => format!("add {}'s endpoint to its entry on {}", n(target), n(*at)),
+                None => format!(
+                    "{} and {} are both unreachable from outside: route them through a relay (give {} the relay's catch-all) and remove {} from {}'s peers",
+                    n(*at),
+                    n(target),
+                    n(*at),
+                    n(target),
+                    n(*at)
+                ),
+            };
+            (rule, fix)
+        }
+        Problem::WrongEndpoint { at, entry, owner, dst } => {
+            let item = &nodes[*at].entries[*entry];
+            let target = item.target.expect("a session problem has a target");
+            (
+                format!(
+                    "{} lists {} with Endpoint {}, which is {}'s endpoint: the handshake for {}'s key lands on {}, which drops it",
+                    n(*at),
+                    n(target),
+                    item.endpoint.as_deref().unwrap_or_default(),
+                    n(*owner),
+                    n(target),
+                    n(*owner)
+                ),
+                match simulation.instead(*at, *entry, *dst) {
+                    Some(_) => format!("remove {} from {}'s peers{}", n(target), n(*at), through(*at, *entry, *dst)),
+                    None => format!("use {}'s own endpoint, or route through a relay", n(target)),
+                },
+            )
+        }
+        Problem::SourceFilter { at, from: sender, src, attributed } => match attributed.map(|entry| &nodes[*at].entries[entry]) {
+            Some(other) => (
+                format!(
+                    "{} drops the packet arriving from {}: its source {src} falls under peer {} ({}) in {}'s AllowedIPs, not under {} (inbound source filter)",
+                    n(*at),
+                    n(*sender),
+                    other.label,
+                    other.allowed.iter().filter(|net| net.contains(src)).map(ToString::to_string).collect::<Vec<_>>().join(", "),
+                    n(*at),
+                    n(*sender)
+                ),
+                format!("remove {} from {}'s peers (or its prefix covering {src}), so {src} falls under {}'s entry", other.label, n(*at), n(*sender)),
+            ),
+            None => (
+                format!("{} drops the packet arriving from {}: its source {src} is in none of {}'s AllowedIPs (inbound source filter)", n(*at), n(*sender), n(*at)),
+                format!("add {src} (or the overlay range) to {}'s AllowedIPs for {}", n(*at), n(*sender)),
+            ),
+        },
+        Problem::NoForwarding { at } => (
+            format!("{} would have to forward the packet, but it does not forward", n(*at)),
+            format!("make {} a relay (`relay: true` with an endpoint), or route the traffic another way", n(*at)),
+        ),
+        Problem::WrongHost { at } => (
+            format!("the packet reaches {}, which has the same address as {}", n(*at), n(to)),
+            "give every host its own address".into(),
+        ),
+        Problem::Loop => (
+            format!("the packet from {} to {} loops between hosts", n(from), n(to)),
+            "check the AllowedIPs of the relays on the path: each must send the destination towards its owner".into(),
+        ),
+    }
+}
+
+pub fn describe_condition(simulation: &Simulation, condition: &Condition) -> String {
+    let n = |host: HostIndex| name(simulation, host);
+    match condition {
+        Condition::FirstContact { talker, peer } => format!("{} can send to {} only after {} has sent first (no endpoint for it)", n(*talker), n(*peer), n(*peer)),
+        Condition::NatMapping { initiator, peer } => format!("{} is behind NAT and sends no keepalive to {}: works only while the NAT mapping lasts", n(*initiator), n(*peer)),
+        Condition::MustForward { host } => format!("{} must forward (nothing in its config shows it does)", n(*host)),
+    }
+}
+
+fn condition_fix(simulation: &Simulation, conditions: &[Condition]) -> String {
+    let n = |host: HostIndex| name(simulation, host);
+    let fixes: Vec<String> = conditions
+        .iter()
+        .map(|condition| match condition {
+            Condition::FirstContact { talker, peer } => format!("add {}'s endpoint on {}, or PersistentKeepalive on {}'s entry for {}", n(*peer), n(*talker), n(*peer), n(*talker)),
+            Condition::NatMapping { initiator, peer } => format!("add `PersistentKeepalive = 25` to {}'s entry for {}", n(*initiator), n(*peer)),
+            Condition::MustForward { host } => format!("enable forwarding on {} (net.ipv4.ip_forward=1 and a FORWARD accept)", n(*host)),
+        })
+        .collect();
+    fixes.join("; ")
+}
+
+pub fn describe_warning(simulation: &Simulation, warning: &Warning) -> String {
+    let n = |host: &HostIndex| name(simulation, *host);
+    match warning {
+        Warning::NoKeepalive { host, peer } => format!("{} is behind NAT but sends no PersistentKeepalive to {}: it works only while the NAT mapping lasts; add `PersistentKeepalive = 25` on {}'s entry for {}", n(host), n(peer), n(host), n(peer)),
+        Warning::KeepaliveWrongSide { host, peer } => format!("{} sends PersistentKeepalive to {}, which is behind NAT and dials in: keepalive belongs on {}'s entry for {}, where it holds the NAT mapping open", n(host), n(peer), n(peer), n(host)),
+        Warning::HostBits { host, prefix } => format!("{} has AllowedIPs with host bits set; `wg` uses {prefix}", n(host)),
+        Warning::OneSided { host, peer } => format!("{} lists {}, but {} does not list {}", n(host), n(peer), n(peer), n(host)),
+        Warning::DuplicatePrefix { host, prefix, winner, loser } => format!("{} has {prefix} on two peers ({loser} and {winner}): only one wins (the kernel keeps {winner})", n(host)),
+        Warning::External { host, label } => format!("{} lists peer `{label}`, whose key matches no host in this set (external)", n(host)),
+        Warning::MustForward { host } => {
+            let how = match &simulation.network.nodes[*host].forwarding {
+                Forwarding::Yes(evidence) => format!("it does: {evidence}"),
+                Forwarding::Unknown => "nothing in its config shows it does".into(),
+                Forwarding::No => "it does not".into(),
+            };
+            format!("{} must forward ({how})", n(host))
+        }
+    }
+}
+
+fn symbol(verdict: &Verdict) -> &'static str {
+    match verdict {
+        Verdict::Reachable => "✓",
+        Verdict::Conditional(_) => "⚠",
+        Verdict::Unreachable(_) => "✗",
+    }
+}
+
+struct Counts {
+    reachable: usize,
+    conditional: usize,
+    unreachable: usize,
+}
+
+fn counts(report: &Report) -> Counts {
+    let mut counts = Counts { reachable: 0, conditional: 0, unreachable: 0 };
+    for from in 0..report.hosts {
+        for to in 0..report.hosts {
+            if from != to {
+                match report.pair(from, to) {
+                    Verdict::Reachable => counts.reachable += 1,
+                    Verdict::Conditional(_) => counts.conditional += 1,
+                    Verdict::Unreachable(_) => counts.unreachable += 1,
+                }
+            }
+        }
+    }
+    counts
+}
+
+/// The report as a person reads it.
+pub fn human(simulation: &Simulation, report: &Report) -> String {
+    let mut out = String::new();
+    let hosts = report.hosts;
+    let counts = counts(report);
+    let _ = writeln!(
+        out,
+        "check: {hosts} hosts, {} ordered pairs: {} reachable, {} conditional, {} unreachable",
+        hosts * hosts.saturating_sub(1),
+        counts.reachable,
+        counts.conditional,
+        counts.unreachable
+    );
+    if hosts <= GRID_MAX_HOSTS {
+        let width = (0..hosts).map(|host| name(simulation, host).chars().count()).max().unwrap_or(0).max("from \\ to".len());
+        let _ = writeln!(out);
+        let _ = write!(out, "  {:width$}", "from \\ to");
+        for to in 0..hosts {
+            let _ = write!(out, "  {}", name(simulation, to));
+        }
+        let _ = writeln!(out);
+        for from in 0..hosts {
+            let _ = write!(out, "  {:width$}", name(simulation, from));
+            for to in 0..hosts {
+                let cell = if from == to { "·" } else { symbol(&report.pair(from, to)) };
+                let column = name(simulation, to).chars().count();
+                let _ = write!(out, "  {cell:<column$}");
+            }
+            let _ = writeln!(out);
+        }
+    }
+    let explained = explain_all(simulation, report);
+    for item in explained.iter().take(FAILURES_SHOWN) {
+        let path: Vec<&str> = item.path.iter().map(|&host| name(simulation, host)).collect();
+        let _ = writeln!(out);
+        let leg = item.leg.map(|leg| format!(" ({leg} fails)")).unwrap_or_default();
+        let _ = writeln!(out, "{} {} → {}{leg}", symbol(&item.verdict), name(simulation, item.from), name(simulation, item.to));
+        match (item.leg, path.last()) {
+            (Some(_), Some(stop)) => {
+                let _ = writeln!(out, "    path tried: {} (stops at {stop})", path.join(" → "));
+            }
+            _ if path.len() > 1 => {
+                let _ = writeln!(out, "    path: {}", path.join(" → "));
+            }
+            _ => {}
+        }
+        let label = if matches!(item.verdict, Verdict::Unreachable(_)) { "rule" } else { "only if" };
+        let _ = writeln!(out, "    {label}: {}", item.rule);
+        let _ = writeln!(out, "    fix:  {}", item.fix);
+    }
+    if explained.len() > FAILURES_SHOWN {
+        let _ = writeln!(out, "\n… and {} more pairs not plainly reachable (`--json` lists them all)", explained.len() - FAILURES_SHOWN);
+    }
+    let warnings = simulation.warnings(&report.forwarders);
+    if !warnings.is_empty() {
+        let _ = writeln!(out, "\nwarnings:");
+        for warning in &warnings {
+            let _ = writeln!(out, "  - {}", describe_warning(simulation, warning));
+        }
+    }
+    let _ = writeln!(out);
+    if counts.unreachable == 0 && counts.conditional == 0 {
+        let _ = writeln!(out, "every host reaches every other host, both ways.");
+    } else {
+        let _ = writeln!(out, "{} ordered pairs are not reachable unconditionally.", counts.unreachable + counts.conditional);
+    }
+    out
+}
+
+/// The same content for machines.
+pub fn json(simulation: &Simulation, report: &Report) -> Value {
+    let hosts = report.hosts;
+    let counts = counts(report);
+    let n = |host: HostIndex| name(simulation, host).to_owned();
+    let verdict_name = |verdict: &Verdict| match verdict {
+        Verdict::Reachable => "reachable",
+        Verdict::Conditional(_) => "conditional",
+        Verdict::Unreachable(_) => "unreachable",
+    };
+    let explained = explain_all(simulation, report);
+    let detail = |item: &Explained| {
+        json!({
+            "from": n(item.from),
+            "to": n(item.to),
+            "verdict": verdict_name(&item.verdict),
+            "leg": item.leg,
+            "path": item.path.iter().map(|&host| n(host)).collect::<Vec<_>>(),
+            "rule": item.rule,
+            "fix": item.fix,
+        })
+    };
+    let all_pairs = hosts <= JSON_ALL_PAIRS_MAX_HOSTS;
+    let pairs: Vec<Value> = if all_pairs {
+        let mut by_pair: std::collections::HashMap<(HostIndex, HostIndex), &Explained> = std::collections::HashMap::new();
+        for item in &explained {
+            by_pair.insert((item.from, item.to), item);
+        }
+        let mut pairs = Vec::with_capacity(hosts * hosts);
+        for from in 0..hosts {
+            for to in 0..hosts {
+                if from == to {
+                    continue;
+                }
+                pairs.push(match by_pair.get(&(from, to)) {
+                    Some(item) => detail(item),
+                    None => json!({ "from": n(from), "to": n(to), "verdict": "reachable" }),
+                });
+            }
+        }
+        pairs
+    } else {
+        explained.iter().map(detail).collect()
+    };
+    let warnings = simulation.warnings(&report.forwarders);
+    json!({
+        "hosts": (0..hosts).map(n).collect::<Vec<_>>(),
+        "summary": {
+            "pairs": hosts * hosts.saturating_sub(1),
+            "reachable": counts.reachable,
+            "conditional": counts.conditional,
+            "unreachable": counts.unreachable,
+        },
+        "all_reachable": counts.unreachable == 0 && counts.conditional == 0,
+        "pairs_listed": if all_pairs { "all" } else { "not-reachable-only" },
+        "pairs": pairs,
+        "warnings": warnings.iter().map(|warning| describe_warning(simulation, warning)).collect::<Vec<_>>(),
+        "must_forward": report.forwarders.iter().map(|&host| n(host)).collect::<Vec<_>>(),
+    })
+}
