@@ -74,7 +74,10 @@ pub enum Condition {
     /// `talker` can send to `peer` only after `peer` has sent first (no endpoint configured).
     FirstContact { talker: HostIndex, peer: HostIndex },
     /// `initiator` is behind NAT and sends no keepalive to `peer`: works while the mapping lasts.
-    NatMapping { initiator: HostIndex, peer: HostIndex },
+    NatMapping {
+        initiator: HostIndex,
+        peer: HostIndex,
+    },
     /// `host` must forward, and nothing shows it does.
     MustForward { host: HostIndex },
 }
@@ -84,21 +87,48 @@ pub enum Condition {
 pub enum Problem {
     NoCommonFamily,
     /// No AllowedIPs of `at` covers `dst`.
-    NoRoute { at: HostIndex, dst: IpAddr },
+    NoRoute {
+        at: HostIndex,
+        dst: IpAddr,
+    },
     /// The chosen peer's key belongs to no host in the set.
-    External { at: HostIndex, entry: EntryIndex },
+    External {
+        at: HostIndex,
+        entry: EntryIndex,
+    },
     /// `to` does not list `at`'s key, so it rejects the handshake.
-    NotListed { at: HostIndex, to: HostIndex },
+    NotListed {
+        at: HostIndex,
+        to: HostIndex,
+    },
     /// `at` lists `to` without a usable endpoint and `to` never initiates towards `at`.
-    NoEndpoint { at: HostIndex, entry: EntryIndex, dst: IpAddr },
+    NoEndpoint {
+        at: HostIndex,
+        entry: EntryIndex,
+        dst: IpAddr,
+    },
     /// `at` dials `to`'s key at an endpoint that belongs to `owner`: the handshake lands there.
-    WrongEndpoint { at: HostIndex, entry: EntryIndex, owner: HostIndex, dst: IpAddr },
+    WrongEndpoint {
+        at: HostIndex,
+        entry: EntryIndex,
+        owner: HostIndex,
+        dst: IpAddr,
+    },
     /// `at` received from `from` a packet whose source it attributes to another peer (or none).
-    SourceFilter { at: HostIndex, from: HostIndex, src: IpAddr, attributed: Option<EntryIndex> },
+    SourceFilter {
+        at: HostIndex,
+        from: HostIndex,
+        src: IpAddr,
+        attributed: Option<EntryIndex>,
+    },
     /// `at` would have to forward but does not.
-    NoForwarding { at: HostIndex },
+    NoForwarding {
+        at: HostIndex,
+    },
     /// The packet arrived at a host that owns the destination address but is not the destination.
-    WrongHost { at: HostIndex },
+    WrongHost {
+        at: HostIndex,
+    },
     Loop,
 }
 
@@ -113,16 +143,39 @@ pub enum Verdict {
 /// A warning about the set as a whole.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Warning {
-    NoKeepalive { host: HostIndex, peer: HostIndex },
-    KeepaliveWrongSide { host: HostIndex, peer: HostIndex },
-    HostBits { host: HostIndex, prefix: String },
-    OneSided { host: HostIndex, peer: HostIndex },
-    DuplicatePrefix { host: HostIndex, prefix: IpNet, winner: String, loser: String },
-    External { host: HostIndex, label: String },
-    MustForward { host: HostIndex },
+    NoKeepalive {
+        host: HostIndex,
+        peer: HostIndex,
+    },
+    KeepaliveWrongSide {
+        host: HostIndex,
+        peer: HostIndex,
+    },
+    HostBits {
+        host: HostIndex,
+        prefix: String,
+    },
+    OneSided {
+        host: HostIndex,
+        peer: HostIndex,
+    },
+    DuplicatePrefix {
+        host: HostIndex,
+        prefix: IpNet,
+        winner: String,
+        loser: String,
+    },
+    External {
+        host: HostIndex,
+        label: String,
+    },
+    MustForward {
+        host: HostIndex,
+    },
 }
 
-/// A configs set ready for checking, built from parsed wg-quick files.
+/// One host's config, named, ready for checking.
+#[derive(Debug, Clone)]
 pub struct ConfigSet {
     pub name: String,
     pub config: WgConfig,
@@ -149,17 +202,31 @@ impl Network {
                 .config
                 .private_key
                 .as_ref()
-                .ok_or_else(|| format!("`{}` has no PrivateKey, so its public key (its identity) is unknown", set.name))?
+                .ok_or_else(|| {
+                    format!(
+                        "`{}` has no PrivateKey, so its public key (its identity) is unknown",
+                        set.name
+                    )
+                })?
                 .public_key();
             if let Some(other) = by_key.insert(key, index) {
-                return Err(format!("`{}` and `{}` have the same private key", sets[other].name, set.name));
+                return Err(format!(
+                    "`{}` and `{}` have the same private key",
+                    sets[other].name, set.name
+                ));
             }
         }
         let mut listings: HashMap<&str, HashMap<HostIndex, usize>> = HashMap::new();
         for set in sets {
             for peer in &set.config.peers {
-                if let (Some(endpoint), Some(&target)) = (&peer.endpoint, by_key.get(&peer.public_key)) {
-                    *listings.entry(endpoint.as_str()).or_default().entry(target).or_default() += 1;
+                if let (Some(endpoint), Some(&target)) =
+                    (&peer.endpoint, by_key.get(&peer.public_key))
+                {
+                    *listings
+                        .entry(endpoint.as_str())
+                        .or_default()
+                        .entry(target)
+                        .or_default() += 1;
                 }
             }
         }
@@ -182,7 +249,9 @@ impl Network {
             .enumerate()
             .map(|(index, set)| {
                 let forwarding = match &facts.forwarding {
-                    Some(known) if known[index] => Forwarding::Yes("marked as forwarding by the inventory".into()),
+                    Some(known) if known[index] => {
+                        Forwarding::Yes("marked as forwarding by the inventory".into())
+                    }
                     Some(_) => Forwarding::No,
                     None => match set.config.forwarding_evidence() {
                         Some(command) => Forwarding::Yes(format!("PostUp `{command}`")),
@@ -195,7 +264,11 @@ impl Network {
                     .iter()
                     .map(|peer| {
                         let target = by_key.get(&peer.public_key).copied();
-                        for allowed in peer.allowed_ips.iter().filter(|allowed| allowed.host_bits_set) {
+                        for allowed in peer
+                            .allowed_ips
+                            .iter()
+                            .filter(|allowed| allowed.host_bits_set)
+                        {
                             notes.push(Warning::HostBits {
                                 host: index,
                                 prefix: allowed.net.to_string(),
@@ -203,7 +276,10 @@ impl Network {
                         }
                         let label = match target {
                             Some(target) => sets[target].name.clone(),
-                            None => peer.name.clone().unwrap_or_else(|| peer.public_key.to_base64()),
+                            None => peer
+                                .name
+                                .clone()
+                                .unwrap_or_else(|| peer.public_key.to_base64()),
                         };
                         Entry {
                             target,
@@ -250,7 +326,8 @@ impl Hasher for MixHasher {
     }
     fn write(&mut self, bytes: &[u8]) {
         for byte in bytes {
-            self.0 = (self.0.rotate_left(5) ^ u64::from(*byte)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+            self.0 =
+                (self.0.rotate_left(5) ^ u64::from(*byte)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
         }
     }
     fn write_u128(&mut self, value: u128) {
@@ -296,7 +373,8 @@ impl Table {
                         &mut levels.last_mut().expect("just pushed").1
                     }
                 };
-                if let Some(previous) = level.insert(mask(bits(net.network()), length, width), index)
+                if let Some(previous) =
+                    level.insert(mask(bits(net.network()), length, width), index)
                     && previous != index
                 {
                     duplicate(*net, index, previous);
@@ -314,7 +392,9 @@ impl Table {
             IpAddr::V6(_) => (&self.v6, 128),
         };
         let value = bits(ip);
-        levels.iter().find_map(|(length, map)| map.get(&mask(value, *length, width)).copied())
+        levels
+            .iter()
+            .find_map(|(length, map)| map.get(&mask(value, *length, width)).copied())
     }
 }
 
@@ -373,7 +453,11 @@ impl<'a> Simulation<'a> {
             .map(|(host, node)| {
                 node.entries
                     .iter()
-                    .map(|entry| entry.target.and_then(|target| index[target].get(&(host as u128)).copied()))
+                    .map(|entry| {
+                        entry
+                            .target
+                            .and_then(|target| index[target].get(&(host as u128)).copied())
+                    })
                     .collect()
             })
             .collect();
@@ -385,16 +469,24 @@ impl<'a> Simulation<'a> {
             duplicates,
         };
         simulation.sessions = (0..nodes.len())
-            .map(|host| (0..nodes[host].entries.len()).map(|entry| simulation.session(host, entry)).collect())
+            .map(|host| {
+                (0..nodes[host].entries.len())
+                    .map(|entry| simulation.session(host, entry))
+                    .collect()
+            })
             .collect();
         simulation
     }
 
     /// Whether `dialer`'s entry works as a way to reach its target by dialling.
     fn dials(&self, dialer: HostIndex, entry: &Entry) -> bool {
-        let Some(endpoint) = &entry.endpoint else { return false };
+        let Some(endpoint) = &entry.endpoint else {
+            return false;
+        };
         match (self.network.endpoint_owner.get(endpoint), entry.target) {
-            (Some(&owner), Some(target)) => owner == target && self.network.nodes[target].reachable && dialer != target,
+            (Some(&owner), Some(target)) => {
+                owner == target && self.network.nodes[target].reachable && dialer != target
+            }
             _ => false,
         }
     }
@@ -402,9 +494,16 @@ impl<'a> Simulation<'a> {
     fn session(&self, host: HostIndex, entry_index: EntryIndex) -> Session {
         let nodes = &self.network.nodes;
         let entry = &nodes[host].entries[entry_index];
-        let Some(target) = entry.target else { return Session::External };
-        let Some(back) = self.back[host][entry_index] else { return Session::NotListed };
-        if let Some(&owner) = entry.endpoint.as_ref().and_then(|endpoint| self.network.endpoint_owner.get(endpoint))
+        let Some(target) = entry.target else {
+            return Session::External;
+        };
+        let Some(back) = self.back[host][entry_index] else {
+            return Session::NotListed;
+        };
+        if let Some(&owner) = entry
+            .endpoint
+            .as_ref()
+            .and_then(|endpoint| self.network.endpoint_owner.get(endpoint))
             && owner != target
         {
             return Session::WrongEndpoint(owner);
@@ -414,7 +513,10 @@ impl<'a> Simulation<'a> {
             return if nodes[host].reachable || entry.keepalive.is_some() {
                 Session::Ok
             } else {
-                Session::Conditional(Condition::NatMapping { initiator: host, peer: target })
+                Session::Conditional(Condition::NatMapping {
+                    initiator: host,
+                    peer: target,
+                })
             };
         }
         // No way to dial: the target must initiate towards us and we answer on what we learn.
@@ -422,22 +524,40 @@ impl<'a> Simulation<'a> {
         if self.dials(target, reverse) {
             return match (nodes[target].reachable, reverse.keepalive) {
                 (_, Some(_)) => Session::Ok,
-                (true, None) => Session::Conditional(Condition::FirstContact { talker: host, peer: target }),
-                (false, None) => Session::Conditional(Condition::NatMapping { initiator: target, peer: host }),
+                (true, None) => Session::Conditional(Condition::FirstContact {
+                    talker: host,
+                    peer: target,
+                }),
+                (false, None) => Session::Conditional(Condition::NatMapping {
+                    initiator: target,
+                    peer: host,
+                }),
             };
         }
         Session::NoEndpoint
     }
 
     fn address(&self, host: HostIndex, v6: bool) -> Option<IpAddr> {
-        self.network.nodes[host].addresses.iter().copied().find(|ip| ip.is_ipv6() == v6)
+        self.network.nodes[host]
+            .addresses
+            .iter()
+            .copied()
+            .find(|ip| ip.is_ipv6() == v6)
     }
 
     /// Follows one packet from `source` to `destination` in one family. `path`, when given,
     /// receives every host visited; `conditions` collects what the delivery depends on.
-    pub fn walk(&self, source: HostIndex, destination: HostIndex, v6: bool, mut path: Option<&mut Vec<HostIndex>>, conditions: &mut Vec<Condition>) -> Result<(), Problem> {
+    pub fn walk(
+        &self,
+        source: HostIndex,
+        destination: HostIndex,
+        v6: bool,
+        mut path: Option<&mut Vec<HostIndex>>,
+        conditions: &mut Vec<Condition>,
+    ) -> Result<(), Problem> {
         let nodes = &self.network.nodes;
-        let (Some(src), Some(dst)) = (self.address(source, v6), self.address(destination, v6)) else {
+        let (Some(src), Some(dst)) = (self.address(source, v6), self.address(destination, v6))
+        else {
             return Err(Problem::NoCommonFamily);
         };
         let mut at = source;
@@ -445,26 +565,51 @@ impl<'a> Simulation<'a> {
             path.push(at);
         }
         for _ in 0..MAX_HOPS {
-            let entry = self.tables[at].lookup(dst).ok_or(Problem::NoRoute { at, dst })?;
+            let entry = self.tables[at]
+                .lookup(dst)
+                .ok_or(Problem::NoRoute { at, dst })?;
             match &self.sessions[at][entry] {
                 Session::Ok => {}
                 Session::Conditional(condition) => conditions.push(condition.clone()),
                 Session::External => return Err(Problem::External { at, entry }),
-                Session::NotListed => return Err(Problem::NotListed { at, to: nodes[at].entries[entry].target.unwrap_or(at) }),
+                Session::NotListed => {
+                    return Err(Problem::NotListed {
+                        at,
+                        to: nodes[at].entries[entry].target.unwrap_or(at),
+                    });
+                }
                 Session::NoEndpoint => return Err(Problem::NoEndpoint { at, entry, dst }),
-                Session::WrongEndpoint(owner) => return Err(Problem::WrongEndpoint { at, entry, owner: *owner, dst }),
+                Session::WrongEndpoint(owner) => {
+                    return Err(Problem::WrongEndpoint {
+                        at,
+                        entry,
+                        owner: *owner,
+                        dst,
+                    });
+                }
             }
-            let next = nodes[at].entries[entry].target.expect("a working session has a target");
+            let next = nodes[at].entries[entry]
+                .target
+                .expect("a working session has a target");
             let back = self.back[at][entry];
             if let Some(path) = path.as_deref_mut() {
                 path.push(next);
             }
             let attributed = self.tables[next].lookup(src);
             if attributed != back {
-                return Err(Problem::SourceFilter { at: next, from: at, src, attributed });
+                return Err(Problem::SourceFilter {
+                    at: next,
+                    from: at,
+                    src,
+                    attributed,
+                });
             }
             if nodes[next].addresses.contains(&dst) {
-                return if next == destination { Ok(()) } else { Err(Problem::WrongHost { at: next }) };
+                return if next == destination {
+                    Ok(())
+                } else {
+                    Err(Problem::WrongHost { at: next })
+                };
             }
             match nodes[next].forwarding {
                 Forwarding::Yes(_) => {}
@@ -482,10 +627,17 @@ impl<'a> Simulation<'a> {
     }
 
     /// [`Simulation::direction`], leaving the hosts visited (last family walked) in `path`.
-    pub fn direction_traced(&self, source: HostIndex, destination: HostIndex, path: &mut Vec<HostIndex>) -> Verdict {
+    pub fn direction_traced(
+        &self,
+        source: HostIndex,
+        destination: HostIndex,
+        path: &mut Vec<HostIndex>,
+    ) -> Verdict {
         let families: Vec<bool> = [false, true]
             .into_iter()
-            .filter(|&v6| self.address(source, v6).is_some() && self.address(destination, v6).is_some())
+            .filter(|&v6| {
+                self.address(source, v6).is_some() && self.address(destination, v6).is_some()
+            })
             .collect();
         if families.is_empty() {
             return Verdict::Unreachable(Problem::NoCommonFamily);
@@ -528,7 +680,10 @@ impl<'a> Simulation<'a> {
         for (host, node) in nodes.iter().enumerate() {
             for (index, entry) in node.entries.iter().enumerate() {
                 let Some(peer) = entry.target else {
-                    warnings.push(Warning::External { host, label: entry.label.clone() });
+                    warnings.push(Warning::External {
+                        host,
+                        label: entry.label.clone(),
+                    });
                     continue;
                 };
                 if self.back[host][index].is_none() {
@@ -539,8 +694,13 @@ impl<'a> Simulation<'a> {
                 }
                 // ghx#36: a public host keeping alive towards a NAT-ed peer that dials it; the
                 // keepalive must come from the NAT-ed side to hold its mapping open.
-                let peer_dials_us = self.back[host][index].is_some_and(|back| self.dials(peer, &nodes[peer].entries[back]));
-                if entry.keepalive.is_some() && node.reachable && !nodes[peer].reachable && peer_dials_us {
+                let peer_dials_us = self.back[host][index]
+                    .is_some_and(|back| self.dials(peer, &nodes[peer].entries[back]));
+                if entry.keepalive.is_some()
+                    && node.reachable
+                    && !nodes[peer].reachable
+                    && peer_dials_us
+                {
                     warnings.push(Warning::KeepaliveWrongSide { host, peer });
                 }
             }
@@ -606,7 +766,9 @@ impl Report {
     /// A pair's verdict: the request `from → to` and the reply `to → from`.
     pub fn pair(&self, from: HostIndex, to: HostIndex) -> Verdict {
         match (self.direction(from, to), self.direction(to, from)) {
-            (Verdict::Unreachable(problem), _) | (_, Verdict::Unreachable(problem)) => Verdict::Unreachable(problem.clone()),
+            (Verdict::Unreachable(problem), _) | (_, Verdict::Unreachable(problem)) => {
+                Verdict::Unreachable(problem.clone())
+            }
             (Verdict::Reachable, Verdict::Reachable) => Verdict::Reachable,
             (one, other) => {
                 let mut conditions: Vec<Condition> = [one, other]
@@ -624,6 +786,8 @@ impl Report {
     }
 
     pub fn all_reachable(&self) -> bool {
-        (0..self.hosts).all(|from| (0..self.hosts).all(|to| from == to || self.pair(from, to) == Verdict::Reachable))
+        (0..self.hosts).all(|from| {
+            (0..self.hosts).all(|to| from == to || self.pair(from, to) == Verdict::Reachable)
+        })
     }
 }

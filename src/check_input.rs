@@ -2,13 +2,33 @@
 //! memory exactly as `render` would write it. File I/O at the edge; parsing is in `wgconf`.
 
 use crate::check::ConfigSet;
+
+/// Configs plus what is known about the hosts beyond them.
+#[derive(Debug, Clone)]
+pub struct CheckInput {
+    pub sets: Vec<ConfigSet>,
+    /// Hosts behind NAT.
+    pub nat: Vec<String>,
+    /// Forwarding per host when an inventory says; `None` for hand-written configs.
+    pub forwarding: Option<Vec<bool>>,
+}
+
+impl CheckInput {
+    pub fn facts(&self) -> crate::check::Facts<'_> {
+        crate::check::Facts {
+            nat: &self.nat,
+            forwarding: self.forwarding.clone(),
+        }
+    }
+}
 use crate::error::{Diagnostic, Error, Result};
 use crate::state::State;
 use std::path::Path;
 
 /// Reads `DIR/NAME.conf` and `DIR/NAME/IFACE.conf` (as `render` writes them), sorted by name.
 pub fn from_dir(dir: &Path) -> Result<Vec<ConfigSet>> {
-    let entries = std::fs::read_dir(dir).map_err(|err| Error::io("read config directory", dir, &err))?;
+    let entries =
+        std::fs::read_dir(dir).map_err(|err| Error::io("read config directory", dir, &err))?;
     let mut files = Vec::new();
     for entry in entries {
         let entry = entry.map_err(|err| Error::io("read config directory", dir, &err))?;
@@ -24,9 +44,12 @@ pub fn from_dir(dir: &Path) -> Result<Vec<ConfigSet>> {
                 [] => {}
                 [one] => files.push((name, one.clone())),
                 _ => {
-                    return Err(Diagnostic::new(format!("`{}` holds several .conf files; check takes one interface per host", path.display()))
-                        .help("point --configs at a directory with one config per host")
-                        .into());
+                    return Err(Diagnostic::new(format!(
+                        "`{}` holds several .conf files; check takes one interface per host",
+                        path.display()
+                    ))
+                    .help("point --configs at a directory with one config per host")
+                    .into());
                 }
             }
         } else if let Some(stem) = name.strip_suffix(".conf") {
@@ -34,15 +57,18 @@ pub fn from_dir(dir: &Path) -> Result<Vec<ConfigSet>> {
         }
     }
     if files.is_empty() {
-        return Err(Diagnostic::new(format!("`{}` holds no wg-quick configs", dir.display()))
-            .help("expected DIR/NAME.conf or DIR/NAME/wg0.conf, one per host")
-            .into());
+        return Err(
+            Diagnostic::new(format!("`{}` holds no wg-quick configs", dir.display()))
+                .help("expected DIR/NAME.conf or DIR/NAME/wg0.conf, one per host")
+                .into(),
+        );
     }
     files.sort();
     let mut problems = Vec::new();
     let mut sets = Vec::new();
     for (name, path) in files {
-        let text = std::fs::read_to_string(&path).map_err(|err| Error::io("read config", &path, &err))?;
+        let text =
+            std::fs::read_to_string(&path).map_err(|err| Error::io("read config", &path, &err))?;
         match crate::wgconf::parse(&path, &text) {
             Ok(config) => sets.push(ConfigSet { name, config }),
             Err(error) => problems.extend(error.diagnostics().iter().cloned()),
@@ -57,23 +83,54 @@ pub fn from_dir(dir: &Path) -> Result<Vec<ConfigSet>> {
 /// The configs `render` would write for an inventory, with the hosts behind NAT and the
 /// forwarding hosts as the inventory says. Keys come from the state; hosts without one get a
 /// throwaway key in memory (the state file is never written by `check`).
-pub fn from_inventory(inventory: &Path, state_path: &Path, templates: Option<&Path>) -> Result<(Vec<ConfigSet>, Vec<String>, Option<Vec<bool>>)> {
+pub fn from_inventory(
+    inventory: &Path,
+    state_path: &Path,
+    templates: Option<&Path>,
+) -> Result<CheckInput> {
     let renderer = crate::render::Renderer::new(templates)?;
     let mut state = State::load(state_path)?;
     let deployment = crate::plan_inventory(inventory, &state)?;
-    state.reconcile(&deployment.inventory, &deployment.addresses, &deployment.topology);
-    let rendered = renderer.render_all(&deployment, &state)?;
+    state.reconcile(
+        &deployment.inventory,
+        &deployment.addresses,
+        &deployment.topology,
+    );
+    from_deployment(&deployment, &state, &renderer)
+}
+
+/// The configs of a planned deployment, rendered and parsed back, with the inventory's facts.
+pub fn from_deployment(
+    deployment: &crate::render::Deployment,
+    state: &State,
+    renderer: &crate::render::Renderer,
+) -> Result<CheckInput> {
+    let rendered = renderer.render_all(deployment, state)?;
     let hosts = &deployment.inventory.hosts;
     let mut sets = Vec::with_capacity(hosts.len());
     for (host, text) in hosts.iter().zip(&rendered) {
-        let label = Path::new(host.name.as_str()).join(format!("{}.conf", deployment.inventory.network.interface));
+        let label = Path::new(host.name.as_str())
+            .join(format!("{}.conf", deployment.inventory.network.interface));
         let config = crate::wgconf::parse(&label, text)?;
         sets.push(ConfigSet {
             name: host.name.to_string(),
             config,
         });
     }
-    let nat = hosts.iter().filter(|host| host.is_nat()).map(|host| host.name.to_string()).collect();
-    let forwarding = deployment.topology.hosts.iter().map(|plan| plan.forwarding).collect();
-    Ok((sets, nat, Some(forwarding)))
+    let nat = hosts
+        .iter()
+        .filter(|host| host.is_nat())
+        .map(|host| host.name.to_string())
+        .collect();
+    let forwarding = deployment
+        .topology
+        .hosts
+        .iter()
+        .map(|plan| plan.forwarding)
+        .collect();
+    Ok(CheckInput {
+        sets,
+        nat,
+        forwarding: Some(forwarding),
+    })
 }

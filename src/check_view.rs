@@ -1,7 +1,9 @@
 //! `check`'s verdicts for people and machines: the matrix, each failure's path, the rule that breaks
 //! it and the fix, conditions, warnings. Pure: returns text or JSON.
 
-use crate::check::{Condition, Forwarding, HostIndex, Problem, Report, Simulation, Verdict, Warning};
+use crate::check::{
+    Condition, Forwarding, HostIndex, Problem, Report, Simulation, Verdict, Warning,
+};
 use serde_json::{Value, json};
 use std::fmt::Write;
 
@@ -46,32 +48,70 @@ pub fn explain_all(simulation: &Simulation, report: &Report) -> Vec<Explained> {
     explained
 }
 
-fn explain(simulation: &Simulation, report: &Report, from: HostIndex, to: HostIndex, verdict: Verdict) -> Explained {
+fn explain(
+    simulation: &Simulation,
+    report: &Report,
+    from: HostIndex,
+    to: HostIndex,
+    verdict: Verdict,
+) -> Explained {
     let request_fails = matches!(report.direction(from, to), Verdict::Unreachable(_));
-    let (leg_from, leg_to) = if request_fails || !matches!(verdict, Verdict::Unreachable(_)) { (from, to) } else { (to, from) };
+    let (leg_from, leg_to) = if request_fails || !matches!(verdict, Verdict::Unreachable(_)) {
+        (from, to)
+    } else {
+        (to, from)
+    };
     let mut path = Vec::new();
     let _ = simulation.direction_traced(leg_from, leg_to, &mut path);
     let (rule, fix, leg) = match &verdict {
         Verdict::Unreachable(problem) => {
             let (rule, fix) = describe_problem(simulation, problem, leg_from, leg_to);
-            (rule, fix, Some(if request_fails { "request" } else { "reply" }))
+            (
+                rule,
+                fix,
+                Some(if request_fails { "request" } else { "reply" }),
+            )
         }
         Verdict::Conditional(conditions) => {
-            let texts: Vec<String> = conditions.iter().map(|condition| describe_condition(simulation, condition)).collect();
-            (texts.join("; "), condition_fix(simulation, conditions), None)
+            let texts: Vec<String> = conditions
+                .iter()
+                .map(|condition| describe_condition(simulation, condition))
+                .collect();
+            (
+                texts.join("; "),
+                condition_fix(simulation, conditions),
+                None,
+            )
         }
         Verdict::Reachable => (String::new(), String::new(), None),
     };
-    Explained { from, to, verdict, leg, path, rule, fix }
+    Explained {
+        from,
+        to,
+        verdict,
+        leg,
+        path,
+        rule,
+        fix,
+    }
 }
 
 fn prefixes(simulation: &Simulation, host: HostIndex, entry: usize) -> String {
-    let allowed: Vec<String> = simulation.network.nodes[host].entries[entry].allowed.iter().map(ToString::to_string).collect();
+    let allowed: Vec<String> = simulation.network.nodes[host].entries[entry]
+        .allowed
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     allowed.join(", ")
 }
 
 /// The rule that breaks, and the fix, naming hosts, peers and prefixes.
-pub fn describe_problem(simulation: &Simulation, problem: &Problem, from: HostIndex, to: HostIndex) -> (String, String) {
+pub fn describe_problem(
+    simulation: &Simulation,
+    problem: &Problem,
+    from: HostIndex,
+    to: HostIndex,
+) -> (String, String) {
     let nodes = &simulation.network.nodes;
     let n = |host: HostIndex| name(simulation, host);
     let through = |at: HostIndex, entry: usize, dst| match simulation.instead(at, entry, dst) {
@@ -174,9 +214,21 @@ pub fn describe_problem(simulation: &Simulation, problem: &Problem, from: HostIn
 pub fn describe_condition(simulation: &Simulation, condition: &Condition) -> String {
     let n = |host: HostIndex| name(simulation, host);
     match condition {
-        Condition::FirstContact { talker, peer } => format!("{} can send to {} only after {} has sent first (no endpoint for it)", n(*talker), n(*peer), n(*peer)),
-        Condition::NatMapping { initiator, peer } => format!("{} is behind NAT and sends no keepalive to {}: works only while the NAT mapping lasts", n(*initiator), n(*peer)),
-        Condition::MustForward { host } => format!("{} must forward (nothing in its config shows it does)", n(*host)),
+        Condition::FirstContact { talker, peer } => format!(
+            "{} can send to {} only after {} has sent first (no endpoint for it)",
+            n(*talker),
+            n(*peer),
+            n(*peer)
+        ),
+        Condition::NatMapping { initiator, peer } => format!(
+            "{} is behind NAT and sends no keepalive to {}: works only while the NAT mapping lasts",
+            n(*initiator),
+            n(*peer)
+        ),
+        Condition::MustForward { host } => format!(
+            "{} must forward (nothing in its config shows it does)",
+            n(*host)
+        ),
     }
 }
 
@@ -185,9 +237,22 @@ fn condition_fix(simulation: &Simulation, conditions: &[Condition]) -> String {
     let fixes: Vec<String> = conditions
         .iter()
         .map(|condition| match condition {
-            Condition::FirstContact { talker, peer } => format!("add {}'s endpoint on {}, or PersistentKeepalive on {}'s entry for {}", n(*peer), n(*talker), n(*peer), n(*talker)),
-            Condition::NatMapping { initiator, peer } => format!("add `PersistentKeepalive = 25` to {}'s entry for {}", n(*initiator), n(*peer)),
-            Condition::MustForward { host } => format!("enable forwarding on {} (net.ipv4.ip_forward=1 and a FORWARD accept)", n(*host)),
+            Condition::FirstContact { talker, peer } => format!(
+                "add {}'s endpoint on {}, or PersistentKeepalive on {}'s entry for {}",
+                n(*peer),
+                n(*talker),
+                n(*peer),
+                n(*talker)
+            ),
+            Condition::NatMapping { initiator, peer } => format!(
+                "add `PersistentKeepalive = 25` to {}'s entry for {}",
+                n(*initiator),
+                n(*peer)
+            ),
+            Condition::MustForward { host } => format!(
+                "enable forwarding on {} (net.ipv4.ip_forward=1 and a FORWARD accept)",
+                n(*host)
+            ),
         })
         .collect();
     fixes.join("; ")
@@ -196,12 +261,44 @@ fn condition_fix(simulation: &Simulation, conditions: &[Condition]) -> String {
 pub fn describe_warning(simulation: &Simulation, warning: &Warning) -> String {
     let n = |host: &HostIndex| name(simulation, *host);
     match warning {
-        Warning::NoKeepalive { host, peer } => format!("{} is behind NAT but sends no PersistentKeepalive to {}: it works only while the NAT mapping lasts; add `PersistentKeepalive = 25` on {}'s entry for {}", n(host), n(peer), n(host), n(peer)),
-        Warning::KeepaliveWrongSide { host, peer } => format!("{} sends PersistentKeepalive to {}, which is behind NAT and dials in: keepalive belongs on {}'s entry for {}, where it holds the NAT mapping open", n(host), n(peer), n(peer), n(host)),
-        Warning::HostBits { host, prefix } => format!("{} has AllowedIPs with host bits set; `wg` uses {prefix}", n(host)),
-        Warning::OneSided { host, peer } => format!("{} lists {}, but {} does not list {}", n(host), n(peer), n(peer), n(host)),
-        Warning::DuplicatePrefix { host, prefix, winner, loser } => format!("{} has {prefix} on two peers ({loser} and {winner}): only one wins (the kernel keeps {winner})", n(host)),
-        Warning::External { host, label } => format!("{} lists peer `{label}`, whose key matches no host in this set (external)", n(host)),
+        Warning::NoKeepalive { host, peer } => format!(
+            "{} is behind NAT but sends no PersistentKeepalive to {}: it works only while the NAT mapping lasts; add `PersistentKeepalive = 25` on {}'s entry for {}",
+            n(host),
+            n(peer),
+            n(host),
+            n(peer)
+        ),
+        Warning::KeepaliveWrongSide { host, peer } => format!(
+            "{} sends PersistentKeepalive to {}, which is behind NAT and dials in: keepalive belongs on {}'s entry for {}, where it holds the NAT mapping open",
+            n(host),
+            n(peer),
+            n(peer),
+            n(host)
+        ),
+        Warning::HostBits { host, prefix } => format!(
+            "{} has AllowedIPs with host bits set; `wg` uses {prefix}",
+            n(host)
+        ),
+        Warning::OneSided { host, peer } => format!(
+            "{} lists {}, but {} does not list {}",
+            n(host),
+            n(peer),
+            n(peer),
+            n(host)
+        ),
+        Warning::DuplicatePrefix {
+            host,
+            prefix,
+            winner,
+            loser,
+        } => format!(
+            "{} has {prefix} on two peers ({loser} and {winner}): only one wins (the kernel keeps {winner})",
+            n(host)
+        ),
+        Warning::External { host, label } => format!(
+            "{} lists peer `{label}`, whose key matches no host in this set (external)",
+            n(host)
+        ),
         Warning::MustForward { host } => {
             let how = match &simulation.network.nodes[*host].forwarding {
                 Forwarding::Yes(evidence) => format!("it does: {evidence}"),
@@ -228,7 +325,11 @@ struct Counts {
 }
 
 fn counts(report: &Report) -> Counts {
-    let mut counts = Counts { reachable: 0, conditional: 0, unreachable: 0 };
+    let mut counts = Counts {
+        reachable: 0,
+        conditional: 0,
+        unreachable: 0,
+    };
     for from in 0..report.hosts {
         for to in 0..report.hosts {
             if from != to {
@@ -257,7 +358,11 @@ pub fn human(simulation: &Simulation, report: &Report) -> String {
         counts.unreachable
     );
     if hosts <= GRID_MAX_HOSTS {
-        let width = (0..hosts).map(|host| name(simulation, host).chars().count()).max().unwrap_or(0).max("from \\ to".len());
+        let width = (0..hosts)
+            .map(|host| name(simulation, host).chars().count())
+            .max()
+            .unwrap_or(0)
+            .max("from \\ to".len());
         let _ = writeln!(out);
         let _ = write!(out, "  {:width$}", "from \\ to");
         for to in 0..hosts {
@@ -267,7 +372,11 @@ pub fn human(simulation: &Simulation, report: &Report) -> String {
         for from in 0..hosts {
             let _ = write!(out, "  {:width$}", name(simulation, from));
             for to in 0..hosts {
-                let cell = if from == to { "·" } else { symbol(&report.pair(from, to)) };
+                let cell = if from == to {
+                    "·"
+                } else {
+                    symbol(&report.pair(from, to))
+                };
                 let column = name(simulation, to).chars().count();
                 let _ = write!(out, "  {cell:<column$}");
             }
@@ -276,25 +385,50 @@ pub fn human(simulation: &Simulation, report: &Report) -> String {
     }
     let explained = explain_all(simulation, report);
     for item in explained.iter().take(FAILURES_SHOWN) {
-        let path: Vec<&str> = item.path.iter().map(|&host| name(simulation, host)).collect();
+        let path: Vec<&str> = item
+            .path
+            .iter()
+            .map(|&host| name(simulation, host))
+            .collect();
         let _ = writeln!(out);
-        let leg = item.leg.map(|leg| format!(" ({leg} fails)")).unwrap_or_default();
-        let _ = writeln!(out, "{} {} → {}{leg}", symbol(&item.verdict), name(simulation, item.from), name(simulation, item.to));
+        let leg = item
+            .leg
+            .map(|leg| format!(" ({leg} fails)"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "{} {} → {}{leg}",
+            symbol(&item.verdict),
+            name(simulation, item.from),
+            name(simulation, item.to)
+        );
         match (item.leg, path.last()) {
             (Some(_), Some(stop)) => {
-                let _ = writeln!(out, "    path tried: {} (stops at {stop})", path.join(" → "));
+                let _ = writeln!(
+                    out,
+                    "    path tried: {} (stops at {stop})",
+                    path.join(" → ")
+                );
             }
             _ if path.len() > 1 => {
                 let _ = writeln!(out, "    path: {}", path.join(" → "));
             }
             _ => {}
         }
-        let label = if matches!(item.verdict, Verdict::Unreachable(_)) { "rule" } else { "only if" };
+        let label = if matches!(item.verdict, Verdict::Unreachable(_)) {
+            "rule"
+        } else {
+            "only if"
+        };
         let _ = writeln!(out, "    {label}: {}", item.rule);
         let _ = writeln!(out, "    fix:  {}", item.fix);
     }
     if explained.len() > FAILURES_SHOWN {
-        let _ = writeln!(out, "\n… and {} more pairs not plainly reachable (`--json` lists them all)", explained.len() - FAILURES_SHOWN);
+        let _ = writeln!(
+            out,
+            "\n… and {} more pairs not plainly reachable (`--json` lists them all)",
+            explained.len() - FAILURES_SHOWN
+        );
     }
     let warnings = simulation.warnings(&report.forwarders);
     if !warnings.is_empty() {
@@ -307,7 +441,11 @@ pub fn human(simulation: &Simulation, report: &Report) -> String {
     if counts.unreachable == 0 && counts.conditional == 0 {
         let _ = writeln!(out, "every host reaches every other host, both ways.");
     } else {
-        let _ = writeln!(out, "{} ordered pairs are not reachable unconditionally.", counts.unreachable + counts.conditional);
+        let _ = writeln!(
+            out,
+            "{} ordered pairs are not reachable unconditionally.",
+            counts.unreachable + counts.conditional
+        );
     }
     out
 }
@@ -336,7 +474,8 @@ pub fn json(simulation: &Simulation, report: &Report) -> Value {
     };
     let all_pairs = hosts <= JSON_ALL_PAIRS_MAX_HOSTS;
     let pairs: Vec<Value> = if all_pairs {
-        let mut by_pair: std::collections::HashMap<(HostIndex, HostIndex), &Explained> = std::collections::HashMap::new();
+        let mut by_pair: std::collections::HashMap<(HostIndex, HostIndex), &Explained> =
+            std::collections::HashMap::new();
         for item in &explained {
             by_pair.insert((item.from, item.to), item);
         }

@@ -100,33 +100,53 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
 }
 
 fn check(args: &CheckArgs, out: &mut dyn Write) -> Result<()> {
-    let (sets, facts_nat, forwarding) = match (&args.inventory, &args.configs) {
+    let input = match (&args.inventory, &args.configs) {
         (Some(inventory), _) => {
-            let state_path = args.state.clone().unwrap_or_else(|| state::default_path(inventory));
+            let state_path = args
+                .state
+                .clone()
+                .unwrap_or_else(|| state::default_path(inventory));
             crate::check_input::from_inventory(inventory, &state_path, args.templates.as_deref())?
         }
-        (None, Some(dir)) => (crate::check_input::from_dir(dir)?, args.nat.clone(), None),
+        (None, Some(dir)) => crate::check_input::CheckInput {
+            sets: crate::check_input::from_dir(dir)?,
+            nat: args.nat.clone(),
+            forwarding: None,
+        },
         (None, None) => unreachable!("clap requires one of them"),
     };
-    let names: Vec<&str> = sets.iter().map(|set| set.name.as_str()).collect();
-    if let Some(unknown) = facts_nat.iter().find(|host| !names.contains(&host.as_str())) {
-        return Err(Diagnostic::new(format!("`--nat` names `{unknown}`, which has no config in the set"))
-            .help(format!("name hosts of the set: {}", names.join(", ")))
-            .into());
+    let names: Vec<&str> = input.sets.iter().map(|set| set.name.as_str()).collect();
+    if let Some(unknown) = input
+        .nat
+        .iter()
+        .find(|host| !names.contains(&host.as_str()))
+    {
+        return Err(Diagnostic::new(format!(
+            "`--nat` names `{unknown}`, which has no config in the set"
+        ))
+        .help(format!("name hosts of the set: {}", names.join(", ")))
+        .into());
     }
-    let facts = crate::check::Facts { nat: &facts_nat, forwarding };
-    let network = crate::check::Network::from_configs(&sets, &facts).map_err(|why| Diagnostic::new(why).help("each host needs its own config with its own PrivateKey"))?;
+    let network =
+        crate::check::Network::from_configs(&input.sets, &input.facts()).map_err(|why| {
+            Diagnostic::new(why).help("each host needs its own config with its own PrivateKey")
+        })?;
     let simulation = crate::check::Simulation::new(&network);
     let report = crate::check::Report::run(&simulation);
     let text = if args.json {
-        let mut text = serde_json::to_string_pretty(&crate::check_view::json(&simulation, &report)).expect("json");
+        let mut text = serde_json::to_string_pretty(&crate::check_view::json(&simulation, &report))
+            .expect("json");
         text.push('\n');
         text
     } else {
         crate::check_view::human(&simulation, &report)
     };
     write_out(out, &text)?;
-    if report.all_reachable() { Ok(()) } else { Err(crate::error::Error::silent()) }
+    if report.all_reachable() {
+        Ok(())
+    } else {
+        Err(crate::error::Error::silent())
+    }
 }
 
 fn plan(args: &PlanArgs, out: &mut dyn Write) -> Result<()> {

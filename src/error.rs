@@ -137,7 +137,9 @@ pub struct Error {
 impl Error {
     /// A failure whose explanation is already in the output.
     pub fn silent() -> Error {
-        Error { diagnostics: Vec::new() }
+        Error {
+            diagnostics: Vec::new(),
+        }
     }
 
     pub fn diagnostics(&self) -> &[Diagnostic] {

@@ -35,8 +35,8 @@ pub fn plan_loaded(
         topology,
     })
 }
+pub mod check;
+pub mod check_input;
+pub mod check_view;
 pub mod cli;
 pub mod wgconf;
-pub mod check;
-pub mod check_view;
-pub mod check_input;

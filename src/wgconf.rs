@@ -46,9 +46,13 @@ impl WgConfig {
             .map(|(_, command)| command.as_str())
             .find(|command| {
                 let compact: String = command.split_whitespace().collect::<Vec<_>>().join(" ");
-                ["net.ipv4.ip_forward=1", "net.ipv4.conf.all.forwarding=1", "net.ipv6.conf.all.forwarding=1"]
-                    .iter()
-                    .any(|setting| compact.contains(setting))
+                [
+                    "net.ipv4.ip_forward=1",
+                    "net.ipv4.conf.all.forwarding=1",
+                    "net.ipv6.conf.all.forwarding=1",
+                ]
+                .iter()
+                .any(|setting| compact.contains(setting))
             })
     }
 }
@@ -89,7 +93,11 @@ pub fn parse(path: &Path, text: &str) -> Result<WgConfig> {
             if let Some(draft) = peer.take() {
                 match draft.finish() {
                     Ok(done) => config.peers.push(done),
-                    Err((at, message)) => problems.push(error(at, message, "every [Peer] needs `PublicKey = <base64 key>`")),
+                    Err((at, message)) => problems.push(error(
+                        at,
+                        message,
+                        "every [Peer] needs `PublicKey = <base64 key>`",
+                    )),
                 }
             }
             section = match trimmed.to_ascii_lowercase().as_str() {
@@ -99,27 +107,61 @@ pub fn parse(path: &Path, text: &str) -> Result<WgConfig> {
                     Section::Peer
                 }
                 _ => {
-                    problems.push(error(line, format!("unknown section `{}`", crate::model::printable(trimmed)), "wg-quick files have `[Interface]` and `[Peer]` sections"));
+                    problems.push(error(
+                        line,
+                        format!("unknown section `{}`", crate::model::printable(trimmed)),
+                        "wg-quick files have `[Interface]` and `[Peer]` sections",
+                    ));
                     Section::None
                 }
             };
             continue;
         }
         let Some((key, value)) = trimmed.split_once('=') else {
-            problems.push(error(line, "expected `Key = Value`".into(), "each setting is one `Key = Value` line"));
+            problems.push(error(
+                line,
+                "expected `Key = Value`".into(),
+                "each setting is one `Key = Value` line",
+            ));
             continue;
         };
         let (key, value) = (key.trim(), value.trim());
         // Never echo key material in errors.
-        let shown = |value: &str| if key.contains("Key") { "(redacted)".to_owned() } else { crate::model::printable(value) };
-        let bad = |what: &str| format!("`{key}` has an invalid value `{}`: expected {what}", shown(value));
+        let shown = |value: &str| {
+            if key.contains("Key") {
+                "(redacted)".to_owned()
+            } else {
+                crate::model::printable(value)
+            }
+        };
+        let bad = |what: &str| {
+            format!(
+                "`{key}` has an invalid value `{}`: expected {what}",
+                shown(value)
+            )
+        };
         match (section, key) {
-            (Section::None, _) => problems.push(error(line, format!("`{key}` outside a section"), "put it under `[Interface]` or `[Peer]`")),
+            (Section::None, _) => problems.push(error(
+                line,
+                format!("`{key}` outside a section"),
+                "put it under `[Interface]` or `[Peer]`",
+            )),
             (Section::Interface, "Address") => {
-                for item in value.split(',').map(str::trim).filter(|item| !item.is_empty()) {
-                    match item.parse::<IpNet>().or_else(|_| item.parse::<std::net::IpAddr>().map(IpNet::from)) {
+                for item in value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|item| !item.is_empty())
+                {
+                    match item
+                        .parse::<IpNet>()
+                        .or_else(|_| item.parse::<std::net::IpAddr>().map(IpNet::from))
+                    {
                         Ok(net) => config.addresses.push(net),
-                        Err(_) => problems.push(error(line, bad("addresses such as `100.64.0.1/24`"), "fix the address")),
+                        Err(_) => problems.push(error(
+                            line,
+                            bad("addresses such as `100.64.0.1/24`"),
+                            "fix the address",
+                        )),
                     }
                 }
             }
@@ -129,9 +171,15 @@ pub fn parse(path: &Path, text: &str) -> Result<WgConfig> {
             },
             (Section::Interface, "PrivateKey") => match PrivateKey::from_base64(value) {
                 Some(key) => config.private_key = Some(key),
-                None => problems.push(error(line, "`PrivateKey` is not a base64 32-byte key".into(), "generate one with `wg genkey`")),
+                None => problems.push(error(
+                    line,
+                    "`PrivateKey` is not a base64 32-byte key".into(),
+                    "generate one with `wg genkey`",
+                )),
             },
-            (Section::Interface, "PreUp" | "PostUp" | "PreDown" | "PostDown") => config.hooks.push((key.to_owned(), value.to_owned())),
+            (Section::Interface, "PreUp" | "PostUp" | "PreDown" | "PostDown") => {
+                config.hooks.push((key.to_owned(), value.to_owned()))
+            }
             (Section::Interface, "MTU" | "DNS" | "Table" | "SaveConfig" | "FwMark") => {}
             (Section::Peer, _) => {
                 let draft = peer.as_mut().expect("a [Peer] section has a draft");
@@ -163,13 +211,21 @@ pub fn parse(path: &Path, text: &str) -> Result<WgConfig> {
                     _ => problems.push(error(line, format!("unknown [Peer] key `{key}`"), "wg-quick peers take PublicKey, PresharedKey, AllowedIPs, Endpoint, PersistentKeepalive")),
                 }
             }
-            (Section::Interface, _) => problems.push(error(line, format!("unknown [Interface] key `{key}`"), "check the spelling against `man wg-quick`")),
+            (Section::Interface, _) => problems.push(error(
+                line,
+                format!("unknown [Interface] key `{key}`"),
+                "check the spelling against `man wg-quick`",
+            )),
         }
     }
     if let Some(draft) = peer.take() {
         match draft.finish() {
             Ok(done) => config.peers.push(done),
-            Err((at, message)) => problems.push(error(at, message, "every [Peer] needs `PublicKey = <base64 key>`")),
+            Err((at, message)) => problems.push(error(
+                at,
+                message,
+                "every [Peer] needs `PublicKey = <base64 key>`",
+            )),
         }
     }
     if let Some(error) = Error::from_all(problems) {
@@ -209,7 +265,9 @@ impl PeerDraft {
     }
 
     fn finish(self) -> std::result::Result<WgPeer, (usize, String)> {
-        let public_key = self.public_key.ok_or((self.line, "this [Peer] has no `PublicKey`".to_owned()))?;
+        let public_key = self
+            .public_key
+            .ok_or((self.line, "this [Peer] has no `PublicKey`".to_owned()))?;
         Ok(WgPeer {
             line: self.line,
             name: self.name,
@@ -244,7 +302,10 @@ mod tests {
     fn errors_name_the_line_and_never_the_key() {
         let text = "[Interface]\nPrivateKey = c2VjcmV0LXRoYXQtaXMtbm90LTMyLWJ5dGVz\n[Peer]\nAllowedIPs = nonsense\n";
         let err = parse(Path::new("b.conf"), text).unwrap_err().to_string();
-        assert!(err.contains("b.conf:2:1") && err.contains("b.conf:4:1") && err.contains("b.conf:3:1"), "{err}");
+        assert!(
+            err.contains("b.conf:2:1") && err.contains("b.conf:4:1") && err.contains("b.conf:3:1"),
+            "{err}"
+        );
         assert!(!err.contains("c2VjcmV0"), "{err}");
     }
 }

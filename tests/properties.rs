@@ -4,9 +4,7 @@
 use ipnet::IpNet;
 use proptest::prelude::*;
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::path::Path;
-use wgdeploy::model::Role;
 use wgdeploy::render::Deployment;
 
 proptest! {
@@ -119,95 +117,38 @@ fn deploy(spec: &Spec) -> Deployment {
     wgdeploy::plan_loaded(inventory, &wgdeploy::state::State::default()).unwrap()
 }
 
-/// The peer of `host` whose AllowedIPs hold `ip` by longest prefix match (WireGuard's outbound rule).
-fn route(deployment: &Deployment, host: usize, ip: IpAddr) -> Option<usize> {
-    deployment.topology.hosts[host]
-        .peers
-        .iter()
-        .flat_map(|peer| {
-            peer.allowed
-                .iter()
-                .map(move |allowed| (allowed.net, peer.host))
-        })
-        .filter(|(net, _)| net.contains(&ip))
-        .max_by_key(|(net, _)| net.prefix_len())
-        .map(|(_, peer)| peer)
-}
-
-fn allowed_from(deployment: &Deployment, receiver: usize, sender: usize, ip: IpAddr) -> bool {
-    deployment.topology.hosts[receiver]
-        .peers
-        .iter()
-        .find(|peer| peer.host == sender)
-        .is_some_and(|peer| peer.allowed.iter().any(|allowed| allowed.net.contains(&ip)))
-}
-
-/// One tunnel hop can carry traffic when one side dials the other (the NAT-ed side with keepalive).
-fn hop_works(deployment: &Deployment, a: usize, b: usize) -> bool {
-    let dials = |from: usize, to: usize| {
-        deployment.topology.hosts[from].peers.iter().any(|peer| {
-            peer.host == to
-                && peer.dial
-                && (deployment.inventory.hosts[from].role != Role::Nat || peer.keepalive.is_some())
-        })
+/// Renders the deployment exactly as `wgdeploy render` would, parses the files back, and runs
+/// `check` on them with the inventory's facts.
+fn check_rendered(deployment: &Deployment) -> (wgdeploy::check::Network, bool) {
+    let mut state = wgdeploy::state::State::default();
+    state.reconcile(
+        &deployment.inventory,
+        &deployment.addresses,
+        &deployment.topology,
+    );
+    let renderer = wgdeploy::render::Renderer::new(None).unwrap();
+    let input = wgdeploy::check_input::from_deployment(deployment, &state, &renderer).unwrap();
+    let network = wgdeploy::check::Network::from_configs(&input.sets, &input.facts()).unwrap();
+    let reachable = {
+        let simulation = wgdeploy::check::Simulation::new(&network);
+        wgdeploy::check::Report::run(&simulation).all_reachable()
     };
-    dials(a, b) || dials(b, a)
-}
-
-/// Follows a packet from `source` to `destination` hop by hop under DESIGN §1's rules.
-fn delivers(
-    deployment: &Deployment,
-    source: usize,
-    destination: usize,
-    family_v6: bool,
-) -> Result<(), String> {
-    let pick = |host: usize| {
-        deployment.addresses[host]
-            .iter()
-            .copied()
-            .find(|ip| ip.is_ipv6() == family_v6)
-            .unwrap()
-    };
-    let (src, dst) = (pick(source), pick(destination));
-    let mut at = source;
-    for _ in 0..6 {
-        let next = route(deployment, at, dst)
-            .ok_or_else(|| format!("host {at} has no AllowedIPs for {dst}"))?;
-        if !hop_works(deployment, at, next) {
-            return Err(format!("nobody dials on the hop {at} -> {next}"));
-        }
-        if !allowed_from(deployment, next, at, src) {
-            return Err(format!(
-                "{next} drops {src} arriving from {at} (inbound source filter)"
-            ));
-        }
-        if next == destination {
-            return Ok(());
-        }
-        if !deployment.topology.hosts[next].forwarding {
-            return Err(format!("{next} would have to forward but does not"));
-        }
-        at = next;
-    }
-    Err("routing loop".into())
+    (network, reachable)
 }
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
+    /// The planner's invariant: `check` proves every ordered pair reachable, both ways, in every
+    /// family, on exactly what `render` writes.
     #[test]
-    fn every_pair_reaches_every_other_both_ways(spec in spec()) {
+    fn check_proves_every_pair_reachable_on_rendered_configs(spec in spec()) {
         let deployment = deploy(&spec);
-        let count = deployment.inventory.hosts.len();
-        for source in 0..count {
-            for destination in 0..count {
-                if source == destination { continue; }
-                for v6 in [false, true].into_iter().filter(|v6| !v6 || spec.dual_stack) {
-                    if let Err(why) = delivers(&deployment, source, destination, v6) {
-                        panic!("{} -> {} fails: {why}\n{}", deployment.inventory.hosts[source].name, deployment.inventory.hosts[destination].name, yaml(&spec));
-                    }
-                }
-            }
+        let (network, reachable) = check_rendered(&deployment);
+        if !reachable {
+            let simulation = wgdeploy::check::Simulation::new(&network);
+            let report = wgdeploy::check::Report::run(&simulation);
+            panic!("{}\n{}", wgdeploy::check_view::human(&simulation, &report), yaml(&spec));
         }
     }
 

@@ -1,0 +1,207 @@
+//! `check` on real-world config sets (inventories/configs): the relay layout wgdeploy renders, and
+//! the two forms of the widely shared proposal where NAT-ed hosts list each other.
+
+mod common;
+
+use common::{stderr, stdout, wgdeploy};
+use serde_json::Value;
+
+fn check_json(set: &str) -> (Option<i32>, Value) {
+    let dir = format!("inventories/configs/{set}");
+    let output = wgdeploy(&["check", "--configs", &dir, "--nat", "home,office", "--json"]);
+    let json = serde_json::from_str(&stdout(&output))
+        .unwrap_or_else(|err| panic!("{err}: {}", stderr(&output)));
+    (output.status.code(), json)
+}
+
+fn verdicts(json: &Value) -> Vec<(String, String, String)> {
+    json["pairs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|pair| {
+            (
+                pair["from"].as_str().unwrap().into(),
+                pair["to"].as_str().unwrap().into(),
+                pair["verdict"].as_str().unwrap().into(),
+            )
+        })
+        .collect()
+}
+
+fn pair<'a>(json: &'a Value, from: &str, to: &str) -> &'a Value {
+    json["pairs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|pair| pair["from"] == from && pair["to"] == to)
+        .unwrap()
+}
+
+#[test]
+fn the_relay_layout_reaches_everything() {
+    let (code, json) = check_json("relay-layout");
+    assert_eq!(code, Some(0));
+    assert_eq!(json["all_reachable"], true);
+    let all = verdicts(&json);
+    assert_eq!(all.len(), 12);
+    assert!(
+        all.iter().all(|(_, _, verdict)| verdict == "reachable"),
+        "{all:?}"
+    );
+    assert_eq!(json["must_forward"], serde_json::json!(["relay1"]));
+}
+
+#[test]
+fn nat_hosts_listing_each_other_without_endpoint_cannot_talk() {
+    let (code, json) = check_json("proposal-no-endpoint");
+    assert_eq!(code, Some(1));
+    let failing: Vec<_> = verdicts(&json)
+        .into_iter()
+        .filter(|(_, _, verdict)| verdict != "reachable")
+        .collect();
+    assert_eq!(
+        failing,
+        [
+            ("home".into(), "office".into(), "unreachable".into()),
+            ("office".into(), "home".into(), "unreachable".into())
+        ]
+    );
+    let home_office = pair(&json, "home", "office");
+    assert_eq!(home_office["leg"], "request");
+    assert_eq!(
+        home_office["rule"],
+        "home lists office (100.64.0.4/32) with no endpoint and office never initiates to home: nobody can start the tunnel"
+    );
+    assert_eq!(
+        home_office["fix"],
+        "remove office from home's peers; traffic then goes through relay1"
+    );
+}
+
+#[test]
+fn nat_hosts_listing_each_other_at_the_relay_endpoint_cannot_talk() {
+    let (code, json) = check_json("proposal-relay-endpoint");
+    assert_eq!(code, Some(1));
+    let failing: Vec<_> = verdicts(&json)
+        .into_iter()
+        .filter(|(_, _, verdict)| verdict != "reachable")
+        .collect();
+    assert_eq!(failing.len(), 2, "{failing:?}");
+    let office_home = pair(&json, "office", "home");
+    assert_eq!(
+        office_home["rule"],
+        "office lists home with Endpoint 198.51.100.1:51820, which is relay1's endpoint: the handshake for home's key lands on relay1, which drops it"
+    );
+    assert_eq!(
+        office_home["fix"],
+        "remove home from office's peers; traffic then goes through relay1"
+    );
+}
+
+#[test]
+fn the_human_report_draws_the_matrix_and_explains_failures() {
+    let output = wgdeploy(&[
+        "check",
+        "--configs",
+        "inventories/configs/proposal-no-endpoint",
+        "--nat",
+        "home,office",
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    let text = stdout(&output);
+    assert!(
+        text.starts_with(
+            "check: 4 hosts, 12 ordered pairs: 10 reachable, 0 conditional, 2 unreachable\n"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("  home       ·     ✗       ✓       ✓"),
+        "{text}"
+    );
+    assert!(text.contains("✗ home → office (request fails)\n    path tried: home (stops at home)\n    rule: home lists office"), "{text}");
+    assert!(
+        stderr(&output).is_empty(),
+        "the verdict is the output; no error is added: {}",
+        stderr(&output)
+    );
+    // No key material, ever.
+    for file in ["home", "office", "relay1", "web1"] {
+        let config = std::fs::read_to_string(format!(
+            "inventories/configs/proposal-no-endpoint/{file}.conf"
+        ))
+        .unwrap();
+        let private = config
+            .lines()
+            .find_map(|line| line.strip_prefix("PrivateKey = "))
+            .unwrap();
+        assert!(!text.contains(private));
+    }
+}
+
+#[test]
+fn check_accepts_render_output_layout_and_inventories() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let state = dir.path().join("s.json");
+    let rendered = wgdeploy(&[
+        "render",
+        "examples/site-to-site/inventory.yaml",
+        "--out",
+        out.to_str().unwrap(),
+        "--state",
+        state.to_str().unwrap(),
+    ]);
+    assert!(rendered.status.success());
+    let from_dir = wgdeploy(&[
+        "check",
+        "--configs",
+        out.to_str().unwrap(),
+        "--nat",
+        "branch-a,branch-b",
+    ]);
+    assert_eq!(from_dir.status.code(), Some(0), "{}", stdout(&from_dir));
+    for example in ["nat-relay", "multi-relay", "site-to-site", "dual-stack"] {
+        let output = wgdeploy(&[
+            "check",
+            &format!("examples/{example}/inventory.yaml"),
+            "--state",
+            state.to_str().unwrap(),
+        ]);
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{example}: {}{}",
+            stdout(&output),
+            stderr(&output)
+        );
+        assert!(stdout(&output).contains("every host reaches every other host, both ways."));
+    }
+}
+
+#[test]
+fn bad_check_input_is_a_clear_error() {
+    let output = wgdeploy(&[
+        "check",
+        "--configs",
+        "inventories/configs/relay-layout",
+        "--nat",
+        "hom",
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("`--nat` names `hom`"),
+        "{}",
+        stderr(&output)
+    );
+    let output = wgdeploy(&["check", "--configs", "inventories/invalid"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("holds no wg-quick configs"),
+        "{}",
+        stderr(&output)
+    );
+    let output = wgdeploy(&["check"]);
+    assert_eq!(output.status.code(), Some(2), "usage error");
+}
