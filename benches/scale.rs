@@ -49,6 +49,8 @@ struct Scenario {
     max_seconds: Option<f64>,
     /// Cold-pass peak RSS must stay at or under this many MB.
     max_rss_mb: Option<f64>,
+    /// `check` over all ordered pairs (cold pass) must take at most this long.
+    max_check_seconds: Option<f64>,
 }
 
 const SCENARIOS: &[Scenario] = &[
@@ -57,12 +59,24 @@ const SCENARIOS: &[Scenario] = &[
         shape: Shape::Mesh { hosts: 250 },
         max_seconds: None,
         max_rss_mb: None,
+        max_check_seconds: None,
     },
     Scenario {
         name: "mesh-1000",
         shape: Shape::Mesh { hosts: 1000 },
         max_seconds: Some(1.0),
         max_rss_mb: None,
+        max_check_seconds: None,
+    },
+    Scenario {
+        name: "hub-1000",
+        shape: Shape::HubSpoke {
+            hosts: 1_000,
+            relays: 10,
+        },
+        max_seconds: None,
+        max_rss_mb: None,
+        max_check_seconds: Some(1.0),
     },
     Scenario {
         name: "hub-10000",
@@ -72,6 +86,7 @@ const SCENARIOS: &[Scenario] = &[
         },
         max_seconds: Some(1.0),
         max_rss_mb: Some(300.0),
+        max_check_seconds: Some(20.0),
     },
 ];
 
@@ -133,8 +148,13 @@ impl PassReport {
             .sum()
     }
 
+    /// Everything `wgdeploy render` does (check is reported on its own).
     fn total_seconds(&self) -> f64 {
-        self.phases.iter().map(|(_, seconds)| seconds).sum()
+        self.phases
+            .iter()
+            .filter(|(name, _)| name != "check")
+            .map(|(_, seconds)| seconds)
+            .sum()
     }
 }
 
@@ -301,7 +321,7 @@ fn table(results: &[(&Scenario, Vec<Report>)]) -> String {
                         .map_or("-".into(), |seconds| format!("{seconds:.3}"))
                 }));
                 // The filesystem baseline row has only its own column.
-                if pass.name == "fs" {
+                if pass.name == "fs" || pass.name == "check" {
                     row.extend(["-", "-", "-", "-", "-"].map(String::from));
                 } else {
                     row.push(format!("{:.3}", pass.bar_seconds()));
@@ -405,6 +425,22 @@ fn verdicts(scenario: &Scenario, reports: &[Report]) -> String {
         scenario.name,
         render_write / baseline.max(1e-9)
     );
+    if let Some(max) = scenario.max_check_seconds {
+        let check = median(
+            reports
+                .iter()
+                .filter_map(|report| report.passes.iter().find(|pass| pass.name == "check"))
+                .filter_map(|pass| pass.seconds("check"))
+                .collect(),
+        );
+        let verdict = if check <= max { "OK" } else { "OVER" };
+        let _ = writeln!(
+            text,
+            "VERDICT {} check of {} ordered pairs {check:.3} s (bar {max:.0} s{of}) {verdict}",
+            scenario.name,
+            reports[0].hosts * reports[0].hosts.saturating_sub(1)
+        );
+    }
     if let Some(max) = scenario.max_rss_mb {
         let verdict = if rss_mb <= max { "OK" } else { "OVER" };
         let _ = writeln!(
@@ -431,6 +467,11 @@ fn child(scenario: &Scenario, dir: &Path) {
         reset_peak_rss();
         run_pass(pass, &inventory_path, &state_path, &out);
         println!("rss_kb {pass} {}", peak_rss_kb());
+    }
+    if scenario.max_check_seconds.is_some() {
+        reset_peak_rss();
+        check_pass(&inventory_path, &state_path);
+        println!("rss_kb check {}", peak_rss_kb());
     }
 }
 
@@ -516,6 +557,28 @@ fn run_pass(pass: &'static str, inventory_path: &Path, state_path: &Path, out: &
         .sum();
     println!("bytes {pass} {bytes}");
     println!("files {pass} {} {}", written.written, written.unchanged);
+}
+
+/// `wgdeploy check INVENTORY`: render in memory, parse back, simulate every ordered pair.
+fn check_pass(inventory_path: &Path, state_path: &Path) {
+    let timer = Timer { pass: "check" };
+    let state = ok(State::load(state_path), "load state");
+    let deployment = ok(wgdeploy::plan_inventory(inventory_path, &state), "plan");
+    let all_reachable = timer.time("check", || {
+        let renderer = ok(Renderer::new(None), "template");
+        let input = ok(
+            wgdeploy::check_input::from_deployment(&deployment, &state, &renderer),
+            "check input",
+        );
+        let network = wgdeploy::check::Network::from_configs(&input.sets, &input.facts())
+            .expect("check network");
+        let simulation = wgdeploy::check::Simulation::new(&network);
+        wgdeploy::check::Report::run(&simulation).all_reachable()
+    });
+    assert!(
+        all_reachable,
+        "the benchmark's own inventory must check clean"
+    );
 }
 
 fn ok<T>(result: wgdeploy::error::Result<T>, what: &str) -> T {

@@ -309,14 +309,34 @@ impl Network {
 
 /// Longest-prefix-match tables, one per host: what WireGuard's allowedips trie answers.
 struct Table {
-    /// Per prefix length present, longest first: masked address bits → entry.
-    v4: Vec<(u8, FastMap<u128, EntryIndex>)>,
-    v6: Vec<(u8, FastMap<u128, EntryIndex>)>,
+    /// Per prefix length present, longest first.
+    v4: Vec<Level>,
+    v6: Vec<Level>,
 }
+
+/// All prefixes of one length. Keys are the prefix bits as an integer (`100.64.0.7/32` → the
+/// address; `100.64.0.0/24` → its top 24 bits), so allocated overlay addresses are consecutive
+/// keys and a level of them fits a plain array: one load per lookup instead of a hash probe into a
+/// table that does not fit the cache (relays hold thousands of entries).
+struct Level {
+    length: u8,
+    slots: Slots,
+}
+
+enum Slots {
+    /// `index[key - first]`, `NONE` where no prefix exists.
+    Dense {
+        first: u128,
+        index: Vec<u32>,
+    },
+    Sparse(FastMap<u128, EntryIndex>),
+}
+
+const NONE: u32 = u32::MAX;
 
 type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<MixHasher>>;
 
-/// A small multiplicative hasher: the keys are masked addresses, not attacker-chosen strings.
+/// A small multiplicative hasher: the keys are prefixes, not attacker-chosen strings.
 #[derive(Default)]
 struct MixHasher(u64);
 
@@ -344,12 +364,47 @@ fn bits(ip: IpAddr) -> u128 {
     }
 }
 
-fn mask(value: u128, length: u8, width: u8) -> u128 {
+/// The top `length` bits of an address `width` bits wide, as an integer.
+fn prefix_key(value: u128, length: u8, width: u8) -> u128 {
     if length == 0 {
         0
     } else {
-        let keep = u128::MAX << (128 - u32::from(length));
-        (value << (128 - u32::from(width))) & keep
+        value >> (width - length)
+    }
+}
+
+impl Level {
+    fn new(length: u8, prefixes: &FastMap<u128, EntryIndex>) -> Level {
+        let (Some(&first), Some(&last)) = (prefixes.keys().min(), prefixes.keys().max()) else {
+            return Level {
+                length,
+                slots: Slots::Sparse(FastMap::default()),
+            };
+        };
+        let span = last - first + 1;
+        // Dense when the array would be at most ~4 slots per prefix: then it is smaller than the
+        // hash map and every lookup is one load.
+        let slots = if span <= 4 * prefixes.len() as u128 + 64 {
+            let mut index = vec![NONE; span as usize];
+            for (&key, &entry) in prefixes {
+                index[(key - first) as usize] = entry as u32;
+            }
+            Slots::Dense { first, index }
+        } else {
+            Slots::Sparse(prefixes.clone())
+        };
+        Level { length, slots }
+    }
+
+    fn get(&self, key: u128) -> Option<EntryIndex> {
+        match &self.slots {
+            Slots::Dense { first, index } => key
+                .checked_sub(*first)
+                .and_then(|offset| index.get(usize::try_from(offset).ok()?))
+                .filter(|&&entry| entry != NONE)
+                .map(|&entry| entry as EntryIndex),
+            Slots::Sparse(map) => map.get(&key).copied(),
+        }
     }
 }
 
@@ -374,16 +429,24 @@ impl Table {
                     }
                 };
                 if let Some(previous) =
-                    level.insert(mask(bits(net.network()), length, width), index)
+                    level.insert(prefix_key(bits(net.network()), length, width), index)
                     && previous != index
                 {
                     duplicate(*net, index, previous);
                 }
             }
         }
-        v4.sort_by_key(|(length, _)| std::cmp::Reverse(*length));
-        v6.sort_by_key(|(length, _)| std::cmp::Reverse(*length));
-        Table { v4, v6 }
+        let finish = |mut levels: Vec<(u8, FastMap<u128, EntryIndex>)>| -> Vec<Level> {
+            levels.sort_by_key(|(length, _)| std::cmp::Reverse(*length));
+            levels
+                .iter()
+                .map(|(length, prefixes)| Level::new(*length, prefixes))
+                .collect()
+        };
+        Table {
+            v4: finish(v4),
+            v6: finish(v6),
+        }
     }
 
     fn lookup(&self, ip: IpAddr) -> Option<EntryIndex> {
@@ -394,7 +457,7 @@ impl Table {
         let value = bits(ip);
         levels
             .iter()
-            .find_map(|(length, map)| map.get(&mask(value, *length, width)).copied())
+            .find_map(|level| level.get(prefix_key(value, level.length, width)))
     }
 }
 
@@ -417,6 +480,8 @@ pub struct Simulation<'a> {
     back: Vec<Vec<Option<EntryIndex>>>,
     sessions: Vec<Vec<Session>>,
     duplicates: Vec<Warning>,
+    /// Each host's first address per family, `[v4, v6]`: looked up twice per walk.
+    addresses: Vec<[Option<IpAddr>; 2]>,
 }
 
 impl<'a> Simulation<'a> {
@@ -461,12 +526,20 @@ impl<'a> Simulation<'a> {
                     .collect()
             })
             .collect();
+        let addresses = nodes
+            .iter()
+            .map(|node| {
+                let first = |v6: bool| node.addresses.iter().copied().find(|ip| ip.is_ipv6() == v6);
+                [first(false), first(true)]
+            })
+            .collect();
         let mut simulation = Simulation {
             network,
             tables,
             back,
             sessions: Vec::new(),
             duplicates,
+            addresses,
         };
         simulation.sessions = (0..nodes.len())
             .map(|host| {
@@ -604,7 +677,7 @@ impl<'a> Simulation<'a> {
                     attributed,
                 });
             }
-            if nodes[next].addresses.contains(&dst) {
+            if self.addresses[next].contains(&Some(dst)) || nodes[next].addresses.contains(&dst) {
                 return if next == destination {
                     Ok(())
                 } else {
@@ -712,69 +785,115 @@ impl<'a> Simulation<'a> {
     }
 }
 
-/// Verdicts for every ordered pair, request and reply.
-pub struct Report {
-    /// `pairs[from * n + to]`, meaningless on the diagonal.
-    directions: Vec<Verdict>,
+/// Verdicts for every ordered pair, request and reply. One byte per direction: at 10,000 hosts
+/// there are 10^8 directions, and only the few that are not plainly reachable need their details,
+/// which are recomputed on demand.
+pub struct Report<'s> {
+    simulation: &'s Simulation<'s>,
+    /// `codes[from * hosts + to]`: 0 reachable, 1 conditional, 2 unreachable (0 on the diagonal).
+    codes: Vec<u8>,
     pub hosts: usize,
     pub forwarders: Vec<HostIndex>,
 }
 
-impl Report {
+const REACHABLE: u8 = 0;
+const CONDITIONAL: u8 = 1;
+const UNREACHABLE: u8 = 2;
+
+impl<'s> Report<'s> {
     /// Simulates every direction on all cores.
-    pub fn run(simulation: &Simulation) -> Report {
+    pub fn run(simulation: &'s Simulation<'s>) -> Report<'s> {
         let hosts = simulation.network.nodes.len();
         let rows = crate::parallel::map(hosts, |from| {
             let mut transit = vec![false; hosts];
             let mut path = Vec::with_capacity(MAX_HOPS + 1);
-            let row: Vec<Verdict> = (0..hosts)
+            let row: Vec<u8> = (0..hosts)
                 .map(|to| {
                     if from == to {
-                        return Verdict::Reachable;
+                        return REACHABLE;
                     }
-                    let verdict = simulation.direction_traced(from, to, &mut path);
-                    if !matches!(verdict, Verdict::Unreachable(_)) {
+                    let code = match simulation.direction_traced(from, to, &mut path) {
+                        Verdict::Reachable => REACHABLE,
+                        Verdict::Conditional(_) => CONDITIONAL,
+                        Verdict::Unreachable(_) => UNREACHABLE,
+                    };
+                    if code != UNREACHABLE {
                         // Hosts in the middle of a delivered path are the ones that must forward.
                         for &hop in path.iter().filter(|&&hop| hop != from && hop != to) {
                             transit[hop] = true;
                         }
                     }
-                    verdict
+                    code
                 })
                 .collect();
             (row, transit)
         });
         let mut transit = vec![false; hosts];
-        let mut directions = Vec::with_capacity(hosts * hosts);
+        let mut codes = Vec::with_capacity(hosts * hosts);
         for (row, row_transit) in rows {
-            directions.extend(row);
+            codes.extend(row);
             for (seen, hop) in transit.iter_mut().zip(row_transit) {
                 *seen |= hop;
             }
         }
         Report {
-            directions,
+            simulation,
+            codes,
             hosts,
             forwarders: (0..hosts).filter(|&host| transit[host]).collect(),
         }
     }
 
-    pub fn direction(&self, from: HostIndex, to: HostIndex) -> &Verdict {
-        &self.directions[from * self.hosts + to]
+    fn code(&self, from: HostIndex, to: HostIndex) -> u8 {
+        self.codes[from * self.hosts + to]
+    }
+
+    /// The verdict of one direction, with its details.
+    pub fn direction(&self, from: HostIndex, to: HostIndex) -> Verdict {
+        match self.code(from, to) {
+            REACHABLE => Verdict::Reachable,
+            _ => self.simulation.direction(from, to),
+        }
+    }
+
+    /// Whether the pair is reachable both ways without conditions (no details computed).
+    pub fn plainly_reachable(&self, from: HostIndex, to: HostIndex) -> bool {
+        self.code(from, to) == REACHABLE && self.code(to, from) == REACHABLE
+    }
+
+    /// Counts of ordered pairs: (reachable, conditional, unreachable).
+    pub fn counts(&self) -> (usize, usize, usize) {
+        let mut counts = (0, 0, 0);
+        for from in 0..self.hosts {
+            for to in 0..self.hosts {
+                if from == to {
+                    continue;
+                }
+                match self.code(from, to).max(self.code(to, from)) {
+                    REACHABLE => counts.0 += 1,
+                    CONDITIONAL => counts.1 += 1,
+                    _ => counts.2 += 1,
+                }
+            }
+        }
+        counts
     }
 
     /// A pair's verdict: the request `from → to` and the reply `to → from`.
     pub fn pair(&self, from: HostIndex, to: HostIndex) -> Verdict {
+        if self.plainly_reachable(from, to) {
+            return Verdict::Reachable;
+        }
         match (self.direction(from, to), self.direction(to, from)) {
             (Verdict::Unreachable(problem), _) | (_, Verdict::Unreachable(problem)) => {
-                Verdict::Unreachable(problem.clone())
+                Verdict::Unreachable(problem)
             }
             (Verdict::Reachable, Verdict::Reachable) => Verdict::Reachable,
             (one, other) => {
                 let mut conditions: Vec<Condition> = [one, other]
                     .into_iter()
                     .flat_map(|verdict| match verdict {
-                        Verdict::Conditional(conditions) => conditions.clone(),
+                        Verdict::Conditional(conditions) => conditions,
                         _ => Vec::new(),
                     })
                     .collect();
@@ -786,8 +905,64 @@ impl Report {
     }
 
     pub fn all_reachable(&self) -> bool {
-        (0..self.hosts).all(|from| {
-            (0..self.hosts).all(|to| from == to || self.pair(from, to) == Verdict::Reachable)
-        })
+        self.codes.iter().all(|&code| code == REACHABLE)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(allowed: &[&str]) -> Entry {
+        Entry {
+            target: None,
+            label: String::new(),
+            allowed: allowed.iter().map(|net| net.parse().unwrap()).collect(),
+            endpoint: None,
+            keepalive: None,
+        }
+    }
+
+    #[test]
+    fn longest_prefix_wins_in_dense_and_sparse_levels() {
+        // Entry 0: the overlay catch-all; 1: a dense run of /32s; 2: a far-away /32 and a route,
+        // which make the /32 and /24 levels sparse.
+        let dense: Vec<String> = (1..=200)
+            .map(|host| format!("100.64.0.{host}/32"))
+            .collect();
+        let dense: Vec<&str> = dense.iter().map(String::as_str).collect();
+        let entries = [
+            entry(&["100.64.0.0/16", "fd00::/64"]),
+            entry(&dense),
+            entry(&["100.64.200.9/32", "198.18.7.0/24", "fd00::9/128"]),
+        ];
+        let table = Table::build(&entries, |_, _, _| panic!("no duplicates here"));
+        let lookup = |ip: &str| table.lookup(ip.parse().unwrap());
+        assert_eq!(lookup("100.64.0.7"), Some(1));
+        assert_eq!(lookup("100.64.0.201"), Some(0), "falls back to the /16");
+        assert_eq!(lookup("100.64.200.9"), Some(2));
+        assert_eq!(lookup("198.18.7.77"), Some(2));
+        assert_eq!(lookup("198.18.8.1"), None);
+        assert_eq!(lookup("fd00::9"), Some(2));
+        assert_eq!(lookup("fd00::8"), Some(0));
+        assert_eq!(lookup("fd01::1"), None);
+        assert!(
+            matches!(table.v4[0].slots, Slots::Sparse(_)),
+            "the /32 level spans too far to be dense"
+        );
+        let only_dense = Table::build(&entries[..2], |_, _, _| {});
+        assert!(matches!(only_dense.v4[0].slots, Slots::Dense { .. }));
+        assert_eq!(only_dense.lookup("100.64.0.200".parse().unwrap()), Some(1));
+    }
+
+    #[test]
+    fn a_duplicate_prefix_keeps_the_last_entry() {
+        let entries = [entry(&["100.64.0.2/32"]), entry(&["100.64.0.2/32"])];
+        let mut seen = Vec::new();
+        let table = Table::build(&entries, |net, winner, loser| {
+            seen.push((net.to_string(), winner, loser))
+        });
+        assert_eq!(seen, vec![("100.64.0.2/32".to_owned(), 1, 0)]);
+        assert_eq!(table.lookup("100.64.0.2".parse().unwrap()), Some(1));
     }
 }

@@ -38,10 +38,10 @@ pub fn explain_all(simulation: &Simulation, report: &Report) -> Vec<Explained> {
             if from == to {
                 continue;
             }
-            let verdict = report.pair(from, to);
-            if verdict == Verdict::Reachable {
+            if report.plainly_reachable(from, to) {
                 continue;
             }
+            let verdict = report.pair(from, to);
             explained.push(explain(simulation, report, from, to, verdict));
         }
     }
