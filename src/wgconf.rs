@@ -90,16 +90,7 @@ pub fn parse(path: &Path, text: &str) -> Result<WgConfig> {
             continue;
         }
         if trimmed.starts_with('[') {
-            if let Some(draft) = peer.take() {
-                match draft.finish() {
-                    Ok(done) => config.peers.push(done),
-                    Err((at, message)) => problems.push(error(
-                        at,
-                        message,
-                        "every [Peer] needs `PublicKey = <base64 key>`",
-                    )),
-                }
-            }
+            close_peer(&mut peer, &mut config.peers, &mut problems, &error);
             section = match trimmed.to_ascii_lowercase().as_str() {
                 "[interface]" => Section::Interface,
                 "[peer]" => {
@@ -218,20 +209,30 @@ pub fn parse(path: &Path, text: &str) -> Result<WgConfig> {
             )),
         }
     }
+    close_peer(&mut peer, &mut config.peers, &mut problems, &error);
+    if let Some(error) = Error::from_all(problems) {
+        return Err(error);
+    }
+    Ok(config)
+}
+
+/// Ends the `[Peer]` being read, if any: keeps it, or reports what it lacks.
+fn close_peer(
+    peer: &mut Option<PeerDraft>,
+    peers: &mut Vec<WgPeer>,
+    problems: &mut Vec<Diagnostic>,
+    error: &impl Fn(usize, String, &str) -> Diagnostic,
+) {
     if let Some(draft) = peer.take() {
         match draft.finish() {
-            Ok(done) => config.peers.push(done),
-            Err((at, message)) => problems.push(error(
-                at,
+            Ok(done) => peers.push(done),
+            Err((line, message)) => problems.push(error(
+                line,
                 message,
                 "every [Peer] needs `PublicKey = <base64 key>`",
             )),
         }
     }
-    if let Some(error) = Error::from_all(problems) {
-        return Err(error);
-    }
-    Ok(config)
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
