@@ -18,14 +18,7 @@ set -euo pipefail
 # --------------------------------------------------------------------------------------------------
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 INVENTORY="$REPO/examples/nat-relay/inventory.yaml"
-PREFIX="wgd-lab-$$-"                 # every namespace of this run starts with this
-IFACE=wg0
-HANDSHAKE_TIMEOUT=${WGD_LAB_HANDSHAKE_TIMEOUT:-30}
 MODE=normal
-
-# wg-quick falls back to wireguard-go when the kernel has no module; wireguard-go refuses on Linux
-# without this. nsenter/ip netns exec keep the environment, so exporting once is enough.
-export WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD=1
 
 usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; }
 while [[ $# -gt 0 ]]; do
@@ -38,212 +31,14 @@ while [[ $# -gt 0 ]]; do
 done
 [[ $EUID -eq 0 ]] || { echo "run as root" >&2; exit 2; }
 
-# --------------------------------------------------------------------------------------------------
-# State (everything cleanup needs to undo)
-# --------------------------------------------------------------------------------------------------
-WORK=""                  # temp dir: rendered configs, per-host /run and /etc/wireguard, logs
-NAMESPACES=()            # namespaces we created, in creation order
-declare -A HOLDER=()     # host -> pid of the long-lived process holding its mount+UTS namespaces
-declare -A HOST_NS=()    # host -> network namespace name
-declare -A OVERLAY=()    # host -> overlay IPv4 address (read from the rendered config)
-declare -A UNDERLAY=()   # host -> its address on the lab internet (public hosts and NAT routers)
-declare -A RESULT=()     # "src>dst" -> ok | FAIL
-HOSTS=()                 # WireGuard hosts, in display order
-INET_NS=""               # namespace holding the lab internet bridge
-VETH_SEQ=0
-START=$SECONDS
-
-# Log through a saved copy of stderr: a trap can fire while a function's output is redirected to
-# /dev/null (e.g. during `in_host ... ping >/dev/null 2>&1`), and cleanup must still be heard.
-exec {LOG_FD}>&2
-log() { printf '[%3ds] %s\n' $((SECONDS - START)) "$*" >&"$LOG_FD"; }
-die() { log "FATAL: $*"; exit 1; }
+# State, logging, the cleanup trap and the building blocks (make_*, in_host, wg_up, wait_handshakes,
+# ping_matrix, check_relayed, has_peer, ...). PREFIX is wgd-lab-<pid>-.
+# shellcheck source=lab/lib.sh
+source "$REPO/lab/lib.sh"
 
 # --------------------------------------------------------------------------------------------------
-# Cleanup: always runs (EXIT trap), tolerates a half-built lab.
+# Scenario-specific checks
 # --------------------------------------------------------------------------------------------------
-cleanup() {
-    local rc=$? ns pids pid i
-    trap - EXIT INT TERM
-    set +e
-    log "cleanup: stopping processes and deleting namespaces (exit status $rc)"
-    # Everything we ever created, plus anything carrying our unique prefix (belt and braces).
-    local all=("${NAMESPACES[@]}")
-    while read -r ns _; do
-        [[ $ns == "$PREFIX"* ]] && all+=("$ns")
-    done < <(ip netns list 2>/dev/null)
-    # 1. TERM every process living in our namespaces (wireguard-go daemons, holders), by pid.
-    pids=()
-    for ns in "${all[@]}"; do
-        [[ -e /run/netns/$ns ]] || continue
-        pids+=($(ip netns pids "$ns" 2>/dev/null))
-    done
-    pids+=("${HOLDER[@]}")
-    for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null; done
-    for ((i = 0; i < 50; i++)); do
-        local alive=0
-        for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
-        ((alive)) || break
-        sleep 0.1
-    done
-    for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null; done
-    wait 2>/dev/null
-    # 2. Delete the namespaces (this also removes their links, the bridges and iptables rules).
-    for ns in "${all[@]}"; do
-        [[ -e /run/netns/$ns ]] && ip netns del "$ns"
-    done
-    # 3. Temp files. Bind mounts only ever existed inside private mount namespaces.
-    [[ -n $WORK && -d $WORK ]] && rm -rf "$WORK"
-    log "cleanup done; total time $((SECONDS - START))s"
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-# --------------------------------------------------------------------------------------------------
-# Building blocks
-# --------------------------------------------------------------------------------------------------
-# new_netns SHORT -> creates "$PREFIX$SHORT", lo up, prints nothing; name in NS_NAME
-new_netns() {
-    NS_NAME="$PREFIX$1"
-    ip netns add "$NS_NAME"
-    NAMESPACES+=("$NS_NAME")
-    ip -n "$NS_NAME" link set lo up
-}
-
-# nsx NS CMD...: run in a namespace that has no per-host mount namespace (internet, routers)
-nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
-
-# in_host HOST CMD...: run inside a lab host's network + mount + UTS namespaces
-in_host() {
-    local host=$1; shift
-    nsenter --target "${HOLDER[$host]}" --net --mount --uts -- "$@"
-}
-
-# make_internet: the lab "internet" 198.51.100.0/24, a bridge inside its own namespace
-make_internet() {
-    new_netns inet
-    INET_NS=$NS_NAME
-    ip -n "$INET_NS" link add br0 type bridge
-    ip -n "$INET_NS" link set br0 up
-}
-
-# attach NS IFNAME ADDR/LEN BRIDGE_NS BRIDGE: veth from a bridge in BRIDGE_NS into NS as IFNAME.
-# Both ends are created directly inside their namespaces; nothing appears in the root namespace.
-attach() {
-    local ns=$1 ifname=$2 addr=$3 brns=$4 br=$5
-    VETH_SEQ=$((VETH_SEQ + 1))
-    local port="p$VETH_SEQ"
-    ip -n "$brns" link add "$port" type veth peer name "$ifname" netns "$ns"
-    ip -n "$brns" link set "$port" master "$br" up
-    ip -n "$ns" addr add "$addr" dev "$ifname"
-    ip -n "$ns" link set "$ifname" up
-}
-
-# make_host HOST: network namespace + a long-lived holder process owning private mount and UTS
-# namespaces, with per-host directories bind-mounted over /run (so /run/wireguard control sockets
-# are private), /etc/wireguard and /etc/sysctl.d, and the hostname set to HOST.
-make_host() {
-    local host=$1 dir="$WORK/hosts/$1"
-    new_netns "$host"
-    HOST_NS[$host]=$NS_NAME
-    mkdir -p "$dir/run/wireguard" "$dir/etc-wireguard" "$dir/sysctl.d"
-    chmod 700 "$dir/etc-wireguard"
-    # `ip netns exec` execs unshare, which execs sh, which execs sleep: $! stays the holder's pid.
-    ip netns exec "$NS_NAME" unshare --mount --uts --propagation private -- sh -c '
-        set -e
-        mount --bind "$1/run" /run
-        mount --bind "$1/etc-wireguard" /etc/wireguard
-        mount --bind "$1/sysctl.d" /etc/sysctl.d
-        hostname "$2"
-        touch "$1/ready"
-        exec sleep infinity' sh "$dir" "$host" </dev/null >"$dir/holder.log" 2>&1 &
-    HOLDER[$host]=$!
-    local i
-    for ((i = 0; i < 50; i++)); do
-        [[ -e $dir/ready ]] && return 0
-        kill -0 "${HOLDER[$host]}" 2>/dev/null || break
-        sleep 0.1
-    done
-    die "holder for $host did not start: $(cat "$dir/holder.log")"
-}
-
-# make_public_host HOST ADDR: a host directly on the lab internet
-make_public_host() {
-    local host=$1 addr=$2
-    make_host "$host"
-    attach "${HOST_NS[$host]}" eth0 "$addr/24" "$INET_NS" br0
-    UNDERLAY[$host]=$addr
-}
-
-# make_nat_router NAME WAN_ADDR LAN_PREFIX (e.g. 198.18.1): WAN on the lab internet, LAN bridge
-# LAN_PREFIX.1/24, MASQUERADE out of WAN, forwarding on, NEW inbound from WAN dropped.
-make_nat_router() {
-    local name=$1 wan=$2 lan=$3 ns
-    new_netns "$name"
-    ns=$NS_NAME
-    attach "$ns" wan "$wan/24" "$INET_NS" br0
-    UNDERLAY[$name]=$wan
-    ip -n "$ns" link add lan type bridge
-    ip -n "$ns" addr add "$lan.1/24" dev lan
-    ip -n "$ns" link set lan up
-    nsx "$ns" sysctl -q -w net.ipv4.ip_forward=1
-    nsx "$ns" iptables -t nat -A POSTROUTING -o wan -j MASQUERADE
-    nsx "$ns" iptables -P FORWARD DROP
-    nsx "$ns" iptables -A FORWARD -i lan -o wan -j ACCEPT
-    nsx "$ns" iptables -A FORWARD -i wan -o lan -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
-    nsx "$ns" iptables -A INPUT -i wan -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
-    nsx "$ns" iptables -A INPUT -i wan -j DROP
-}
-
-# make_nat_host HOST ROUTER ADDR: a host on ROUTER's LAN, default route via the router
-make_nat_host() {
-    local host=$1 router=$2 addr=$3 rns="$PREFIX$2"
-    make_host "$host"
-    attach "${HOST_NS[$host]}" eth0 "$addr/24" "$rns" lan
-    local gw
-    gw=$(ip -n "$rns" -4 -o addr show dev lan | awk '{split($4, a, "/"); print a[1]}')
-    ip -n "${HOST_NS[$host]}" route add default via "$gw"
-}
-
-# check_nat_closed HOST ROUTER LAN_CIDR: HOST reaches the lab internet, but nothing on the internet
-# reaches HOST, even a prober that routes LAN_CIDR via the router's WAN (NEW inbound is dropped).
-check_nat_closed() {
-    local host=$1 router=$2 lan=$3 probe="$PREFIX$1-probe"
-    in_host "$host" ping -q -n -c 1 -W 2 198.51.100.1 >/dev/null || die "$host cannot reach the lab internet"
-    new_netns "$host-probe"
-    attach "$probe" eth0 198.51.100.250/24 "$INET_NS" br0
-    ip -n "$probe" route add "$lan" via "${UNDERLAY[$router]}"
-    nsx "$probe" ping -q -n -c 1 -W 2 198.51.100.1 >/dev/null || die "probe cannot reach relay1"
-    if nsx "$probe" ping -q -n -c 1 -W 1 "$(ip -n "${HOST_NS[$host]}" -4 -o addr show dev eth0 | awk '{split($4, a, "/"); print a[1]}')" >/dev/null 2>&1; then
-        die "$host is reachable from the lab internet through $router: the NAT is open"
-    fi
-    if nsx "$probe" ping -q -n -c 1 -W 1 "${UNDERLAY[$router]}" >/dev/null 2>&1; then
-        die "$router answers NEW inbound on its WAN"
-    fi
-    ip netns del "$probe"
-    log "$router: $host reaches the internet; NEW inbound to $host and to the router is dropped"
-}
-
-# conf_value FILE KEY: first value of "KEY = value" in a wg-quick file
-conf_value() { awk -v k="$2" '$1 == k && $2 == "=" { sub(/^[^=]*= */, ""); print; exit }' "$1"; }
-
-# pubkey_of CONF: public key derived from the config's PrivateKey
-pubkey_of() { conf_value "$1" PrivateKey | wg pubkey; }
-
-# wg_up HOST CONF: install CONF as the host's /etc/wireguard/wg0.conf and `wg-quick up` it.
-# wireguard-go daemonizes (re-execs itself detached, stdio on /dev/null) so it outlives wg-quick.
-wg_up() {
-    local host=$1 conf=$2 dir="$WORK/hosts/$1"
-    install -m 600 "$conf" "$dir/etc-wireguard/$IFACE.conf"
-    if ! in_host "$host" wg-quick up "/etc/wireguard/$IFACE.conf" >"$dir/wg-quick.log" 2>&1; then
-        cat "$dir/wg-quick.log" >&2
-        die "wg-quick up failed on $host"
-    fi
-    in_host "$host" wg show "$IFACE" >/dev/null || die "$host: $IFACE not answering after wg-quick up"
-}
-
 # forward_rules_do_not_stack: restarting the relay runs its PostUp again; the rendered
 # `iptables -C … || iptables -I …` must leave exactly one FORWARD accept, and PostDown must remove it.
 forward_rules_do_not_stack() {
@@ -258,116 +53,6 @@ forward_rules_do_not_stack() {
     count=$(count_rules)
     [[ $count == 1 ]] || { echo "FAIL: relay1 has $count FORWARD accepts after a restart (rules stacked)"; return 1; }
     echo "ok: relay1 restarted with a leftover rule present: still exactly 1 FORWARD accept"
-}
-
-# wait_handshakes: every peer configured with PersistentKeepalive (the NAT-ed side of each NAT
-# crossing) must complete a handshake. Public<->public pairs have no keepalive and handshake on
-# first traffic, so they are not waited for.
-wait_handshakes() {
-    local deadline=$((SECONDS + HANDSHAKE_TIMEOUT)) host pending
-    while :; do
-        pending=()
-        for host in "${HOSTS[@]}"; do
-            # dump, peer lines: pubkey psk endpoint allowed-ips latest-handshake rx tx keepalive
-            while read -r pk _ ep _ hs _ _ ka; do
-                [[ $ka != off && $hs == 0 ]] && pending+=("$host->$ep")
-            done < <(in_host "$host" wg show "$IFACE" dump | tail -n +2)
-        done
-        if [[ ${#pending[@]} -eq 0 ]]; then
-            log "all keepalive peers have handshaken"
-            return 0
-        fi
-        ((SECONDS < deadline)) || die "no handshake after ${HANDSHAKE_TIMEOUT}s: ${pending[*]}"
-        sleep 0.5
-    done
-}
-
-# ping_matrix: ping every ordered pair of overlay addresses; fills RESULT, prints the matrix
-ping_matrix() {
-    local src dst
-    log "pinging every ordered pair (ping -c 3 -W 2 -i 0.2)"
-    for src in "${HOSTS[@]}"; do
-        for dst in "${HOSTS[@]}"; do
-            [[ $src == "$dst" ]] && continue
-            if in_host "$src" ping -q -n -c 3 -W 2 -i 0.2 "${OVERLAY[$dst]}" >/dev/null 2>&1; then
-                RESULT["$src>$dst"]=ok
-            else
-                RESULT["$src>$dst"]=FAIL
-            fi
-        done
-    done
-    printf '\n%-12s' 'from \ to'
-    for dst in "${HOSTS[@]}"; do printf '%-16s' "$dst"; done
-    printf '\n'
-    for src in "${HOSTS[@]}"; do
-        printf '%-12s' "$src"
-        for dst in "${HOSTS[@]}"; do
-            if [[ $src == "$dst" ]]; then printf '%-16s' '-'
-            else printf '%-16s' "${RESULT[$src>$dst]}"; fi
-        done
-        printf '\n'
-    done
-    printf '(overlay: '
-    for src in "${HOSTS[@]}"; do printf '%s=%s ' "$src" "${OVERLAY[$src]}"; done
-    printf ')\n\n'
-}
-
-# peer_counter HOST PUBKEY FIELD: rx|tx bytes for one peer from `wg show dump`
-peer_counter() {
-    in_host "$1" wg show "$IFACE" dump | awk -v pk="$2" -v f="$3" \
-        'NR > 1 && $1 == pk { print (f == "rx" ? $6 : $7) }'
-}
-
-# forward_counter HOST: packets matched by the relay's FORWARD wg0 -> wg0 ACCEPT rule
-forward_counter() {
-    in_host "$1" iptables -L FORWARD -n -v -x |
-        awk -v i="$IFACE" '$3 == "ACCEPT" && $6 == i && $7 == i { print $1; exit }'
-}
-
-# relay_deltas SRC DST RELAY: send N big pings SRC->DST and measure on RELAY how much of it was
-# forwarded wg0->wg0 (FORWARD rule packets), received from SRC and sent to DST (WireGuard bytes).
-# Sets D_FWD, D_RX, D_TX, RELAY_N, RELAY_SIZE.
-RELAY_N=20
-RELAY_SIZE=1000
-relay_deltas() {
-    local src=$1 dst=$2 relay=$3 src_pk dst_pk f0 f1 rx0 rx1 tx0 tx1
-    src_pk=$(pubkey_of "$WORK/render/$src/$IFACE.conf")
-    dst_pk=$(pubkey_of "$WORK/render/$dst/$IFACE.conf")
-    f0=$(forward_counter "$relay"); rx0=$(peer_counter "$relay" "$src_pk" rx); tx0=$(peer_counter "$relay" "$dst_pk" tx)
-    in_host "$src" ping -q -n -c "$RELAY_N" -i 0.05 -W 2 -s "$RELAY_SIZE" "${OVERLAY[$dst]}" >/dev/null 2>&1 || true
-    f1=$(forward_counter "$relay"); rx1=$(peer_counter "$relay" "$src_pk" rx); tx1=$(peer_counter "$relay" "$dst_pk" tx)
-    D_FWD=$((f1 - f0)) D_RX=$((rx1 - rx0)) D_TX=$((tx1 - tx0))
-    echo "$src -> $dst ($RELAY_N x ${RELAY_SIZE}-byte pings): on $relay FORWARD $IFACE->$IFACE +$D_FWD packets," \
-        "wg rx from $src +$D_RX bytes, wg tx to $dst +$D_TX bytes"
-}
-
-# check_relayed SRC DST RELAY: SRC->DST must be decrypted, forwarded and re-encrypted by RELAY,
-# requests and replies both (2N forwarded packets, N payloads in from SRC and out to DST).
-check_relayed() {
-    relay_deltas "$@"
-    if ((D_FWD >= 2 * RELAY_N && D_RX >= RELAY_N * RELAY_SIZE && D_TX >= RELAY_N * RELAY_SIZE)); then
-        echo "  => relayed by $3 (requests and replies)"
-        return 0
-    fi
-    echo "  => NOT relayed by $3 as expected"
-    return 1
-}
-
-# show_endpoints HOST: the endpoints HOST has for each peer (NAT-ed peers show their router's WAN)
-show_endpoints() {
-    local host=$1 h pk ep
-    declare -A name=()
-    for h in "${HOSTS[@]}"; do name[$(pubkey_of "$WORK/render/$h/$IFACE.conf")]=$h; done
-    while read -r pk ep; do
-        log "$host sees ${name[$pk]:-?} at $ep"
-    done < <(in_host "$host" wg show "$IFACE" endpoints)
-}
-
-# has_peer HOST OTHER: does HOST's live interface list OTHER's public key?
-has_peer() {
-    local pk
-    pk=$(pubkey_of "$WORK/render/$2/$IFACE.conf")
-    in_host "$1" wg show "$IFACE" peers | grep -qxF "$pk"
 }
 
 # --------------------------------------------------------------------------------------------------
@@ -386,12 +71,12 @@ render() {
 
 # break_proposal: the seed PR's layout, home lists office directly (its /32, no endpoint)
 break_proposal() {
-    local conf="$WORK/render/home/$IFACE.conf"
+    local conf="${CONF[home]}"
     cat >>"$conf" <<EOF
 
 [Peer]
 # Name = office (hand-added "broken proposal": NAT-ed host listing a NAT-ed host, no endpoint)
-PublicKey = $(pubkey_of "$WORK/render/office/$IFACE.conf")
+PublicKey = $(pubkey_of "${CONF[office]}")
 AllowedIPs = ${OVERLAY[office]}/32
 EOF
     log "broken proposal: added a direct [Peer] for office (${OVERLAY[office]}/32, no endpoint) to home"
@@ -409,18 +94,13 @@ main() {
     [[ $found == "$(printf '%s\n' "${HOSTS[@]}" | sort | xargs)" ]] ||
         die "rendered hosts ($found) are not the lab's hosts (${HOSTS[*]})"
     for h in "${HOSTS[@]}"; do
-        OVERLAY[$h]=$(conf_value "$WORK/render/$h/$IFACE.conf" Address | tr ',' '\n' | grep -m1 -v : | cut -d/ -f1)
+        CONF[$h]="$WORK/render/$h/$IFACE.conf"
+        OVERLAY[$h]=$(overlay_of "${CONF[$h]}")
         [[ -n ${OVERLAY[$h]} ]] || die "no IPv4 Address in $h's config"
     done
 
     log "building the lab"
-    make_internet
-    make_public_host relay1 198.51.100.1
-    make_public_host web1 198.51.100.2
-    make_nat_router nat-home 198.51.100.11 198.18.1
-    make_nat_router nat-office 198.51.100.12 198.18.2
-    make_nat_host home nat-home 198.18.1.2
-    make_nat_host office nat-office 198.18.2.2
+    make_standard_lab
 
     # Every Endpoint the renderer wrote must be a public host of this lab.
     local ep
@@ -434,7 +114,7 @@ main() {
     [[ $MODE == broken ]] && break_proposal
 
     log "wg-quick up on every host"
-    for h in "${HOSTS[@]}"; do wg_up "$h" "$WORK/render/$h/$IFACE.conf"; done
+    for h in "${HOSTS[@]}"; do wg_up "$h" "${CONF[$h]}"; done
     local fwd
     fwd=$(in_host relay1 sysctl -n net.ipv4.ip_forward)
     log "relay1 PostUp ran: net.ipv4.ip_forward=$fwd, FORWARD rule: $(in_host relay1 iptables -S FORWARD | grep -- "-i $IFACE" || echo none)"

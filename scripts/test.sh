@@ -4,11 +4,12 @@
 #   2. checks formatting and lints,
 #   3. runs every Rust test (unit, CLI, snapshot, property),
 #   4. brings the nat-relay example up on real WireGuard behind real NAT in network namespaces
-#      and pings every pair (root only; skipped with a notice otherwise).
+#      and pings every pair, then holds `wgdeploy check` to ping on the config sets in
+#      inventories/configs (root only; skipped with a notice otherwise).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-LAB_PACKAGES=(wireguard-tools wireguard-go iptables iproute2 iputils-ping openssh-server)
+LAB_PACKAGES=(wireguard-tools wireguard-go iptables iproute2 iputils-ping openssh-server jq)
 
 install_lab_packages() {
   local missing=()
@@ -31,11 +32,12 @@ cargo fmt --all -- --check
 echo "==> cargo clippy"
 cargo clippy --all-targets --quiet -- -D warnings
 
-echo "==> lab: nat-relay on real WireGuard behind NAT"
+echo "==> lab: nat-relay and check-agreement on real WireGuard behind NAT"
 if $is_root; then
   cargo build --quiet
   bash lab/nat-relay.sh
   bash lab/nat-relay.sh --broken-proposal
+  bash lab/check-agreement.sh
 else
   echo "skipped: the namespace lab needs root (run as root to include it)"
 fi
