@@ -611,11 +611,7 @@ impl<'a> Simulation<'a> {
     }
 
     fn address(&self, host: HostIndex, v6: bool) -> Option<IpAddr> {
-        self.network.nodes[host]
-            .addresses
-            .iter()
-            .copied()
-            .find(|ip| ip.is_ipv6() == v6)
+        self.addresses[host][usize::from(v6)]
     }
 
     /// Follows one packet from `source` to `destination` in one family. `path`, when given,
@@ -677,7 +673,7 @@ impl<'a> Simulation<'a> {
                     attributed,
                 });
             }
-            if self.addresses[next].contains(&Some(dst)) || nodes[next].addresses.contains(&dst) {
+            if nodes[next].addresses.contains(&dst) {
                 return if next == destination {
                     Ok(())
                 } else {
@@ -706,17 +702,14 @@ impl<'a> Simulation<'a> {
         destination: HostIndex,
         path: &mut Vec<HostIndex>,
     ) -> Verdict {
-        let families: Vec<bool> = [false, true]
-            .into_iter()
-            .filter(|&v6| {
-                self.address(source, v6).is_some() && self.address(destination, v6).is_some()
-            })
-            .collect();
-        if families.is_empty() {
+        let shared = |v6: bool| {
+            self.address(source, v6).is_some() && self.address(destination, v6).is_some()
+        };
+        if !shared(false) && !shared(true) {
             return Verdict::Unreachable(Problem::NoCommonFamily);
         }
         let mut conditions = Vec::new();
-        for v6 in families {
+        for v6 in [false, true].into_iter().filter(|&v6| shared(v6)) {
             path.clear();
             if let Err(problem) = self.walk(source, destination, v6, Some(path), &mut conditions) {
                 return Verdict::Unreachable(problem);
@@ -796,6 +789,14 @@ pub struct Report<'s> {
     pub forwarders: Vec<HostIndex>,
 }
 
+/// Ordered pairs by verdict.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub reachable: usize,
+    pub conditional: usize,
+    pub unreachable: usize,
+}
+
 const REACHABLE: u8 = 0;
 const CONDITIONAL: u8 = 1;
 const UNREACHABLE: u8 = 2;
@@ -861,18 +862,19 @@ impl<'s> Report<'s> {
         self.code(from, to) == REACHABLE && self.code(to, from) == REACHABLE
     }
 
-    /// Counts of ordered pairs: (reachable, conditional, unreachable).
-    pub fn counts(&self) -> (usize, usize, usize) {
-        let mut counts = (0, 0, 0);
+    /// How many ordered pairs are reachable, conditional and unreachable (request and reply),
+    /// from the stored codes alone.
+    pub fn counts(&self) -> Counts {
+        let mut counts = Counts::default();
         for from in 0..self.hosts {
             for to in 0..self.hosts {
                 if from == to {
                     continue;
                 }
                 match self.code(from, to).max(self.code(to, from)) {
-                    REACHABLE => counts.0 += 1,
-                    CONDITIONAL => counts.1 += 1,
-                    _ => counts.2 += 1,
+                    REACHABLE => counts.reachable += 1,
+                    CONDITIONAL => counts.conditional += 1,
+                    _ => counts.unreachable += 1,
                 }
             }
         }

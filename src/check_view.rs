@@ -318,37 +318,11 @@ fn symbol(verdict: &Verdict) -> &'static str {
     }
 }
 
-struct Counts {
-    reachable: usize,
-    conditional: usize,
-    unreachable: usize,
-}
-
-fn counts(report: &Report) -> Counts {
-    let mut counts = Counts {
-        reachable: 0,
-        conditional: 0,
-        unreachable: 0,
-    };
-    for from in 0..report.hosts {
-        for to in 0..report.hosts {
-            if from != to {
-                match report.pair(from, to) {
-                    Verdict::Reachable => counts.reachable += 1,
-                    Verdict::Conditional(_) => counts.conditional += 1,
-                    Verdict::Unreachable(_) => counts.unreachable += 1,
-                }
-            }
-        }
-    }
-    counts
-}
-
 /// The report as a person reads it.
 pub fn human(simulation: &Simulation, report: &Report) -> String {
     let mut out = String::new();
     let hosts = report.hosts;
-    let counts = counts(report);
+    let counts = report.counts();
     let _ = writeln!(
         out,
         "check: {hosts} hosts, {} ordered pairs: {} reachable, {} conditional, {} unreachable",
@@ -453,7 +427,7 @@ pub fn human(simulation: &Simulation, report: &Report) -> String {
 /// The same content for machines.
 pub fn json(simulation: &Simulation, report: &Report) -> Value {
     let hosts = report.hosts;
-    let counts = counts(report);
+    let counts = report.counts();
     let n = |host: HostIndex| name(simulation, host).to_owned();
     let verdict_name = |verdict: &Verdict| match verdict {
         Verdict::Reachable => "reachable",

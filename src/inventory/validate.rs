@@ -112,8 +112,11 @@ pub fn validate(file: &Path, source: &str, raw: RawInventory) -> Result<Inventor
         .and_then(|defaults| defaults.value.ssh)
         .map(|ssh| ssh.value);
 
-    let raw_hosts = raw.hosts.map(|hosts| (hosts.referenced, hosts.value.0));
-    let Some((hosts_location, raw_hosts)) = raw_hosts.filter(|(_, hosts)| !hosts.is_empty()) else {
+    let Some(raw_hosts) = raw
+        .hosts
+        .map(|hosts| hosts.value.0)
+        .filter(|hosts| !hosts.is_empty())
+    else {
         let at = raw_hosts_location(&checker, file);
         checker.report(
             at,
@@ -123,7 +126,6 @@ pub fn validate(file: &Path, source: &str, raw: RawInventory) -> Result<Inventor
         );
         return Err(Error::from_all(checker.problems).expect("a problem was just reported"));
     };
-    let _ = hosts_location;
 
     let mut hosts = Vec::with_capacity(raw_hosts.len());
     let mut pending = Vec::with_capacity(raw_hosts.len());
