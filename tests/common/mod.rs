@@ -67,3 +67,5 @@ pub fn fixed_state(inventory: &Path, dir: &Path) -> PathBuf {
 pub fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
+
+pub mod sshd;

@@ -1,0 +1,452 @@
+//! The SSH transport: russh (pure Rust, tokio) talking to the hosts' OpenSSH sshd.
+//!
+//! One [`SshSession`] is one authenticated connection (through bastions when asked); each
+//! [`Transport::run`] opens its own session channel on it, so runs may overlap. Host keys are
+//! verified strictly against the known_hosts file given in [`SshOptions`]; the transport reads no
+//! environment variable and no home directory itself: the CLI edge passes every path.
+
+mod auth;
+mod config;
+mod error;
+mod handler;
+mod known_hosts;
+
+use std::borrow::Cow;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use russh::client::{self, Handle};
+use russh::keys::{Algorithm, EcdsaCurve, HashAlg};
+use russh::{ChannelMsg, ChannelReadHalf, Disconnect, Preferred};
+use tokio::net::TcpStream;
+use tokio::sync::Semaphore;
+use tokio::time::{Instant, timeout_at};
+
+use super::{Output, Transport, TransportError};
+use config::Hop;
+use handler::{HandshakeError, HostKeyCheck};
+
+pub use error::SshError;
+
+/// Everything needed to reach one host, as the inventory describes it. ssh_config fills in what is
+/// not set here, as it does for ssh's command line.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SshTarget {
+    /// The inventory host name, for messages.
+    pub label: String,
+    /// Address or name as written in the inventory; ssh_config `Host` patterns match this.
+    pub host: String,
+    /// Explicit port; else ssh_config Port; else 22.
+    pub port: Option<u16>,
+    /// Explicit user; else ssh_config User; else [`SshOptions::default_user`].
+    pub user: Option<String>,
+    /// Explicit identity file, offered first.
+    pub identity: Option<PathBuf>,
+    /// A bastion to connect through (direct-tcpip), itself resolved the same way. Replaces any
+    /// ssh_config ProxyJump for this host.
+    pub jump: Option<Box<SshTarget>>,
+}
+
+/// How to connect, shared by all targets of a run. Holds paths only, never key material.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SshOptions {
+    /// Host keys are verified strictly against this file.
+    pub known_hosts: PathBuf,
+    /// Record the key of a host absent from `known_hosts` (never replace a changed one).
+    pub accept_new: bool,
+    /// Budget per hop for TCP connect (or bastion channel) + handshake + authentication.
+    pub connect_timeout: Duration,
+    /// The ssh_config to honour. `~` in it stands for the directory holding its `.ssh` folder.
+    pub config_file: Option<PathBuf>,
+    /// ssh-agent socket; `None`: no agent.
+    pub agent_socket: Option<PathBuf>,
+    /// Tried after the agent; missing files are skipped.
+    pub default_identities: Vec<PathBuf>,
+    /// The user when neither the target nor ssh_config names one.
+    pub default_user: String,
+}
+
+/// One authenticated connection, through its bastions if any.
+pub struct SshSession {
+    label: String,
+    handle: Handle<HostKeyCheck>,
+    /// The bastion connections carrying `handle`, outermost first; kept open for its lifetime.
+    jumps: Vec<Handle<HostKeyCheck>>,
+    /// Limits the runs in flight on this connection (see [`MAX_CHANNELS`]).
+    channels: Semaphore,
+}
+
+/// sshd refuses more than `MaxSessions` (default 10) open channels per connection; runs beyond
+/// this many wait for a free channel instead of failing.
+const MAX_CHANNELS: usize = 8;
+
+impl std::fmt::Debug for SshSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SshSession")
+            .field("label", &self.label)
+            .field("jumps", &self.jumps.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SshSession {
+    /// Connects to `target` (through its bastions), verifies every hop's host key and
+    /// authenticates every hop.
+    pub async fn connect(target: &SshTarget, options: &SshOptions) -> Result<SshSession, SshError> {
+        let hops = config::resolve(target, options)?;
+        let mut handles: Vec<Handle<HostKeyCheck>> = Vec::with_capacity(hops.len());
+        for hop in &hops {
+            let handle = connect_hop(hop, handles.last(), options).await;
+            match handle {
+                Ok(handle) => handles.push(handle),
+                Err(error) => {
+                    disconnect_all(handles).await;
+                    return Err(error);
+                }
+            }
+        }
+        let handle = handles
+            .pop()
+            .expect("resolve returns at least the target itself");
+        Ok(SshSession {
+            label: target.label.clone(),
+            handle,
+            jumps: handles,
+            channels: Semaphore::new(MAX_CHANNELS),
+        })
+    }
+
+    /// Says goodbye to the host, then to each bastion.
+    pub async fn close(self) {
+        let mut handles = self.jumps;
+        handles.push(self.handle);
+        disconnect_all(handles).await;
+    }
+}
+
+/// Disconnects innermost first, and waits briefly for each connection to wind down so the
+/// goodbye is actually sent before the bastion under it goes away.
+async fn disconnect_all(mut handles: Vec<Handle<HostKeyCheck>>) {
+    while let Some(handle) = handles.pop() {
+        let _ = handle.disconnect(Disconnect::ByApplication, "", "en").await;
+        let _ = tokio::time::timeout(Duration::from_secs(1), handle).await;
+    }
+}
+
+/// One hop: its transport (TCP, or a direct-tcpip channel through `via`), the handshake with host
+/// key verification, then authentication, all within `connect_timeout`.
+async fn connect_hop(
+    hop: &Hop,
+    via: Option<&Handle<HostKeyCheck>>,
+    options: &SshOptions,
+) -> Result<Handle<HostKeyCheck>, SshError> {
+    let deadline = Instant::now() + options.connect_timeout;
+    let entries =
+        known_hosts::entries_for(&options.known_hosts, &hop.host, hop.port).map_err(|error| {
+            SshError::KnownHosts {
+                path: options.known_hosts.clone(),
+                reason: error.to_string(),
+            }
+        })?;
+    let config = client_config(&entries);
+    let check = HostKeyCheck {
+        hop: hop.name.clone(),
+        host: hop.host.clone(),
+        port: hop.port,
+        known_hosts: options.known_hosts.clone(),
+        accept_new: options.accept_new,
+        entries,
+        accepted: None,
+    };
+    let timed_out = |stage| SshError::Timeout {
+        hop: hop.name.clone(),
+        addr: hop.addr(),
+        after: options.connect_timeout,
+        stage,
+    };
+    let handshake = match via {
+        None => {
+            let stream = timeout_at(deadline, tcp_connect(hop))
+                .await
+                .map_err(|_| timed_out("tcp connect"))??;
+            timeout_at(deadline, client::connect_stream(config, stream, check)).await
+        }
+        Some(bastion) => {
+            let channel = timeout_at(deadline, open_tunnel(bastion, hop))
+                .await
+                .map_err(|_| timed_out("opening the tunnel through the jump host"))??;
+            timeout_at(deadline, client::connect_stream(config, channel, check)).await
+        }
+    };
+    let mut handle = handshake
+        .map_err(|_| timed_out("ssh handshake"))?
+        .map_err(|error| handshake_error(hop, error))?;
+    let authenticated = timeout_at(deadline, auth::authenticate(&mut handle, hop, options))
+        .await
+        .map_err(|_| timed_out("authentication"))
+        .and_then(|result| result);
+    if let Err(error) = authenticated {
+        disconnect_all(vec![handle]).await;
+        return Err(error);
+    }
+    Ok(handle)
+}
+
+/// Tries each address the name resolves to, as ssh does, keeping the last error.
+async fn tcp_connect(hop: &Hop) -> Result<TcpStream, SshError> {
+    let unreachable = |reason: String| SshError::Unreachable {
+        hop: hop.name.clone(),
+        addr: hop.addr(),
+        reason,
+    };
+    let addresses = tokio::net::lookup_host((hop.host.as_str(), hop.port))
+        .await
+        .map_err(|error| unreachable(format!("cannot resolve {}: {error}", hop.host)))?;
+    let mut last_error = None;
+    for address in addresses {
+        match TcpStream::connect(address).await {
+            Ok(stream) => {
+                // Commands and their replies are small request/response exchanges: do not let
+                // Nagle's algorithm hold them back.
+                stream
+                    .set_nodelay(true)
+                    .map_err(|error| unreachable(error.to_string()))?;
+                return Ok(stream);
+            }
+            Err(error) => last_error = Some(error),
+        }
+    }
+    Err(unreachable(match last_error {
+        Some(error) => io_reason(&error),
+        None => format!("{} has no address", hop.host),
+    }))
+}
+
+fn io_reason(error: &std::io::Error) -> String {
+    match error.kind() {
+        std::io::ErrorKind::ConnectionRefused => "connection refused".to_string(),
+        _ => error.to_string(),
+    }
+}
+
+/// A direct-tcpip channel from the bastion to the hop, used as the hop's byte stream.
+async fn open_tunnel(
+    bastion: &Handle<HostKeyCheck>,
+    hop: &Hop,
+) -> Result<russh::ChannelStream<client::Msg>, SshError> {
+    let channel = bastion
+        .channel_open_direct_tcpip(hop.host.clone(), u32::from(hop.port), "127.0.0.1", 0)
+        .await
+        .map_err(|error| SshError::Unreachable {
+            hop: hop.name.clone(),
+            addr: hop.addr(),
+            reason: format!("the jump host could not connect to it: {error}"),
+        })?;
+    Ok(channel.into_stream())
+}
+
+fn handshake_error(hop: &Hop, error: HandshakeError) -> SshError {
+    match error {
+        HandshakeError::Refused(error) => *error,
+        HandshakeError::Ssh(error) => SshError::Protocol {
+            hop: hop.name.clone(),
+            addr: hop.addr(),
+            reason: error.to_string(),
+        },
+    }
+}
+
+/// Host key algorithms we accept, best first. No SHA-1 `ssh-rsa` signatures, as in OpenSSH ≥ 8.8.
+const HOST_KEY_ALGORITHMS: &[Algorithm] = &[
+    Algorithm::Ed25519,
+    Algorithm::Ecdsa {
+        curve: EcdsaCurve::NistP256,
+    },
+    Algorithm::Ecdsa {
+        curve: EcdsaCurve::NistP384,
+    },
+    Algorithm::Ecdsa {
+        curve: EcdsaCurve::NistP521,
+    },
+    Algorithm::Rsa {
+        hash: Some(HashAlg::Sha512),
+    },
+    Algorithm::Rsa {
+        hash: Some(HashAlg::Sha256),
+    },
+];
+
+/// A client configuration and the host key algorithm order it was made for.
+type SharedConfig = (Vec<Algorithm>, Arc<client::Config>);
+
+/// The client configuration for a host whose known_hosts entries are `entries`. Like ssh(1), ask
+/// first for the key types already recorded for the host, so that a host with an RSA key on file
+/// is not refused as "changed" for presenting its Ed25519 key. Configurations are shared: one per
+/// distinct algorithm order (in practice one or two for a whole run).
+fn client_config(entries: &[known_hosts::Entry]) -> Arc<client::Config> {
+    let (mut order, rest): (Vec<Algorithm>, Vec<Algorithm>) =
+        HOST_KEY_ALGORITHMS.iter().cloned().partition(|algorithm| {
+            entries
+                .iter()
+                .filter(|entry| !entry.revoked)
+                .any(|entry| known_hosts::same_key_type(&entry.key.algorithm(), algorithm))
+        });
+    order.extend(rest);
+
+    static CONFIGS: OnceLock<Mutex<Vec<SharedConfig>>> = OnceLock::new();
+    let configs = CONFIGS.get_or_init(Mutex::default);
+    let mut configs = configs
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some((_, config)) = configs.iter().find(|(known, _)| *known == order) {
+        return Arc::clone(config);
+    }
+    let config = Arc::new(new_config(order.clone()));
+    configs.push((order, Arc::clone(&config)));
+    config
+}
+
+fn new_config(host_key_order: Vec<Algorithm>) -> client::Config {
+    client::Config {
+        preferred: Preferred {
+            key: Cow::Owned(host_key_order),
+            ..Preferred::DEFAULT
+        },
+        // A host that vanishes (power loss, network partition) must not leave a run waiting
+        // forever: after ~1 min without any answer to keepalives the connection is dropped.
+        keepalive_interval: Some(Duration::from_secs(15)),
+        keepalive_max: 4,
+        nodelay: true,
+        ..client::Config::default()
+    }
+}
+
+impl Transport for SshSession {
+    async fn run(&self, command: &str, stdin: &[u8]) -> Result<Output, TransportError> {
+        let error = |what: &str, error: russh::Error| TransportError {
+            message: format!("{what} on {}: {error}", self.label),
+        };
+        // Never closed, so acquiring cannot fail; a closed semaphore would only mean no limit.
+        let _permit = self.channels.acquire().await.ok();
+        let channel = self
+            .handle
+            .channel_open_session()
+            .await
+            .map_err(|e| error("cannot open an ssh channel", e))?;
+        channel
+            .exec(true, command)
+            .await
+            .map_err(|e| error("cannot start a command", e))?;
+        let (mut reader, writer) = channel.split();
+        // Feed stdin while collecting output, never one after the other: a command like `cat`
+        // stops reading once its output is not drained, and russh stops delivering window
+        // adjustments while a channel's incoming queue is full.
+        let feed = async {
+            // A failure here means the command exited without reading everything (or the channel
+            // is gone), which the collected output already tells.
+            if !stdin.is_empty() {
+                let _ = writer.data_bytes(stdin.to_vec()).await;
+            }
+            let _ = writer.eof().await;
+        };
+        let collect = collect(&mut reader);
+        tokio::pin!(feed, collect);
+        let mut fed = false;
+        let collected = loop {
+            tokio::select! {
+                () = &mut feed, if !fed => fed = true,
+                collected = &mut collect => break collected,
+            }
+        };
+        match collected {
+            Collected::Output(output) => Ok(output),
+            Collected::Refused => {
+                let _ = writer.close().await;
+                Err(TransportError {
+                    message: format!("{} refused to run the command", self.label),
+                })
+            }
+            Collected::Lost => Err(TransportError {
+                message: format!(
+                    "the connection to {} was lost while a command was running",
+                    self.label
+                ),
+            }),
+        }
+    }
+}
+
+enum Collected {
+    Output(Output),
+    /// The server answered the exec request with a failure.
+    Refused,
+    /// The connection ended before the command's exit status came.
+    Lost,
+}
+
+/// Reads a channel until the server closes it. Stdout is channel data, stderr is extended data of
+/// type 1. A channel closed without exit status (killed by a signal, say) gives `status: None`.
+async fn collect(reader: &mut ChannelReadHalf) -> Collected {
+    let mut output = Output::default();
+    let mut exec_answered = false;
+    loop {
+        match reader.wait().await {
+            Some(ChannelMsg::Data { data }) => output.stdout.extend_from_slice(&data),
+            Some(ChannelMsg::ExtendedData { data, ext: 1 }) => {
+                output.stderr.extend_from_slice(&data);
+            }
+            Some(ChannelMsg::ExitStatus { exit_status }) => output.status = Some(exit_status),
+            Some(ChannelMsg::Success) => exec_answered = true,
+            Some(ChannelMsg::Failure) if !exec_answered => return Collected::Refused,
+            Some(ChannelMsg::Close) => return Collected::Output(output),
+            // The session ended without closing the channel: the connection is gone. The output
+            // still stands if the command had finished.
+            None if output.status.is_some() => return Collected::Output(output),
+            None => return Collected::Lost,
+            Some(_) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn session_is_send_and_sync() {
+        assert_send_sync::<SshSession>();
+    }
+
+    #[test]
+    fn errors_stay_small() {
+        // Clippy's result_large_err threshold: every caller returning Result<_, SshError> would
+        // trip it (and pay for the copies) if the error grew past this.
+        assert!(std::mem::size_of::<SshError>() <= 128);
+    }
+
+    #[test]
+    fn one_shared_config_for_the_usual_order() {
+        let a = client_config(&[]);
+        let b = client_config(&[]);
+        assert!(Arc::ptr_eq(&a, &b));
+        assert_eq!(a.preferred.key.first(), Some(&Algorithm::Ed25519));
+        assert!(a.nodelay);
+    }
+
+    #[test]
+    fn known_key_types_are_asked_first() {
+        const RSA: &str = "AAAAB3NzaC1yc2EAAAADAQABAAAAgQCsxLsE+WMFmSFYZCC8KqEjeotJdQy1hyWS8b+1cnqnfq/ci5sKb/JMP9d4pJ0K4xVSm+8R4AZzOrS41JjKJfL9UawaW1xCIVIPR4TTzriLNKn1IUCjMYsVnJINp4PVIe/zBBYkMGBVo9OtQVbs5LA0jPeEkJEBbbMxFnKTLYatzw==";
+        let entry = known_hosts::Entry {
+            line: 1,
+            revoked: false,
+            key: russh::keys::parse_public_key_base64(RSA).expect("test key"),
+        };
+        let config = client_config(&[entry]);
+        assert!(matches!(config.preferred.key[0], Algorithm::Rsa { .. }));
+        assert!(matches!(config.preferred.key[1], Algorithm::Rsa { .. }));
+        assert_eq!(config.preferred.key[2], Algorithm::Ed25519);
+    }
+}
