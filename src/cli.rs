@@ -19,8 +19,11 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Show what every host's config would contain: peers, AllowedIPs and why, who forwards.
+    /// Show what apply would change on the live hosts (diffs, keys redacted); `--offline`: the
+    /// planned peers and AllowedIPs from the inventory alone.
     Plan(PlanArgs),
+    /// Bring every host to its planned config over SSH, touching only what changed.
+    Apply(ApplyArgs),
     /// Write every host's wg-quick config to DIR/<host>/<interface>.conf (mode 0600).
     Render(RenderArgs),
     /// Prove that every host reaches every other host, by simulating WireGuard's rules.
@@ -59,7 +62,7 @@ pub struct StateArgs {
 }
 
 impl StateArgs {
-    fn state_path(&self) -> PathBuf {
+    pub(crate) fn state_path(&self) -> PathBuf {
         self.state
             .clone()
             .unwrap_or_else(|| state::default_path(&self.inventory))
@@ -76,6 +79,63 @@ pub struct PlanArgs {
     /// Print the plan as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Exit 0 when there is nothing to do, 2 when there are changes, 1 on errors.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub common: StateArgs,
+    /// Apply without asking for confirmation (required when stdin is not a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+}
+
+/// How to reach hosts; shared by every command that connects.
+#[derive(Args, Debug)]
+pub struct ConnectArgs {
+    /// known_hosts file to verify host keys against [default: ~/.ssh/known_hosts].
+    #[arg(long, value_name = "FILE")]
+    pub known_hosts: Option<PathBuf>,
+    /// Record the keys of hosts not yet in known_hosts (a changed key is always refused).
+    #[arg(long)]
+    pub accept_new: bool,
+    /// Hosts handled at once.
+    #[arg(long, value_name = "N", default_value_t = 32)]
+    pub parallel: usize,
+    /// Seconds to connect and gather a host's facts.
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    pub timeout: u64,
+    /// Only contact these hosts; every host is still planned from the whole inventory.
+    #[arg(long, value_name = "HOST,...", value_delimiter = ',')]
+    pub hosts: Vec<String>,
+    /// Directory whose wg-quick.conf.j2 replaces the built-in template.
+    #[arg(long, value_name = "DIR")]
+    pub templates: Option<PathBuf>,
+}
+
+impl ConnectArgs {
+    pub(crate) fn connection(&self) -> crate::deploy::Connection {
+        crate::deploy::Connection {
+            ssh: crate::deploy::ssh_options(
+                self.known_hosts.clone(),
+                self.accept_new,
+                self.timeout.max(1),
+            ),
+            limits: crate::apply::Limits {
+                parallel: self.parallel.max(1),
+                connect: std::time::Duration::from_secs(self.timeout.max(1) + 30),
+                apply: std::time::Duration::from_secs(120),
+            },
+            hosts: self.hosts.clone(),
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -90,12 +150,15 @@ pub struct RenderArgs {
     pub templates: Option<PathBuf>,
 }
 
-/// Runs a command; what it prints goes to `out`.
-pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
+/// Runs a command; what it prints goes to `out`. Returns the exit code of a successful run (`plan
+/// --detailed-exitcode` uses 2 for "changes").
+pub fn run(cli: Cli, out: &mut dyn Write) -> Result<u8> {
     match cli.command {
-        Command::Plan(args) => plan(&args, out),
-        Command::Render(args) => render(&args, out),
-        Command::Check(args) => check(&args, out),
+        Command::Plan(args) if args.offline => plan(&args, out).map(|()| 0),
+        Command::Plan(args) => crate::live::plan(&args, out),
+        Command::Apply(args) => crate::live::apply(&args, out),
+        Command::Render(args) => render(&args, out).map(|()| 0),
+        Command::Check(args) => check(&args, out).map(|()| 0),
     }
 }
 
@@ -150,13 +213,6 @@ fn check(args: &CheckArgs, out: &mut dyn Write) -> Result<()> {
 }
 
 fn plan(args: &PlanArgs, out: &mut dyn Write) -> Result<()> {
-    if !args.offline {
-        return Err(Diagnostic::new(
-            "`plan` against live hosts needs the SSH executor, which this build does not have yet",
-        )
-        .help("run `wgdeploy plan --offline INVENTORY` to plan from the inventory alone")
-        .into());
-    }
     // Offline planning reads the state (to keep remembered addresses) but never writes it.
     let state = State::load(&args.common.state_path())?;
     let deployment = crate::plan_inventory(&args.common.inventory, &state)?;
@@ -196,7 +252,7 @@ fn render(args: &RenderArgs, out: &mut dyn Write) -> Result<()> {
     )
 }
 
-fn write_out(out: &mut dyn Write, text: &str) -> Result<()> {
+pub(crate) fn write_out(out: &mut dyn Write, text: &str) -> Result<()> {
     // A closed pipe (`wgdeploy plan … | head`) is not an error worth reporting.
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => {

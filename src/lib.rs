@@ -3,16 +3,24 @@
 //! Data flows one way through pure stages: inventory → model → addressing → topology → render.
 
 pub mod addressing;
+pub mod apply;
+pub mod deploy;
 pub mod error;
+pub mod facts;
 pub mod forwarding;
 pub mod inventory;
 pub mod keys;
+pub mod live;
 pub mod model;
+pub mod output;
 pub mod parallel;
+pub mod plan;
 pub mod plan_view;
+pub mod remote;
 pub mod render;
 pub mod state;
 pub mod topology;
+pub mod transport;
 
 use std::path::Path;
 

@@ -7,7 +7,7 @@ fn main() -> ExitCode {
     let cli = wgdeploy::cli::Cli::parse();
     let mut stdout = std::io::stdout().lock();
     match wgdeploy::cli::run(cli, &mut stdout) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code),
         Err(error) => {
             eprint!("{error}");
             ExitCode::from(1)

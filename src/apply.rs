@@ -1,0 +1,724 @@
+//! Bringing hosts to their planned config, over any [`Transport`].
+//!
+//! Two phases, so the user sees the whole plan before anything changes: `survey` connects to every
+//! selected host, gathers its facts in one round trip and classifies its change; `apply` then runs
+//! one apply step per changed host on the same connection and verifies the live interface. Hosts
+//! run in parallel, bounded; a host that fails never stops the others.
+
+use crate::facts::{Facts, FileFact, LiveInterface};
+use crate::forwarding::Families;
+use crate::model::InterfaceName;
+use crate::plan::{Class, HostChange};
+use crate::remote::{self, Become};
+use crate::transport::{Output, Transport};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// One host's work, owned so it can move into a task.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub name: String,
+    pub interface: InterfaceName,
+    /// The config it must run (holds the private key: never printed).
+    pub desired: crate::facts::SecretText,
+    pub forwarding: Families,
+    pub become_: Become,
+}
+
+/// Why a host failed, with the fix when it is known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostError {
+    pub message: String,
+    pub help: Option<String>,
+}
+
+impl HostError {
+    pub fn new(message: impl Into<String>) -> HostError {
+        HostError {
+            message: message.into(),
+            help: None,
+        }
+    }
+    pub fn help(mut self, help: impl Into<String>) -> HostError {
+        self.help = Some(help.into());
+        self
+    }
+}
+
+/// How a session to a host is opened (SSH for real, a fake in tests).
+pub trait Connector: Send + Sync + 'static {
+    type Session: Transport + 'static;
+    fn connect(&self, job: &Job) -> impl Future<Output = Result<Self::Session, HostError>> + Send;
+}
+
+/// Progress of each host, drawn by the output layer.
+pub trait Reporter: Send + Sync {
+    fn update(&self, host: &str, what: &str);
+    fn finish(&self, host: &str, ok: bool, what: &str);
+}
+
+/// Limits of a run.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub parallel: usize,
+    /// For connecting and gathering facts, per host.
+    pub connect: Duration,
+    /// For one apply step (wg-quick up can be slow), per host.
+    pub apply: Duration,
+}
+
+/// A host after the survey: its session, facts and change, or why it could not be surveyed.
+pub struct Surveyed<S> {
+    pub job: Arc<Job>,
+    pub outcome: Result<(Arc<S>, Facts, HostChange), HostError>,
+}
+
+/// What happened on a host.
+#[derive(Debug, Clone)]
+pub struct HostReport {
+    pub name: String,
+    pub class: Option<Class>,
+    pub outcome: Result<Applied, HostError>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Applied {
+    /// Something was changed on the host.
+    pub changed: bool,
+    pub live: Option<LiveInterface>,
+}
+
+/// Runs `command` and turns transport failures and `sudo` refusals into host errors.
+async fn run<T: Transport>(
+    transport: &T,
+    job: &Job,
+    script: &str,
+    stdin: &[u8],
+) -> Result<Output, HostError> {
+    let command = remote::command(script, job.become_);
+    let output = transport
+        .run(&command, stdin)
+        .await
+        .map_err(|err| HostError::new(format!("the SSH session failed: {err}")))?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if job.become_ == Become::Sudo
+        && (stderr.contains("a password is required") || stderr.contains("a terminal is required"))
+    {
+        return Err(
+            HostError::new("`sudo -n` needs a password on this host").help(
+                "allow the SSH user to run `sh` through sudo without a password (sudoers NOPASSWD), or connect as root",
+            ),
+        );
+    }
+    if job.become_ == Become::Sudo
+        && (stderr.contains("sudo: command not found") || stderr.contains("sudo: not found"))
+    {
+        return Err(HostError::new(
+            "`become: sudo` is set but `sudo` is not installed on this host",
+        )
+        .help("install sudo, or connect as root and drop `become: sudo`"));
+    }
+    Ok(output)
+}
+
+/// Gathers a host's facts in one round trip and checks wgdeploy can manage it.
+pub async fn gather<T: Transport>(transport: &T, job: &Job) -> Result<Facts, HostError> {
+    let output = run(transport, job, &remote::facts_script(&job.interface), &[]).await?;
+    let facts = crate::facts::parse(&output.stdout).map_err(|err| {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let detail = stderr.lines().last().unwrap_or("").trim().to_owned();
+        if detail.is_empty() {
+            HostError::new(err.0)
+        } else {
+            HostError::new(format!("{}: {detail}", err.0))
+        }
+    })?;
+    if let Some(missing) = facts.missing_tools() {
+        return Err(HostError::new(missing));
+    }
+    if !facts.has_flock {
+        return Err(HostError::new("`flock` not found on the host").help(
+            "install the `util-linux` package (wgdeploy locks the interface while applying)",
+        ));
+    }
+    if facts.config == FileFact::Unreadable || !facts.dir_readable {
+        let user = &facts.user;
+        return Err(
+            HostError::new(format!("`{user}` cannot read /etc/wireguard on this host")).help(
+                "set `ssh: {become: sudo}` for this host in the inventory, or connect as root",
+            ),
+        );
+    }
+    Ok(facts)
+}
+
+/// Runs a host's apply step and verifies the live interface afterwards.
+pub async fn execute<T: Transport>(
+    transport: &T,
+    job: &Job,
+    change: &HostChange,
+    facts: &Facts,
+) -> Result<Applied, HostError> {
+    if change.is_empty() {
+        return Ok(Applied {
+            changed: false,
+            live: facts.live.clone(),
+        });
+    }
+    let stdin = if change.write {
+        job.desired.expose().as_bytes()
+    } else {
+        &[]
+    };
+    let output = run(transport, job, &remote::apply_script(&change.step), stdin).await?;
+    let parsed = crate::facts::split(&output.stdout).map_err(|err| HostError::new(err.0))?;
+    if let Some((reason, _)) = parsed.section("fail") {
+        let log = parsed.lines("log");
+        let mut error = HostError::new(reason.to_owned());
+        if !log.is_empty() {
+            let tail: Vec<&str> = log.iter().rev().take(8).rev().map(String::as_str).collect();
+            error = error.help(format!("the host said:\n  {}", tail.join("\n  ")));
+        }
+        return Err(error);
+    }
+    if !parsed.ended {
+        return Err(HostError::new(format!(
+            "the apply step stopped before its end (exit status {}); the config on the host is either the old or the new one, never a partial file — run apply again",
+            output
+                .status
+                .map_or_else(|| "none".to_owned(), |status| status.to_string())
+        )));
+    }
+    let live =
+        crate::facts::parse_dump(parsed.lines("dump")).map_err(|err| HostError::new(err.0))?;
+    verify(job, live.as_ref())?;
+    Ok(Applied {
+        changed: true,
+        live,
+    })
+}
+
+/// The live interface must run the planned key and exactly the planned peers.
+pub fn verify(job: &Job, live: Option<&LiveInterface>) -> Result<(), HostError> {
+    let name = job.interface.as_str();
+    let Some(live) = live else {
+        return Err(HostError::new(format!(
+            "verification failed: `{name}` is not running after the apply"
+        )));
+    };
+    let config = crate::wgconf::parse(std::path::Path::new(name), job.desired.expose())
+        .map_err(|_| HostError::new("verification failed: the planned config does not parse"))?;
+    let drift = live.drift_from(&config);
+    if drift.is_empty() {
+        Ok(())
+    } else {
+        Err(HostError::new(format!(
+            "verification failed: {}",
+            drift.join("; ")
+        )))
+    }
+}
+
+/// Connects to every job's host, gathers facts and classifies, `limits.parallel` at a time.
+pub async fn survey<C: Connector>(
+    connector: Arc<C>,
+    jobs: Vec<Job>,
+    limits: Limits,
+    reporter: Arc<dyn Reporter>,
+) -> Vec<Surveyed<C::Session>> {
+    let permits = Arc::new(tokio::sync::Semaphore::new(limits.parallel.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    let count = jobs.len();
+    for (index, job) in jobs.into_iter().enumerate() {
+        let job = Arc::new(job);
+        let connector = connector.clone();
+        let permits = permits.clone();
+        let reporter = reporter.clone();
+        tasks.spawn(async move {
+            let _permit = permits.acquire_owned().await;
+            reporter.update(&job.name, "connecting");
+            let work = async {
+                let session = connector.connect(&job).await?;
+                reporter.update(&job.name, "gathering facts");
+                let facts = gather(&session, &job).await?;
+                let change = crate::plan::classify(
+                    &job.name,
+                    &job.interface,
+                    job.desired.expose(),
+                    job.forwarding,
+                    &facts,
+                );
+                Ok((Arc::new(session), facts, change))
+            };
+            let outcome = match tokio::time::timeout(limits.connect, work).await {
+                Ok(outcome) => outcome,
+                Err(_) => Err(HostError::new(format!(
+                    "no answer within {} s while connecting and gathering facts",
+                    limits.connect.as_secs()
+                ))
+                .help("check the host is up and reachable, or raise `--timeout`")),
+            };
+            match &outcome {
+                Ok((_, _, change)) => reporter.finish(&job.name, true, &summary_of(change)),
+                Err(error) => reporter.finish(&job.name, false, &error.message),
+            }
+            (index, Surveyed { job, outcome })
+        });
+    }
+    collect(tasks, count).await
+}
+
+/// Applies every surveyed host's change, `limits.parallel` at a time.
+pub async fn apply<S: Transport + 'static>(
+    surveyed: Vec<Surveyed<S>>,
+    limits: Limits,
+    reporter: Arc<dyn Reporter>,
+) -> Vec<HostReport> {
+    let permits = Arc::new(tokio::sync::Semaphore::new(limits.parallel.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    let count = surveyed.len();
+    for (index, host) in surveyed.into_iter().enumerate() {
+        let permits = permits.clone();
+        let reporter = reporter.clone();
+        tasks.spawn(async move {
+            let job = host.job;
+            let (session, facts, change) = match host.outcome {
+                Ok(surveyed) => surveyed,
+                Err(error) => {
+                    let report = HostReport {
+                        name: job.name.clone(),
+                        class: None,
+                        outcome: Err(error),
+                    };
+                    return (index, report);
+                }
+            };
+            let _permit = permits.acquire_owned().await;
+            if !change.is_empty() {
+                reporter.update(&job.name, &format!("applying ({})", change.class.as_str()));
+            }
+            let outcome = match tokio::time::timeout(
+                limits.apply,
+                execute(session.as_ref(), &job, &change, &facts),
+            )
+            .await
+            {
+                Ok(outcome) => outcome,
+                Err(_) => Err(HostError::new(format!(
+                    "the apply step took longer than {} s",
+                    limits.apply.as_secs()
+                ))
+                .help("the config on the host is either the old or the new one; run apply again")),
+            };
+            match &outcome {
+                Ok(applied) if applied.changed => reporter.finish(
+                    &job.name,
+                    true,
+                    &format!("applied ({})", change.class.as_str()),
+                ),
+                Ok(_) => reporter.finish(&job.name, true, "unchanged"),
+                Err(error) => reporter.finish(&job.name, false, &error.message),
+            }
+            let report = HostReport {
+                name: job.name.clone(),
+                class: Some(change.class),
+                outcome,
+            };
+            (index, report)
+        });
+    }
+    collect(tasks, count).await
+}
+
+/// Results in submission order, whatever order tasks finished in.
+async fn collect<T: Send + 'static>(
+    mut tasks: tokio::task::JoinSet<(usize, T)>,
+    count: usize,
+) -> Vec<T> {
+    let mut slots: Vec<Option<T>> = (0..count).map(|_| None).collect();
+    while let Some(joined) = tasks.join_next().await {
+        // A task only fails to join if it panicked; wgdeploy's tasks return errors instead.
+        if let Ok((index, value)) = joined {
+            slots[index] = Some(value);
+        }
+    }
+    slots.into_iter().flatten().collect()
+}
+
+/// One line about a host's change: "nothing to do", "syncconf: peers change", ...
+pub fn summary_of(change: &HostChange) -> String {
+    if change.is_empty() {
+        return "nothing to do".to_owned();
+    }
+    let mut parts = Vec::new();
+    if change.class != Class::Nothing {
+        parts.push(change.class.as_str().to_owned());
+    } else if change.write {
+        parts.push("rewrite".to_owned());
+    }
+    if !change.forwarding.is_empty() {
+        parts.push("forwarding".to_owned());
+    }
+    if change.step.enable_unit {
+        parts.push("enable unit".to_owned());
+    }
+    parts.join(" + ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::PrivateKey;
+    use crate::transport::TransportError;
+    use crate::transport::fake::{FakeTransport, ok};
+
+    struct Keys {
+        host: PrivateKey,
+        peer: PrivateKey,
+    }
+
+    fn keys() -> Keys {
+        Keys {
+            host: PrivateKey::from_bytes([1; 32]),
+            peer: PrivateKey::from_bytes([2; 32]),
+        }
+    }
+
+    fn config(keys: &Keys, address: &str, peer_ips: &str) -> String {
+        format!(
+            "[Interface]\nPrivateKey = {}\nAddress = {address}\nListenPort = 51820\n\n[Peer]\n# Name = web1\nPublicKey = {}\nAllowedIPs = {peer_ips}\n",
+            keys.host.expose_base64(),
+            keys.peer.public_key().to_base64()
+        )
+    }
+
+    fn dump(keys: &Keys, peer_ips: &str) -> String {
+        format!(
+            "-\t{}\t51820\toff\n{}\t-\t(none)\t{peer_ips}\t0\t0\t0\toff\n",
+            keys.host.public_key().to_base64(),
+            keys.peer.public_key().to_base64()
+        )
+    }
+
+    fn facts_output(config: Option<&str>, dump: Option<&str>) -> String {
+        let config = match config {
+            Some(text) => format!("@@config {}\n{text}\n", text.len()),
+            None => "@@config absent\n".to_owned(),
+        };
+        format!(
+            "@@wgdeploy-facts 1\n@@user root\n@@os\nDebian\n@@tools\nwg\nwg-quick\nflock\n@@systemd\n@@dir\nok\n@@stamp 1 2 3\n{config}@@sysctl-file absent\n@@sysctl\nnet.ipv4.ip_forward=0\n@@link\n@@dump\n{}@@end\n",
+            dump.unwrap_or("")
+        )
+    }
+
+    fn job(desired: &str) -> Job {
+        Job {
+            name: "relay1".into(),
+            interface: InterfaceName::parse("wg0").unwrap(),
+            desired: crate::facts::SecretText::new(desired.to_owned()),
+            forwarding: Families::default(),
+            become_: Become::None,
+        }
+    }
+
+    /// A host that answers the facts script with `facts` and the apply script with `applied`.
+    fn host(facts: String, applied: String) -> FakeTransport {
+        FakeTransport::new(move |command, _| {
+            if command.contains("wgdeploy-facts") {
+                ok(&facts)
+            } else {
+                ok(&applied)
+            }
+        })
+    }
+
+    async fn survey_and_apply(
+        transport: &FakeTransport,
+        job: &Job,
+    ) -> (HostChange, Result<Applied, HostError>) {
+        let facts = gather(transport, job).await.unwrap();
+        let change = crate::plan::classify(
+            &job.name,
+            &job.interface,
+            job.desired.expose(),
+            job.forwarding,
+            &facts,
+        );
+        let applied = execute(transport, job, &change, &facts).await;
+        (change, applied)
+    }
+
+    #[tokio::test]
+    async fn a_converged_host_gets_no_write_and_no_reload() {
+        let k = keys();
+        let desired = config(&k, "100.64.0.1/24", "100.64.0.2/32");
+        let transport = host(
+            facts_output(Some(&desired), Some(&dump(&k, "100.64.0.2/32"))),
+            String::new(),
+        );
+        let (change, applied) = survey_and_apply(&transport, &job(&desired)).await;
+        assert!(change.is_empty(), "{:?}", change.reasons);
+        assert!(!applied.unwrap().changed);
+        assert_eq!(transport.recorded().len(), 1, "only the facts round trip");
+    }
+
+    #[tokio::test]
+    async fn a_peer_change_is_a_syncconf_with_the_config_on_stdin_only() {
+        let k = keys();
+        let old = config(&k, "100.64.0.1/24", "100.64.0.2/32");
+        let desired = config(&k, "100.64.0.1/24", "100.64.0.2/32, 100.64.1.0/24");
+        let after = format!(
+            "@@written\n@@done syncconf\n@@dump\n{}@@end\n",
+            dump(&k, "100.64.0.2/32,100.64.1.0/24")
+        );
+        let transport = host(
+            facts_output(Some(&old), Some(&dump(&k, "100.64.0.2/32"))),
+            after,
+        );
+        let (change, applied) = survey_and_apply(&transport, &job(&desired)).await;
+        assert_eq!(change.class, Class::Syncconf);
+        assert!(applied.unwrap().changed);
+        let recorded = transport.recorded();
+        assert_eq!(recorded.len(), 2);
+        let (command, stdin) = &recorded[1];
+        assert!(command.contains("wg syncconf"));
+        assert!(
+            !command.contains(&k.host.expose_base64()),
+            "the private key must not be on a command line"
+        );
+        assert_eq!(stdin, desired.as_bytes());
+        assert!(!change.diff.unwrap().contains(&k.host.expose_base64()));
+    }
+
+    #[tokio::test]
+    async fn an_address_change_restarts_and_a_stopped_interface_comes_up() {
+        let k = keys();
+        let old = config(&k, "100.64.0.1/24", "100.64.0.2/32");
+        let moved = config(&k, "100.64.0.9/24", "100.64.0.2/32");
+        let facts = crate::facts::parse(
+            facts_output(Some(&old), Some(&dump(&k, "100.64.0.2/32"))).as_bytes(),
+        )
+        .unwrap();
+        let change = crate::plan::classify(
+            "relay1",
+            &job(&moved).interface,
+            &moved,
+            Families::default(),
+            &facts,
+        );
+        assert_eq!(change.class, Class::Restart);
+        assert_eq!(change.reasons, vec!["interface changes: Address"]);
+        let stopped = crate::facts::parse(facts_output(Some(&old), None).as_bytes()).unwrap();
+        let change = crate::plan::classify(
+            "relay1",
+            &job(&old).interface,
+            &old,
+            Families::default(),
+            &stopped,
+        );
+        assert_eq!(change.class, Class::Up);
+        assert!(
+            !change.write,
+            "the file is right; only the interface is down"
+        );
+    }
+
+    #[tokio::test]
+    async fn live_drift_is_repaired_with_syncconf() {
+        let k = keys();
+        let desired = config(&k, "100.64.0.1/24", "100.64.0.2/32");
+        let facts = crate::facts::parse(
+            facts_output(Some(&desired), Some(&dump(&k, "100.64.0.3/32"))).as_bytes(),
+        )
+        .unwrap();
+        let change = crate::plan::classify(
+            "relay1",
+            &job(&desired).interface,
+            &desired,
+            Families::default(),
+            &facts,
+        );
+        assert_eq!(change.class, Class::Syncconf);
+        assert!(!change.write);
+        assert!(
+            change.reasons[0].contains("peer `web1` has other AllowedIPs"),
+            "{:?}",
+            change.reasons
+        );
+    }
+
+    #[tokio::test]
+    async fn forwarding_hosts_get_the_sysctl_switched_on_and_persisted() {
+        let k = keys();
+        let desired = config(&k, "100.64.0.1/24", "100.64.0.2/32");
+        let facts = crate::facts::parse(
+            facts_output(Some(&desired), Some(&dump(&k, "100.64.0.2/32"))).as_bytes(),
+        )
+        .unwrap();
+        let families = Families {
+            ipv4: true,
+            ipv6: false,
+        };
+        let change = crate::plan::classify(
+            "relay1",
+            &job(&desired).interface,
+            &desired,
+            families,
+            &facts,
+        );
+        assert_eq!(change.class, Class::Nothing);
+        assert!(!change.is_empty());
+        assert_eq!(change.step.sysctl_on, vec!["net.ipv4.ip_forward"]);
+        assert!(
+            change
+                .step
+                .sysctl_file
+                .as_deref()
+                .unwrap()
+                .contains("net.ipv4.ip_forward = 1")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_step_reports_the_hosts_reason_and_its_log() {
+        let k = keys();
+        let desired = config(&k, "100.64.0.1/24", "100.64.0.2/32");
+        let transport = host(
+            facts_output(None, None),
+            "@@log\nRTNETLINK answers: Operation not permitted\n@@fail wg-quick up wg0 failed\n"
+                .into(),
+        );
+        let (_, applied) = survey_and_apply(&transport, &job(&desired)).await;
+        let error = applied.unwrap_err();
+        assert_eq!(error.message, "wg-quick up wg0 failed");
+        assert!(error.help.unwrap().contains("Operation not permitted"));
+    }
+
+    #[tokio::test]
+    async fn an_apply_step_cut_short_is_reported_as_such() {
+        let k = keys();
+        let desired = config(&k, "100.64.0.1/24", "100.64.0.2/32");
+        let transport = host(facts_output(None, None), "@@written\n".into());
+        let (_, applied) = survey_and_apply(&transport, &job(&desired)).await;
+        assert!(
+            applied
+                .unwrap_err()
+                .message
+                .contains("stopped before its end")
+        );
+    }
+
+    #[tokio::test]
+    async fn verification_catches_an_interface_that_does_not_run_the_plan() {
+        let k = keys();
+        let desired = config(&k, "100.64.0.1/24", "100.64.0.2/32");
+        let after = format!(
+            "@@written\n@@done up\n@@dump\n{}@@end\n",
+            dump(&k, "100.64.0.7/32")
+        );
+        let transport = host(facts_output(None, None), after);
+        let (_, applied) = survey_and_apply(&transport, &job(&desired)).await;
+        assert!(
+            applied
+                .unwrap_err()
+                .message
+                .starts_with("verification failed")
+        );
+    }
+
+    #[tokio::test]
+    async fn sudo_needing_a_password_and_missing_tools_are_clear_errors() {
+        let k = keys();
+        let desired = config(&k, "100.64.0.1/24", "100.64.0.2/32");
+        let mut sudo_job = job(&desired);
+        sudo_job.become_ = Become::Sudo;
+        let transport = FakeTransport::new(|_, _| {
+            Ok(Output {
+                status: Some(1),
+                stdout: vec![],
+                stderr: b"sudo: a password is required\n".to_vec(),
+            })
+        });
+        let error = gather(&transport, &sudo_job).await.unwrap_err();
+        assert!(error.message.contains("sudo -n") && error.help.unwrap().contains("NOPASSWD"));
+        assert!(transport.recorded()[0].0.starts_with("sudo -n sh -c "));
+
+        let no_quick = facts_output(None, None).replace("wg-quick\n", "");
+        let transport = host(no_quick, String::new());
+        let error = gather(&transport, &job(&desired)).await.unwrap_err();
+        assert!(
+            error.message.contains("`wg-quick` not found")
+                && error.message.contains("wireguard-tools")
+        );
+    }
+
+    struct FakeFleet;
+
+    impl Connector for FakeFleet {
+        type Session = FakeTransport;
+        async fn connect(&self, job: &Job) -> Result<FakeTransport, HostError> {
+            if job.name == "down" {
+                return Err(HostError::new(
+                    "cannot connect to 198.18.0.9:22: no route to host",
+                ));
+            }
+            if job.name == "broken" {
+                return Ok(FakeTransport::new(|_, _| {
+                    Err(TransportError {
+                        message: "connection reset".into(),
+                    })
+                }));
+            }
+            let k = keys();
+            let after = format!(
+                "@@written\n@@done up\n@@dump\n{}@@end\n",
+                dump(&k, "100.64.0.2/32")
+            );
+            Ok(host(facts_output(None, None), after))
+        }
+    }
+
+    struct Quiet;
+    impl Reporter for Quiet {
+        fn update(&self, _: &str, _: &str) {}
+        fn finish(&self, _: &str, _: bool, _: &str) {}
+    }
+
+    #[tokio::test]
+    async fn a_failing_host_never_stops_the_others() {
+        let k = keys();
+        let desired = config(&k, "100.64.0.1/24", "100.64.0.2/32");
+        let names = ["a", "down", "b", "broken", "c"];
+        let jobs: Vec<Job> = names
+            .iter()
+            .map(|name| Job {
+                name: (*name).into(),
+                ..job(&desired)
+            })
+            .collect();
+        let limits = Limits {
+            parallel: 2,
+            connect: Duration::from_secs(5),
+            apply: Duration::from_secs(5),
+        };
+        let surveyed = survey(Arc::new(FakeFleet), jobs, limits, Arc::new(Quiet)).await;
+        let order: Vec<&str> = surveyed.iter().map(|s| s.job.name.as_str()).collect();
+        assert_eq!(order, names, "results keep inventory order");
+        let reports = super::apply(surveyed, limits, Arc::new(Quiet)).await;
+        let ok: Vec<&str> = reports
+            .iter()
+            .filter(|r| r.outcome.is_ok())
+            .map(|r| r.name.as_str())
+            .collect();
+        assert_eq!(ok, ["a", "b", "c"]);
+        let down = reports.iter().find(|r| r.name == "down").unwrap();
+        assert!(
+            down.outcome
+                .as_ref()
+                .unwrap_err()
+                .message
+                .contains("no route to host")
+        );
+    }
+}

@@ -1,0 +1,50 @@
+//! How wgdeploy talks to a host: run one shell command with some bytes on its stdin, get its output.
+//!
+//! The apply logic is written against [`Transport`], so it is unit-tested with the recording fake in
+//! [`fake`] and runs for real over SSH ([`ssh`], russh against OpenSSH's sshd).
+
+pub mod fake;
+pub mod ssh;
+
+use std::future::Future;
+
+/// What a remote command produced. `status` is `None` when the command ended without an exit status
+/// (killed by a signal, or the channel closed early).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Output {
+    pub status: Option<u32>,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+impl Output {
+    pub fn success(&self) -> bool {
+        self.status == Some(0)
+    }
+}
+
+/// A connection to one host that can run commands. Commands are complete `sh` command lines, built
+/// and quoted by the caller (one place: `remote::quote`).
+pub trait Transport: Send + Sync {
+    /// Runs `command`, feeding `stdin` then closing it; waits for the exit status and all output.
+    fn run(
+        &self,
+        command: &str,
+        stdin: &[u8],
+    ) -> impl Future<Output = Result<Output, TransportError>> + Send;
+}
+
+/// A transport failure after the connection was established (the connection itself failing is
+/// reported by the transport's own connect error).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransportError {
+    pub message: String,
+}
+
+impl std::fmt::Display for TransportError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for TransportError {}
