@@ -5,7 +5,8 @@
 #   3. runs every Rust test (unit, CLI, snapshot, property),
 #   4. brings the nat-relay example up on real WireGuard behind real NAT in network namespaces
 #      and pings every pair, then holds `wgdeploy check` to ping on the config sets in
-#      inventories/configs (root only; skipped with a notice otherwise).
+#      inventories/configs, then deploys and restarts the nat-relay configs over real SSH
+#      (an sshd in every lab host) (root only; skipped with a notice otherwise).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,12 +33,13 @@ cargo fmt --all -- --check
 echo "==> cargo clippy"
 cargo clippy --all-targets --quiet -- -D warnings
 
-echo "==> lab: nat-relay and check-agreement on real WireGuard behind NAT"
+echo "==> lab: nat-relay, check-agreement and ssh-smoke on real WireGuard behind NAT"
 if $is_root; then
   cargo build --quiet
   bash lab/nat-relay.sh
   bash lab/nat-relay.sh --broken-proposal
   bash lab/check-agreement.sh
+  bash lab/ssh-smoke.sh
 else
   echo "skipped: the namespace lab needs root (run as root to include it)"
 fi
