@@ -80,6 +80,8 @@ pub struct HostReport {
     pub name: String,
     pub class: Option<Class>,
     pub outcome: Result<Applied, HostError>,
+    /// Things worth knowing that are not failures (e.g. sessions refreshed after a peer restarted).
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -290,8 +292,9 @@ pub async fn apply<S: Transport + 'static>(
                         name: job.name.clone(),
                         class: None,
                         outcome: Err(error),
+                        notes: Vec::new(),
                     };
-                    return (index, report);
+                    return (index, (report, None));
                 }
             };
             let _permit = permits.acquire_owned().await;
@@ -324,11 +327,96 @@ pub async fn apply<S: Transport + 'static>(
                 name: job.name.clone(),
                 class: Some(change.class),
                 outcome,
+                notes: Vec::new(),
             };
+            (index, (report, Some((job, session))))
+        });
+    }
+    let done = collect(tasks, count).await;
+    refresh_after_restarts(done, limits, reporter).await
+}
+
+/// A host still connected after its apply step: its job and session.
+type Live<S> = (Arc<Job>, Arc<S>);
+
+/// After hosts restarted, every other host that lists one of them drops its stale session with it
+/// (see [`remote::refresh_script`]), so the fleet is whole again in seconds, not minutes.
+async fn refresh_after_restarts<S: Transport + 'static>(
+    done: Vec<(HostReport, Option<Live<S>>)>,
+    limits: Limits,
+    reporter: Arc<dyn Reporter>,
+) -> Vec<HostReport> {
+    let restarted: Vec<(String, String)> = done
+        .iter()
+        .filter(|(report, _)| {
+            report.class == Some(Class::Restart)
+                && report.outcome.as_ref().is_ok_and(|applied| applied.changed)
+        })
+        .filter_map(|(report, host)| {
+            let (job, _) = host.as_ref()?;
+            Some((report.name.clone(), public_key_of(job)?))
+        })
+        .collect();
+    if restarted.is_empty() {
+        return done.into_iter().map(|(report, _)| report).collect();
+    }
+    let permits = Arc::new(tokio::sync::Semaphore::new(limits.parallel.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    let count = done.len();
+    for (index, (mut report, host)) in done.into_iter().enumerate() {
+        let permits = permits.clone();
+        let reporter = reporter.clone();
+        let restarted = restarted.clone();
+        tasks.spawn(async move {
+            let Some((job, session)) = host else {
+                return (index, report);
+            };
+            let listed = crate::wgconf::parse(std::path::Path::new(&job.name), job.desired.expose())
+                .map(|config| {
+                    config
+                        .peers
+                        .iter()
+                        .map(|peer| peer.public_key.to_base64())
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default();
+            let (names, keys): (Vec<String>, Vec<String>) = restarted
+                .iter()
+                .filter(|(name, key)| *name != job.name && listed.contains(key))
+                .cloned()
+                .unzip();
+            if keys.is_empty() || report.outcome.is_err() {
+                return (index, report);
+            }
+            let _permit = permits.acquire_owned().await;
+            reporter.update(&job.name, &format!("refreshing sessions with {}", names.join(", ")));
+            let script = remote::refresh_script(&job.interface, &keys);
+            let outcome = tokio::time::timeout(limits.apply, run(session.as_ref(), &job, &script, &[]))
+                .await
+                .map_err(|_| HostError::new("timed out"))
+                .and_then(|outcome| outcome);
+            let note = match outcome.map(|output| crate::facts::split(&output.stdout)) {
+                Ok(Ok(parsed)) if parsed.section("done").is_some() && parsed.ended => {
+                    format!("fresh sessions with restarted {}", names.join(", "))
+                }
+                _ => format!(
+                    "could not refresh its sessions with restarted {} (they recover by themselves within minutes)",
+                    names.join(", ")
+                ),
+            };
+            reporter.finish(&job.name, true, &note);
+            report.notes.push(note);
             (index, report)
         });
     }
     collect(tasks, count).await
+}
+
+/// The public key of the host a job configures, from the private key in its config.
+fn public_key_of(job: &Job) -> Option<String> {
+    let config =
+        crate::wgconf::parse(std::path::Path::new(&job.name), job.desired.expose()).ok()?;
+    Some(config.private_key?.public_key().to_base64())
 }
 
 /// Results in submission order, whatever order tasks finished in.

@@ -155,6 +155,11 @@ pub fn summary_table(reports: &[HostReport]) -> String {
             Ok(applied) => ("unchanged", verified(applied)),
             Err(error) => ("FAILED", error.message.clone()),
         };
+        let detail = if report.notes.is_empty() {
+            detail
+        } else {
+            format!("{detail}; {}", report.notes.join("; "))
+        };
         rows.push([report.name.clone(), class, result.to_owned(), detail]);
     }
     let widths: Vec<usize> = (0..3)

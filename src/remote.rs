@@ -202,10 +202,12 @@ echo '@@written'
         ));
     }
     // wg-quick's output goes to a log file and its daemon (wireguard-go without the kernel module)
-    // must not hold the SSH channel open: stdin from /dev/null, output to the log, own session.
+    // must not hold the SSH channel open: stdin from /dev/null, output to the log, own session (so
+    // no hangup reaches it when a terminal session ends). The lock's descriptor is closed for it:
+    // a daemon inheriting it would hold the lock for its whole life and block every later apply.
     let quick = |verb: &str| {
         format!(
-            r#"setsid -w wg-quick {verb} {iface} < /dev/null > {log} 2>&1 || {{ echo '@@log'; cat {log}; fail "wg-quick {verb} {name} failed"; }}"#
+            r#"setsid -w wg-quick {verb} {iface} < /dev/null > {log} 2>&1 9>&- || {{ echo '@@log'; cat {log}; fail "wg-quick {verb} {name} failed"; }}"#
         )
     };
     match (step.action, step.systemd) {
@@ -221,10 +223,10 @@ echo '@@done syncconf'
 "#
         )),
         (Action::Restart, true) => script.push_str(&format!(
-            "systemctl restart {unit} 2> {log} || {{ echo '@@log'; cat {log}; fail \"systemctl restart {name} failed\"; }}\necho '@@done restart'\n"
+            "systemctl restart {unit} 2> {log} 9>&- || {{ echo '@@log'; cat {log}; fail \"systemctl restart {name} failed\"; }}\necho '@@done restart'\n"
         )),
         (Action::Up, true) => script.push_str(&format!(
-            "systemctl start {unit} 2> {log} || {{ echo '@@log'; cat {log}; fail \"systemctl start {name} failed\"; }}\necho '@@done up'\n"
+            "systemctl start {unit} 2> {log} 9>&- || {{ echo '@@log'; cat {log}; fail \"systemctl start {name} failed\"; }}\necho '@@done up'\n"
         )),
         (Action::Restart, false) => {
             script.push_str(&format!(
@@ -274,10 +276,35 @@ echo '@@done sysctl-file'
     script
 }
 
-/// The command that shows the live interface after an apply (for verification without changes).
-pub fn dump_script(interface: &InterfaceName) -> String {
-    let iface = quote(interface.as_str());
-    format!("{PRELUDE}\necho '@@dump'\ndump {iface}\necho '@@end'\n")
+/// Drops the sessions a host holds with peers that just restarted, by removing those peers and
+/// adding them back from the config (`wg syncconf`, guarded as in apply). A restarted peer forgot
+/// every session; without this its peers keep encrypting for the dead session until WireGuard's
+/// timers give up on it (15 s with traffic, up to minutes when idle), and a NAT-ed host's restarted
+/// peer cannot reach it at all meanwhile. Re-added peers with a keepalive handshake at once.
+pub fn refresh_script(interface: &InterfaceName, peers: &[String]) -> String {
+    let paths = Paths::new(interface);
+    let name = interface.as_str();
+    let iface = quote(name);
+    let lock = quote(&paths.lock);
+    let strip = quote(&format!("{}/.{name}.wgdeploy-strip.XXXXXX", paths.dir));
+    let keys: Vec<String> = peers.iter().map(|key| quote(key)).collect();
+    let keys = keys.join(" ");
+    format!(
+        r#"{PRELUDE}
+fail() {{ printf '@@fail %s\n' "$*"; exit 1; }}
+umask 077
+exec 9>>{lock} || fail "cannot open the lock file {lock}"
+flock -w 30 9 || fail "another wgdeploy run holds the lock on {name} (waited 30 s)"
+strip=$(mktemp {strip}) || fail "cannot create a temp file in /etc/wireguard"
+wg-quick strip {iface} > "$strip" 2>/dev/null || {{ rm -f "$strip"; fail "wg-quick strip {name} failed"; }}
+grep -q '^PrivateKey' "$strip" || {{ rm -f "$strip"; fail "wg-quick strip {name} gave no PrivateKey; refusing wg syncconf"; }}
+for key in {keys}; do wg set {iface} peer "$key" remove || {{ rm -f "$strip"; fail "cannot reset peer $key"; }}; done
+wg syncconf {iface} "$strip" || {{ rm -f "$strip"; fail "wg syncconf {name} failed"; }}
+rm -f "$strip"
+echo '@@done refresh'
+echo '@@end'
+"#
+    )
 }
 
 #[cfg(test)]
@@ -341,6 +368,8 @@ mod tests {
         let script = apply_script(&step);
         assert!(!script.contains("mktemp /etc"));
         assert!(script.contains("setsid -w wg-quick up wg0 < /dev/null"));
+        // The daemon wg-quick starts must not inherit (and so forever hold) the apply lock.
+        assert!(script.contains("2>&1 9>&- ||"));
         assert!(script.contains("= '1 2 3' ] || fail"));
     }
 }
