@@ -346,12 +346,15 @@ async fn refresh_after_restarts<S: Transport + 'static>(
     limits: Limits,
     reporter: Arc<dyn Reporter>,
 ) -> Vec<HostReport> {
+    // An interface brought up may have been running until it failed (or an interrupted earlier
+    // apply took it down): its peers may hold sessions with the old process too.
+    let started = |report: &HostReport| {
+        matches!(report.class, Some(Class::Restart | Class::Up))
+            && report.outcome.as_ref().is_ok_and(|applied| applied.changed)
+    };
     let restarted: Vec<(String, String)> = done
         .iter()
-        .filter(|(report, _)| {
-            report.class == Some(Class::Restart)
-                && report.outcome.as_ref().is_ok_and(|applied| applied.changed)
-        })
+        .filter(|(report, _)| started(report))
         .filter_map(|(report, host)| {
             let (job, _) = host.as_ref()?;
             Some((report.name.clone(), public_key_of(job)?))
@@ -385,7 +388,9 @@ async fn refresh_after_restarts<S: Transport + 'static>(
                 .filter(|(name, key)| *name != job.name && listed.contains(key))
                 .cloned()
                 .unzip();
-            if keys.is_empty() || report.outcome.is_err() {
+            // A host that itself (re)started has only fresh sessions; so a first deployment,
+            // where every host comes up, refreshes nothing.
+            if keys.is_empty() || report.outcome.is_err() || started(&report) {
                 return (index, report);
             }
             let _permit = permits.acquire_owned().await;
@@ -808,5 +813,90 @@ mod tests {
                 .message
                 .contains("no route to host")
         );
+    }
+
+    /// Two hosts: `a` restarts (its address moves), `b` lists `a` and has nothing to change.
+    struct RestartFleet {
+        b: FakeTransport,
+    }
+
+    fn pair_config(own: &PrivateKey, address: &str, peer: &PrivateKey, peer_ip: &str) -> String {
+        format!(
+            "[Interface]\nPrivateKey = {}\nAddress = {address}\nListenPort = 51820\n\n[Peer]\nPublicKey = {}\nAllowedIPs = {peer_ip}\n",
+            own.expose_base64(),
+            peer.public_key().to_base64()
+        )
+    }
+
+    fn pair_dump(own: &PrivateKey, peer: &PrivateKey, peer_ip: &str) -> String {
+        format!(
+            "-\t{}\t51820\toff\n{}\t-\t(none)\t{peer_ip}\t0\t0\t0\toff\n",
+            own.public_key().to_base64(),
+            peer.public_key().to_base64()
+        )
+    }
+
+    impl Connector for RestartFleet {
+        type Session = FakeTransport;
+        async fn connect(&self, job: &Job) -> Result<FakeTransport, HostError> {
+            let k = keys();
+            if job.name == "a" {
+                let old = pair_config(&k.host, "100.64.0.1/24", &k.peer, "100.64.0.2/32");
+                let live = pair_dump(&k.host, &k.peer, "100.64.0.2/32");
+                let after = format!("@@written\n@@done restart\n@@dump\n{live}@@end\n");
+                Ok(host(facts_output(Some(&old), Some(&live)), after))
+            } else {
+                Ok(self.b.clone())
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn peers_of_a_restarted_host_drop_their_stale_sessions_with_it() {
+        let k = keys();
+        let a_desired = pair_config(&k.host, "100.64.0.9/24", &k.peer, "100.64.0.2/32");
+        let b_desired = pair_config(&k.peer, "100.64.0.2/24", &k.host, "100.64.0.9/32");
+        let b_live = pair_dump(&k.peer, &k.host, "100.64.0.9/32");
+        let b_facts = facts_output(Some(&b_desired), Some(&b_live));
+        let b = FakeTransport::new(move |command, _| {
+            if command.contains("wgdeploy-facts") {
+                ok(&b_facts)
+            } else {
+                ok("@@done refresh\n@@end\n")
+            }
+        });
+        let jobs = vec![
+            Job {
+                name: "a".into(),
+                ..job(&a_desired)
+            },
+            Job {
+                name: "b".into(),
+                ..job(&b_desired)
+            },
+        ];
+        let limits = Limits {
+            parallel: 2,
+            connect: Duration::from_secs(5),
+            apply: Duration::from_secs(5),
+        };
+        let fleet = Arc::new(RestartFleet { b: b.clone() });
+        let surveyed = survey(fleet, jobs, limits, Arc::new(Quiet)).await;
+        let reports = super::apply(surveyed, limits, Arc::new(Quiet)).await;
+        assert_eq!(reports[0].class, Some(Class::Restart));
+        assert_eq!(reports[1].class, Some(Class::Nothing));
+        let commands: Vec<String> = b
+            .recorded()
+            .into_iter()
+            .map(|(command, _)| command)
+            .collect();
+        assert_eq!(commands.len(), 2, "facts, then the refresh: {commands:?}");
+        let a_key = k.host.public_key().to_base64();
+        assert!(
+            commands[1].contains(&format!("for key in {a_key}; do wg set wg0 peer")),
+            "{}",
+            commands[1]
+        );
+        assert_eq!(reports[1].notes, vec!["fresh sessions with restarted a"]);
     }
 }
