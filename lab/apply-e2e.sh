@@ -209,6 +209,13 @@ scenario_5() {
     no_key_in_output "5 (json)"
     jq -e '.summary.changed > 0 and ([.hosts[] | select(.class == "syncconf")] | length) > 0' "$OUT" >/dev/null ||
         fail "5: plan --json does not show the syncconf changes"
+    # No terminal and no --yes: apply shows the plan and refuses; nothing changes on the hosts.
+    local before
+    before=$(conf_stamp home)
+    wgd apply "$INV"
+    [[ $RC == 1 ]] || fail "5: apply without --yes and without a terminal exited $RC (want 1)"
+    grep -q "refusing to apply without confirmation" "$OUT" || fail "5: apply without --yes did not refuse clearly"
+    [[ $(conf_stamp home) == "$before" ]] || fail "5: apply without confirmation changed home's config"
     wgd apply "$INV" --yes
     [[ $RC == 0 ]] || fail "5: applying the edit exited $RC"
     wgd plan "$INV" --detailed-exitcode

@@ -374,11 +374,16 @@ async fn refresh_after_restarts<S: Transport + 'static>(
             let Some((job, session)) = host else {
                 return (index, report);
             };
+            // Only peers this host dials (it has their endpoint in its config): re-adding such a
+            // peer loses nothing and its keepalive or next packet handshakes at once. A peer it
+            // only knows by the endpoint it learned (one behind NAT) is left alone: removing it
+            // would forget that endpoint, and that peer handshakes by itself when it starts.
             let listed = crate::wgconf::parse(std::path::Path::new(&job.name), job.desired.expose())
                 .map(|config| {
                     config
                         .peers
                         .iter()
+                        .filter(|peer| peer.endpoint.is_some())
                         .map(|peer| peer.public_key.to_base64())
                         .collect::<Vec<_>>()
                 })
@@ -822,7 +827,7 @@ mod tests {
 
     fn pair_config(own: &PrivateKey, address: &str, peer: &PrivateKey, peer_ip: &str) -> String {
         format!(
-            "[Interface]\nPrivateKey = {}\nAddress = {address}\nListenPort = 51820\n\n[Peer]\nPublicKey = {}\nAllowedIPs = {peer_ip}\n",
+            "[Interface]\nPrivateKey = {}\nAddress = {address}\nListenPort = 51820\n\n[Peer]\nPublicKey = {}\nAllowedIPs = {peer_ip}\nEndpoint = 198.51.100.1:51820\n",
             own.expose_base64(),
             peer.public_key().to_base64()
         )
@@ -898,5 +903,39 @@ mod tests {
             commands[1]
         );
         assert_eq!(reports[1].notes, vec!["fresh sessions with restarted a"]);
+
+        // Had `b` only known `a` by a learned endpoint (no Endpoint line), it would be left alone.
+        let without_endpoint = b_desired.replace("Endpoint = 198.51.100.1:51820\n", "");
+        let facts = facts_output(
+            Some(&without_endpoint),
+            Some(&pair_dump(&k.peer, &k.host, "100.64.0.9/32")),
+        );
+        let b = FakeTransport::new(move |command, _| {
+            if command.contains("wgdeploy-facts") {
+                ok(&facts)
+            } else {
+                ok("@@done refresh\n@@end\n")
+            }
+        });
+        let jobs = vec![
+            Job {
+                name: "a".into(),
+                ..job(&a_desired)
+            },
+            Job {
+                name: "b".into(),
+                ..job(&without_endpoint)
+            },
+        ];
+        let surveyed = survey(
+            Arc::new(RestartFleet { b: b.clone() }),
+            jobs,
+            limits,
+            Arc::new(Quiet),
+        )
+        .await;
+        let reports = super::apply(surveyed, limits, Arc::new(Quiet)).await;
+        assert_eq!(b.recorded().len(), 1, "only the facts round trip");
+        assert!(reports[1].notes.is_empty());
     }
 }

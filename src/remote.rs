@@ -372,4 +372,27 @@ mod tests {
         assert!(script.contains("2>&1 9>&- ||"));
         assert!(script.contains("= '1 2 3' ] || fail"));
     }
+
+    #[test]
+    fn with_systemd_the_unit_does_the_restart_and_is_enabled() {
+        let step = ApplyStep {
+            interface: wg0(),
+            write_len: Some(10),
+            expected_stamp: "absent".into(),
+            action: Action::Restart,
+            systemd: true,
+            enable_unit: true,
+            sysctl_file: Some("net.ipv4.ip_forward = 1\n".into()),
+            sysctl_on: vec!["net.ipv4.ip_forward"],
+        };
+        let script = apply_script(&step);
+        assert!(script.contains("systemctl restart wg-quick@wg0"));
+        assert!(script.contains("systemctl enable wg-quick@wg0"));
+        assert!(
+            !script.contains("wg-quick down"),
+            "systemd owns the interface"
+        );
+        assert!(script.contains("/etc/sysctl.d/99-wgdeploy-wg0.conf"));
+        assert!(script.contains("sysctl -q -w net.ipv4.ip_forward=1"));
+    }
 }
