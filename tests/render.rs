@@ -246,10 +246,24 @@ fn state_with_loose_permissions_is_refused_and_nothing_is_written() {
 }
 
 #[test]
-fn plan_without_offline_says_what_to_do() {
-    let output = wgdeploy(&["plan", "examples/nat-relay/inventory.yaml"]);
+fn live_plan_refuses_unknown_hosts_before_connecting_to_any() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    let output = wgdeploy(&[
+        "plan",
+        "examples/nat-relay/inventory.yaml",
+        "--state",
+        state.to_str().unwrap(),
+        "--hosts",
+        "web1,nosuch",
+    ]);
     assert_eq!(output.status.code(), Some(1));
-    assert!(stderr(&output).contains("--offline"));
+    let text = stderr(&output);
+    assert!(
+        text.contains("`--hosts` names `nosuch`, which is not in the inventory"),
+        "{text}"
+    );
+    assert!(text.contains("relay1, web1, home, office"), "{text}");
 }
 
 #[test]
