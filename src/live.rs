@@ -1,26 +1,42 @@
 //! The `plan` (live) and `apply` commands: load, survey over SSH, show, confirm, apply, summarise.
 
-use crate::cli::{ApplyArgs, PlanArgs, write_out};
+use crate::cli::{ApplyArgs, ConnectArgs, PlanArgs, StateArgs, write_out};
 use crate::deploy;
 use crate::error::{Diagnostic, Error, Result};
 use crate::output::{self, Progress};
+use crate::transport::ssh::SshSession;
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;
+
+/// Loads and plans the whole inventory, then surveys the selected hosts over SSH: the first half
+/// of both `plan` and `apply`. The runtime and connection are returned for apply's second half.
+fn survey(
+    common: &StateArgs,
+    connect: &ConnectArgs,
+    phase: &'static str,
+) -> Result<(
+    tokio::runtime::Runtime,
+    deploy::Connection,
+    Vec<crate::apply::Surveyed<SshSession>>,
+)> {
+    let (deployment, state, renderer) = deploy::load(
+        &common.inventory,
+        &common.state_path(),
+        connect.templates.as_deref(),
+    )?;
+    let connection = connect.connection();
+    let jobs = deploy::jobs(&deployment, &state, &renderer, &connection.hosts)?;
+    let runtime = deploy::runtime()?;
+    let progress = Arc::new(Progress::new(phase, false));
+    let surveyed = deploy::survey(&runtime, &deployment, jobs, &connection, progress.clone());
+    progress.clear();
+    Ok((runtime, connection, surveyed))
+}
 
 /// `plan INVENTORY`: what apply would do, per host. Exit code 0, or with `--detailed-exitcode`
 /// 0 nothing to do / 2 changes; errors (a host that could not be surveyed) exit 1.
 pub fn plan(args: &PlanArgs, out: &mut dyn Write) -> Result<u8> {
-    let (deployment, state, renderer) = deploy::load(
-        &args.common.inventory,
-        &args.common.state_path(),
-        args.connect.templates.as_deref(),
-    )?;
-    let connection = args.connect.connection();
-    let jobs = deploy::jobs(&deployment, &state, &renderer, &connection.hosts)?;
-    let runtime = deploy::runtime()?;
-    let progress = Arc::new(Progress::new("plan", false));
-    let surveyed = deploy::survey(&runtime, &deployment, jobs, &connection, progress.clone());
-    progress.clear();
+    let (_, _, surveyed) = survey(&args.common, &args.connect, "plan")?;
     let rows = deploy::rows(&surveyed);
     let text = if args.json {
         let mut text = serde_json::to_string_pretty(&output::json_plan(&rows)).expect("json");
@@ -42,17 +58,7 @@ pub fn plan(args: &PlanArgs, out: &mut dyn Write) -> Result<u8> {
 
 /// `apply INVENTORY`: survey, show the plan, confirm, apply in parallel, verify, summarise.
 pub fn apply(args: &ApplyArgs, out: &mut dyn Write) -> Result<u8> {
-    let (deployment, state, renderer) = deploy::load(
-        &args.common.inventory,
-        &args.common.state_path(),
-        args.connect.templates.as_deref(),
-    )?;
-    let connection = args.connect.connection();
-    let jobs = deploy::jobs(&deployment, &state, &renderer, &connection.hosts)?;
-    let runtime = deploy::runtime()?;
-    let progress = Arc::new(Progress::new("survey", false));
-    let surveyed = deploy::survey(&runtime, &deployment, jobs, &connection, progress.clone());
-    progress.clear();
+    let (runtime, connection, surveyed) = survey(&args.common, &args.connect, "survey")?;
     let counts = deploy::counts(&surveyed);
     write_out(out, &output::human_plan(&deploy::rows(&surveyed)))?;
     if counts.changed() == 0 {
