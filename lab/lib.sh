@@ -316,11 +316,11 @@ make_standard_lab() {
 # reaches HOST, even a prober that routes LAN_CIDR via the router's WAN (NEW inbound is dropped).
 check_nat_closed() {
     local host=$1 router=$2 lan=$3 probe="$PREFIX$1-probe"
-    in_host "$host" ping -q -n -c 1 -W 2 198.51.100.1 >/dev/null || die "$host cannot reach the lab internet"
+    in_host "$host" ping -q -n -c 3 -W 2 -i 0.2 198.51.100.1 >/dev/null || die "$host cannot reach the lab internet"
     new_netns "$host-probe"
     attach "$probe" eth0 198.51.100.250/24 "$INET_NS" br0
     ip -n "$probe" route add "$lan" via "${UNDERLAY[$router]}"
-    nsx "$probe" ping -q -n -c 1 -W 2 198.51.100.1 >/dev/null || die "probe cannot reach relay1"
+    nsx "$probe" ping -q -n -c 3 -W 2 -i 0.2 198.51.100.1 >/dev/null || die "probe cannot reach relay1"
     if nsx "$probe" ping -q -n -c 1 -W 1 "$(ip -n "${HOST_NS[$host]}" -4 -o addr show dev eth0 | awk '{split($4, a, "/"); print a[1]}')" >/dev/null 2>&1; then
         die "$host is reachable from the lab internet through $router: the NAT is open"
     fi

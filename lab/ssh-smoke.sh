@@ -128,7 +128,7 @@ check_management_network() {
     else
         pass "hosts cannot reach each other over mgmt (isolated bridge ports), only ops"
     fi
-    if in_host home ping -q -n -c 1 -W 1 "$MGMT_OPS" >/dev/null 2>&1; then
+    if in_host home ping -q -n -c 3 -W 2 -i 0.2 "$MGMT_OPS" >/dev/null 2>&1; then
         pass "home reaches ops ($MGMT_OPS) over mgmt"
     else
         fail "home cannot reach ops over mgmt"
