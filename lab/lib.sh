@@ -227,7 +227,8 @@ attach() {
 
 # make_host HOST: network namespace + a long-lived holder process owning private mount and UTS
 # namespaces, with per-host directories bind-mounted over /run (so /run/wireguard control sockets
-# are private), /etc/wireguard, /etc/sysctl.d and /root (root's home: an SSH session starts there
+# are private), /etc/wireguard, /etc/sysctl.d, /var/lib/wgdeploy (generations, lock-out protection)
+# and /root (root's home: an SSH session starts there
 # with HOME=/root, so what it writes to ~ stays in the host, and the machine's own ~/.bashrc and
 # ~/.profile do not run in lab sessions: PATH is sshd's default, as on a fresh host), and the
 # hostname set to HOST.
@@ -235,8 +236,9 @@ make_host() {
     local host=$1 dir="$WORK/hosts/$1"
     new_netns "$host"
     HOST_NS[$host]=$NS_NAME
-    mkdir -p "$dir/run/wireguard" "$dir/etc-wireguard" "$dir/sysctl.d" "$dir/root"
-    chmod 700 "$dir/etc-wireguard" "$dir/root"
+    mkdir -p "$dir/run/wireguard" "$dir/etc-wireguard" "$dir/sysctl.d" "$dir/root" "$dir/var-lib-wgdeploy"
+    chmod 700 "$dir/etc-wireguard" "$dir/root" "$dir/var-lib-wgdeploy"
+    mkdir -p /var/lib/wgdeploy   # the mount point (stays empty on the machine itself)
     # `ip netns exec` execs unshare, which execs sh, which execs sleep: $! stays the holder's pid.
     # shellcheck disable=SC2016  # $1 and $2 belong to the inner sh
     ip netns exec "$NS_NAME" unshare --mount --uts --propagation private -- sh -c '
@@ -245,6 +247,7 @@ make_host() {
         mount --bind "$1/etc-wireguard" /etc/wireguard
         mount --bind "$1/sysctl.d" /etc/sysctl.d
         mount --bind "$1/root" /root
+        mount --bind "$1/var-lib-wgdeploy" /var/lib/wgdeploy
         hostname "$2"
         touch "$1/ready"
         exec sleep infinity' sh "$dir" "$host" </dev/null >"$dir/holder.log" 2>&1 &

@@ -74,6 +74,46 @@ pub struct Surveyed<S> {
     pub outcome: Result<(Arc<S>, Facts, HostChange), HostError>,
 }
 
+/// What every host of one run shares: its deployment id, what it records, how it protects.
+#[derive(Debug, Clone)]
+pub struct Run {
+    /// Shared by every host the run changes; recorded in each host's generation.
+    pub deployment: String,
+    /// `apply` or `rollback`.
+    pub kind: &'static str,
+    /// `sha256:…` of the inventory file.
+    pub inventory_digest: String,
+    /// Generations kept on each host.
+    pub keep: usize,
+    /// Lock-out protection: a changed host reverts unless confirmed over a fresh connection in time.
+    pub confirm_timeout: Duration,
+    /// `apply --atomic`: if any host fails, the hosts this run changed are rolled back.
+    pub atomic: bool,
+}
+
+/// After the host's own timer fired, how long wgdeploy keeps trying to reach it to learn (and
+/// report) that it reverted. A revert is a down and an up of the interface: seconds.
+const REVERT_GRACE: Duration = Duration::from_secs(20);
+
+impl Run {
+    fn arm(&self) -> remote::Arm {
+        remote::Arm {
+            token: self.deployment.clone(),
+            seconds: self.confirm_timeout.as_secs().max(1),
+        }
+    }
+
+    pub(crate) fn record(&self) -> remote::GenerationRecord {
+        remote::GenerationRecord {
+            deployment: self.deployment.clone(),
+            kind: self.kind,
+            inventory_digest: self.inventory_digest.clone(),
+            version: env!("CARGO_PKG_VERSION"),
+            keep: self.keep,
+        }
+    }
+}
+
 /// What happened on a host.
 #[derive(Debug, Clone)]
 pub struct HostReport {
@@ -82,6 +122,8 @@ pub struct HostReport {
     pub outcome: Result<Applied, HostError>,
     /// Things worth knowing that are not failures (e.g. sessions refreshed after a peer restarted).
     pub notes: Vec<String>,
+    /// `apply --atomic`: this host's change was undone because another host failed.
+    pub rolled_back: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -89,10 +131,14 @@ pub struct Applied {
     /// Something was changed on the host.
     pub changed: bool,
     pub live: Option<LiveInterface>,
+    /// The host's generation now (the one this run recorded when it changed the host).
+    pub generation: Option<u64>,
+    /// The host's clock when `live` was read, for handshake ages.
+    pub now: u64,
 }
 
 /// Runs `command` and turns transport failures and `sudo` refusals into host errors.
-async fn run<T: Transport>(
+pub(crate) async fn run<T: Transport>(
     transport: &T,
     job: &Job,
     script: &str,
@@ -155,26 +201,40 @@ pub async fn gather<T: Transport>(transport: &T, job: &Job) -> Result<Facts, Hos
     Ok(facts)
 }
 
-/// Runs a host's apply step and verifies the live interface afterwards.
+/// How an apply step ended.
+#[derive(Debug)]
+pub enum StepEnd {
+    /// It ran to its end: the live interface as it then was.
+    Done(Option<LiveInterface>),
+    /// It stopped with a reason; `reverted`: once armed, the host put its previous config back.
+    Failed { error: HostError, reverted: bool },
+    /// No complete answer (the SSH session broke, or took too long): only the host knows how far
+    /// it got, which the confirm over a fresh connection finds out.
+    Unknown(HostError),
+}
+
+/// Runs a host's apply step (armed with lock-out protection when `arm` is given).
 pub async fn execute<T: Transport>(
     transport: &T,
     job: &Job,
     change: &HostChange,
-    facts: &Facts,
-) -> Result<Applied, HostError> {
-    if change.is_empty() {
-        return Ok(Applied {
-            changed: false,
-            live: facts.live.clone(),
-        });
-    }
+    arm: Option<remote::Arm>,
+) -> StepEnd {
     let stdin = if change.write {
         job.desired.expose().as_bytes()
     } else {
         &[]
     };
-    let output = run(transport, job, &remote::apply_script(&change.step), stdin).await?;
-    let parsed = crate::facts::split(&output.stdout).map_err(|err| HostError::new(err.0))?;
+    let mut step = change.step.clone();
+    step.arm = arm;
+    let output = match run(transport, job, &remote::apply_script(&step), stdin).await {
+        Ok(output) => output,
+        Err(error) => return StepEnd::Unknown(error),
+    };
+    let parsed = match crate::facts::split(&output.stdout) {
+        Ok(parsed) => parsed,
+        Err(err) => return StepEnd::Unknown(HostError::new(err.0)),
+    };
     if let Some((reason, _)) = parsed.section("fail") {
         let log = parsed.lines("log");
         let mut error = HostError::new(reason.to_owned());
@@ -182,23 +242,21 @@ pub async fn execute<T: Transport>(
             let tail: Vec<&str> = log.iter().rev().take(8).rev().map(String::as_str).collect();
             error = error.help(format!("the host said:\n  {}", tail.join("\n  ")));
         }
-        return Err(error);
+        let reverted = parsed.section("reverted-now").is_some();
+        return StepEnd::Failed { error, reverted };
     }
     if !parsed.ended {
-        return Err(HostError::new(format!(
+        return StepEnd::Unknown(HostError::new(format!(
             "the apply step stopped before its end (exit status {}); the config on the host is either the old or the new one, never a partial file — run apply again",
             output
                 .status
                 .map_or_else(|| "none".to_owned(), |status| status.to_string())
         )));
     }
-    let live =
-        crate::facts::parse_dump(parsed.lines("dump")).map_err(|err| HostError::new(err.0))?;
-    verify(job, live.as_ref())?;
-    Ok(Applied {
-        changed: true,
-        live,
-    })
+    match crate::facts::parse_dump(parsed.lines("dump")) {
+        Ok(live) => StepEnd::Done(live),
+        Err(err) => StepEnd::Unknown(HostError::new(err.0)),
+    }
 }
 
 /// The live interface must run the planned key and exactly the planned peers.
@@ -229,6 +287,76 @@ pub async fn survey<C: Connector>(
     limits: Limits,
     reporter: Arc<dyn Reporter>,
 ) -> Vec<Surveyed<C::Session>> {
+    survey_for(connector, jobs, limits, reporter, Arc::new(Goal::Planned)).await
+}
+
+/// The config each host is brought to.
+#[derive(Debug, Clone)]
+pub enum Goal {
+    /// The job's planned config (apply).
+    Planned,
+    /// The host's newest generation from deployment `target` or before it (rollback); `journal`
+    /// orders deployments.
+    AsOf {
+        target: String,
+        journal: Vec<crate::journal::Entry>,
+    },
+}
+
+/// The host's generation that `rollback` goes back to, read from the host.
+async fn generation_job<T: Transport>(
+    transport: &T,
+    job: &Job,
+    facts: &Facts,
+    target: &str,
+    journal: &[crate::journal::Entry],
+) -> Result<Job, HostError> {
+    let Some(generation) =
+        facts.generations.iter().rev().find(|generation| {
+            crate::journal::at_or_before(journal, &generation.deployment, target)
+        })
+    else {
+        let known: Vec<&str> = facts
+            .generations
+            .iter()
+            .map(|generation| generation.deployment.as_str())
+            .collect();
+        let (message, help) = if known.is_empty() {
+            (
+                "no generation recorded on this host: there is nothing to go back to".to_owned(),
+                "only runs of wgdeploy with generations record them; leave the host out with `--hosts`".to_owned(),
+            )
+        } else {
+            (
+                format!("no generation from deployment {target} or earlier on this host (its oldest is from {})", known[0]),
+                "it joined after that deployment: choose a later `--to`, or leave it out with `--hosts`".to_owned(),
+            )
+        };
+        return Err(HostError::new(message).help(help));
+    };
+    let script = remote::read_generation_script(&job.interface, generation.number);
+    let output = run(transport, job, &script, &[]).await?;
+    let parsed = crate::facts::split(&output.stdout).map_err(|err| HostError::new(err.0))?;
+    match parsed.file("generation-config") {
+        Some(FileFact::Present(text)) if parsed.ended => Ok(Job {
+            desired: text,
+            ..job.clone()
+        }),
+        _ => Err(HostError::new(format!(
+            "generation {} (deployment {}) cannot be read on this host",
+            generation.number, generation.deployment
+        ))),
+    }
+}
+
+/// [`survey`], bringing each host to `goal`.
+pub async fn survey_for<C: Connector>(
+    connector: Arc<C>,
+    jobs: Vec<Job>,
+    limits: Limits,
+    reporter: Arc<dyn Reporter>,
+    goal: Arc<Goal>,
+) -> Vec<Surveyed<C::Session>> {
     let permits = Arc::new(tokio::sync::Semaphore::new(limits.parallel.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
     let count = jobs.len();
@@ -237,13 +365,18 @@ pub async fn survey<C: Connector>(
         let connector = connector.clone();
         let permits = permits.clone();
         let reporter = reporter.clone();
+        let goal = goal.clone();
         tasks.spawn(async move {
             let _permit = permits.acquire_owned().await;
             reporter.update(&job.name, "connecting");
+            let mut job = job;
             let work = async {
                 let session = connector.connect(&job).await?;
                 reporter.update(&job.name, "gathering facts");
                 let facts = gather(&session, &job).await?;
+                if let Goal::AsOf { target, journal } = goal.as_ref() {
+                    job = Arc::new(generation_job(&session, &job, &facts, target, journal).await?);
+                }
                 let change = crate::plan::classify(
                     &job.name,
                     &job.interface,
@@ -271,10 +404,14 @@ pub async fn survey<C: Connector>(
     collect(tasks, count).await
 }
 
-/// Applies every surveyed host's change, `limits.parallel` at a time.
-pub async fn apply<S: Transport + 'static>(
-    surveyed: Vec<Surveyed<S>>,
+/// Applies every surveyed host's change, `limits.parallel` at a time: each changed host is armed,
+/// changed, verified and confirmed over a fresh connection (see [`crate::confirm`]). With
+/// `run.atomic`, if any host failed, the hosts this run changed are then rolled back.
+pub async fn apply<C: Connector>(
+    connector: Arc<C>,
+    surveyed: Vec<Surveyed<C::Session>>,
     limits: Limits,
+    run: Arc<Run>,
     reporter: Arc<dyn Reporter>,
 ) -> Vec<HostReport> {
     let permits = Arc::new(tokio::sync::Semaphore::new(limits.parallel.max(1)));
@@ -283,6 +420,8 @@ pub async fn apply<S: Transport + 'static>(
     for (index, host) in surveyed.into_iter().enumerate() {
         let permits = permits.clone();
         let reporter = reporter.clone();
+        let connector = connector.clone();
+        let run = run.clone();
         tasks.spawn(async move {
             let job = host.job;
             let (session, facts, change) = match host.outcome {
@@ -293,6 +432,7 @@ pub async fn apply<S: Transport + 'static>(
                         class: None,
                         outcome: Err(error),
                         notes: Vec::new(),
+                        rolled_back: false,
                     };
                     return (index, (report, None));
                 }
@@ -301,19 +441,17 @@ pub async fn apply<S: Transport + 'static>(
             if !change.is_empty() {
                 reporter.update(&job.name, &format!("applying ({})", change.class.as_str()));
             }
-            let outcome = match tokio::time::timeout(
-                limits.apply,
-                execute(session.as_ref(), &job, &change, &facts),
+            let (outcome, notes) = apply_one(
+                connector.as_ref(),
+                &job,
+                session.as_ref(),
+                &facts,
+                &change,
+                limits,
+                &run,
+                reporter.as_ref(),
             )
-            .await
-            {
-                Ok(outcome) => outcome,
-                Err(_) => Err(HostError::new(format!(
-                    "the apply step took longer than {} s",
-                    limits.apply.as_secs()
-                ))
-                .help("the config on the host is either the old or the new one; run apply again")),
-            };
+            .await;
             match &outcome {
                 Ok(applied) if applied.changed => reporter.finish(
                     &job.name,
@@ -327,22 +465,306 @@ pub async fn apply<S: Transport + 'static>(
                 name: job.name.clone(),
                 class: Some(change.class),
                 outcome,
-                notes: Vec::new(),
+                notes,
+                rolled_back: false,
             };
-            (index, (report, Some((job, session))))
+            let kept = Kept {
+                job,
+                session,
+                before: facts,
+            };
+            (index, (report, Some(kept)))
         });
     }
     let done = collect(tasks, count).await;
+    let done = if run.atomic {
+        roll_back_changed(connector, done, limits, run, reporter.clone()).await
+    } else {
+        done
+    };
     refresh_after_restarts(done, limits, reporter).await
 }
 
-/// A host still connected after its apply step: its job and session.
-type Live<S> = (Arc<Job>, Arc<S>);
+/// One host's change, start to end. Returns its outcome and notes.
+#[allow(clippy::too_many_arguments)]
+async fn apply_one<C: Connector>(
+    connector: &C,
+    job: &Job,
+    session: &C::Session,
+    facts: &Facts,
+    change: &HostChange,
+    limits: Limits,
+    run: &Run,
+    reporter: &dyn Reporter,
+) -> (Result<Applied, HostError>, Vec<String>) {
+    let mut notes = Vec::new();
+    if change.is_empty() {
+        let unchanged = Applied {
+            changed: false,
+            live: facts.live.clone(),
+            generation: facts.current_generation().map(|g| g.number),
+            now: facts.now,
+        };
+        return (Ok(unchanged), notes);
+    }
+    let started = std::time::Instant::now();
+    let window = run.confirm_timeout.max(Duration::from_secs(1));
+    let step_limit = limits.apply.min(window);
+    let step = match tokio::time::timeout(
+        step_limit,
+        execute(session, job, change, Some(run.arm())),
+    )
+    .await
+    {
+        Ok(end) => end,
+        Err(_) => StepEnd::Unknown(HostError::new(format!(
+            "no answer from the apply step within {} s",
+            step_limit.as_secs()
+        ))),
+    };
+    let broken = match step {
+        StepEnd::Failed { error, reverted } => {
+            let error = if reverted {
+                append(error, "the host put its previous config back")
+            } else {
+                error
+            };
+            return (Err(error), notes);
+        }
+        StepEnd::Done(live) => match verify(job, live.as_ref()) {
+            Ok(()) => None,
+            Err(error) => {
+                let script = remote::revert_now_script(&job.interface, &run.deployment);
+                let reverted = run_on(session, job, &script)
+                    .await
+                    .is_ok_and(|parsed| parsed.section("reverted-now").is_some());
+                let error = if reverted {
+                    append(error, "the host put its previous config back")
+                } else {
+                    error
+                };
+                return (Err(error), notes);
+            }
+        },
+        StepEnd::Unknown(error) => Some(error),
+    };
+    reporter.update(&job.name, "confirming over a fresh SSH connection");
+    let deadline = started + window + REVERT_GRACE;
+    let seconds = window.as_secs();
+    let name = &job.name;
+    use crate::confirm::Confirmation;
+    let confirmation =
+        crate::confirm::confirm(connector, job, facts.systemd, run, deadline, reporter).await;
+    let outcome = match confirmation {
+        Confirmation::Confirmed {
+            generation,
+            live,
+            now,
+            warning,
+        } => {
+            notes.extend(warning);
+            if let Some(error) = &broken {
+                notes.push(format!(
+                    "the SSH session broke during the apply ({}), but the step had finished; confirmed over a fresh connection",
+                    error.message
+                ));
+                if let Err(error) = verify(job, live.as_ref()) {
+                    return (Err(error), notes);
+                }
+            }
+            Ok(Applied {
+                changed: true,
+                live,
+                generation,
+                now,
+            })
+        }
+        Confirmation::Reverted { at } => {
+            let at = at
+                .map(|at| format!(" at {}", crate::confirm::utc_time(at)))
+                .unwrap_or_default();
+            Err(HostError::new(format!(
+                "no new SSH connection to {name} got through after the change, so the host put back its previous config by itself{at} ({seconds} s lock-out protection); SSH works again"
+            ))
+            .help("the change cut off management access (a PostUp hook, a route, or AllowedIPs covering the SSH path?): fix the inventory, `wgdeploy plan`, then apply again"))
+        }
+        Confirmation::RevertedNow => Err(append(
+            broken.unwrap_or_else(|| HostError::new("the apply step did not finish on the host")),
+            "the step had not finished on the host, so its previous config was put back",
+        )),
+        Confirmation::NotArmed => Err(broken.unwrap_or_else(|| {
+            HostError::new(
+                "another wgdeploy run took over this host before the change was confirmed",
+            )
+        })),
+        Confirmation::Unreachable(last) => Err(HostError::new(format!(
+            "cannot reach {name} over a fresh SSH connection to confirm the change ({}); the host puts back its previous config by itself {seconds} s after the change",
+            last.message
+        ))
+        .help("if the change cut off SSH, the host reverts on its own; check it with `wgdeploy status`")),
+    };
+    (outcome, notes)
+}
+
+/// `error` with `more` added to its message.
+fn append(mut error: HostError, more: &str) -> HostError {
+    error.message = format!("{}; {more}", error.message);
+    error
+}
+
+/// Runs a short script and splits its answer.
+async fn run_on<T: Transport>(
+    transport: &T,
+    job: &Job,
+    script: &str,
+) -> Result<crate::facts::Parsed, HostError> {
+    let output = run(transport, job, script, &[]).await?;
+    crate::facts::split(&output.stdout).map_err(|err| HostError::new(err.0))
+}
+
+/// `apply --atomic` after a failure: every host this run changed goes back to the config it ran
+/// before (a first deployment is removed again). Failed hosts already put themselves back.
+async fn roll_back_changed<C: Connector>(
+    connector: Arc<C>,
+    done: Vec<(HostReport, Option<Kept<C::Session>>)>,
+    limits: Limits,
+    run: Arc<Run>,
+    reporter: Arc<dyn Reporter>,
+) -> Vec<(HostReport, Option<Kept<C::Session>>)> {
+    let failed: Vec<String> = done
+        .iter()
+        .filter(|(report, _)| report.outcome.is_err())
+        .map(|(report, _)| report.name.clone())
+        .collect();
+    if failed.is_empty() {
+        return done;
+    }
+    let why = format!("--atomic: {} failed", failed.join(", "));
+    let permits = Arc::new(tokio::sync::Semaphore::new(limits.parallel.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    let count = done.len();
+    for (index, (mut report, kept)) in done.into_iter().enumerate() {
+        let changed = report.outcome.as_ref().is_ok_and(|applied| applied.changed);
+        let Some(host) = kept.as_ref().filter(|_| changed) else {
+            tasks.spawn(async move { (index, (report, kept)) });
+            continue;
+        };
+        let job = host.job.clone();
+        let session = host.session.clone();
+        let before = host.before.config.clone();
+        let systemd = host.before.systemd;
+        let (permits, reporter, connector, run, why) = (
+            permits.clone(),
+            reporter.clone(),
+            connector.clone(),
+            run.clone(),
+            why.clone(),
+        );
+        tasks.spawn(async move {
+            let _permit = permits.acquire_owned().await;
+            reporter.update(&report.name, &format!("rolling back ({why})"));
+            let outcome = roll_back_one(
+                connector.as_ref(),
+                &job,
+                session.as_ref(),
+                &before,
+                systemd,
+                limits,
+                &run,
+                reporter.as_ref(),
+            )
+            .await;
+            match outcome {
+                Ok(applied) => {
+                    report.rolled_back = true;
+                    report.notes.push(format!("rolled back ({why})"));
+                    reporter.finish(&report.name, true, &format!("rolled back ({why})"));
+                    report.outcome = Ok(applied);
+                }
+                Err(error) => {
+                    let error = HostError::new(format!(
+                        "changed, then could not be rolled back ({why}): {}",
+                        error.message
+                    ));
+                    reporter.finish(&report.name, false, &error.message);
+                    report.outcome = Err(error);
+                }
+            }
+            (index, (report, kept))
+        });
+    }
+    collect(tasks, count).await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn roll_back_one<C: Connector>(
+    connector: &C,
+    job: &Job,
+    session: &C::Session,
+    before: &FileFact,
+    systemd: bool,
+    limits: Limits,
+    run: &Run,
+    reporter: &dyn Reporter,
+) -> Result<Applied, HostError> {
+    match before {
+        FileFact::Present(text) => {
+            let job = Job {
+                desired: text.clone(),
+                ..job.clone()
+            };
+            let facts = gather(session, &job).await?;
+            let change = crate::plan::classify(
+                &job.name,
+                &job.interface,
+                job.desired.expose(),
+                job.forwarding,
+                &facts,
+            );
+            let undo = Run {
+                kind: "rollback",
+                ..run.clone()
+            };
+            apply_one(
+                connector, &job, session, &facts, &change, limits, &undo, reporter,
+            )
+            .await
+            .0
+        }
+        FileFact::Absent => {
+            let script = remote::remove_script(&job.interface, systemd, &run.deployment);
+            let parsed = run_on(session, job, &script).await?;
+            if let Some((reason, _)) = parsed.section("fail") {
+                return Err(HostError::new(reason.to_owned()));
+            }
+            if parsed.section("done").is_none() || !parsed.ended {
+                return Err(HostError::new("removing the config did not finish"));
+            }
+            Ok(Applied {
+                changed: true,
+                live: None,
+                generation: None,
+                now: 0,
+            })
+        }
+        FileFact::Unreadable => Err(HostError::new(
+            "its config before this run could not be read, so it cannot be put back",
+        )),
+    }
+}
+
+/// A host still connected after its apply: what the later stages need.
+struct Kept<S> {
+    job: Arc<Job>,
+    session: Arc<S>,
+    /// Its facts before this run changed anything.
+    before: Facts,
+}
 
 /// After hosts restarted, every other host that lists one of them drops its stale session with it
 /// (see [`remote::refresh_script`]), so the fleet is whole again in seconds, not minutes.
 async fn refresh_after_restarts<S: Transport + 'static>(
-    done: Vec<(HostReport, Option<Live<S>>)>,
+    done: Vec<(HostReport, Option<Kept<S>>)>,
     limits: Limits,
     reporter: Arc<dyn Reporter>,
 ) -> Vec<HostReport> {
@@ -356,8 +778,8 @@ async fn refresh_after_restarts<S: Transport + 'static>(
         .iter()
         .filter(|(report, _)| started(report))
         .filter_map(|(report, host)| {
-            let (job, _) = host.as_ref()?;
-            Some((report.name.clone(), public_key_of(job)?))
+            let kept = host.as_ref()?;
+            Some((report.name.clone(), public_key_of(&kept.job)?))
         })
         .collect();
     if restarted.is_empty() {
@@ -371,7 +793,7 @@ async fn refresh_after_restarts<S: Transport + 'static>(
         let reporter = reporter.clone();
         let restarted = restarted.clone();
         tasks.spawn(async move {
-            let Some((job, session)) = host else {
+            let Some(Kept { job, session, .. }) = host else {
                 return (index, report);
             };
             // Only peers this host dials (it has their endpoint in its config): re-adding such a
@@ -521,13 +943,28 @@ mod tests {
     }
 
     /// A host that answers the facts script with `facts` and the apply script with `applied`.
+    /// A host that answers the facts script with `facts`, the apply script with `applied`, and the
+    /// confirm as confirmed (generation 1), with `applied`'s live state.
     fn host(facts: String, applied: String) -> FakeTransport {
         FakeTransport::new(move |command, _| {
             if command.contains("wgdeploy-facts") {
                 ok(&facts)
+            } else if command.contains("@@confirmed") {
+                ok(&format!("@@confirmed\n@@generation 1\n@@now 0\n{applied}"))
             } else {
                 ok(&applied)
             }
+        })
+    }
+
+    fn run_of(atomic: bool) -> Arc<Run> {
+        Arc::new(Run {
+            deployment: "20261125-101500-abcd".into(),
+            kind: "apply",
+            inventory_digest: "sha256:00".into(),
+            keep: 10,
+            confirm_timeout: Duration::from_secs(5),
+            atomic,
         })
     }
 
@@ -543,7 +980,24 @@ mod tests {
             job.forwarding,
             &facts,
         );
-        let applied = execute(transport, job, &change, &facts).await;
+        if change.is_empty() {
+            let unchanged = Applied {
+                changed: false,
+                live: facts.live.clone(),
+                generation: None,
+                now: 0,
+            };
+            return (change, Ok(unchanged));
+        }
+        let applied = match execute(transport, job, &change, None).await {
+            StepEnd::Done(live) => verify(job, live.as_ref()).map(|()| Applied {
+                changed: true,
+                live,
+                generation: None,
+                now: 0,
+            }),
+            StepEnd::Failed { error, .. } | StepEnd::Unknown(error) => Err(error),
+        };
         (change, applied)
     }
 
@@ -800,10 +1254,11 @@ mod tests {
             connect: Duration::from_secs(5),
             apply: Duration::from_secs(5),
         };
-        let surveyed = survey(Arc::new(FakeFleet), jobs, limits, Arc::new(Quiet)).await;
+        let fleet = Arc::new(FakeFleet);
+        let surveyed = survey(fleet.clone(), jobs, limits, Arc::new(Quiet)).await;
         let order: Vec<&str> = surveyed.iter().map(|s| s.job.name.as_str()).collect();
         assert_eq!(order, names, "results keep inventory order");
-        let reports = super::apply(surveyed, limits, Arc::new(Quiet)).await;
+        let reports = super::apply(fleet, surveyed, limits, run_of(false), Arc::new(Quiet)).await;
         let ok: Vec<&str> = reports
             .iter()
             .filter(|r| r.outcome.is_ok())
@@ -886,8 +1341,8 @@ mod tests {
             apply: Duration::from_secs(5),
         };
         let fleet = Arc::new(RestartFleet { b: b.clone() });
-        let surveyed = survey(fleet, jobs, limits, Arc::new(Quiet)).await;
-        let reports = super::apply(surveyed, limits, Arc::new(Quiet)).await;
+        let surveyed = survey(fleet.clone(), jobs, limits, Arc::new(Quiet)).await;
+        let reports = super::apply(fleet, surveyed, limits, run_of(false), Arc::new(Quiet)).await;
         assert_eq!(reports[0].class, Some(Class::Restart));
         assert_eq!(reports[1].class, Some(Class::Nothing));
         let commands: Vec<String> = b
@@ -927,14 +1382,9 @@ mod tests {
                 ..job(&without_endpoint)
             },
         ];
-        let surveyed = survey(
-            Arc::new(RestartFleet { b: b.clone() }),
-            jobs,
-            limits,
-            Arc::new(Quiet),
-        )
-        .await;
-        let reports = super::apply(surveyed, limits, Arc::new(Quiet)).await;
+        let fleet = Arc::new(RestartFleet { b: b.clone() });
+        let surveyed = survey(fleet.clone(), jobs, limits, Arc::new(Quiet)).await;
+        let reports = super::apply(fleet, surveyed, limits, run_of(false), Arc::new(Quiet)).await;
         assert_eq!(b.recorded().len(), 1, "only the facts round trip");
         assert!(reports[1].notes.is_empty());
     }

@@ -24,6 +24,10 @@ pub enum Command {
     Plan(PlanArgs),
     /// Bring every host to its planned config over SSH, touching only what changed.
     Apply(ApplyArgs),
+    /// Put hosts back to the configs of an earlier deployment (the previous one by default).
+    Rollback(RollbackArgs),
+    /// Live health of every host: interface, generation, handshakes; `--ping`: real reachability.
+    Status(StatusArgs),
     /// Write every host's wg-quick config to DIR/<host>/<interface>.conf (mode 0600).
     Render(RenderArgs),
     /// Prove that every host reaches every other host, by simulating WireGuard's rules.
@@ -93,6 +97,60 @@ pub struct ApplyArgs {
     /// Apply without asking for confirmation (required when stdin is not a terminal).
     #[arg(long, short = 'y')]
     pub yes: bool,
+    /// If any host fails, roll back the hosts this run already changed.
+    #[arg(long)]
+    pub atomic: bool,
+    #[command(flatten)]
+    pub change: ChangeArgs,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+}
+
+/// How changing commands (apply, rollback) protect and record hosts.
+#[derive(Args, Debug, Clone)]
+pub struct ChangeArgs {
+    /// Seconds a changed host waits for wgdeploy to confirm over a fresh SSH connection before it
+    /// puts back its previous config by itself (lock-out protection).
+    #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(5..=3600))]
+    pub confirm_timeout: u64,
+    /// Generations kept on each host.
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub keep_generations: u64,
+    /// Journal of runs [default: <inventory>.wgdeploy-journal.jsonl beside it].
+    #[arg(long, value_name = "FILE")]
+    pub journal: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct RollbackArgs {
+    #[command(flatten)]
+    pub common: StateArgs,
+    /// The deployment to go back to (an id from the journal or `wgdeploy status`, or a unique
+    /// prefix of one) [default: the deployment before the latest].
+    #[arg(long, value_name = "ID")]
+    pub to: Option<String>,
+    /// Show what would change (diffs, keys redacted) and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Roll back without asking for confirmation (required when stdin is not a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    #[command(flatten)]
+    pub change: ChangeArgs,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub common: StateArgs,
+    /// Also ping every other host's overlay address from every host, next to `check`'s prediction.
+    #[arg(long)]
+    pub ping: bool,
+    /// Seconds without a handshake after which a peer counts as stale.
+    #[arg(long, value_name = "SECS", default_value_t = 180)]
+    pub stale_after: u64,
     #[command(flatten)]
     pub connect: ConnectArgs,
 }
@@ -157,6 +215,8 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<u8> {
         Command::Plan(args) if args.offline => plan(&args, out).map(|()| 0),
         Command::Plan(args) => crate::live::plan(&args, out),
         Command::Apply(args) => crate::live::apply(&args, out),
+        Command::Rollback(args) => crate::rollback::rollback(&args, out),
+        Command::Status(args) => crate::status::status(&args, out),
         Command::Render(args) => render(&args, out).map(|()| 0),
         Command::Check(args) => check(&args, out).map(|()| 0),
     }

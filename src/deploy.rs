@@ -202,12 +202,19 @@ pub fn survey(
     jobs: Vec<Job>,
     connection: &Connection,
     reporter: Arc<dyn apply::Reporter>,
+    goal: apply::Goal,
 ) -> Vec<Surveyed<SshSession>> {
     let connector = Arc::new(SshConnector::new(
         &deployment.inventory,
         connection.ssh.clone(),
     ));
-    runtime.block_on(apply::survey(connector, jobs, connection.limits, reporter))
+    runtime.block_on(apply::survey_for(
+        connector,
+        jobs,
+        connection.limits,
+        reporter,
+        Arc::new(goal),
+    ))
 }
 
 /// Plan rows of a survey, in inventory order.

@@ -146,6 +146,15 @@ impl Error {
         &self.diagnostics
     }
 
+    pub fn into_diagnostics(self) -> Vec<Diagnostic> {
+        self.diagnostics
+    }
+
+    /// Adds one more diagnostic (a failure with several causes reports them all).
+    pub fn push(&mut self, diagnostic: Diagnostic) {
+        self.diagnostics.push(diagnostic);
+    }
+
     /// Collects diagnostics into an error, or `None` when there were none.
     pub fn from_all(diagnostics: Vec<Diagnostic>) -> Option<Error> {
         if diagnostics.is_empty() {

@@ -85,6 +85,66 @@ pub struct Facts {
     pub link_present: bool,
     /// `None` when `wg show` knows no such interface.
     pub live: Option<LiveInterface>,
+    /// The host's clock (Unix seconds), for handshake ages.
+    pub now: u64,
+    /// The deployment id of an apply that was armed and never confirmed (its timer is pending).
+    pub armed: Option<String>,
+    /// The last revert by the lock-out protection: deployment id and when (Unix seconds).
+    pub reverted: Option<(String, u64)>,
+    /// Recorded generations, oldest first (empty when none, or unreadable without `become`).
+    pub generations: Vec<Generation>,
+}
+
+/// One recorded generation's metadata (its config stays on the host until a rollback reads it).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Generation {
+    pub number: u64,
+    pub deployment: String,
+    /// `apply` or `rollback`.
+    pub kind: String,
+    /// When it was confirmed (UTC, ISO 8601, the host's clock).
+    pub time: String,
+    pub inventory: String,
+    pub version: String,
+}
+
+impl Facts {
+    /// The generation the host runs now: its newest.
+    pub fn current_generation(&self) -> Option<&Generation> {
+        self.generations.last()
+    }
+}
+
+/// Parses the `generations` section: `generation=N` starts a record, `key=value` lines fill it.
+pub fn parse_generations(lines: &[String]) -> Vec<Generation> {
+    let mut generations: Vec<Generation> = Vec::new();
+    for line in lines {
+        let Some((key, value)) = line.split_once('=') else {
+            continue;
+        };
+        if key == "generation" {
+            if let Ok(number) = value.parse() {
+                generations.push(Generation {
+                    number,
+                    ..Generation::default()
+                });
+            }
+            continue;
+        }
+        let Some(generation) = generations.last_mut() else {
+            continue;
+        };
+        let value = value.to_owned();
+        match key {
+            "deployment" => generation.deployment = value,
+            "kind" => generation.kind = value,
+            "time" => generation.time = value,
+            "inventory" => generation.inventory = value,
+            "version" => generation.version = value,
+            _ => {}
+        }
+    }
+    generations
 }
 
 impl Facts {
@@ -172,7 +232,7 @@ impl Parsed {
     pub fn lines(&self, name: &str) -> &[String] {
         self.section(name).map(|(_, lines)| lines).unwrap_or(&[])
     }
-    fn file(&self, name: &str) -> Option<FileFact> {
+    pub fn file(&self, name: &str) -> Option<FileFact> {
         self.files
             .iter()
             .find(|(n, _)| n == name)
@@ -181,7 +241,7 @@ impl Parsed {
 }
 
 /// Names of sections whose header carries a framed file (`@@NAME LEN` + LEN bytes + newline).
-const FILE_SECTIONS: [&str; 2] = ["config", "sysctl-file"];
+const FILE_SECTIONS: [&str; 3] = ["config", "sysctl-file", "generation-config"];
 
 pub fn split(output: &[u8]) -> Result<Parsed, FactsError> {
     let mut cursor = Sections { rest: output };
@@ -277,6 +337,20 @@ pub fn parse(output: &[u8]) -> Result<Facts, FactsError> {
         sysctls,
         link_present: parsed.lines("link").iter().any(|line| line == "present"),
         live: parse_dump(parsed.lines("dump"))?,
+        now: parsed
+            .section("now")
+            .and_then(|(arg, _)| arg.parse().ok())
+            .unwrap_or(0),
+        armed: parsed
+            .section("armed")
+            .map(|(arg, _)| arg.trim())
+            .filter(|token| !token.is_empty())
+            .map(str::to_owned),
+        reverted: parsed.section("reverted").and_then(|(arg, _)| {
+            let (token, time) = arg.trim().split_once(' ')?;
+            Some((token.to_owned(), time.parse().ok()?))
+        }),
+        generations: parse_generations(parsed.lines("generations")),
     })
 }
 

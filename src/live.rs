@@ -1,24 +1,34 @@
-//! The `plan` (live) and `apply` commands: load, survey over SSH, show, confirm, apply, summarise.
+//! The `plan` (live), `apply` and `rollback` commands: load, survey over SSH, show, confirm, change
+//! with lock-out protection, summarise, journal.
 
-use crate::cli::{ApplyArgs, ConnectArgs, PlanArgs, StateArgs, write_out};
+use crate::apply::{Goal, HostReport, Run, Surveyed};
+use crate::cli::{ApplyArgs, ChangeArgs, ConnectArgs, PlanArgs, StateArgs, write_out};
 use crate::deploy;
 use crate::error::{Diagnostic, Error, Result};
+use crate::journal;
 use crate::output::{self, Progress};
+use crate::render::Deployment;
 use crate::transport::ssh::SshSession;
 use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// Loads and plans the whole inventory, then surveys the selected hosts over SSH: the first half
-/// of both `plan` and `apply`. The runtime and connection are returned for apply's second half.
-fn survey(
+/// A surveyed fleet and what it takes to go on changing it.
+pub struct Fleet {
+    pub runtime: tokio::runtime::Runtime,
+    pub connection: deploy::Connection,
+    pub deployment: Deployment,
+    pub hosts: Vec<Surveyed<SshSession>>,
+}
+
+/// Loads and plans the whole inventory, then surveys the selected hosts over SSH towards `goal`
+/// (the plan, or a rollback's generations): the first half of plan, apply and rollback.
+pub fn survey(
     common: &StateArgs,
     connect: &ConnectArgs,
     phase: &'static str,
-) -> Result<(
-    tokio::runtime::Runtime,
-    deploy::Connection,
-    Vec<crate::apply::Surveyed<SshSession>>,
-)> {
+    goal: Goal,
+) -> Result<Fleet> {
     let (deployment, state, renderer) = deploy::load(
         &common.inventory,
         &common.state_path(),
@@ -28,16 +38,28 @@ fn survey(
     let jobs = deploy::jobs(&deployment, &state, &renderer, &connection.hosts)?;
     let runtime = deploy::runtime()?;
     let progress = Arc::new(Progress::new(phase, false));
-    let surveyed = deploy::survey(&runtime, &deployment, jobs, &connection, progress.clone());
+    let hosts = deploy::survey(
+        &runtime,
+        &deployment,
+        jobs,
+        &connection,
+        progress.clone(),
+        goal,
+    );
     progress.clear();
-    Ok((runtime, connection, surveyed))
+    Ok(Fleet {
+        runtime,
+        connection,
+        deployment,
+        hosts,
+    })
 }
 
 /// `plan INVENTORY`: what apply would do, per host. Exit code 0, or with `--detailed-exitcode`
 /// 0 nothing to do / 2 changes; errors (a host that could not be surveyed) exit 1.
 pub fn plan(args: &PlanArgs, out: &mut dyn Write) -> Result<u8> {
-    let (_, _, surveyed) = survey(&args.common, &args.connect, "plan")?;
-    let rows = deploy::rows(&surveyed);
+    let fleet = survey(&args.common, &args.connect, "plan", Goal::Planned)?;
+    let rows = deploy::rows(&fleet.hosts);
     let text = if args.json {
         let mut text = serde_json::to_string_pretty(&output::json_plan(&rows)).expect("json");
         text.push('\n');
@@ -46,7 +68,7 @@ pub fn plan(args: &PlanArgs, out: &mut dyn Write) -> Result<u8> {
         output::human_plan(&rows)
     };
     write_out(out, &text)?;
-    let counts = deploy::counts(&surveyed);
+    let counts = deploy::counts(&fleet.hosts);
     if counts.failed > 0 {
         Err(Error::silent())
     } else if args.detailed_exitcode && counts.changed() > 0 {
@@ -56,38 +78,72 @@ pub fn plan(args: &PlanArgs, out: &mut dyn Write) -> Result<u8> {
     }
 }
 
-/// `apply INVENTORY`: survey, show the plan, confirm, apply in parallel, verify, summarise.
+/// `apply INVENTORY`: survey, show the plan, confirm, apply in parallel with lock-out protection,
+/// verify, summarise, journal.
 pub fn apply(args: &ApplyArgs, out: &mut dyn Write) -> Result<u8> {
-    let (runtime, connection, surveyed) = survey(&args.common, &args.connect, "survey")?;
-    let counts = deploy::counts(&surveyed);
-    write_out(out, &output::human_plan(&deploy::rows(&surveyed)))?;
+    let fleet = survey(&args.common, &args.connect, "survey", Goal::Planned)?;
+    let counts = deploy::counts(&fleet.hosts);
+    write_out(out, &output::human_plan(&deploy::rows(&fleet.hosts)))?;
     if counts.changed() == 0 {
         write_out(out, "Nothing to do.\n")?;
         return if counts.failed > 0 {
-            Err(failed_hosts(&deploy::rows(&surveyed)))
+            Err(failed_hosts(&deploy::rows(&fleet.hosts)))
         } else {
             Ok(0)
         };
     }
-    if !args.yes {
-        confirm(counts.changed())?;
+    if args.atomic && counts.failed > 0 {
+        let mut error = failed_hosts(&deploy::rows(&fleet.hosts));
+        error.push(
+            Diagnostic::new(
+                "--atomic: not applying anything, because not every host could be surveyed",
+            )
+            .help("fix or leave out (`--hosts`) the hosts above, then apply again"),
+        );
+        return Err(error);
     }
-    let progress = Arc::new(Progress::new("apply", true));
-    let reports = runtime.block_on(crate::apply::apply(
-        surveyed,
-        connection.limits,
+    if !args.yes {
+        confirm("apply", counts.changed())?;
+    }
+    let run = new_run("apply", &args.common.inventory, &args.change, args.atomic)?;
+    change(fleet, run, &args.common, &args.change, None, out)
+}
+
+/// The second half of apply and rollback: change the hosts, print the summary, journal the run.
+pub fn change(
+    fleet: Fleet,
+    run: Run,
+    common: &StateArgs,
+    change: &ChangeArgs,
+    target: Option<String>,
+    out: &mut dyn Write,
+) -> Result<u8> {
+    let connector = Arc::new(deploy::SshConnector::new(
+        &fleet.deployment.inventory,
+        fleet.connection.ssh.clone(),
+    ));
+    let progress = Arc::new(Progress::new(run.kind, true));
+    let run = Arc::new(run);
+    let reports = fleet.runtime.block_on(crate::apply::apply(
+        connector,
+        fleet.hosts,
+        fleet.connection.limits,
+        run.clone(),
         progress.clone(),
     ));
     progress.clear();
     write_out(out, &output::summary_table(&reports))?;
-    let failed: Vec<&crate::apply::HostReport> = reports
-        .iter()
-        .filter(|report| report.outcome.is_err())
-        .collect();
-    if failed.is_empty() {
-        return Ok(0);
-    }
-    let diagnostics = failed
+    let entry = journal_entry(&run, target, &reports);
+    let journal_path = journal_path(common, change);
+    let journaled = journal::append(&journal_path, &entry);
+    write_out(
+        out,
+        &format!(
+            "deployment {} ({}): {}\n",
+            run.deployment, run.kind, entry.outcome
+        ),
+    )?;
+    let mut diagnostics: Vec<Diagnostic> = reports
         .iter()
         .filter_map(|report| {
             Some(host_diagnostic(
@@ -96,10 +152,81 @@ pub fn apply(args: &ApplyArgs, out: &mut dyn Write) -> Result<u8> {
             ))
         })
         .collect();
-    Err(Error::from_all(diagnostics).unwrap_or_else(Error::silent))
+    if let Err(error) = journaled {
+        diagnostics.extend(error.into_diagnostics());
+    }
+    if diagnostics.is_empty() {
+        Ok(0)
+    } else {
+        Err(Error::from_all(diagnostics).unwrap_or_else(Error::silent))
+    }
 }
 
-fn host_diagnostic(host: &str, why: &crate::apply::HostError) -> Diagnostic {
+/// The journal file of a command.
+pub fn journal_path(common: &StateArgs, change: &ChangeArgs) -> PathBuf {
+    change
+        .journal
+        .clone()
+        .unwrap_or_else(|| journal::default_path(&common.inventory))
+}
+
+/// A run with a fresh deployment id, recording the inventory's digest.
+pub fn new_run(
+    kind: &'static str,
+    inventory: &Path,
+    change: &ChangeArgs,
+    atomic: bool,
+) -> Result<Run> {
+    let bytes = std::fs::read(inventory).map_err(|err| Error::io("read", inventory, &err))?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    Ok(Run {
+        deployment: journal::new_id(now.as_secs(), now.subsec_nanos()),
+        kind,
+        inventory_digest: journal::digest(&bytes),
+        keep: usize::try_from(change.keep_generations).unwrap_or(10),
+        confirm_timeout: std::time::Duration::from_secs(change.confirm_timeout),
+        atomic,
+    })
+}
+
+fn journal_entry(run: &Run, target: Option<String>, reports: &[HostReport]) -> journal::Entry {
+    let hosts: std::collections::BTreeMap<String, String> = reports
+        .iter()
+        .map(|report| {
+            let what = match &report.outcome {
+                _ if report.rolled_back => journal::ROLLED_BACK,
+                Err(_) => journal::FAILED,
+                Ok(applied) if applied.changed => journal::CHANGED,
+                Ok(_) => journal::UNCHANGED,
+            };
+            (report.name.clone(), what.to_owned())
+        })
+        .collect();
+    let failed = hosts.values().any(|what| what == journal::FAILED);
+    let rolled_back = hosts.values().any(|what| what == journal::ROLLED_BACK);
+    let outcome = match (failed, rolled_back) {
+        (_, true) => journal::ROLLED_BACK,
+        (true, false) => "failed",
+        (false, false) => "ok",
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs());
+    journal::Entry {
+        id: run.deployment.clone(),
+        time: journal::iso_utc(now),
+        command: run.kind.to_owned(),
+        target,
+        inventory: run.inventory_digest.clone(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        outcome: outcome.to_owned(),
+        hosts,
+    }
+}
+
+pub fn host_diagnostic(host: &str, why: &crate::apply::HostError) -> Diagnostic {
     let diagnostic = Diagnostic::new(why.message.clone()).host(host);
     match &why.help {
         Some(help) => diagnostic.help(help.clone()),
@@ -107,7 +234,7 @@ fn host_diagnostic(host: &str, why: &crate::apply::HostError) -> Diagnostic {
     }
 }
 
-fn failed_hosts(rows: &[output::PlanRow]) -> Error {
+pub fn failed_hosts(rows: &[output::PlanRow]) -> Error {
     let diagnostics = rows
         .iter()
         .filter_map(|row| match row {
@@ -119,15 +246,15 @@ fn failed_hosts(rows: &[output::PlanRow]) -> Error {
 }
 
 /// Asks on the terminal; without one, refuses (an unattended run must say `--yes`).
-fn confirm(changed: usize) -> Result<()> {
+pub fn confirm(verb: &str, changed: usize) -> Result<()> {
     if !std::io::stdin().is_terminal() {
-        return Err(Diagnostic::new(
-            "refusing to apply without confirmation: stdin is not a terminal",
-        )
+        return Err(Diagnostic::new(format!(
+            "refusing to {verb} without confirmation: stdin is not a terminal"
+        ))
         .help("review the plan above, then re-run with `--yes`")
         .into());
     }
-    eprint!("Apply these changes to {changed} host(s)? Type `yes` to continue: ");
+    eprint!("{verb} on {changed} host(s)? Type `yes` to continue: ");
     let _ = std::io::stderr().flush();
     let mut answer = String::new();
     std::io::stdin()
@@ -136,6 +263,6 @@ fn confirm(changed: usize) -> Result<()> {
     if matches!(answer.trim(), "yes" | "y") {
         Ok(())
     } else {
-        Err(Diagnostic::new("apply cancelled; nothing was changed").into())
+        Err(Diagnostic::new("cancelled; nothing was changed").into())
     }
 }

@@ -151,6 +151,7 @@ pub fn summary_table(reports: &[HostReport]) -> String {
     for report in reports {
         let class = report.class.map_or("-", Class::as_str).to_owned();
         let (result, detail) = match &report.outcome {
+            Ok(applied) if report.rolled_back => ("rolled back", verified(applied)),
             Ok(applied) if applied.changed => ("applied", verified(applied)),
             Ok(applied) => ("unchanged", verified(applied)),
             Err(error) => ("FAILED", error.message.clone()),
@@ -181,10 +182,12 @@ pub fn summary_table(reports: &[HostReport]) -> String {
     text
 }
 
+/// Generation and health after verifying: "generation 4; up, 3 peers, …".
 fn verified(applied: &crate::apply::Applied) -> String {
-    match &applied.live {
-        Some(live) => format!("up, {} peers", live.peers.len()),
-        None => "interface not running".to_owned(),
+    let health = crate::status_view::health_line(applied.live.as_ref(), applied.now, 180);
+    match applied.generation {
+        Some(generation) => format!("generation {generation}; {health}"),
+        None => health,
     }
 }
 

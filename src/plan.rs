@@ -42,12 +42,16 @@ pub struct HostChange {
     pub diff: Option<String>,
     /// Forwarding changes in words (sysctl.d file, runtime sysctls).
     pub forwarding: Vec<String>,
+    /// An earlier apply was armed and never confirmed: its timer will put back the config from
+    /// before it, so even a host whose config is right needs this run to confirm it.
+    pub unconfirmed: bool,
     pub step: ApplyStep,
 }
 
 impl HostChange {
     pub fn is_empty(&self) -> bool {
-        !self.write
+        !self.unconfirmed
+            && !self.write
             && self.class == Class::Nothing
             && self.step.sysctl_file.is_none()
             && self.step.sysctl_on.is_empty()
@@ -149,6 +153,12 @@ pub fn classify(
     if enable_unit {
         reasons.push(format!("enable `wg-quick@{name}` so it starts at boot"));
     }
+    let unconfirmed = facts.armed.is_some();
+    if let Some(token) = &facts.armed {
+        reasons.push(format!(
+            "apply {token} was never confirmed: the host reverts it by itself unless this run confirms"
+        ));
+    }
     let diff = write.then(|| redacted_diff(host, name, current.unwrap_or(""), desired));
     let action = match class {
         Class::Nothing => Action::None,
@@ -162,6 +172,7 @@ pub fn classify(
         write,
         diff,
         forwarding: forwarding_notes,
+        unconfirmed,
         step: ApplyStep {
             interface: interface.clone(),
             write_len: write.then_some(desired.len()),
@@ -171,6 +182,7 @@ pub fn classify(
             enable_unit,
             sysctl_file,
             sysctl_on,
+            arm: None,
         },
     }
 }

@@ -60,6 +60,8 @@ pub struct Paths {
     pub lock: String,
     pub temp_prefix: String,
     pub sysctl_file: String,
+    /// Root-only directory with the generations and the lock-out protection's files.
+    pub state: String,
 }
 
 impl Paths {
@@ -73,9 +75,13 @@ impl Paths {
             lock: format!("{dir}/.{name}.wgdeploy.lock"),
             temp_prefix: format!("{dir}/.{name}.conf.wgdeploy-tmp"),
             sysctl_file: format!("/etc/sysctl.d/99-wgdeploy-{name}.conf"),
+            state: format!("{STATE_ROOT}/{name}"),
         }
     }
 }
+
+/// Where wgdeploy keeps what it knows on a host (mode 0700: generations hold private keys).
+pub const STATE_ROOT: &str = "/var/lib/wgdeploy";
 
 /// The sysctls wgdeploy reads on every host and may switch on for forwarding hosts.
 pub const FORWARDING_SYSCTLS: [&str; 2] = ["net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding"];
@@ -87,6 +93,8 @@ stamp() { stat -c '%i %s %y' "$1" 2>/dev/null || echo absent; }
 # wg show dump prints the private key (line 1, field 1) and each peer's preshared key (field 2):
 # blank them on the host so no secret ever crosses the connection or reaches a log.
 dump() { wg show "$1" dump 2>/dev/null | awk 'BEGIN { FS = OFS = "\t" } NR == 1 { $1 = "-" } NR > 1 { $2 = "-" } { print }'; }
+# The generations recorded in directory $1, oldest first: "generation=N" then that generation's meta.
+generations() { for n in $(ls "$1" 2>/dev/null | sed -n 's/^\([0-9][0-9]*\)\.meta$/\1/p' | sort -n); do printf 'generation=%s\n' "$n"; cat "$1/$n.meta" 2>/dev/null; done; }
 "#;
 
 /// One round trip that gathers everything wgdeploy needs to plan a host.
@@ -96,6 +104,7 @@ pub fn facts_script(interface: &InterfaceName) -> String {
     let config = quote(&paths.config);
     let sysctl_file = quote(&paths.sysctl_file);
     let unit = quote(&format!("wg-quick@{}", interface.as_str()));
+    let state = quote(&paths.state);
     let sysctls = FORWARDING_SYSCTLS.join(" ");
     format!(
         r#"{PRELUDE}
@@ -115,6 +124,11 @@ if [ -d /etc/wireguard ]; then [ -r /etc/wireguard ] && [ -x /etc/wireguard ] &&
 printf '@@stamp %s\n' "$(stamp {config})"
 frame config {config}
 frame sysctl-file {sysctl_file}
+printf '@@now %s\n' "$(date +%s)"
+printf '@@armed %s\n' "$(cat {state}/armed 2>/dev/null)"
+printf '@@reverted %s\n' "$(cat {state}/reverted 2>/dev/null)"
+echo '@@generations'
+generations {state}/generations
 echo '@@sysctl'
 for key in {sysctls}; do printf '%s=%s\n' "$key" "$(sysctl -n "$key" 2>/dev/null)"; done
 echo '@@link'
@@ -155,6 +169,32 @@ pub struct ApplyStep {
     pub sysctl_file: Option<String>,
     /// Sysctls to switch on now.
     pub sysctl_on: Vec<&'static str>,
+    /// Lock-out protection: armed before anything changes (set by the run, not by the plan).
+    pub arm: Option<Arm>,
+}
+
+/// Lock-out protection for one apply step, like `commit confirmed` on routers: before the step
+/// changes anything, the host starts a timer that puts back the previous config unless wgdeploy
+/// confirms the change over a fresh SSH connection in time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Arm {
+    /// The run's deployment id: a confirm or revert acts only on the arming of that run.
+    pub token: String,
+    /// Seconds until the host reverts by itself.
+    pub seconds: u64,
+}
+
+/// What a confirmed change records as the host's new generation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GenerationRecord {
+    pub deployment: String,
+    /// `apply` or `rollback`.
+    pub kind: &'static str,
+    /// `sha256:…` of the inventory file the run planned from.
+    pub inventory_digest: String,
+    pub version: &'static str,
+    /// Generations kept on the host (older ones are deleted).
+    pub keep: usize,
 }
 
 /// The apply script: lock, compare-and-swap on the config's stamp, atomic write with a backup,
@@ -173,11 +213,14 @@ pub fn apply_script(step: &ApplyStep) -> String {
     let log = quote(&format!("{}/.{name}.wgdeploy.log", paths.dir));
     let unit = quote(&format!("wg-quick@{name}"));
     let expected = quote(&step.expected_stamp);
+    let state = quote(&paths.state);
 
     let mut script = String::from(PRELUDE);
     script.push_str(&format!(
         r#"
-fail() {{ printf '@@fail %s\n' "$*"; [ -n "${{tmp:-}}" ] && rm -f "$tmp"; exit 1; }}
+# Once armed, a failing step puts the previous config back at once instead of leaving a broken
+# interface until the timer fires.
+fail() {{ printf '@@fail %s\n' "$*"; [ -n "${{tmp:-}}" ] && rm -f "$tmp"; if [ -n "${{armed:-}}" ]; then sh {state}/revert.sh "$armed" locked && echo '@@reverted-now'; fi; exit 1; }}
 umask 077
 mkdir -p /etc/wireguard || fail "cannot create /etc/wireguard"
 exec 9>>{lock} || fail "cannot open the lock file {lock}"
@@ -187,19 +230,8 @@ flock -w 30 9 || fail "another wgdeploy run holds the lock on {name} (waited 30 
 rm -f {temp_glob}
 "#
     ));
-    if let Some(len) = step.write_len {
-        script.push_str(&format!(
-            r#"tmp=$(mktemp {temp}) || fail "cannot create a temp file in /etc/wireguard"
-cat > "$tmp" || fail "cannot receive the config"
-[ "$(wc -c < "$tmp" | tr -d ' ')" = {len} ] || fail "the config arrived incomplete; nothing was changed"
-chmod 600 "$tmp" && sync "$tmp" || fail "cannot write the config to disk"
-if [ -f {config} ]; then ln -f {config} {backup} 2>/dev/null || cp -p {config} {backup} || fail "cannot keep a backup of {name}.conf"; fi
-mv -f "$tmp" {config} || fail "cannot put the new config in place"
-tmp=
-sync /etc/wireguard 2>/dev/null
-echo '@@written'
-"#
-        ));
+    if let Some(arm) = &step.arm {
+        script.push_str(&arm_section(&step.interface, arm, step.systemd));
     }
     // wg-quick's output goes to a log file and its daemon (wireguard-go without the kernel module)
     // must not hold the SSH channel open: stdin from /dev/null, output to the log, own session (so
@@ -210,6 +242,43 @@ echo '@@written'
             r#"setsid -w wg-quick {verb} {iface} < /dev/null > {log} 2>&1 9>&- || {{ echo '@@log'; cat {log}; fail "wg-quick {verb} {name} failed"; }}"#
         )
     };
+    let systemctl = |verb: &str| {
+        format!(
+            "systemctl {verb} {unit} 2> {log} 9>&- || {{ echo '@@log'; cat {log}; fail \"systemctl {verb} {name} failed\"; }}\n"
+        )
+    };
+    if let Some(len) = step.write_len {
+        script.push_str(&format!(
+            r#"tmp=$(mktemp {temp}) || fail "cannot create a temp file in /etc/wireguard"
+cat > "$tmp" || fail "cannot receive the config"
+[ "$(wc -c < "$tmp" | tr -d ' ')" = {len} ] || fail "the config arrived incomplete; nothing was changed"
+chmod 600 "$tmp" && sync "$tmp" || fail "cannot write the config to disk"
+"#
+        ));
+    }
+    // A restart takes the interface down while the old config is still in place, so the PostDown
+    // hooks that run are the ones matching the PostUp hooks that ran (the new config's PostDown
+    // would undo what never happened, and fail).
+    if step.action == Action::Restart {
+        if step.systemd {
+            script.push_str(&systemctl("stop"));
+        } else {
+            script.push_str(&format!(
+                "if ip link show dev {iface} >/dev/null 2>&1; then {}; fi\n",
+                quick("down")
+            ));
+        }
+    }
+    if step.write_len.is_some() {
+        script.push_str(&format!(
+            r#"if [ -f {config} ]; then ln -f {config} {backup} 2>/dev/null || cp -p {config} {backup} || fail "cannot keep a backup of {name}.conf"; fi
+mv -f "$tmp" {config} || fail "cannot put the new config in place"
+tmp=
+sync /etc/wireguard 2>/dev/null
+echo '@@written'
+"#
+        ));
+    }
     match (step.action, step.systemd) {
         (Action::None, _) => {}
         (Action::Syncconf, _) => script.push_str(&format!(
@@ -222,25 +291,23 @@ rm -f "$strip"
 echo '@@done syncconf'
 "#
         )),
-        (Action::Restart, true) => script.push_str(&format!(
-            "systemctl restart {unit} 2> {log} 9>&- || {{ echo '@@log'; cat {log}; fail \"systemctl restart {name} failed\"; }}\necho '@@done restart'\n"
-        )),
-        (Action::Up, true) => script.push_str(&format!(
-            "systemctl start {unit} 2> {log} 9>&- || {{ echo '@@log'; cat {log}; fail \"systemctl start {name} failed\"; }}\necho '@@done up'\n"
-        )),
+        (Action::Restart, true) => {
+            script.push_str(&systemctl("start"));
+            script.push_str("echo '@@done restart'\n");
+        }
+        (Action::Up, true) => {
+            script.push_str(&systemctl("start"));
+            script.push_str("echo '@@done up'\n");
+        }
         (Action::Restart, false) => {
-            script.push_str(&format!(
-                "if ip link show dev {iface} >/dev/null 2>&1; then {}; fi\n",
-                quick("down")
-            ));
             script.push_str(&quick("up"));
             script.push_str("\necho '@@done restart'\n");
         }
         (Action::Up, false) => {
-            // A half-up interface (link present, wg-quick never finished) would make `up` fail.
+            // A half-up interface (link present, wg-quick never finished) would make `up` fail;
+            // its hooks may not have run, so a failing `down` falls back to deleting the link.
             script.push_str(&format!(
-                "if ip link show dev {iface} >/dev/null 2>&1; then {}; fi\n",
-                quick("down")
+                "if ip link show dev {iface} >/dev/null 2>&1; then wg-quick down {iface} < /dev/null > {log} 2>&1 9>&- || ip link del dev {iface}; fi\n"
             ));
             script.push_str(&quick("up"));
             script.push_str("\necho '@@done up'\n");
@@ -272,7 +339,267 @@ echo '@@done sysctl-file'
             "sysctl -q -w {setting} || fail \"cannot set {key}=1\"\necho '@@done sysctl'\n"
         ));
     }
+    if step.arm.is_some() {
+        // The confirm checks this: an apply step cut short is reverted, never confirmed.
+        script.push_str(&format!(
+            "printf '%s\\n' \"$armed\" > {state}/applied || fail \"cannot write {state}/applied\"\n"
+        ));
+    }
     script.push_str(&format!("echo '@@dump'\ndump {iface}\necho '@@end'\n"));
+    script
+}
+
+/// Takes the interface down (its current config's PostDown hooks run) and brings it up again:
+/// the two halves of a revert, written once for both service managers.
+fn down_up(interface: &InterfaceName, systemd: bool) -> (String, String) {
+    let iface = quote(interface.as_str());
+    let unit = quote(&format!("wg-quick@{}", interface.as_str()));
+    let down_direct = format!("wg-quick down {iface} 9>&- || ip link del dev {iface}");
+    if systemd {
+        (
+            format!(
+                "systemctl stop {unit} 9>&-; if ip link show dev {iface} >/dev/null 2>&1; then {down_direct}; fi"
+            ),
+            format!("systemctl start {unit} 9>&-"),
+        )
+    } else {
+        (
+            down_direct,
+            format!("setsid -w wg-quick up {iface} < /dev/null 9>&-"),
+        )
+    }
+}
+
+/// `revert.sh TOKEN [locked]`, written to the host when a step is armed: puts back the config from
+/// before the apply TOKEN (and the interface's state: up or not) unless that apply was confirmed or
+/// superseded meanwhile. It runs on the host alone, so it is plain `sh` with no wgdeploy around.
+pub fn revert_script(interface: &InterfaceName, systemd: bool) -> String {
+    let paths = Paths::new(interface);
+    let iface = quote(interface.as_str());
+    let config = quote(&paths.config);
+    let lock = quote(&paths.lock);
+    let state = quote(&paths.state);
+    let restore_tmp = quote(&format!("{}.revert", paths.temp_prefix));
+    let (down, up) = down_up(interface, systemd);
+    format!(
+        r#"# Written by wgdeploy: lock-out protection for {name}. `sh revert.sh TOKEN` puts back the config
+# from before the apply TOKEN unless that apply was confirmed (or superseded) meanwhile.
+state={state}
+if [ "${{2:-}}" != locked ]; then exec 9>>{lock}; flock 9; fi
+[ "$(cat "$state/armed" 2>/dev/null)" = "$1" ] || exit 0
+{{
+  was_up=; [ -f "$state/armed.up" ] && was_up=1
+  is_up=; ip link show dev {iface} >/dev/null 2>&1 && is_up=1
+  same=
+  if [ -f "$state/armed.conf" ]; then cmp -s "$state/armed.conf" {config} && same=1; elif [ ! -f {config} ]; then same=1; fi
+  if [ -n "$is_up" ] && {{ [ -z "$same" ] || [ -z "$was_up" ]; }}; then {down}; is_up=; fi
+  if [ -z "$same" ]; then
+    if [ -f "$state/armed.conf" ]; then cp -p "$state/armed.conf" {restore_tmp} && mv -f {restore_tmp} {config}; else rm -f {config}; fi
+  fi
+  if [ -n "$was_up" ] && [ -z "$is_up" ]; then {up}; fi
+}} > "$state/revert.log" 2>&1
+printf '%s %s\n' "$1" "$(date +%s)" > "$state/reverted"
+rm -f "$state/armed" "$state/armed.conf" "$state/armed.up" "$state/armed.pid" "$state/applied"
+"#,
+        name = interface.as_str()
+    )
+}
+
+/// Stops a pending revert timer (best effort: the token check is what makes a late one harmless).
+/// The pid is checked to still be wgdeploy's sleeper before its process group is signalled.
+fn disarm_timer(interface: &InterfaceName, systemd: bool) -> String {
+    let state = quote(&Paths::new(interface).state);
+    if systemd {
+        format!(
+            r#"unit=wgdeploy-revert-$(systemd-escape {iface}); systemctl stop "$unit.timer" "$unit.service" >/dev/null 2>&1; systemctl reset-failed "$unit.timer" "$unit.service" >/dev/null 2>&1
+"#,
+            iface = quote(interface.as_str())
+        )
+    } else {
+        format!(
+            r#"pid=$(cat {state}/armed.pid 2>/dev/null); if [ -n "$pid" ] && grep -q wgdeploy-revert /proc/"$pid"/cmdline 2>/dev/null; then kill -s TERM -- -"$pid" 2>/dev/null; fi
+"#
+        )
+    }
+}
+
+/// Arms the lock-out protection inside the apply script, after the lock and the compare-and-swap,
+/// before anything changes. Sets `armed`, which makes `fail` revert at once.
+fn arm_section(interface: &InterfaceName, arm: &Arm, systemd: bool) -> String {
+    let paths = Paths::new(interface);
+    let name = interface.as_str();
+    let iface = quote(name);
+    let config = quote(&paths.config);
+    let state = quote(&paths.state);
+    let token = quote(&arm.token);
+    let seconds = arm.seconds.max(1);
+    let body = quote(&revert_script(interface, systemd));
+    let root = quote(STATE_ROOT);
+    let disarm = disarm_timer(interface, systemd);
+    let timer = if systemd {
+        format!(
+            r#"{disarm}systemd-run --quiet --unit="$unit" --on-active={seconds} --timer-property=AccuracySec=1s /bin/sh {state}/revert.sh {token} 9>&- || {{ rm -f {state}/armed; fail "cannot arm the lock-out protection (systemd-run)"; }}
+"#
+        )
+    } else {
+        // Own session (no hangup when SSH goes), no inherited lock descriptor, no open output.
+        format!(
+            r#"setsid sh -c 'sleep "$1"; exec sh "$2" "$3"' wgdeploy-revert {seconds} {state}/revert.sh {token} < /dev/null > /dev/null 2>&1 9>&- &
+echo $! > {state}/armed.pid
+"#
+        )
+    };
+    format!(
+        r#"mkdir -p {state}/generations && chmod 700 {root} {state} {state}/generations || fail "cannot create {state}"
+if [ -f {state}/armed ]; then
+  # An earlier apply was never confirmed: this run supersedes its timer and keeps its snapshot,
+  # which is the last confirmed config.
+  {disarm}else
+  rm -f {state}/armed.conf {state}/armed.up
+  if [ -f {config} ]; then cp -p {config} {state}/armed.conf || fail "cannot keep a copy of {name}.conf for lock-out protection"; fi
+  if ip link show dev {iface} >/dev/null 2>&1; then : > {state}/armed.up; fi
+fi
+rm -f {state}/reverted {state}/applied {state}/armed.pid
+printf '%s' {body} > {state}/revert.sh || fail "cannot write {state}/revert.sh"
+printf '%s\n' {token} > {state}/armed || fail "cannot arm the lock-out protection"
+{timer}armed={token}
+echo '@@armed'
+"#
+    )
+}
+
+/// Run over a fresh SSH connection after an armed step: proves the host is still reachable and,
+/// under the lock, either confirms the step (disarms the timer, records a generation) or tells
+/// what happened instead: the host already reverted, or the step never finished (revert now).
+pub fn confirm_script(
+    interface: &InterfaceName,
+    systemd: bool,
+    token: &str,
+    record: &GenerationRecord,
+) -> String {
+    let paths = Paths::new(interface);
+    let name = interface.as_str();
+    let iface = quote(name);
+    let config = quote(&paths.config);
+    let lock = quote(&paths.lock);
+    let state = quote(&paths.state);
+    let token = quote(token);
+    let disarm = disarm_timer(interface, systemd);
+    let deployment = quote(&record.deployment);
+    let kind = quote(record.kind);
+    let digest = quote(&record.inventory_digest);
+    let version = quote(record.version);
+    let keep = record.keep.max(1);
+    format!(
+        r#"{PRELUDE}
+fail() {{ printf '@@fail %s\n' "$*"; exit 1; }}
+umask 077
+exec 9>>{lock} || fail "cannot open the lock file {lock}"
+flock -w 60 9 || fail "another wgdeploy run holds the lock on {name} (waited 60 s)"
+if [ "$(cat {state}/armed 2>/dev/null)" != {token} ]; then
+  set -- $(cat {state}/reverted 2>/dev/null)
+  if [ "${{1:-}}" = {token} ]; then printf '@@reverted %s\n' "${{2:-}}"; else echo '@@not-armed'; fi
+elif [ "$(cat {state}/applied 2>/dev/null)" != {token} ]; then
+  sh {state}/revert.sh {token} locked
+  echo '@@reverted-now'
+else
+  {disarm}rm -f {state}/armed {state}/armed.conf {state}/armed.up {state}/armed.pid {state}/applied
+  echo '@@confirmed'
+  gens={state}/generations
+  last=$(ls "$gens" 2>/dev/null | sed -n 's/^\([0-9][0-9]*\)\.meta$/\1/p' | sort -n | tail -n 1)
+  n=$(( ${{last:-0}} + 1 ))
+  {{ cp {config} "$gens/$n.conf.tmp" && chmod 600 "$gens/$n.conf.tmp" && mv -f "$gens/$n.conf.tmp" "$gens/$n.conf" &&
+    printf 'deployment=%s\nkind=%s\ntime=%s\ninventory=%s\nversion=%s\n' {deployment} {kind} "$(date -u +%Y-%m-%dT%H:%M:%SZ)" {digest} {version} > "$gens/$n.meta.tmp" &&
+    mv -f "$gens/$n.meta.tmp" "$gens/$n.meta"; }} || fail "confirmed, but cannot record generation $n in $gens"
+  ls "$gens" | sed -n 's/^\([0-9][0-9]*\)\.meta$/\1/p' | sort -rn | awk 'NR > {keep}' | while read -r old; do rm -f "$gens/$old.meta" "$gens/$old.conf"; done
+  printf '@@generation %s\n' "$n"
+fi
+printf '@@now %s\n' "$(date +%s)"
+echo '@@dump'
+dump {iface}
+echo '@@end'
+"#
+    )
+}
+
+/// Puts the previous config back at once over the apply step's own session (the step finished but
+/// the interface does not run the plan): the armed revert, run now instead of at the timer.
+pub fn revert_now_script(interface: &InterfaceName, token: &str) -> String {
+    let paths = Paths::new(interface);
+    let name = interface.as_str();
+    let lock = quote(&paths.lock);
+    let state = quote(&paths.state);
+    let token = quote(token);
+    format!(
+        r#"fail() {{ printf '@@fail %s\n' "$*"; exit 1; }}
+exec 9>>{lock} || fail "cannot open the lock file {lock}"
+flock -w 60 9 || fail "another wgdeploy run holds the lock on {name} (waited 60 s)"
+if [ "$(cat {state}/armed 2>/dev/null)" = {token} ]; then sh {state}/revert.sh {token} locked && echo '@@reverted-now'; else echo '@@not-armed'; fi
+echo '@@end'
+"#
+    )
+}
+
+/// Reads one recorded generation's config (for `rollback`).
+pub fn read_generation_script(interface: &InterfaceName, generation: u64) -> String {
+    let state = Paths::new(interface).state;
+    let file = quote(&format!("{state}/generations/{generation}.conf"));
+    format!(
+        "{PRELUDE}
+frame generation-config {file}
+echo '@@end'
+"
+    )
+}
+
+/// Undoes a first deployment (`apply --atomic` when another host failed): the interface goes down,
+/// the config goes, and so do the generations that deployment recorded, since they never stood.
+pub fn remove_script(interface: &InterfaceName, systemd: bool, deployment: &str) -> String {
+    let paths = Paths::new(interface);
+    let name = interface.as_str();
+    let iface = quote(name);
+    let config = quote(&paths.config);
+    let lock = quote(&paths.lock);
+    let state = quote(&paths.state);
+    let log = quote(&format!("{}/.{name}.wgdeploy.log", paths.dir));
+    let wanted = quote(&format!("deployment={deployment}"));
+    let (down, _) = down_up(interface, systemd);
+    format!(
+        r#"{PRELUDE}
+fail() {{ printf '@@fail %s\n' "$*"; exit 1; }}
+exec 9>>{lock} || fail "cannot open the lock file {lock}"
+flock -w 30 9 || fail "another wgdeploy run holds the lock on {name} (waited 30 s)"
+if ip link show dev {iface} >/dev/null 2>&1; then {{ {down}; }} > {log} 2>&1 || {{ echo '@@log'; cat {log}; fail "cannot take {name} down"; }}; fi
+rm -f {config} || fail "cannot remove {config}"
+for meta in {state}/generations/*.meta; do
+  [ -f "$meta" ] && grep -qx {wanted} "$meta" && rm -f "$meta" "${{meta%.meta}}.conf"
+done
+echo '@@done remove'
+echo '@@dump'
+dump {iface}
+echo '@@end'
+"#
+    )
+}
+
+/// Pings every address from the host, all at once: the real reachability behind `status --ping`.
+pub fn ping_script(addresses: &[String]) -> String {
+    let mut script = String::from(
+        "echo '@@ping'
+",
+    );
+    for address in addresses {
+        let address = quote(address);
+        script.push_str(&format!(
+            "( if ping -q -n -c 3 -i 0.2 -W 2 {address} >/dev/null 2>&1; then echo {address} ok; else echo {address} fail; fi ) &
+"
+        ));
+    }
+    script.push_str(
+        "wait
+echo '@@end'
+",
+    );
     script
 }
 
@@ -315,6 +642,125 @@ mod tests {
         InterfaceName::parse("wg0").unwrap()
     }
 
+    /// `sh -n` parses a script without running it: every script wgdeploy sends must parse.
+    fn assert_parses(name: &str, script: &str) {
+        let output = std::process::Command::new("sh")
+            .arg("-n")
+            .arg("-c")
+            .arg(script)
+            .output()
+            .expect("sh runs");
+        assert!(
+            output.status.success(),
+            "{name} does not parse: {}\n{script}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    #[test]
+    fn every_script_parses_in_sh() {
+        let arm = Some(Arm {
+            token: "20261125-101500-abcd".into(),
+            seconds: 60,
+        });
+        for systemd in [false, true] {
+            for action in [Action::None, Action::Syncconf, Action::Restart, Action::Up] {
+                let step = ApplyStep {
+                    interface: wg0(),
+                    write_len: Some(10),
+                    expected_stamp: "1 2 3".into(),
+                    action,
+                    systemd,
+                    enable_unit: systemd,
+                    sysctl_file: Some("net.ipv4.ip_forward = 1\n".into()),
+                    sysctl_on: vec!["net.ipv4.ip_forward"],
+                    arm: arm.clone(),
+                };
+                assert_parses("apply", &apply_script(&step));
+            }
+            assert_parses("revert", &revert_script(&wg0(), systemd));
+            let record = GenerationRecord {
+                deployment: "20261125-101500-abcd".into(),
+                kind: "apply",
+                inventory_digest: "sha256:00".into(),
+                version: "0.1.0",
+                keep: 10,
+            };
+            assert_parses("confirm", &confirm_script(&wg0(), systemd, "t", &record));
+            assert_parses("remove", &remove_script(&wg0(), systemd, "t"));
+        }
+        assert_parses("facts", &facts_script(&wg0()));
+        assert_parses("revert now", &revert_now_script(&wg0(), "t"));
+        assert_parses("read generation", &read_generation_script(&wg0(), 3));
+        assert_parses(
+            "ping",
+            &ping_script(&["100.64.0.1".into(), "fd00::1".into()]),
+        );
+        assert_parses("refresh", &refresh_script(&wg0(), &["key".into()]));
+    }
+
+    #[test]
+    fn a_restart_takes_the_interface_down_before_replacing_its_config() {
+        let step = ApplyStep {
+            interface: wg0(),
+            write_len: Some(10),
+            expected_stamp: "absent".into(),
+            action: Action::Restart,
+            systemd: false,
+            enable_unit: false,
+            sysctl_file: None,
+            sysctl_on: vec![],
+            arm: None,
+        };
+        let script = apply_script(&step);
+        let down = script.find("wg-quick down wg0").unwrap();
+        let install = script.find("mv -f \"$tmp\"").unwrap();
+        let up = script.find("wg-quick up wg0").unwrap();
+        assert!(
+            script.find("cat > \"$tmp\"").unwrap() < down,
+            "received before anything stops"
+        );
+        assert!(down < install && install < up);
+    }
+
+    #[test]
+    fn an_armed_step_arms_before_writing_and_marks_its_end() {
+        let step = ApplyStep {
+            interface: wg0(),
+            write_len: Some(10),
+            expected_stamp: "absent".into(),
+            action: Action::Restart,
+            systemd: false,
+            enable_unit: false,
+            sysctl_file: None,
+            sysctl_on: vec![],
+            arm: Some(Arm {
+                token: "20261125-101500-abcd".into(),
+                seconds: 45,
+            }),
+        };
+        let script = apply_script(&step);
+        let armed = script.find("echo '@@armed'").unwrap();
+        assert!(
+            armed < script.find("mktemp /etc").unwrap(),
+            "armed before the write"
+        );
+        assert!(script.contains("sleep \"$1\"; exec sh \"$2\" \"$3\"' wgdeploy-revert 45"));
+        // The timer must not hold the lock (it waits for it) nor the SSH channel.
+        assert!(script.contains("< /dev/null > /dev/null 2>&1 9>&- &"));
+        assert!(
+            script.rfind("/var/lib/wgdeploy/wg0/applied").unwrap()
+                > script.find("@@done restart").unwrap()
+        );
+        // An unconfirmed earlier arming keeps its snapshot: the last confirmed config.
+        assert!(script.contains("if [ -f /var/lib/wgdeploy/wg0/armed ]; then"));
+        let systemd = apply_script(&ApplyStep {
+            systemd: true,
+            ..step
+        });
+        assert!(systemd.contains("systemd-run --quiet --unit=\"$unit\" --on-active=45"));
+    }
+
     #[test]
     fn quoting_survives_hostile_words() {
         assert_eq!(quote("wg0"), "wg0");
@@ -344,6 +790,7 @@ mod tests {
             enable_unit: false,
             sysctl_file: None,
             sysctl_on: vec![],
+            arm: None,
         };
         let script = apply_script(&step);
         assert!(script.contains(r#"cat > "$tmp""#));
@@ -364,6 +811,7 @@ mod tests {
             enable_unit: false,
             sysctl_file: None,
             sysctl_on: vec![],
+            arm: None,
         };
         let script = apply_script(&step);
         assert!(!script.contains("mktemp /etc"));
@@ -384,9 +832,14 @@ mod tests {
             enable_unit: true,
             sysctl_file: Some("net.ipv4.ip_forward = 1\n".into()),
             sysctl_on: vec!["net.ipv4.ip_forward"],
+            arm: None,
         };
         let script = apply_script(&step);
-        assert!(script.contains("systemctl restart wg-quick@wg0"));
+        // Stopped before the new config is in place (its PostDown hooks match what ran), then
+        // started with the new one.
+        let stop = script.find("systemctl stop wg-quick@wg0").unwrap();
+        assert!(stop < script.find("mv -f \"$tmp\"").unwrap());
+        assert!(script.find("systemctl start wg-quick@wg0").unwrap() > stop);
         assert!(script.contains("systemctl enable wg-quick@wg0"));
         assert!(
             !script.contains("wg-quick down"),
