@@ -7,7 +7,8 @@
 #      and pings every pair, then holds `wgdeploy check` to ping on the config sets in
 #      inventories/configs, then deploys and restarts the nat-relay configs over real SSH
 #      (an sshd in every lab host), then runs `wgdeploy plan` and `apply` end to end over SSH on
-#      the lab (lab/apply-e2e.sh) (root only; skipped with a notice otherwise).
+#      the lab (lab/apply-e2e.sh), then generations, rollback, --atomic, lock-out protection and
+#      status --ping (lab/rollback-e2e.sh) (root only; skipped with a notice otherwise).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,7 +35,7 @@ cargo fmt --all -- --check
 echo "==> cargo clippy"
 cargo clippy --all-targets --quiet -- -D warnings
 
-echo "==> lab: nat-relay, check-agreement, ssh-smoke and apply-e2e on real WireGuard behind NAT"
+echo "==> lab: nat-relay, check-agreement, ssh-smoke, apply-e2e and rollback-e2e on real WireGuard behind NAT"
 if $is_root; then
   cargo build --quiet
   bash lab/nat-relay.sh
@@ -42,6 +43,7 @@ if $is_root; then
   bash lab/check-agreement.sh
   bash lab/ssh-smoke.sh
   bash lab/apply-e2e.sh
+  bash lab/rollback-e2e.sh
 else
   echo "skipped: the namespace lab needs root (run as root to include it)"
 fi

@@ -883,6 +883,9 @@ pub fn summary_of(change: &HostChange) -> String {
     if change.step.enable_unit {
         parts.push("enable unit".to_owned());
     }
+    if change.unconfirmed {
+        parts.push("confirm an unconfirmed apply".to_owned());
+    }
     parts.join(" + ")
 }
 
@@ -1235,6 +1238,156 @@ mod tests {
     impl Reporter for Quiet {
         fn update(&self, _: &str, _: &str) {}
         fn finish(&self, _: &str, _: bool, _: &str) {}
+    }
+
+    /// A fleet for the lock-out and --atomic tests: every host's config moves from `old` to `new`
+    /// (an address change: restart). The host keeps what it was last given, so a second survey
+    /// (the --atomic undo) sees the new config. `lost` hosts refuse every new connection after the
+    /// step until their timer reverted them; `failing` hosts fail their step once armed.
+    struct ProtectedFleet {
+        lost: &'static [&'static str],
+        failing: &'static [&'static str],
+        hosts: std::sync::Mutex<std::collections::HashMap<String, FakeTransport>>,
+    }
+
+    impl ProtectedFleet {
+        fn new(lost: &'static [&'static str], failing: &'static [&'static str]) -> Arc<Self> {
+            Arc::new(ProtectedFleet {
+                lost,
+                failing,
+                hosts: Default::default(),
+            })
+        }
+
+        fn host_for(&self, name: &str) -> FakeTransport {
+            let k = keys();
+            let old = config(&k, "100.64.0.1/24", "100.64.0.2/32");
+            let live = dump(&k, "100.64.0.2/32");
+            let current = Arc::new(std::sync::Mutex::new(old));
+            let failing = self.failing.contains(&name);
+            FakeTransport::new(move |command, stdin| {
+                let mut current = current.lock().unwrap();
+                if command.contains("wgdeploy-facts") {
+                    ok(&facts_output(Some(&current), Some(&live)))
+                } else if command.contains("@@confirmed") {
+                    ok(&format!(
+                        "@@confirmed\n@@generation 2\n@@now 0\n@@dump\n{live}@@end\n"
+                    ))
+                } else if failing {
+                    ok(
+                        "@@armed\n@@written\n@@log\nsimulated\n@@fail wg-quick up wg0 failed\n@@reverted-now\n",
+                    )
+                } else {
+                    *current = String::from_utf8_lossy(stdin).into_owned();
+                    ok(&format!(
+                        "@@armed\n@@written\n@@done restart\n@@dump\n{live}@@end\n"
+                    ))
+                }
+            })
+        }
+    }
+
+    impl Connector for ProtectedFleet {
+        type Session = FakeTransport;
+        async fn connect(&self, job: &Job) -> Result<FakeTransport, HostError> {
+            let mut hosts = self.hosts.lock().unwrap();
+            if let Some(host) = hosts.get(&job.name) {
+                if self.lost.contains(&job.name.as_str()) {
+                    // Connected before (survey): the change has cut off new connections since.
+                    return Ok(FakeTransport::new(|command, _| {
+                        if command.contains("@@confirmed") {
+                            ok("@@reverted 1700000000\n@@dump\n@@end\n")
+                        } else {
+                            ok("")
+                        }
+                    }));
+                }
+                return Ok(host.clone());
+            }
+            let host = self.host_for(&job.name);
+            hosts.insert(job.name.clone(), host.clone());
+            Ok(host)
+        }
+    }
+
+    fn protected_jobs(names: &[&str]) -> Vec<Job> {
+        let k = keys();
+        let new = config(&k, "100.64.0.9/24", "100.64.0.2/32");
+        names
+            .iter()
+            .map(|name| Job {
+                name: (*name).into(),
+                ..job(&new)
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_host_that_reverted_by_itself_is_reported_so_and_a_failed_step_is_put_back() {
+        let limits = Limits {
+            parallel: 4,
+            connect: Duration::from_secs(5),
+            apply: Duration::from_secs(5),
+        };
+        let fleet = ProtectedFleet::new(&["cut"], &["broken"]);
+        let jobs = protected_jobs(&["fine", "cut", "broken"]);
+        let surveyed = survey(fleet.clone(), jobs, limits, Arc::new(Quiet)).await;
+        let reports = super::apply(fleet, surveyed, limits, run_of(false), Arc::new(Quiet)).await;
+        let fine = reports[0].outcome.as_ref().unwrap();
+        assert!(fine.changed && fine.generation == Some(2));
+        let cut = reports[1].outcome.as_ref().unwrap_err();
+        assert!(
+            cut.message
+                .contains("put back its previous config by itself at 22:13:20 UTC")
+                && cut.message.contains("SSH works again"),
+            "{}",
+            cut.message
+        );
+        let broken = reports[2].outcome.as_ref().unwrap_err();
+        assert!(
+            broken
+                .message
+                .ends_with("the host put its previous config back")
+        );
+        assert!(
+            reports.iter().all(|report| !report.rolled_back),
+            "not --atomic"
+        );
+    }
+
+    #[tokio::test]
+    async fn atomic_rolls_back_the_hosts_a_failed_run_changed() {
+        let limits = Limits {
+            parallel: 4,
+            connect: Duration::from_secs(5),
+            apply: Duration::from_secs(5),
+        };
+        let fleet = ProtectedFleet::new(&[], &["broken"]);
+        let jobs = protected_jobs(&["a", "broken", "b"]);
+        let surveyed = survey(fleet.clone(), jobs, limits, Arc::new(Quiet)).await;
+        let reports = super::apply(
+            fleet.clone(),
+            surveyed,
+            limits,
+            run_of(true),
+            Arc::new(Quiet),
+        )
+        .await;
+        assert!(reports[0].rolled_back && reports[2].rolled_back);
+        assert!(!reports[1].rolled_back && reports[1].outcome.is_err());
+        assert_eq!(reports[0].notes, ["rolled back (--atomic: broken failed)"]);
+        // a was given the new config, then the old one again, on stdin.
+        let k = keys();
+        let old = config(&k, "100.64.0.1/24", "100.64.0.2/32");
+        let a = fleet.hosts.lock().unwrap()["a"].clone();
+        let pushed: Vec<String> = a
+            .recorded()
+            .into_iter()
+            .filter(|(_, stdin)| !stdin.is_empty())
+            .map(|(_, stdin)| String::from_utf8(stdin).unwrap())
+            .collect();
+        assert_eq!(pushed.len(), 2, "the change and its undo");
+        assert_eq!(pushed[1], old);
     }
 
     #[tokio::test]
