@@ -18,6 +18,8 @@ pub struct Fleet {
     pub runtime: tokio::runtime::Runtime,
     pub connection: deploy::Connection,
     pub deployment: Deployment,
+    pub state: crate::state::State,
+    pub renderer: crate::render::Renderer,
     pub hosts: Vec<Surveyed<SshSession>>,
 }
 
@@ -51,6 +53,8 @@ pub fn survey(
         runtime,
         connection,
         deployment,
+        state,
+        renderer,
         hosts,
     })
 }

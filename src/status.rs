@@ -28,26 +28,20 @@ use std::sync::Arc;
 /// Stale handshakes, drift from the inventory and unconfirmed applies are highlighted but exit 0:
 /// an idle tunnel without keepalives has no recent handshake and is still healthy.
 pub fn status(args: &StatusArgs, out: &mut dyn Write) -> Result<u8> {
-    let common = &args.common;
-    let connect = &args.connect;
-    let (deployment, state, renderer) = deploy::load(
-        &common.inventory,
-        &common.state_path(),
-        connect.templates.as_deref(),
-    )?;
-    let connection = connect.connection();
-    let jobs = deploy::jobs(&deployment, &state, &renderer, &connection.hosts)?;
-    let runtime = deploy::runtime()?;
-    let progress = Arc::new(Progress::new("status", false));
-    let surveyed = deploy::survey(
-        &runtime,
-        &deployment,
-        jobs,
-        &connection,
-        progress.clone(),
+    let fleet = crate::live::survey(
+        &args.common,
+        &args.connect,
+        "status",
         crate::apply::Goal::Planned,
+    )?;
+    let (runtime, connection, deployment, state, renderer, surveyed) = (
+        fleet.runtime,
+        fleet.connection,
+        fleet.deployment,
+        fleet.state,
+        fleet.renderer,
+        fleet.hosts,
     );
-    progress.clear();
 
     let names = key_names(&deployment, &state);
     let hosts: Vec<HostStatus> = surveyed.iter().map(host_status).collect();
