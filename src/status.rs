@@ -5,7 +5,6 @@
 use crate::apply::{HostError, Job, Surveyed};
 use crate::check::{HostIndex, Verdict};
 use crate::cli::{StatusArgs, write_out};
-use crate::deploy;
 use crate::error::{Diagnostic, Error, Result};
 use crate::output::Progress;
 use crate::render::{Deployment, Renderer};
