@@ -45,49 +45,11 @@ selected() { [[ ${#SELECTED[@]} -eq 0 ]] && return 0; local s; for s in "${SELEC
 fail() { echo "FAIL: $*"; FAILURES=$((FAILURES + 1)); }
 pass() { echo "ok: $*"; }
 
-# wgd ARGS...: run wgdeploy as the operator (ops namespace), output in $OUT (also shown), status in RC
-wgd() {
-    set +e
-    in_ops "$WGDEPLOY" "$@" --known-hosts "${KNOWN_HOSTS:-$WORK/ssh/known_hosts}" >"$OUT" 2>&1 </dev/null
-    RC=$?
-    set -e
-    sed 's/^/    | /' "$OUT"
-}
-
 # conf_stamp HOST: inode and mtime of the host's config, seen from outside (its per-host directory)
-conf_file() { echo "$WORK/hosts/$1/etc-wireguard/$IFACE.conf"; }
 conf_stamp() { stat -c '%i %y' "$(conf_file "$1")" 2>/dev/null || echo absent; }
 # wg_pid HOST: pid of the host's wireguard-go (a restart gives a new one)
 wg_pid() { ip netns pids "${HOST_NS[$1]}" | while read -r pid; do
     [[ $(cat "/proc/$pid/comm" 2>/dev/null) == wireguard-go ]] && echo "$pid"; done | sort -n | head -1; }
-
-refresh_overlay() {
-    local host
-    for host in "${HOSTS[@]}"; do
-        OVERLAY[$host]=$(overlay_of "$(conf_file "$host")")
-        CONF[$host]=$(conf_file "$host")
-    done
-}
-
-# all_pairs_ping [SECONDS]: every ordered pair pings, retrying failed rounds up to SECONDS (default
-# 0: one round). After a host restarts, its peers still hold sessions with the old process and only
-# re-handshake when WireGuard's timers notice (about 15 s without an answer), hence the wait.
-all_pairs_ping() {
-    local deadline=$((SECONDS + ${1:-0})) t0=$SECONDS pair bad failing
-    refresh_overlay
-    wait_handshakes
-    while :; do
-        ping_pairs
-        bad=0 failing=()
-        for pair in "${!RESULT[@]}"; do [[ ${RESULT[$pair]} == ok ]] || { bad=$((bad + 1)); failing+=("$pair"); }; done
-        ((bad == 0 || SECONDS >= deadline)) && break
-        log "$bad pairs not yet answering (${failing[*]}); retrying"
-        sleep 1
-    done
-    print_matrix
-    ((bad == 0)) && log "all pairs ping ($((SECONDS - t0))s after the apply)"
-    return "$bad"
-}
 
 # --------------------------------------------------------------------------------------------------
 scenario_1() {

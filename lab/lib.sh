@@ -880,3 +880,45 @@ write_lab_inventory() {
         done < <(lab_plan "$kind" ${n:+"$n"})
     } >"$file"
 }
+
+# ---- end-to-end helpers (apply-e2e.sh, rollback-e2e.sh): they use WGDEPLOY, WORK, OUT, HOSTS ----
+
+# wgd ARGS...: run wgdeploy as the operator (ops namespace), output in $OUT (also shown), status in RC
+wgd() {
+    set +e
+    in_ops "$WGDEPLOY" "$@" --known-hosts "${KNOWN_HOSTS:-$WORK/ssh/known_hosts}" >"$OUT" 2>&1 </dev/null
+    RC=$?
+    set -e
+    sed 's/^/    | /' "$OUT"
+}
+
+# conf_file HOST: the host's config, seen from outside (its per-host directory)
+conf_file() { echo "$WORK/hosts/$1/etc-wireguard/$IFACE.conf"; }
+
+refresh_overlay() {
+    local host
+    for host in "${HOSTS[@]}"; do
+        OVERLAY[$host]=$(overlay_of "$(conf_file "$host")")
+        CONF[$host]=$(conf_file "$host")
+    done
+}
+
+# all_pairs_ping [SECONDS]: every ordered pair pings, retrying failed rounds up to SECONDS (default
+# 0: one round). After a host restarts, its peers still hold sessions with the old process and only
+# re-handshake when WireGuard's timers notice (about 15 s without an answer), hence the wait.
+all_pairs_ping() {
+    local deadline=$((SECONDS + ${1:-0})) t0=$SECONDS pair bad failing
+    refresh_overlay
+    wait_handshakes
+    while :; do
+        ping_pairs
+        bad=0 failing=()
+        for pair in "${!RESULT[@]}"; do [[ ${RESULT[$pair]} == ok ]] || { bad=$((bad + 1)); failing+=("$pair"); }; done
+        ((bad == 0 || SECONDS >= deadline)) && break
+        log "$bad pairs not yet answering (${failing[*]}); retrying"
+        sleep 1
+    done
+    print_matrix
+    ((bad == 0)) && log "all pairs ping ($((SECONDS - t0))s after the apply)"
+    return "$bad"
+}

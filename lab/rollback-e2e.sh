@@ -45,16 +45,6 @@ selected() { [[ ${#SELECTED[@]} -eq 0 ]] && return 0; local s; for s in "${SELEC
 fail() { echo "FAIL: $*"; FAILURES=$((FAILURES + 1)); }
 pass() { echo "ok: $*"; }
 
-# wgd ARGS...: run wgdeploy as the operator (ops namespace), output in $OUT (also shown), status in RC
-wgd() {
-    set +e
-    in_ops "$WGDEPLOY" "$@" --known-hosts "$WORK/ssh/known_hosts" >"$OUT" 2>&1 </dev/null
-    RC=$?
-    set -e
-    sed 's/^/    | /' "$OUT"
-}
-
-conf_file() { echo "$WORK/hosts/$1/etc-wireguard/$IFACE.conf"; }
 gen_dir() { echo "$WORK/hosts/$1/var-lib-wgdeploy/$IFACE/generations"; }
 
 # snapshot NAME: copy every host's config to $WORK/snap/NAME/HOST.conf
@@ -73,26 +63,6 @@ same_as() {
 }
 # last_id: the newest deployment id in the journal
 last_id() { tail -n 1 "$JOURNAL" | sed -n 's/.*"id":"\([^"]*\)".*/\1/p'; }
-
-refresh_overlay() {
-    local host
-    for host in "${HOSTS[@]}"; do OVERLAY[$host]=$(overlay_of "$(conf_file "$host")"); CONF[$host]=$(conf_file "$host"); done
-}
-all_pairs_ping() {
-    local deadline=$((SECONDS + ${1:-0})) pair bad failing
-    refresh_overlay
-    wait_handshakes
-    while :; do
-        ping_pairs
-        bad=0 failing=()
-        for pair in "${!RESULT[@]}"; do [[ ${RESULT[$pair]} == ok ]] || { bad=$((bad + 1)); failing+=("$pair"); }; done
-        ((bad == 0 || SECONDS >= deadline)) && break
-        log "$bad pairs not yet answering (${failing[*]}); retrying"
-        sleep 1
-    done
-    print_matrix
-    return "$bad"
-}
 
 # --------------------------------------------------------------------------------------------------
 scenario_1() {
