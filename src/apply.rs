@@ -357,17 +357,10 @@ pub async fn survey_for<C: Connector>(
     reporter: Arc<dyn Reporter>,
     goal: Arc<Goal>,
 ) -> Vec<Surveyed<C::Session>> {
-    let permits = Arc::new(tokio::sync::Semaphore::new(limits.parallel.max(1)));
-    let mut tasks = tokio::task::JoinSet::new();
-    let count = jobs.len();
-    for (index, job) in jobs.into_iter().enumerate() {
+    crate::parallel::bounded(jobs, limits.parallel, move |job| {
         let job = Arc::new(job);
-        let connector = connector.clone();
-        let permits = permits.clone();
-        let reporter = reporter.clone();
-        let goal = goal.clone();
-        tasks.spawn(async move {
-            let _permit = permits.acquire_owned().await;
+        let (connector, reporter, goal) = (connector.clone(), reporter.clone(), goal.clone());
+        async move {
             reporter.update(&job.name, "connecting");
             let mut job = job;
             let work = async {
@@ -398,10 +391,10 @@ pub async fn survey_for<C: Connector>(
                 Ok((_, _, change)) => reporter.finish(&job.name, true, &summary_of(change)),
                 Err(error) => reporter.finish(&job.name, false, &error.message),
             }
-            (index, Surveyed { job, outcome })
-        });
-    }
-    collect(tasks, count).await
+            Surveyed { job, outcome }
+        }
+    })
+    .await
 }
 
 /// Applies every surveyed host's change, `limits.parallel` at a time: each changed host is armed,
@@ -414,69 +407,65 @@ pub async fn apply<C: Connector>(
     run: Arc<Run>,
     reporter: Arc<dyn Reporter>,
 ) -> Vec<HostReport> {
-    let permits = Arc::new(tokio::sync::Semaphore::new(limits.parallel.max(1)));
-    let mut tasks = tokio::task::JoinSet::new();
-    let count = surveyed.len();
-    for (index, host) in surveyed.into_iter().enumerate() {
-        let permits = permits.clone();
-        let reporter = reporter.clone();
-        let connector = connector.clone();
-        let run = run.clone();
-        tasks.spawn(async move {
-            let job = host.job;
-            let (session, facts, change) = match host.outcome {
-                Ok(surveyed) => surveyed,
-                Err(error) => {
-                    let report = HostReport {
-                        name: job.name.clone(),
-                        class: None,
-                        outcome: Err(error),
-                        notes: Vec::new(),
-                        rolled_back: false,
-                    };
-                    return (index, (report, None));
+    let done = crate::parallel::bounded(surveyed, limits.parallel, {
+        let (connector, run, reporter) = (connector.clone(), run.clone(), reporter.clone());
+        move |host: Surveyed<C::Session>| {
+            let (connector, run, reporter) = (connector.clone(), run.clone(), reporter.clone());
+            async move {
+                let job = host.job;
+                let (session, facts, change) = match host.outcome {
+                    Ok(surveyed) => surveyed,
+                    Err(error) => {
+                        let report = HostReport {
+                            name: job.name.clone(),
+                            class: None,
+                            outcome: Err(error),
+                            notes: Vec::new(),
+                            rolled_back: false,
+                        };
+                        return (report, None);
+                    }
+                };
+                if !change.is_empty() {
+                    reporter.update(&job.name, &format!("applying ({})", change.class.as_str()));
                 }
-            };
-            let _permit = permits.acquire_owned().await;
-            if !change.is_empty() {
-                reporter.update(&job.name, &format!("applying ({})", change.class.as_str()));
+                let (outcome, notes) = apply_one(
+                    connector.as_ref(),
+                    &job,
+                    session.as_ref(),
+                    &facts,
+                    &change,
+                    limits,
+                    &run,
+                    reporter.as_ref(),
+                )
+                .await;
+                match &outcome {
+                    Ok(applied) if applied.changed => reporter.finish(
+                        &job.name,
+                        true,
+                        &format!("applied ({})", change.class.as_str()),
+                    ),
+                    Ok(_) => reporter.finish(&job.name, true, "unchanged"),
+                    Err(error) => reporter.finish(&job.name, false, &error.message),
+                }
+                let report = HostReport {
+                    name: job.name.clone(),
+                    class: Some(change.class),
+                    outcome,
+                    notes,
+                    rolled_back: false,
+                };
+                let kept = Kept {
+                    job,
+                    session,
+                    before: facts,
+                };
+                (report, Some(kept))
             }
-            let (outcome, notes) = apply_one(
-                connector.as_ref(),
-                &job,
-                session.as_ref(),
-                &facts,
-                &change,
-                limits,
-                &run,
-                reporter.as_ref(),
-            )
-            .await;
-            match &outcome {
-                Ok(applied) if applied.changed => reporter.finish(
-                    &job.name,
-                    true,
-                    &format!("applied ({})", change.class.as_str()),
-                ),
-                Ok(_) => reporter.finish(&job.name, true, "unchanged"),
-                Err(error) => reporter.finish(&job.name, false, &error.message),
-            }
-            let report = HostReport {
-                name: job.name.clone(),
-                class: Some(change.class),
-                outcome,
-                notes,
-                rolled_back: false,
-            };
-            let kept = Kept {
-                job,
-                session,
-                before: facts,
-            };
-            (index, (report, Some(kept)))
-        });
-    }
-    let done = collect(tasks, count).await;
+        }
+    })
+    .await;
     let done = if run.atomic {
         roll_back_changed(connector, done, limits, run, reporter.clone()).await
     } else {
@@ -522,15 +511,12 @@ async fn apply_one<C: Connector>(
             step_limit.as_secs()
         ))),
     };
+    let put_back = |error: HostError, reverted: bool| match reverted {
+        true => append(error, "the host put its previous config back"),
+        false => error,
+    };
     let broken = match step {
-        StepEnd::Failed { error, reverted } => {
-            let error = if reverted {
-                append(error, "the host put its previous config back")
-            } else {
-                error
-            };
-            return (Err(error), notes);
-        }
+        StepEnd::Failed { error, reverted } => return (Err(put_back(error, reverted)), notes),
         StepEnd::Done(live) => match verify(job, live.as_ref()) {
             Ok(()) => None,
             Err(error) => {
@@ -538,12 +524,7 @@ async fn apply_one<C: Connector>(
                 let reverted = run_on(session, job, &script)
                     .await
                     .is_ok_and(|parsed| parsed.section("reverted-now").is_some());
-                let error = if reverted {
-                    append(error, "the host put its previous config back")
-                } else {
-                    error
-                };
-                return (Err(error), notes);
+                return (Err(put_back(error, reverted)), notes);
             }
         },
         StepEnd::Unknown(error) => Some(error),
@@ -640,28 +621,20 @@ async fn roll_back_changed<C: Connector>(
         return done;
     }
     let why = format!("--atomic: {} failed", failed.join(", "));
-    let permits = Arc::new(tokio::sync::Semaphore::new(limits.parallel.max(1)));
-    let mut tasks = tokio::task::JoinSet::new();
-    let count = done.len();
-    for (index, (mut report, kept)) in done.into_iter().enumerate() {
-        let changed = report.outcome.as_ref().is_ok_and(|applied| applied.changed);
-        let Some(host) = kept.as_ref().filter(|_| changed) else {
-            tasks.spawn(async move { (index, (report, kept)) });
-            continue;
-        };
-        let job = host.job.clone();
-        let session = host.session.clone();
-        let before = host.before.config.clone();
-        let systemd = host.before.systemd;
-        let (permits, reporter, connector, run, why) = (
-            permits.clone(),
+    crate::parallel::bounded(done, limits.parallel, move |(mut report, kept)| {
+        let (reporter, connector, run, why) = (
             reporter.clone(),
             connector.clone(),
             run.clone(),
             why.clone(),
         );
-        tasks.spawn(async move {
-            let _permit = permits.acquire_owned().await;
+        async move {
+            let changed = report.outcome.as_ref().is_ok_and(|applied| applied.changed);
+            let Some(host) = kept.as_ref().filter(|_| changed) else {
+                return (report, kept);
+            };
+            let (job, session) = (host.job.clone(), host.session.clone());
+            let (before, systemd) = (host.before.config.clone(), host.before.systemd);
             reporter.update(&report.name, &format!("rolling back ({why})"));
             let outcome = roll_back_one(
                 connector.as_ref(),
@@ -690,10 +663,10 @@ async fn roll_back_changed<C: Connector>(
                     report.outcome = Err(error);
                 }
             }
-            (index, (report, kept))
-        });
-    }
-    collect(tasks, count).await
+            (report, kept)
+        }
+    })
+    .await
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -785,16 +758,12 @@ async fn refresh_after_restarts<S: Transport + 'static>(
     if restarted.is_empty() {
         return done.into_iter().map(|(report, _)| report).collect();
     }
-    let permits = Arc::new(tokio::sync::Semaphore::new(limits.parallel.max(1)));
-    let mut tasks = tokio::task::JoinSet::new();
-    let count = done.len();
-    for (index, (mut report, host)) in done.into_iter().enumerate() {
-        let permits = permits.clone();
-        let reporter = reporter.clone();
-        let restarted = restarted.clone();
-        tasks.spawn(async move {
+    let restarted = Arc::new(restarted);
+    crate::parallel::bounded(done, limits.parallel, move |(mut report, host)| {
+        let (reporter, restarted) = (reporter.clone(), restarted.clone());
+        async move {
             let Some(Kept { job, session, .. }) = host else {
-                return (index, report);
+                return report;
             };
             // Only peers this host dials (it has their endpoint in its config): re-adding such a
             // peer loses nothing and its keepalive or next packet handshakes at once. A peer it
@@ -818,9 +787,8 @@ async fn refresh_after_restarts<S: Transport + 'static>(
             // A host that itself (re)started has only fresh sessions; so a first deployment,
             // where every host comes up, refreshes nothing.
             if keys.is_empty() || report.outcome.is_err() || started(&report) {
-                return (index, report);
+                return report;
             }
-            let _permit = permits.acquire_owned().await;
             reporter.update(&job.name, &format!("refreshing sessions with {}", names.join(", ")));
             let script = remote::refresh_script(&job.interface, &keys);
             let outcome = tokio::time::timeout(limits.apply, run(session.as_ref(), &job, &script, &[]))
@@ -838,10 +806,10 @@ async fn refresh_after_restarts<S: Transport + 'static>(
             };
             reporter.finish(&job.name, true, &note);
             report.notes.push(note);
-            (index, report)
-        });
-    }
-    collect(tasks, count).await
+            report
+        }
+    })
+    .await
 }
 
 /// The public key of the host a job configures, from the private key in its config.
@@ -849,21 +817,6 @@ fn public_key_of(job: &Job) -> Option<String> {
     let config =
         crate::wgconf::parse(std::path::Path::new(&job.name), job.desired.expose()).ok()?;
     Some(config.private_key?.public_key().to_base64())
-}
-
-/// Results in submission order, whatever order tasks finished in.
-async fn collect<T: Send + 'static>(
-    mut tasks: tokio::task::JoinSet<(usize, T)>,
-    count: usize,
-) -> Vec<T> {
-    let mut slots: Vec<Option<T>> = (0..count).map(|_| None).collect();
-    while let Some(joined) = tasks.join_next().await {
-        // A task only fails to join if it panicked; wgdeploy's tasks return errors instead.
-        if let Ok((index, value)) = joined {
-            slots[index] = Some(value);
-        }
-    }
-    slots.into_iter().flatten().collect()
 }
 
 /// One line about a host's change: "nothing to do", "syncconf: peers change", ...

@@ -167,26 +167,26 @@ async fn ping_all(
     reporter: Arc<dyn crate::apply::Reporter>,
 ) -> Vec<Option<PingResults>> {
     let addresses = targets(deployment);
-    let permits = Arc::new(tokio::sync::Semaphore::new(limits.parallel.max(1)));
-    let mut tasks = tokio::task::JoinSet::new();
-    for (index, host) in surveyed.iter().enumerate() {
-        let Ok((session, _, _)) = &host.outcome else {
-            continue;
-        };
-        let own = deployment.inventory.host_id(&host.job.name);
-        let others: Vec<String> = addresses
-            .iter()
-            .enumerate()
-            .filter(|&(id, _)| Some(id) != own)
-            .filter_map(|(_, address)| address.clone())
-            .collect();
-        let session = session.clone();
-        let job = host.job.clone();
-        let permits = permits.clone();
+    // What each surveyed host pings: every overlay address but its own.
+    let work: Vec<_> = surveyed
+        .iter()
+        .map(|host| {
+            let (session, _, _) = host.outcome.as_ref().ok()?;
+            let own = deployment.inventory.host_id(&host.job.name);
+            let others: Vec<String> = addresses
+                .iter()
+                .enumerate()
+                .filter(|&(id, _)| Some(id) != own)
+                .filter_map(|(_, address)| address.clone())
+                .collect();
+            Some((session.clone(), host.job.clone(), others))
+        })
+        .collect();
+    let limit = limits.connect;
+    crate::parallel::bounded(work, limits.parallel, move |work| {
         let reporter = reporter.clone();
-        let limit = limits.connect;
-        tasks.spawn(async move {
-            let _permit = permits.acquire_owned().await;
+        async move {
+            let (session, job, others) = work?;
             reporter.update(&job.name, "pinging");
             let result = match tokio::time::timeout(limit, ping_from(&session, &job, &others)).await
             {
@@ -200,22 +200,10 @@ async fn ping_all(
                 Ok(_) => reporter.finish(&job.name, true, "pinged"),
                 Err(error) => reporter.finish(&job.name, false, &error.message),
             }
-            (index, result)
-        });
-    }
-    let mut results: Vec<Option<PingResults>> = (0..surveyed.len()).map(|_| None).collect();
-    while let Some(joined) = tasks.join_next().await {
-        match joined {
-            Ok((index, result)) => {
-                if let Some(slot) = results.get_mut(index) {
-                    *slot = Some(result);
-                }
-            }
-            // A panicked task leaves its host's slot empty: shown as not pinged.
-            Err(_) => continue,
+            Some(result)
         }
-    }
-    results
+    })
+    .await
 }
 
 /// Pings `addresses` from one host over its session.
