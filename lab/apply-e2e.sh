@@ -18,6 +18,9 @@
 #   7 the SSH session of a host dies at many points of an apply: its config is always exactly the old
 #     or the new one, never partial; apply again converges
 #   8 the two-relay lab: apply, then every pair pings (home on relay1, office on relay2)
+#   9 a non-root SSH user on web1: without `become` a clear error; `become: sudo` where sudo wants a
+#     password, a clear error and nothing touched; with NOPASSWD, a restart is armed, applied and
+#     confirmed through `sudo -n`, the config is root's, 0600, and every pair pings
 #
 # Environment: WGDEPLOY=/path/to/wgdeploy skips `cargo build`. Needs root.
 set -euo pipefail
@@ -299,12 +302,68 @@ scenario_8() {
     check_relayed home office relay2 || fail "8: home -> office does not cross relay2"
 }
 
+# newest_generation HOST: the number of the newest generation recorded on HOST (0: none)
+newest_generation() {
+    find "$WORK/hosts/$1/var-lib-wgdeploy/$IFACE/generations" -maxdepth 1 -name '*.meta' -printf '%f\n' 2>/dev/null |
+        sed 's/\.meta$//' | sort -n | tail -1 | grep . || echo 0
+}
+
+# web1_ssh USER [BECOME]: web1's inventory `ssh:` connects as USER (with `become: BECOME`)
+web1_ssh() {
+    local extra=${2:+ become: $2,}
+    sed -i -E "/^  web1:\$/,/^    ssh:/ s/user: [a-z]+,( become: [a-z]+,)?/user: $1,$extra/" "$INV"
+    grep -q "user: $1,$extra" "$INV" || die "web1_ssh: web1's ssh line was not rewritten"
+}
+
+scenario_9() {
+    log "scenario 9: a non-root SSH user: refused without become, sudo without a password, then applied through sudo -n"
+    add_login_user web1 deploy nopasswd
+    add_login_user web1 nosudo none
+    local stamp gens
+    stamp=$(conf_stamp web1)
+    gens=$(newest_generation web1)
+
+    web1_ssh deploy
+    wgd plan "$INV"
+    [[ $RC == 1 ]] || fail "9: plan as deploy without become exited $RC (want 1)"
+    grep -q '`deploy` cannot read /etc/wireguard' "$OUT" && grep -q 'become: sudo' "$OUT" ||
+        fail "9: no clear error for a user who cannot read /etc/wireguard"
+
+    web1_ssh nosudo sudo
+    wgd apply "$INV" --yes
+    [[ $RC == 1 ]] || fail "9: apply as nosudo exited $RC (want 1)"
+    grep -q 'web1.*`sudo -n` needs a password' "$OUT" || fail "9: no clear error when sudo needs a password"
+    grep -qi 'NOPASSWD' "$OUT" || fail "9: the sudo error does not say how to fix it"
+    [[ $(conf_stamp web1) == "$stamp" ]] || fail "9: web1's config was touched although sudo was refused"
+
+    web1_ssh deploy sudo
+    wgd plan "$INV" --detailed-exitcode
+    [[ $RC == 0 ]] || fail "9: plan through sudo on a converged host exited $RC (want 0: same facts as root)"
+
+    # A change that restarts web1: arming, the change and the confirm all run through `sudo -n`.
+    sed -i '/^    address: 100\.64\.0\.7[0-9]$/d' "$INV"
+    sed -i '/^  web1:$/a\    address: 100.64.0.78' "$INV"
+    wgd apply "$INV" --yes
+    [[ $RC == 0 ]] || fail "9: apply through sudo exited $RC"
+    grep -Eq "web1 +restart +applied" "$OUT" || fail "9: web1 was not restarted through sudo"
+    grep -q 'Address = 100.64.0.78/' "$(conf_file web1)" || fail "9: web1's config lacks its new address"
+    [[ $(stat -c '%U %a' "$(conf_file web1)") == "root 600" ]] ||
+        fail "9: web1's config is $(stat -c '%U %a' "$(conf_file web1)"), want root 600"
+    local newest
+    newest=$(newest_generation web1)
+    ((newest > gens)) && cmp -s "$WORK/hosts/web1/var-lib-wgdeploy/$IFACE/generations/$newest.conf" "$(conf_file web1)" ||
+        fail "9: no generation of the new config recorded through sudo (was the change confirmed?)"
+    refresh_overlay
+    if all_pairs_ping 60; then pass "9: deploy (sudo -n) applied web1's change and confirmed it; all pairs ping"; else fail "9: some pairs do not ping"; fi
+    web1_ssh root
+}
+
 # --------------------------------------------------------------------------------------------------
 make_ssh_lab
 write_lab_inventory "$INV" standard
 HOSTS=(relay1 web1 home office)
 scenario_1
-for n in 2 3 4 5 6 7 8; do
+for n in 2 3 4 5 6 7 8 9; do
     selected "$n" && "scenario_$n"
 done
 if ((FAILURES > 0)); then

@@ -201,6 +201,45 @@ in_host() {
     nsenter --target "${HOLDER[$host]}" --net --mount --uts -- "$@"
 }
 
+# add_login_user HOST USER SUDO: a login user on HOST alone, for tests of non-root SSH users. HOST's
+# mount namespace gets private copies of /etc/passwd, /etc/group and /etc/shadow with USER added
+# (uid 40000+, home in HOST's directory, no password: key login only), and a private /etc/sudoers.d:
+# SUDO=nopasswd lets USER run anything through `sudo -n`, SUDO=none gives USER no sudo rule. The
+# machine's own user database is never touched. Needs `sudo` installed for SUDO to mean anything.
+add_login_user() {
+    local host=$1 user=$2 sudo=$3 dir="$WORK/hosts/$1/etc-users" uid
+    [[ -n ${HOLDER[$host]:-} ]] || die "add_login_user: no lab host $host"
+    [[ $user =~ ^[a-z][a-z0-9-]{0,30}$ ]] || die "add_login_user: bad user name $user"
+    case $sudo in nopasswd | none) ;; *) die "add_login_user: SUDO must be nopasswd or none" ;; esac
+    if [[ ! -d $dir ]]; then
+        mkdir -p "$dir/sudoers.d"
+        cp /etc/passwd /etc/group "$dir/"
+        cp /etc/shadow "$dir/shadow"
+        chmod 640 "$dir/shadow"
+        if [[ -d /etc/sudoers.d ]]; then cp -a /etc/sudoers.d/. "$dir/sudoers.d/"; fi
+        chmod 755 "$dir/sudoers.d"
+        in_host "$host" sh -ec '
+            mount --bind "$1/passwd" /etc/passwd
+            mount --bind "$1/group" /etc/group
+            mount --bind "$1/shadow" /etc/shadow
+            mkdir -p /etc/sudoers.d
+            mount --bind "$1/sudoers.d" /etc/sudoers.d' sh "$dir"
+    fi
+    uid=$((40000 + $(wc -l <"$dir/passwd")))
+    local home="$WORK/hosts/$host/home-$user"
+    mkdir -p "$home/.ssh"
+    cp "$SSH_DIR/authorized_keys" "$home/.ssh/authorized_keys"
+    chown -R "$uid:$uid" "$home"
+    echo "$user:x:$uid:$uid:lab user:$home:/bin/sh" >>"$dir/passwd"
+    echo "$user:x:$uid:" >>"$dir/group"
+    # `*`: no password can match, and (unlike `!`) sshd does not treat the account as locked.
+    echo "$user:*:19000:0:99999:7:::" >>"$dir/shadow"
+    if [[ $sudo == nopasswd ]]; then
+        echo "$user ALL=(root) NOPASSWD: ALL" >"$dir/sudoers.d/lab-$user"
+        chmod 440 "$dir/sudoers.d/lab-$user"
+    fi
+}
+
 # make_internet: the lab "internet" 198.51.100.0/24, a bridge inside its own namespace
 make_internet() {
     new_netns inet
@@ -628,7 +667,9 @@ ListenAddress $addr
 Port 22
 HostKey $sdir/ssh_host_ed25519_key
 PidFile $sdir/sshd.pid
-AuthorizedKeysFile $SSH_DIR/authorized_keys
+# root's keys; a login user of add_login_user has its own copy in its home (sshd reads a user's
+# file as that user, and $SSH_DIR is root's alone)
+AuthorizedKeysFile $SSH_DIR/authorized_keys .ssh/authorized_keys
 # authorized_keys lives under /tmp: StrictModes would reject it
 StrictModes no
 UsePAM no

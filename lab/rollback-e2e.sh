@@ -16,7 +16,7 @@
 #     this run changed is rolled back; all configs byte-identical to before; all pairs ping
 #   5 lock-out: a config whose PostUp blocks new SSH connections; the host reverts by itself within
 #     --confirm-timeout, SSH works again, the report says so
-#   6 status --ping on the converged lab agrees with check on every ordered pair
+#   6 status --ping (text and --json) on the converged lab agrees with check on every ordered pair
 #
 # Environment: WGDEPLOY=/path/to/wgdeploy skips `cargo build`. Needs root.
 set -euo pipefail
@@ -190,13 +190,43 @@ scenario_5() {
 }
 
 scenario_6() {
-    log "scenario 6: status --ping agrees with check"
+    log "scenario 6: status --ping agrees with check (text and --json)"
     wgd status "$INV" --ping
     [[ $RC == 0 ]] || fail "6: status --ping exited $RC"
-    grep -qi "agree" "$OUT" || fail "6: status does not say ping agrees with check"
+    grep -q "ping agrees with check on all 12 ordered pairs" "$OUT" || fail "6: status does not say ping agrees with check on all 12 pairs"
     grep -q "DISAGREE" "$OUT" && fail "6: status reports disagreements"
     grep -q "generation" "$OUT" || fail "6: status shows no generation"
-    pass "6: status --ping ran"
+    # --json: stdout is one document a monitoring script can rely on; stderr stays apart.
+    local json="$WORK/status.json" rc=0
+    in_ops "$WGDEPLOY" status "$INV" --ping --json --known-hosts "${KNOWN_HOSTS:-$WORK/ssh/known_hosts}" \
+        >"$json" 2>"$WORK/status.err" </dev/null || rc=$?
+    [[ $rc == 0 ]] || fail "6: status --ping --json exited $rc: $(cat "$WORK/status.err")"
+    jq -e '.healthy == true
+           and (.hosts | length) == 4
+           and all(.hosts[]; .health == "up" and .generation.number >= 1 and (.live.peers | length) >= 1)
+           and .ping.counts.pairs == 12 and .ping.counts.agree == 12 and .ping.counts.disagree == 0
+           and all(.ping.pairs[]; .ping == "ok" and .disagrees == false)' "$json" >/dev/null ||
+        fail "6: status --json does not describe 4 healthy hosts and 12 agreeing pairs: $(head -c 2000 "$json")"
+    local key
+    while read -r key; do
+        grep -qF "$key" "$json" && fail "6: a private key appears in status --json"
+    done < <(jq -r '.. | objects | .private_key? // empty' "$STATE")
+    pass "6: status --ping agrees with check on all 12 pairs, in text and in --json"
+
+    # A host whose interface is down: named DOWN, not pinged from, the failed pings to it explained;
+    # exit 1. `apply` brings it back up.
+    in_host home env WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD=1 wg-quick down "$IFACE" >/dev/null 2>&1 ||
+        fail "6: could not take home's interface down"
+    wgd status "$INV" --ping
+    [[ $RC == 1 ]] || fail "6: status with home's interface down exited $RC (want 1)"
+    grep -q "home: $IFACE interface not running (DOWN)" "$OUT" || fail "6: status does not call home DOWN"
+    grep -q "! home: no pings from this host: its interface $IFACE is not running" "$OUT" ||
+        fail "6: status pinged from home although its interface is down"
+    grep -q "DISAGREE relay1 → home: check predicts reachable, ping failed (home's interface is not running)" "$OUT" ||
+        fail "6: the failed pings to home do not say why"
+    wgd apply "$INV" --yes
+    [[ $RC == 0 ]] && grep -Eq "home +up +applied" "$OUT" || fail "6: apply did not bring home's interface up"
+    if all_pairs_ping 60; then pass "6: a down interface is reported as such, and apply brings it back"; else fail "6: some pairs do not ping after home came back"; fi
 }
 
 # --------------------------------------------------------------------------------------------------

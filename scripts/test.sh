@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-LAB_PACKAGES=(wireguard-tools wireguard-go iptables iproute2 iputils-ping openssh-server jq)
+LAB_PACKAGES=(wireguard-tools wireguard-go iptables iproute2 iputils-ping openssh-server jq sudo)
 
 install_lab_packages() {
   local missing=()

@@ -151,6 +151,9 @@ pub struct StatusArgs {
     /// Seconds without a handshake after which a peer counts as stale.
     #[arg(long, value_name = "SECS", default_value_t = 180)]
     pub stale_after: u64,
+    /// Print hosts (and with `--ping` the matrix) as one JSON document; the exit code is the same.
+    #[arg(long)]
+    pub json: bool,
     #[command(flatten)]
     pub connect: ConnectArgs,
 }

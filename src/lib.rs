@@ -22,6 +22,7 @@ pub mod render;
 pub mod rollback;
 pub mod state;
 pub mod status;
+pub mod status_json;
 pub mod status_view;
 pub mod topology;
 pub mod transport;

@@ -44,13 +44,16 @@ pub fn status(args: &StatusArgs, out: &mut dyn Write) -> Result<u8> {
 
     let names = key_names(&deployment, &state);
     let hosts: Vec<HostStatus> = surveyed.iter().map(host_status).collect();
-    write_out(
-        out,
-        &crate::status_view::hosts_report(&hosts, &names, args.stale_after),
-    )?;
+    if !args.json {
+        write_out(
+            out,
+            &crate::status_view::hosts_report(&hosts, &names, args.stale_after),
+        )?;
+    }
     let mut healthy = hosts
         .iter()
         .all(|host| matches!(host.health(args.stale_after), Health::Up { .. }));
+    let mut matrix = None;
     if args.ping {
         let predictions = predictions(&deployment, &state, &renderer)?;
         let progress = Arc::new(Progress::new("ping", false));
@@ -61,9 +64,24 @@ pub fn status(args: &StatusArgs, out: &mut dyn Write) -> Result<u8> {
             progress.clone(),
         ));
         progress.clear();
-        let matrix = ping_matrix(&deployment, &surveyed, &results, &predictions);
-        healthy &= matrix.counts().disagree == 0;
-        write_out(out, &crate::status_view::ping_report(&matrix))?;
+        let pinged = ping_matrix(&deployment, &surveyed, &results, &predictions);
+        healthy &= pinged.counts().disagree == 0;
+        if !args.json {
+            write_out(out, &crate::status_view::ping_report(&pinged))?;
+        }
+        matrix = Some(pinged);
+    }
+    if args.json {
+        let document = crate::status_json::document(
+            &hosts,
+            &names,
+            args.stale_after,
+            matrix.as_ref(),
+            healthy,
+        );
+        let mut text = serde_json::to_string_pretty(&document).expect("a JSON value serializes");
+        text.push('\n');
+        write_out(out, &text)?;
     }
     if healthy { Ok(0) } else { Err(Error::silent()) }
 }
@@ -171,7 +189,10 @@ async fn ping_all(
     let work: Vec<_> = surveyed
         .iter()
         .map(|host| {
-            let (session, _, _) = host.outcome.as_ref().ok()?;
+            let (session, facts, _) = host.outcome.as_ref().ok()?;
+            // A host whose interface is down has no route to the overlay: its pings would say
+            // nothing about the tunnels (or leave by the default route).
+            facts.live.as_ref()?;
             let own = deployment.inventory.host_id(&host.job.name);
             let others: Vec<String> = addresses
                 .iter()
@@ -255,6 +276,10 @@ fn ping_matrix(
             let result = results.get(index).and_then(Option::as_ref);
             let error = match (&host.outcome, result) {
                 (Err(_), _) => Some("could not be surveyed (see above)".to_owned()),
+                (Ok((_, facts, _)), None) if facts.live.is_none() => Some(format!(
+                    "its interface {} is not running",
+                    host.job.interface
+                )),
                 (Ok(_), None) => Some("the ping did not run".to_owned()),
                 (Ok(_), Some(Err(error))) => Some(match &error.help {
                     Some(help) => format!("{} ({help})", error.message),
@@ -296,6 +321,11 @@ fn ping_matrix(
             .map(|host| host.name.as_str().to_owned())
             .collect(),
         rows,
+        down: surveyed
+            .iter()
+            .filter(|host| matches!(&host.outcome, Ok((_, facts, _)) if facts.live.is_none()))
+            .map(|host| host.job.name.clone())
+            .collect(),
     }
 }
 

@@ -432,6 +432,9 @@ pub struct PingRow {
 pub struct PingMatrix {
     pub targets: Vec<String>,
     pub rows: Vec<PingRow>,
+    /// Hosts seen with their interface not running: pings to them fail for that reason, which the
+    /// report says next to each such disagreement.
+    pub down: Vec<String>,
 }
 
 /// How ping and check compare over the ordered pairs of a matrix.
@@ -530,6 +533,9 @@ pub fn ping_report(matrix: &PingMatrix) -> String {
         .map(|(from, to, cell)| match &cell.check {
             Prediction::Unreachable(why) => format!(
                 "DISAGREE {from} → {to}: check predicts unreachable ({why}), ping got replies"
+            ),
+            _ if matrix.down.iter().any(|down| down == to) => format!(
+                "DISAGREE {from} → {to}: check predicts reachable, ping failed ({to}'s interface is not running)"
             ),
             _ => format!("DISAGREE {from} → {to}: check predicts reachable, ping failed"),
         })
@@ -832,6 +838,7 @@ mod tests {
                     error: Some("the SSH session failed: closed".into()),
                 },
             ],
+            down: vec!["laptop".into()],
         }
     }
 
@@ -849,7 +856,7 @@ Cells are ping/check: ok, FAIL (no reply), no (check predicts unreachable), cond
 
 ! laptop: no pings from this host: the SSH session failed: closed
 
-DISAGREE home → laptop: check predicts reachable, ping failed
+DISAGREE home → laptop: check predicts reachable, ping failed (laptop's interface is not running)
 DISAGREE office → home: check predicts unreachable (office has no AllowedIPs covering 100.64.0.1), ping got replies
 note: office → laptop: check predicts reachable only if laptop sends first; ping failed
 
@@ -887,7 +894,11 @@ ping agrees with check on 1 of 6 ordered pairs; 2 DISAGREE, 1 conditional in che
                 error: None,
             })
             .collect();
-        let text = ping_report(&PingMatrix { targets, rows });
+        let text = ping_report(&PingMatrix {
+            targets,
+            rows,
+            down: Vec::new(),
+        });
         assert!(text.ends_with("\nping agrees with check on all 12 ordered pairs.\n"));
         assert!(!text.contains("DISAGREE") && !text.contains(" !\n"));
     }
@@ -901,12 +912,17 @@ ping agrees with check on 1 of 6 ordered pairs; 2 DISAGREE, 1 conditional in che
             cells: vec![None, cell(Ping::Fail, Prediction::Reachable)],
             error: None,
         }];
-        let text = ping_report(&PingMatrix { targets, rows });
+        let text = ping_report(&PingMatrix {
+            targets,
+            rows,
+            down: Vec::new(),
+        });
         assert!(text.contains("too many for a grid"));
         assert!(text.contains("DISAGREE h0 → h1"));
         let empty = ping_report(&PingMatrix {
             targets: vec![],
             rows: vec![],
+            down: vec![],
         });
         assert!(empty.ends_with("no pairs to ping (fewer than two hosts).\n"));
         let mut short = matrix();
