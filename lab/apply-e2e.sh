@@ -334,6 +334,7 @@ scenario_9() {
     [[ $RC == 1 ]] || fail "9: apply as nosudo exited $RC (want 1)"
     grep -q 'web1.*`sudo -n` needs a password' "$OUT" || fail "9: no clear error when sudo needs a password"
     grep -qi 'NOPASSWD' "$OUT" || fail "9: the sudo error does not say how to fix it"
+    grep -q 'Nothing to do on the other hosts' "$OUT" || fail "9: with web1 failed, apply does not say the rest had nothing to do"
     [[ $(conf_stamp web1) == "$stamp" ]] || fail "9: web1's config was touched although sudo was refused"
 
     web1_ssh deploy sudo

@@ -144,6 +144,8 @@ pub fn parse_generations(lines: &[String]) -> Vec<Generation> {
             _ => {}
         }
     }
+    // The host lists them in glob order (10 before 2); oldest first is by number.
+    generations.sort_by_key(|generation| generation.number);
     generations
 }
 

@@ -89,7 +89,7 @@ pub fn apply(args: &ApplyArgs, out: &mut dyn Write) -> Result<u8> {
     let counts = deploy::counts(&fleet.hosts);
     write_out(out, &output::human_plan(&deploy::rows(&fleet.hosts)))?;
     if counts.changed() == 0 {
-        write_out(out, "Nothing to do.\n")?;
+        write_out(out, output::nothing_to_do(counts.failed))?;
         return if counts.failed > 0 {
             Err(failed_hosts(&deploy::rows(&fleet.hosts)))
         } else {

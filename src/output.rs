@@ -71,6 +71,15 @@ impl PlanCounts {
     }
 }
 
+/// The last line when no host needs a change: with failed hosts it must not read as "all done".
+pub fn nothing_to_do(failed: usize) -> &'static str {
+    if failed == 0 {
+        "Nothing to do.\n"
+    } else {
+        "Nothing to do on the other hosts.\n"
+    }
+}
+
 /// The human plan: per host its class and reasons, the redacted diff, forwarding; then the summary.
 pub fn human_plan(rows: &[PlanRow]) -> String {
     let mut text = String::new();

@@ -32,7 +32,7 @@ pub fn rollback(args: &RollbackArgs, out: &mut dyn Write) -> Result<u8> {
         };
     }
     if counts.changed() == 0 {
-        write_out(out, "Nothing to do.\n")?;
+        write_out(out, output::nothing_to_do(counts.failed))?;
         return if counts.failed > 0 {
             Err(live::failed_hosts(&rows))
         } else {
