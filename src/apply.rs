@@ -409,60 +409,14 @@ pub async fn apply<C: Connector>(
 ) -> Vec<HostReport> {
     let done = crate::parallel::bounded(surveyed, limits.parallel, {
         let (connector, run, reporter) = (connector.clone(), run.clone(), reporter.clone());
-        move |host: Surveyed<C::Session>| {
-            let (connector, run, reporter) = (connector.clone(), run.clone(), reporter.clone());
-            async move {
-                let job = host.job;
-                let (session, facts, change) = match host.outcome {
-                    Ok(surveyed) => surveyed,
-                    Err(error) => {
-                        let report = HostReport {
-                            name: job.name.clone(),
-                            class: None,
-                            outcome: Err(error),
-                            notes: Vec::new(),
-                            rolled_back: false,
-                        };
-                        return (report, None);
-                    }
-                };
-                if !change.is_empty() {
-                    reporter.update(&job.name, &format!("applying ({})", change.class.as_str()));
-                }
-                let (outcome, notes) = apply_one(
-                    connector.as_ref(),
-                    &job,
-                    session.as_ref(),
-                    &facts,
-                    &change,
-                    limits,
-                    &run,
-                    reporter.as_ref(),
-                )
-                .await;
-                match &outcome {
-                    Ok(applied) if applied.changed => reporter.finish(
-                        &job.name,
-                        true,
-                        &format!("applied ({})", change.class.as_str()),
-                    ),
-                    Ok(_) => reporter.finish(&job.name, true, "unchanged"),
-                    Err(error) => reporter.finish(&job.name, false, &error.message),
-                }
-                let report = HostReport {
-                    name: job.name.clone(),
-                    class: Some(change.class),
-                    outcome,
-                    notes,
-                    rolled_back: false,
-                };
-                let kept = Kept {
-                    job,
-                    session,
-                    before: facts,
-                };
-                (report, Some(kept))
-            }
+        move |host| {
+            apply_host(
+                connector.clone(),
+                host,
+                limits,
+                run.clone(),
+                reporter.clone(),
+            )
         }
     })
     .await;
@@ -472,6 +426,67 @@ pub async fn apply<C: Connector>(
         done
     };
     refresh_after_restarts(done, limits, reporter).await
+}
+
+/// One surveyed host through [`apply_one`], as a task of [`apply`]: its report, and what an undo
+/// (`--atomic`) or a session refresh needs of it (`None` when it could not be surveyed).
+async fn apply_host<C: Connector>(
+    connector: Arc<C>,
+    host: Surveyed<C::Session>,
+    limits: Limits,
+    run: Arc<Run>,
+    reporter: Arc<dyn Reporter>,
+) -> (HostReport, Option<Kept<C::Session>>) {
+    let job = host.job;
+    let (session, facts, change) = match host.outcome {
+        Ok(surveyed) => surveyed,
+        Err(error) => {
+            let report = HostReport {
+                name: job.name.clone(),
+                class: None,
+                outcome: Err(error),
+                notes: Vec::new(),
+                rolled_back: false,
+            };
+            return (report, None);
+        }
+    };
+    if !change.is_empty() {
+        reporter.update(&job.name, &format!("applying ({})", change.class.as_str()));
+    }
+    let (outcome, notes) = apply_one(
+        connector.as_ref(),
+        &job,
+        session.as_ref(),
+        &facts,
+        &change,
+        limits,
+        &run,
+        reporter.as_ref(),
+    )
+    .await;
+    match &outcome {
+        Ok(applied) if applied.changed => reporter.finish(
+            &job.name,
+            true,
+            &format!("applied ({})", change.class.as_str()),
+        ),
+        Ok(_) => reporter.finish(&job.name, true, "unchanged"),
+        Err(error) => reporter.finish(&job.name, false, &error.message),
+    }
+    let report = HostReport {
+        name: job.name.clone(),
+        class: Some(change.class),
+        outcome,
+        notes,
+        rolled_back: false,
+    };
+    let kept = Kept {
+        job,
+        session,
+        before: facts,
+    };
+    (report, Some(kept))
 }
 
 /// One host's change, start to end. Returns its outcome and notes.
