@@ -240,11 +240,23 @@ add_login_user() {
     fi
 }
 
+# add_bridge NS NAME: a bridge in NS with a fixed MAC address. A bridge whose MAC was not set takes
+# the lowest MAC of its ports, so it changes as ports are added: hosts that had resolved the
+# bridge's own address (the NAT routers' gateways, ops on the management network) then send to a
+# MAC nobody has until their ARP entry times out. That lost pings to ops at random right after the
+# lab was built.
+add_bridge() {
+    local mac
+    mac=$(printf '02:%02x:%02x:%02x:%02x:%02x' $((RANDOM % 256)) $((RANDOM % 256)) $((RANDOM % 256)) $((RANDOM % 256)) $((RANDOM % 256)))
+    # Given at creation, the address counts as set (addr_assign_type 3) and is kept from then on.
+    ip -n "$1" link add "$2" address "$mac" type bridge
+}
+
 # make_internet: the lab "internet" 198.51.100.0/24, a bridge inside its own namespace
 make_internet() {
     new_netns inet
     INET_NS=$NS_NAME
-    ip -n "$INET_NS" link add br0 type bridge
+    add_bridge "$INET_NS" br0
     ip -n "$INET_NS" link set br0 up
 }
 
@@ -318,7 +330,7 @@ make_nat_router() {
     ns=$NS_NAME
     attach "$ns" wan "$wan/24" "$INET_NS" br0 "${4:-}"
     UNDERLAY[$name]=$wan
-    ip -n "$ns" link add lan type bridge
+    add_bridge "$ns" lan
     ip -n "$ns" addr add "$lan.1/24" dev lan
     ip -n "$ns" link set lan up
     # One `ip netns exec` for all of it (each one costs a mount namespace and a /sys remount).
@@ -566,7 +578,7 @@ MGMT_OPS=198.18.0.254    # the ops namespace's address on the bridge
 make_ops() {
     new_netns ops
     OPS_NS=$NS_NAME
-    ip -n "$OPS_NS" link add mgmt type bridge
+    add_bridge "$OPS_NS" mgmt
     ip -n "$OPS_NS" addr add "$MGMT_OPS/24" dev mgmt
     ip -n "$OPS_NS" link set mgmt up
 }

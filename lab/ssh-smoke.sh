@@ -128,6 +128,13 @@ check_management_network() {
     else
         pass "hosts cannot reach each other over mgmt (isolated bridge ports), only ops"
     fi
+    # 3 = NET_ADDR_SET: the bridge keeps its MAC as ports join (see add_bridge in lib.sh); an
+    # inherited one changed under the hosts' ARP caches and lost pings to ops at random.
+    if [[ $(nsx "$OPS_NS" cat /sys/class/net/mgmt/addr_assign_type) == 3 ]]; then
+        pass "the mgmt bridge has a fixed MAC address"
+    else
+        fail "the mgmt bridge's MAC follows its ports (hosts' ARP entries for ops go stale)"
+    fi
     if in_host home ping -q -n -c 3 -W 2 -i 0.2 "$MGMT_OPS" >/dev/null 2>&1; then
         pass "home reaches ops ($MGMT_OPS) over mgmt"
     else
