@@ -939,6 +939,26 @@ mod tests {
         })
     }
 
+    fn limits(parallel: usize) -> Limits {
+        Limits {
+            parallel,
+            connect: Duration::from_secs(5),
+            apply: Duration::from_secs(5),
+        }
+    }
+
+    /// Surveys and applies `jobs` on `fleet`, as `apply` does.
+    async fn run_fleet<C: Connector>(
+        fleet: Arc<C>,
+        jobs: Vec<Job>,
+        parallel: usize,
+        atomic: bool,
+    ) -> Vec<HostReport> {
+        let limits = limits(parallel);
+        let surveyed = survey(fleet.clone(), jobs, limits, Arc::new(Quiet)).await;
+        super::apply(fleet, surveyed, limits, run_of(atomic), Arc::new(Quiet)).await
+    }
+
     async fn survey_and_apply(
         transport: &FakeTransport,
         job: &Job,
@@ -1292,15 +1312,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_host_that_reverted_by_itself_is_reported_so_and_a_failed_step_is_put_back() {
-        let limits = Limits {
-            parallel: 4,
-            connect: Duration::from_secs(5),
-            apply: Duration::from_secs(5),
-        };
         let fleet = ProtectedFleet::new(&["cut"], &["broken"]);
         let jobs = protected_jobs(&["fine", "cut", "broken"]);
-        let surveyed = survey(fleet.clone(), jobs, limits, Arc::new(Quiet)).await;
-        let reports = super::apply(fleet, surveyed, limits, run_of(false), Arc::new(Quiet)).await;
+        let reports = run_fleet(fleet, jobs, 4, false).await;
         let fine = reports[0].outcome.as_ref().unwrap();
         assert!(fine.changed && fine.generation == Some(2));
         let cut = reports[1].outcome.as_ref().unwrap_err();
@@ -1325,22 +1339,9 @@ mod tests {
 
     #[tokio::test]
     async fn atomic_rolls_back_the_hosts_a_failed_run_changed() {
-        let limits = Limits {
-            parallel: 4,
-            connect: Duration::from_secs(5),
-            apply: Duration::from_secs(5),
-        };
         let fleet = ProtectedFleet::new(&[], &["broken"]);
         let jobs = protected_jobs(&["a", "broken", "b"]);
-        let surveyed = survey(fleet.clone(), jobs, limits, Arc::new(Quiet)).await;
-        let reports = super::apply(
-            fleet.clone(),
-            surveyed,
-            limits,
-            run_of(true),
-            Arc::new(Quiet),
-        )
-        .await;
+        let reports = run_fleet(fleet.clone(), jobs, 4, true).await;
         assert!(reports[0].rolled_back && reports[2].rolled_back);
         assert!(!reports[1].rolled_back && reports[1].outcome.is_err());
         assert_eq!(reports[0].notes, ["rolled back (--atomic: broken failed)"]);
@@ -1370,11 +1371,7 @@ mod tests {
                 ..job(&desired)
             })
             .collect();
-        let limits = Limits {
-            parallel: 2,
-            connect: Duration::from_secs(5),
-            apply: Duration::from_secs(5),
-        };
+        let limits = limits(2);
         let fleet = Arc::new(FakeFleet);
         let surveyed = survey(fleet.clone(), jobs, limits, Arc::new(Quiet)).await;
         let order: Vec<&str> = surveyed.iter().map(|s| s.job.name.as_str()).collect();
@@ -1437,33 +1434,7 @@ mod tests {
         let k = keys();
         let a_desired = pair_config(&k.host, "100.64.0.9/24", &k.peer, "100.64.0.2/32");
         let b_desired = pair_config(&k.peer, "100.64.0.2/24", &k.host, "100.64.0.9/32");
-        let b_live = pair_dump(&k.peer, &k.host, "100.64.0.9/32");
-        let b_facts = facts_output(Some(&b_desired), Some(&b_live));
-        let b = FakeTransport::new(move |command, _| {
-            if command.contains("wgdeploy-facts") {
-                ok(&b_facts)
-            } else {
-                ok("@@done refresh\n@@end\n")
-            }
-        });
-        let jobs = vec![
-            Job {
-                name: "a".into(),
-                ..job(&a_desired)
-            },
-            Job {
-                name: "b".into(),
-                ..job(&b_desired)
-            },
-        ];
-        let limits = Limits {
-            parallel: 2,
-            connect: Duration::from_secs(5),
-            apply: Duration::from_secs(5),
-        };
-        let fleet = Arc::new(RestartFleet { b: b.clone() });
-        let surveyed = survey(fleet.clone(), jobs, limits, Arc::new(Quiet)).await;
-        let reports = super::apply(fleet, surveyed, limits, run_of(false), Arc::new(Quiet)).await;
+        let (reports, b) = restart_next_to(&a_desired, &b_desired).await;
         assert_eq!(reports[0].class, Some(Class::Restart));
         assert_eq!(reports[1].class, Some(Class::Nothing));
         let commands: Vec<String> = b
@@ -1482,13 +1453,20 @@ mod tests {
 
         // Had `b` only known `a` by a learned endpoint (no Endpoint line), it would be left alone.
         let without_endpoint = b_desired.replace("Endpoint = 198.51.100.1:51820\n", "");
-        let facts = facts_output(
-            Some(&without_endpoint),
-            Some(&pair_dump(&k.peer, &k.host, "100.64.0.9/32")),
-        );
+        let (reports, b) = restart_next_to(&a_desired, &without_endpoint).await;
+        assert_eq!(b.recorded().len(), 1, "only the facts round trip");
+        assert!(reports[1].notes.is_empty());
+    }
+
+    /// Applies `a_desired` to `a` (a [`RestartFleet`] restarts it) next to `b`, which runs exactly
+    /// `b_desired` already. Returns the reports and `b`'s transport, to see what `b` was sent.
+    async fn restart_next_to(a_desired: &str, b_desired: &str) -> (Vec<HostReport>, FakeTransport) {
+        let k = keys();
+        let b_live = pair_dump(&k.peer, &k.host, "100.64.0.9/32");
+        let b_facts = facts_output(Some(b_desired), Some(&b_live));
         let b = FakeTransport::new(move |command, _| {
             if command.contains("wgdeploy-facts") {
-                ok(&facts)
+                ok(&b_facts)
             } else {
                 ok("@@done refresh\n@@end\n")
             }
@@ -1496,17 +1474,14 @@ mod tests {
         let jobs = vec![
             Job {
                 name: "a".into(),
-                ..job(&a_desired)
+                ..job(a_desired)
             },
             Job {
                 name: "b".into(),
-                ..job(&without_endpoint)
+                ..job(b_desired)
             },
         ];
-        let fleet = Arc::new(RestartFleet { b: b.clone() });
-        let surveyed = survey(fleet.clone(), jobs, limits, Arc::new(Quiet)).await;
-        let reports = super::apply(fleet, surveyed, limits, run_of(false), Arc::new(Quiet)).await;
-        assert_eq!(b.recorded().len(), 1, "only the facts round trip");
-        assert!(reports[1].notes.is_empty());
+        let reports = run_fleet(Arc::new(RestartFleet { b: b.clone() }), jobs, 2, false).await;
+        (reports, b)
     }
 }
