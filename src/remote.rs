@@ -656,6 +656,22 @@ mod tests {
         InterfaceName::parse("wg0").unwrap()
     }
 
+    /// A step on wg0 that writes a 10-byte config where there was none and does `action`, without
+    /// systemd, forwarding or arming; tests change what they look at.
+    fn step(action: Action) -> ApplyStep {
+        ApplyStep {
+            interface: wg0(),
+            write_len: Some(10),
+            expected_stamp: "absent".into(),
+            action,
+            systemd: false,
+            enable_unit: false,
+            sysctl_file: None,
+            sysctl_on: vec![],
+            arm: None,
+        }
+    }
+
     /// `sh -n` parses a script without running it: every script wgdeploy sends must parse.
     fn assert_parses(name: &str, script: &str) {
         let output = std::process::Command::new("sh")
@@ -733,15 +749,13 @@ mod tests {
         for systemd in [false, true] {
             for action in [Action::None, Action::Syncconf, Action::Restart, Action::Up] {
                 let step = ApplyStep {
-                    interface: wg0(),
-                    write_len: Some(10),
                     expected_stamp: "1 2 3".into(),
-                    action,
                     systemd,
                     enable_unit: systemd,
                     sysctl_file: Some("net.ipv4.ip_forward = 1\n".into()),
                     sysctl_on: vec!["net.ipv4.ip_forward"],
                     arm: arm.clone(),
+                    ..step(action)
                 };
                 assert_parses("apply", &apply_script(&step));
             }
@@ -768,18 +782,7 @@ mod tests {
 
     #[test]
     fn a_restart_takes_the_interface_down_before_replacing_its_config() {
-        let step = ApplyStep {
-            interface: wg0(),
-            write_len: Some(10),
-            expected_stamp: "absent".into(),
-            action: Action::Restart,
-            systemd: false,
-            enable_unit: false,
-            sysctl_file: None,
-            sysctl_on: vec![],
-            arm: None,
-        };
-        let script = apply_script(&step);
+        let script = apply_script(&step(Action::Restart));
         let down = script.find("wg-quick down wg0").unwrap();
         let install = script.find("mv -f \"$tmp\"").unwrap();
         let up = script.find("wg-quick up wg0").unwrap();
@@ -792,21 +795,14 @@ mod tests {
 
     #[test]
     fn an_armed_step_arms_before_writing_and_marks_its_end() {
-        let step = ApplyStep {
-            interface: wg0(),
-            write_len: Some(10),
-            expected_stamp: "absent".into(),
-            action: Action::Restart,
-            systemd: false,
-            enable_unit: false,
-            sysctl_file: None,
-            sysctl_on: vec![],
+        let armed_step = ApplyStep {
             arm: Some(Arm {
                 token: "20261125-101500-abcd".into(),
                 seconds: 45,
             }),
+            ..step(Action::Restart)
         };
-        let script = apply_script(&step);
+        let script = apply_script(&armed_step);
         let armed = script.find("echo '@@armed'").unwrap();
         assert!(
             armed < script.find("mktemp /etc").unwrap(),
@@ -823,7 +819,7 @@ mod tests {
         assert!(script.contains("if [ -f /var/lib/wgdeploy/wg0/armed ]; then"));
         let systemd = apply_script(&ApplyStep {
             systemd: true,
-            ..step
+            ..armed_step
         });
         assert!(systemd.contains("systemd-run --quiet --unit=\"$unit\" --on-active=45"));
     }
@@ -848,18 +844,10 @@ mod tests {
 
     #[test]
     fn apply_never_puts_the_config_on_the_command_line_and_checks_it_arrived_whole() {
-        let step = ApplyStep {
-            interface: wg0(),
+        let script = apply_script(&ApplyStep {
             write_len: Some(123),
-            expected_stamp: "absent".into(),
-            action: Action::Syncconf,
-            systemd: false,
-            enable_unit: false,
-            sysctl_file: None,
-            sysctl_on: vec![],
-            arm: None,
-        };
-        let script = apply_script(&step);
+            ..step(Action::Syncconf)
+        });
         assert!(script.contains(r#"cat > "$tmp""#));
         assert!(script.contains("= 123 ] || fail"));
         assert!(script.contains("grep -q '^PrivateKey'"));
@@ -869,18 +857,11 @@ mod tests {
 
     #[test]
     fn no_write_means_no_temp_file_and_no_rename() {
-        let step = ApplyStep {
-            interface: wg0(),
+        let script = apply_script(&ApplyStep {
             write_len: None,
             expected_stamp: "1 2 3".into(),
-            action: Action::Up,
-            systemd: false,
-            enable_unit: false,
-            sysctl_file: None,
-            sysctl_on: vec![],
-            arm: None,
-        };
-        let script = apply_script(&step);
+            ..step(Action::Up)
+        });
         assert!(!script.contains("mktemp /etc"));
         assert!(script.contains("setsid -w wg-quick up wg0 < /dev/null"));
         // The daemon wg-quick starts must not inherit (and so forever hold) the apply lock.
@@ -890,18 +871,13 @@ mod tests {
 
     #[test]
     fn with_systemd_the_unit_does_the_restart_and_is_enabled() {
-        let step = ApplyStep {
-            interface: wg0(),
-            write_len: Some(10),
-            expected_stamp: "absent".into(),
-            action: Action::Restart,
+        let script = apply_script(&ApplyStep {
             systemd: true,
             enable_unit: true,
             sysctl_file: Some("net.ipv4.ip_forward = 1\n".into()),
             sysctl_on: vec!["net.ipv4.ip_forward"],
-            arm: None,
-        };
-        let script = apply_script(&step);
+            ..step(Action::Restart)
+        });
         // Stopped before the new config is in place (its PostDown hooks match what ran), then
         // started with the new one.
         let stop = script.find("systemctl stop wg-quick@wg0").unwrap();
