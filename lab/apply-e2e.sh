@@ -34,19 +34,10 @@ source "$REPO/lab/lib.sh"
 
 WORK=$(mktemp -d /tmp/wgd-e2e.XXXXXX)
 chmod 755 "$WORK"
-if [[ -z ${WGDEPLOY:-} ]]; then
-    log "building wgdeploy"
-    (cd "$REPO" && cargo build -q) || die "cargo build failed"
-    WGDEPLOY="$REPO/target/debug/wgdeploy"
-fi
+wgdeploy_bin
 INV="$WORK/inventory.yaml"
 STATE="$WORK/inventory.wgdeploy-state.json"   # wgdeploy's default: beside the inventory
 OUT="$WORK/out.txt"
-FAILURES=0
-
-selected() { [[ ${#SELECTED[@]} -eq 0 ]] && return 0; local s; for s in "${SELECTED[@]}"; do [[ $s == "$1" ]] && return 0; done; return 1; }
-fail() { echo "FAIL: $*"; FAILURES=$((FAILURES + 1)); }
-pass() { echo "ok: $*"; }
 
 # conf_stamp HOST: inode and mtime of the host's config, seen from outside (its per-host directory)
 conf_stamp() { stat -c '%i %y' "$(conf_file "$1")" 2>/dev/null || echo absent; }

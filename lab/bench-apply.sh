@@ -19,11 +19,7 @@ RUNS=${WGD_BENCH_RUNS:-3}
 source "$REPO/lab/lib.sh"
 WORK=$(mktemp -d /tmp/wgd-bench.XXXXXX)
 chmod 755 "$WORK"
-if [[ -z ${WGDEPLOY:-} ]]; then
-    log "building wgdeploy (release)"
-    (cd "$REPO" && cargo build -q --release) || die "cargo build failed"
-    WGDEPLOY="$REPO/target/release/wgdeploy"
-fi
+wgdeploy_bin --release
 
 # timed ARGS...: wall seconds of one wgdeploy run from the ops namespace (fails the bench on error)
 timed() {

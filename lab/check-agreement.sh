@@ -59,12 +59,8 @@ PROBLEMS=()              # everything else that makes the run fail (lab truth, e
 # wgdeploy check
 # --------------------------------------------------------------------------------------------------
 find_wgdeploy() {
-    BIN=${WGDEPLOY:-}
-    if [[ -z $BIN ]]; then
-        log "building wgdeploy"
-        (cd "$REPO" && cargo build -q)
-        BIN="$REPO/target/debug/wgdeploy"
-    fi
+    wgdeploy_bin
+    BIN=$WGDEPLOY
     if "$BIN" check --help >/dev/null 2>&1; then
         HAVE_CHECK=true
     else

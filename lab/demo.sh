@@ -17,11 +17,7 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 source "$REPO/lab/lib.sh"
 WORK=$(mktemp -d /tmp/wgd-demo.XXXXXX)
 chmod 755 "$WORK"
-if [[ -z ${WGDEPLOY:-} ]]; then
-    log "building wgdeploy"
-    (cd "$REPO" && cargo build -q) || die "cargo build failed"
-    WGDEPLOY="$REPO/target/debug/wgdeploy"
-fi
+wgdeploy_bin
 
 AGENT_PID=""
 stop_agent() { [[ -n $AGENT_PID ]] && kill "$AGENT_PID" 2>/dev/null; AGENT_PID=""; }

@@ -63,6 +63,32 @@ exec {LOG_FD}>&2
 log() { printf '[%3ds] %s\n' $((SECONDS - START)) "$*" >&"$LOG_FD"; }
 die() { log "FATAL: $*"; exit 1; }
 
+# pass / fail MESSAGE: one check's result, counted in PASSED and FAILURES (a failed check does not
+# stop the script: every check runs, the script decides at the end).
+PASSED=0
+FAILURES=0
+pass() { PASSED=$((PASSED + 1)); echo "ok: $*"; }
+fail() { FAILURES=$((FAILURES + 1)); echo "FAIL: $*"; }
+
+# selected N: scenario N was asked for on the command line (SELECTED), or none was (all run)
+selected() {
+    [[ ${#SELECTED[@]} -eq 0 ]] && return 0
+    local s
+    for s in "${SELECTED[@]}"; do [[ $s == "$1" ]] && return 0; done
+    return 1
+}
+
+# wgdeploy_bin [--release]: WGDEPLOY is the wgdeploy binary the lab runs: as given in the
+# environment, else built from the checkout at REPO (debug, or release for benchmarks).
+wgdeploy_bin() {
+    [[ -n ${WGDEPLOY:-} ]] && return 0
+    local profile=debug flag=()
+    if [[ ${1:-} == --release ]]; then profile=release flag=(--release); fi
+    log "building wgdeploy ($profile)"
+    (cd "$REPO" && cargo build -q "${flag[@]}") || die "cargo build failed"
+    WGDEPLOY="$REPO/target/$profile/wgdeploy"
+}
+
 # --------------------------------------------------------------------------------------------------
 # Teardown and cleanup
 # --------------------------------------------------------------------------------------------------

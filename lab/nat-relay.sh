@@ -59,14 +59,9 @@ forward_rules_do_not_stack() {
 # The scenario
 # --------------------------------------------------------------------------------------------------
 render() {
-    local bin=${WGDEPLOY:-}
-    if [[ -z $bin ]]; then
-        log "building wgdeploy"
-        (cd "$REPO" && cargo build -q)
-        bin="$REPO/target/debug/wgdeploy"
-    fi
+    wgdeploy_bin
     mkdir -p "$WORK/render"
-    "$bin" render "$INVENTORY" --out "$WORK/render" --state "$WORK/render/state.json" >&2
+    "$WGDEPLOY" render "$INVENTORY" --out "$WORK/render" --state "$WORK/render/state.json" >&2
 }
 
 # break_proposal: the seed PR's layout, home lists office directly (its /32, no endpoint)

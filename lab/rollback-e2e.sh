@@ -30,20 +30,11 @@ source "$REPO/lab/lib.sh"
 
 WORK=$(mktemp -d /tmp/wgd-rollback.XXXXXX)
 chmod 755 "$WORK"
-if [[ -z ${WGDEPLOY:-} ]]; then
-    log "building wgdeploy"
-    (cd "$REPO" && cargo build -q) || die "cargo build failed"
-    WGDEPLOY="$REPO/target/debug/wgdeploy"
-fi
+wgdeploy_bin
 INV="$WORK/inventory.yaml"
 STATE="$WORK/inventory.wgdeploy-state.json"
 JOURNAL="$WORK/inventory.wgdeploy-journal.jsonl"
 OUT="$WORK/out.txt"
-FAILURES=0
-
-selected() { [[ ${#SELECTED[@]} -eq 0 ]] && return 0; local s; for s in "${SELECTED[@]}"; do [[ $s == "$1" ]] && return 0; done; return 1; }
-fail() { echo "FAIL: $*"; FAILURES=$((FAILURES + 1)); }
-pass() { echo "ok: $*"; }
 
 gen_dir() { echo "$WORK/hosts/$1/var-lib-wgdeploy/$IFACE/generations"; }
 

@@ -68,12 +68,8 @@ main() {
     WORK=$(mktemp -d /tmp/wgd-lab.XXXXXX)
     chmod 700 "$WORK"
     if $WG; then
-        bin=${WGDEPLOY:-}
-        if [[ -z $bin ]]; then
-            log "building wgdeploy"
-            (cd "$REPO" && cargo build -q)
-            bin="$REPO/target/debug/wgdeploy"
-        fi
+        wgdeploy_bin
+        bin=$WGDEPLOY
     fi
 
     t=$(now)

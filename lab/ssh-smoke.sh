@@ -39,19 +39,10 @@ esac
 # shellcheck source=lab/lib.sh
 source "$REPO/lab/lib.sh"
 
-PASSED=0
-FAILED=0
-pass() { PASSED=$((PASSED + 1)); echo "ok: $*"; }
-fail() { FAILED=$((FAILED + 1)); echo "FAIL: $*"; }
-
 BIN=""
 find_wgdeploy() {
-    BIN=${WGDEPLOY:-}
-    if [[ -z $BIN ]]; then
-        log "building wgdeploy"
-        (cd "$REPO" && cargo build -q)
-        BIN="$REPO/target/debug/wgdeploy"
-    fi
+    wgdeploy_bin
+    BIN=$WGDEPLOY
 }
 
 # The plain OpenSSH client, run from ops with the lab's key and known_hosts (set once the lab has
@@ -358,8 +349,8 @@ main() {
     check_inventories
 
     echo
-    echo "$PASSED passed, $FAILED failed"
-    if ((FAILED)); then
+    echo "$PASSED passed, $FAILURES failed"
+    if ((FAILURES)); then
         log "RESULT: FAIL"
         return 1
     fi
