@@ -420,6 +420,23 @@ pubkey_of() { conf_value "$1" PrivateKey | wg pubkey; }
 # overlay_of CONF: the first IPv4 Address of a wg-quick file, without its prefix length
 overlay_of() { conf_value "$1" Address | tr ',' '\n' | tr -d ' ' | grep -m1 -v : | cut -d/ -f1; }
 
+# render_lab INVENTORY: `wgdeploy render` INVENTORY into $WORK/render; dies unless it configured
+# exactly the hosts in HOSTS, each with an IPv4 overlay address; sets CONF[h] and OVERLAY[h].
+render_lab() {
+    wgdeploy_bin
+    mkdir -p "$WORK/render"
+    "$WGDEPLOY" render "$1" --out "$WORK/render" --state "$WORK/render/state.json" >&2
+    local h found
+    found=$(cd "$WORK/render" && find . -mindepth 2 -maxdepth 2 -name "$IFACE.conf" | cut -d/ -f2 | sort | xargs)
+    [[ $found == "$(printf '%s\n' "${HOSTS[@]}" | sort | xargs)" ]] ||
+        die "rendered hosts ($found) are not the lab's hosts (${HOSTS[*]})"
+    for h in "${HOSTS[@]}"; do
+        CONF[$h]="$WORK/render/$h/$IFACE.conf"
+        OVERLAY[$h]=$(overlay_of "${CONF[$h]}")
+        [[ -n ${OVERLAY[$h]} ]] || die "no IPv4 Address in $h's config"
+    done
+}
+
 # wg_up HOST CONF: install CONF as the host's /etc/wireguard/wg0.conf and `wg-quick up` it.
 # wireguard-go daemonizes (re-execs itself detached, stdio on /dev/null) so it outlives wg-quick.
 wg_up() {

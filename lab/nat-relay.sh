@@ -58,12 +58,6 @@ forward_rules_do_not_stack() {
 # --------------------------------------------------------------------------------------------------
 # The scenario
 # --------------------------------------------------------------------------------------------------
-render() {
-    wgdeploy_bin
-    mkdir -p "$WORK/render"
-    "$WGDEPLOY" render "$INVENTORY" --out "$WORK/render" --state "$WORK/render/state.json" >&2
-}
-
 # break_proposal: the seed PR's layout, home lists office directly (its /32, no endpoint)
 break_proposal() {
     local conf="${CONF[home]}"
@@ -81,18 +75,9 @@ main() {
     WORK=$(mktemp -d /tmp/wgd-lab.XXXXXX)
     chmod 700 "$WORK"
     log "mode: $MODE; prefix: $PREFIX; workdir: $WORK"
-    render
-
     HOSTS=(relay1 web1 home office)
-    local h found
-    found=$(cd "$WORK/render" && find . -mindepth 2 -maxdepth 2 -name "$IFACE.conf" | cut -d/ -f2 | sort | xargs)
-    [[ $found == "$(printf '%s\n' "${HOSTS[@]}" | sort | xargs)" ]] ||
-        die "rendered hosts ($found) are not the lab's hosts (${HOSTS[*]})"
-    for h in "${HOSTS[@]}"; do
-        CONF[$h]="$WORK/render/$h/$IFACE.conf"
-        OVERLAY[$h]=$(overlay_of "${CONF[$h]}")
-        [[ -n ${OVERLAY[$h]} ]] || die "no IPv4 Address in $h's config"
-    done
+    render_lab "$INVENTORY"
+    local h
 
     log "building the lab"
     make_standard_lab

@@ -64,12 +64,11 @@ ssh_wg_up() {
 }
 
 main() {
-    local t h bin
+    local t h
     WORK=$(mktemp -d /tmp/wgd-lab.XXXXXX)
     chmod 700 "$WORK"
     if $WG; then
         wgdeploy_bin
-        bin=$WGDEPLOY
     fi
 
     t=$(now)
@@ -86,7 +85,7 @@ main() {
         mkdir -p "$WORK/render"
         write_lab_inventory "$WORK/inventory.yaml" scale "$N"
         t=$(now)
-        "$bin" render "$WORK/inventory.yaml" --out "$WORK/render" --state "$WORK/state.json" >&2
+        "$WGDEPLOY" render "$WORK/inventory.yaml" --out "$WORK/render" --state "$WORK/state.json" >&2
         log "TIMING render: $(since "$t")s"
         t=$(now)
         on_all "$JOBS" ssh_wg_up

@@ -39,12 +39,6 @@ esac
 # shellcheck source=lab/lib.sh
 source "$REPO/lab/lib.sh"
 
-BIN=""
-find_wgdeploy() {
-    wgdeploy_bin
-    BIN=$WGDEPLOY
-}
-
 # The plain OpenSSH client, run from ops with the lab's key and known_hosts (set once the lab has
 # its keys). -F /dev/null: no user or system ssh_config.
 SSH=()
@@ -174,15 +168,9 @@ step1_hostnames() {
 
 step2_deploy() {
     log "2. render, copy over ssh, $WG_UP over ssh"
-    mkdir -p "$WORK/render"
-    "$BIN" render "$INVENTORY" --out "$WORK/render" --state "$WORK/render/state.json" >&2
-    local h found mode
-    found=$(cd "$WORK/render" && find . -mindepth 2 -maxdepth 2 -name "$IFACE.conf" | cut -d/ -f2 | sort | xargs)
-    [[ $found == "$(printf '%s\n' "${HOSTS[@]}" | sort | xargs)" ]] ||
-        die "rendered hosts ($found) are not the lab's hosts (${HOSTS[*]})"
+    render_lab "$INVENTORY"
+    local h mode
     for h in "${HOSTS[@]}"; do
-        CONF[$h]="$WORK/render/$h/$IFACE.conf"
-        OVERLAY[$h]=$(overlay_of "${CONF[$h]}")
         ssh_as "$h" "umask 077 && cat > /etc/wireguard/$IFACE.conf" <"${CONF[$h]}" ||
             { fail "$h: copying $IFACE.conf over ssh failed"; continue; }
         mode=$(in_host "$h" stat -c %a "/etc/wireguard/$IFACE.conf")
@@ -318,7 +306,7 @@ check_inventories() {
         file="$WORK/inventory-${kind// /-}.yaml"
         # shellcheck disable=SC2086  # "scale N" is two arguments
         write_lab_inventory "$file" $kind
-        if "$BIN" plan --offline "$file" --state "$WORK/state-${kind// /-}.json" >"$file.plan" 2>&1; then
+        if "$WGDEPLOY" plan --offline "$file" --state "$WORK/state-${kind// /-}.json" >"$file.plan" 2>&1; then
             pass "write_lab_inventory $kind: wgdeploy plan --offline accepts it"
         else
             fail "write_lab_inventory $kind: wgdeploy plan --offline rejects it: $(head -5 "$file.plan")"
@@ -330,7 +318,7 @@ main() {
     WORK=$(mktemp -d /tmp/wgd-lab.XXXXXX)
     chmod 700 "$WORK"
     log "prefix: $PREFIX; workdir: $WORK"
-    find_wgdeploy
+    wgdeploy_bin
 
     log "building the ssh lab"
     make_ssh_lab
