@@ -24,6 +24,8 @@ pub struct Job {
     pub desired: crate::facts::SecretText,
     pub forwarding: Families,
     pub become_: Become,
+    /// Which key changes this run may make, and how plans name generated keys.
+    pub keys: Arc<crate::key_guard::KeyContext>,
 }
 
 /// Why a host failed, with the fix when it is known.
@@ -253,7 +255,7 @@ pub async fn execute<T: Transport>(
                 .map_or_else(|| "none".to_owned(), |status| status.to_string())
         )));
     }
-    match crate::facts::parse_dump(parsed.lines("dump")) {
+    match crate::facts::parse_live(&parsed) {
         Ok(live) => StepEnd::Done(live),
         Err(err) => StepEnd::Unknown(HostError::new(err.0)),
     }
@@ -367,16 +369,27 @@ pub async fn survey_for<C: Connector>(
                 let session = connector.connect(&job).await?;
                 reporter.update(&job.name, "gathering facts");
                 let facts = gather(&session, &job).await?;
-                if let Goal::AsOf { target, journal } = goal.as_ref() {
-                    job = Arc::new(generation_job(&session, &job, &facts, target, journal).await?);
+                match goal.as_ref() {
+                    Goal::AsOf { target, journal } => {
+                        job = Arc::new(
+                            generation_job(&session, &job, &facts, target, journal).await?,
+                        );
+                    }
+                    Goal::Planned => {
+                        crate::key_guard::judge(&job.name, job.desired.expose(), &facts, &job.keys)
+                            .map_err(|problem| {
+                                HostError::new(problem.message).help(problem.help)
+                            })?;
+                    }
                 }
-                let change = crate::plan::classify(
+                let mut change = crate::plan::classify(
                     &job.name,
                     &job.interface,
                     job.desired.expose(),
                     job.forwarding,
                     &facts,
                 );
+                change.diff = change.diff.map(|diff| job.keys.label(&diff));
                 Ok((Arc::new(session), facts, change))
             };
             let outcome = match tokio::time::timeout(limits.connect, work).await {
@@ -910,6 +923,7 @@ mod tests {
             desired: crate::facts::SecretText::new(desired.to_owned()),
             forwarding: Families::default(),
             become_: Become::None,
+            keys: Default::default(),
         }
     }
 

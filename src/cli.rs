@@ -87,7 +87,17 @@ pub struct PlanArgs {
     #[arg(long)]
     pub detailed_exitcode: bool,
     #[command(flatten)]
+    pub keys: KeyArgs,
+    #[command(flatten)]
     pub connect: ConnectArgs,
+}
+
+/// Key changes asked for (a key never changes otherwise).
+#[derive(Args, Debug, Clone, Default)]
+pub struct KeyArgs {
+    /// Give these hosts new private keys, on them and on every peer in the same run.
+    #[arg(long, value_name = "HOST,...", value_delimiter = ',')]
+    pub rekey: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -100,6 +110,8 @@ pub struct ApplyArgs {
     /// If any host fails, roll back the hosts this run already changed.
     #[arg(long)]
     pub atomic: bool,
+    #[command(flatten)]
+    pub keys: KeyArgs,
     #[command(flatten)]
     pub change: ChangeArgs,
     #[command(flatten)]
@@ -293,6 +305,8 @@ fn plan(args: &PlanArgs, out: &mut dyn Write) -> Result<()> {
 fn render(args: &RenderArgs, out: &mut dyn Write) -> Result<()> {
     let renderer = crate::render::Renderer::new(args.templates.as_deref())?;
     let state_path = args.common.state_path();
+    // The files it writes carry the keys, so it saves them; under the lock like apply.
+    let _lock = state::StateLock::acquire(&state_path)?;
     let mut state = State::load(&state_path)?;
     let deployment = crate::plan_inventory(&args.common.inventory, &state)?;
     if state.reconcile(

@@ -91,7 +91,7 @@ pub fn parse(stdout: &[u8]) -> Result<Confirmation, HostError> {
             generation: parsed
                 .section("generation")
                 .and_then(|(arg, _)| arg.parse().ok()),
-            live: crate::facts::parse_dump(parsed.lines("dump")).unwrap_or(None),
+            live: crate::facts::parse_live(&parsed).unwrap_or(None),
             now: parsed
                 .section("now")
                 .and_then(|(arg, _)| arg.parse().ok())

@@ -6,6 +6,7 @@
 use crate::apply::{self, Connector, HostError, Job, Limits, Surveyed};
 use crate::error::{Diagnostic, Result};
 use crate::facts::SecretText;
+use crate::key_guard::KeyContext;
 use crate::model::{HostId, Inventory};
 use crate::output::{PlanCounts, PlanRow};
 use crate::remote::Become;
@@ -132,18 +133,11 @@ pub fn jobs(
     state: &State,
     renderer: &Renderer,
     selected: &[String],
+    keys: Arc<KeyContext>,
 ) -> Result<Vec<Job>> {
     let inventory = &deployment.inventory;
     for name in selected {
-        if inventory.host_id(name).is_none() {
-            let names: Vec<&str> = inventory.hosts.iter().map(|h| h.name.as_str()).collect();
-            return Err(Diagnostic::new(format!(
-                "`--hosts` names `{}`, which is not in the inventory",
-                crate::model::printable(name)
-            ))
-            .help(format!("hosts are: {}", names.join(", ")))
-            .into());
-        }
+        known_host(inventory, name, "--hosts")?;
     }
     let rendered = renderer.render_all(deployment, state)?;
     Ok(inventory
@@ -165,27 +159,88 @@ pub fn jobs(
             } else {
                 Become::None
             },
+            keys: keys.clone(),
         })
         .collect())
 }
 
-/// Plans the inventory and saves keys for new hosts, so apply pushes exactly what plan showed.
+/// Refuses a host name the inventory does not have, naming the option that gave it.
+fn known_host(inventory: &Inventory, name: &str, option: &str) -> Result<HostId> {
+    inventory.host_id(name).ok_or_else(|| {
+        let names: Vec<&str> = inventory.hosts.iter().map(|h| h.name.as_str()).collect();
+        Diagnostic::new(format!(
+            "`{option}` names `{}`, which is not in the inventory",
+            crate::model::printable(name)
+        ))
+        .help(format!("hosts are: {}", names.join(", ")))
+        .into()
+    })
+}
+
+/// A planned inventory with the keys it needs.
+pub struct Loaded {
+    pub deployment: Deployment,
+    /// Keys for every host (generated in memory for new and `--rekey` hosts: only a command that
+    /// changes hosts saves them, under the state lock, once it goes ahead).
+    pub state: State,
+    pub renderer: Renderer,
+    /// The state differs from the file: new keys, addresses, preshared keys.
+    pub state_changed: bool,
+    pub keys: KeyContext,
+}
+
+/// Plans the inventory against the state, generating keys for hosts that have none and for
+/// `rekey` hosts, in memory: reading commands never write the state.
 pub fn load(
     inventory: &Path,
     state_path: &Path,
     templates: Option<&Path>,
-) -> Result<(Deployment, State, Renderer)> {
+    rekey: &[String],
+) -> Result<Loaded> {
     let renderer = Renderer::new(templates)?;
     let mut state = State::load(state_path)?;
     let deployment = crate::plan_inventory(inventory, &state)?;
-    if state.reconcile(
+    let hosts = &deployment.inventory.hosts;
+    for name in rekey {
+        known_host(&deployment.inventory, name, "--rekey")?;
+    }
+    let new: Vec<String> = hosts
+        .iter()
+        .map(|host| host.name.as_str())
+        .filter(|name| state.private_key(name).is_none())
+        .map(str::to_owned)
+        .collect();
+    let mut state_changed = state.reconcile(
         &deployment.inventory,
         &deployment.addresses,
         &deployment.topology,
-    ) {
-        state.save(state_path)?;
+    );
+    for name in rekey {
+        state.rekey(name);
+        state_changed = true;
     }
-    Ok((deployment, state, renderer))
+    let labels = new
+        .iter()
+        .chain(rekey)
+        .filter_map(|name| {
+            let key = state.private_key(name)?.public_key().to_base64();
+            Some((key, format!("(new key of {name})")))
+        })
+        .collect();
+    let keys = KeyContext {
+        check: true,
+        rekeyed: rekey.to_vec(),
+        new,
+        labels,
+        inventory: inventory.to_owned(),
+    };
+    Ok(Loaded {
+        deployment,
+        state,
+        renderer,
+        state_changed,
+        keys,
+    })
 }
 
 pub fn runtime() -> Result<tokio::runtime::Runtime> {

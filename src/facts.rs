@@ -61,6 +61,8 @@ pub struct LiveInterface {
     pub public_key: String,
     pub listen_port: Option<u16>,
     pub peers: Vec<LivePeer>,
+    /// The routes through the interface (every table), when the script listed them.
+    pub routes: Option<Vec<crate::routes::Route>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -338,7 +340,7 @@ pub fn parse(output: &[u8]) -> Result<Facts, FactsError> {
         sysctl_file: parsed.file("sysctl-file").unwrap_or(FileFact::Absent),
         sysctls,
         link_present: parsed.lines("link").iter().any(|line| line == "present"),
-        live: parse_dump(parsed.lines("dump"))?,
+        live: parse_live(&parsed)?,
         now: parsed
             .section("now")
             .and_then(|(arg, _)| arg.parse().ok())
@@ -356,6 +358,19 @@ pub fn parse(output: &[u8]) -> Result<Facts, FactsError> {
     })
 }
 
+/// The live interface of a script's answer: its `wg show dump` and, when listed, its routes.
+pub fn parse_live(parsed: &Parsed) -> Result<Option<LiveInterface>, FactsError> {
+    let mut live = parse_dump(parsed.lines("dump"))?;
+    if let Some(live) = live.as_mut()
+        && parsed.section("routes4").is_some()
+    {
+        let mut routes = crate::routes::parse(parsed.lines("routes4"), false);
+        routes.extend(crate::routes::parse(parsed.lines("routes6"), true));
+        live.routes = Some(routes);
+    }
+    Ok(live)
+}
+
 /// Parses `wg show IFACE dump` lines (private and preshared keys already blanked to `-`).
 pub fn parse_dump(lines: &[String]) -> Result<Option<LiveInterface>, FactsError> {
     let mut lines = lines.iter().filter(|line| !line.is_empty());
@@ -371,6 +386,7 @@ pub fn parse_dump(lines: &[String]) -> Result<Option<LiveInterface>, FactsError>
         public_key: fields[1].to_owned(),
         listen_port: fields[2].parse().ok().filter(|&port| port != 0),
         peers: Vec::new(),
+        routes: None,
     };
     for line in lines {
         let f: Vec<&str> = line.split('\t').collect();
@@ -399,7 +415,7 @@ pub fn parse_dump(lines: &[String]) -> Result<Option<LiveInterface>, FactsError>
 
 impl LiveInterface {
     /// How the running interface differs from a config (peers, their AllowedIPs, the interface's
-    /// own key and port); empty when it runs exactly that config's peers.
+    /// own key and port, the routes of the AllowedIPs); empty when it runs exactly that config.
     pub fn drift_from(&self, config: &crate::wgconf::WgConfig) -> Vec<String> {
         let mut drift = Vec::new();
         if let Some(key) = &config.private_key
@@ -439,7 +455,17 @@ impl LiveInterface {
         if extra > 0 {
             drift.push(format!("{extra} peer(s) not in the config"));
         }
+        drift.extend(self.route_drift(config).describe());
         drift
+    }
+
+    /// How the interface's routes differ from what `config`'s AllowedIPs need (nothing when the
+    /// routes were not listed).
+    pub fn route_drift(&self, config: &crate::wgconf::WgConfig) -> crate::routes::RouteDrift {
+        match &self.routes {
+            Some(routes) => crate::routes::drift(config, routes),
+            None => Default::default(),
+        }
     }
 }
 

@@ -18,31 +18,44 @@ pub struct Fleet {
     pub runtime: tokio::runtime::Runtime,
     pub connection: deploy::Connection,
     pub deployment: Deployment,
+    /// Keys as planned; new ones exist only in memory until a changing command saves them.
     pub state: crate::state::State,
+    /// `state` differs from the state file.
+    pub state_changed: bool,
     pub renderer: crate::render::Renderer,
     pub hosts: Vec<Surveyed<SshSession>>,
 }
 
 /// Loads and plans the whole inventory, then surveys the selected hosts over SSH towards `goal`
-/// (the plan, or a rollback's generations): the first half of plan, apply and rollback.
+/// (the plan, or a rollback's generations): the first half of plan, apply and rollback. `rekey`:
+/// hosts that get a new key on purpose (their peers must be surveyed too).
 pub fn survey(
     common: &StateArgs,
     connect: &ConnectArgs,
     phase: &'static str,
     goal: Goal,
+    rekey: &[String],
 ) -> Result<Fleet> {
-    let (deployment, state, renderer) = deploy::load(
+    let loaded = deploy::load(
         &common.inventory,
         &common.state_path(),
         connect.templates.as_deref(),
+        rekey,
     )?;
     let connection = connect.connection();
-    let jobs = deploy::jobs(&deployment, &state, &renderer, &connection.hosts)?;
+    rekey_reaches_every_peer(&loaded.deployment, rekey, &connection.hosts)?;
+    let jobs = deploy::jobs(
+        &loaded.deployment,
+        &loaded.state,
+        &loaded.renderer,
+        &connection.hosts,
+        Arc::new(loaded.keys),
+    )?;
     let runtime = deploy::runtime()?;
     let progress = Arc::new(Progress::new(phase, false));
     let hosts = deploy::survey(
         &runtime,
-        &deployment,
+        &loaded.deployment,
         jobs,
         &connection,
         progress.clone(),
@@ -52,17 +65,63 @@ pub fn survey(
     Ok(Fleet {
         runtime,
         connection,
-        deployment,
-        state,
-        renderer,
+        deployment: loaded.deployment,
+        state: loaded.state,
+        state_changed: loaded.state_changed,
+        renderer: loaded.renderer,
         hosts,
     })
+}
+
+/// A new key must reach the host and every peer in the same run: `--hosts` may not leave one out.
+fn rekey_reaches_every_peer(
+    deployment: &Deployment,
+    rekey: &[String],
+    selected: &[String],
+) -> Result<()> {
+    if selected.is_empty() {
+        return Ok(());
+    }
+    let inventory = &deployment.inventory;
+    for name in rekey {
+        let Some(id) = inventory.host_id(name) else {
+            continue;
+        };
+        let mut needed = vec![name.as_str()];
+        needed.extend(
+            deployment.topology.hosts[id]
+                .peers
+                .iter()
+                .map(|peer| inventory.hosts[peer.host].name.as_str()),
+        );
+        let left_out: Vec<&str> = needed
+            .into_iter()
+            .filter(|host| !selected.iter().any(|s| s == host))
+            .collect();
+        if !left_out.is_empty() {
+            return Err(Diagnostic::new(format!(
+                "`--rekey {name}` changes {name}'s key on every host that lists it, but `--hosts` leaves out {}",
+                left_out.join(", ")
+            ))
+            .help(format!(
+                "add them to `--hosts`, or drop `--hosts`: a peer left with the old key could no longer reach {name}"
+            ))
+            .into());
+        }
+    }
+    Ok(())
 }
 
 /// `plan INVENTORY`: what apply would do, per host. Exit code 0, or with `--detailed-exitcode`
 /// 0 nothing to do / 2 changes; errors (a host that could not be surveyed) exit 1.
 pub fn plan(args: &PlanArgs, out: &mut dyn Write) -> Result<u8> {
-    let fleet = survey(&args.common, &args.connect, "plan", Goal::Planned)?;
+    let fleet = survey(
+        &args.common,
+        &args.connect,
+        "plan",
+        Goal::Planned,
+        &args.keys.rekey,
+    )?;
     let rows = deploy::rows(&fleet.hosts);
     let text = if args.json {
         let mut text = serde_json::to_string_pretty(&output::json_plan(&rows)).expect("json");
@@ -85,7 +144,15 @@ pub fn plan(args: &PlanArgs, out: &mut dyn Write) -> Result<u8> {
 /// `apply INVENTORY`: survey, show the plan, confirm, apply in parallel with lock-out protection,
 /// verify, summarise, journal.
 pub fn apply(args: &ApplyArgs, out: &mut dyn Write) -> Result<u8> {
-    let fleet = survey(&args.common, &args.connect, "survey", Goal::Planned)?;
+    // Held to the end: no other run generates keys for these hosts or changes them meanwhile.
+    let _lock = crate::state::StateLock::acquire(&args.common.state_path())?;
+    let fleet = survey(
+        &args.common,
+        &args.connect,
+        "survey",
+        Goal::Planned,
+        &args.keys.rekey,
+    )?;
     let counts = deploy::counts(&fleet.hosts);
     write_out(out, &output::human_plan(&deploy::rows(&fleet.hosts)))?;
     if counts.changed() == 0 {
@@ -108,6 +175,10 @@ pub fn apply(args: &ApplyArgs, out: &mut dyn Write) -> Result<u8> {
     }
     if !args.yes {
         confirm("apply", counts.changed())?;
+    }
+    // The keys the configs carry are saved before any host gets them.
+    if fleet.state_changed {
+        fleet.state.save(&args.common.state_path())?;
     }
     let run = new_run("apply", &args.common.inventory, &args.change, args.atomic)?;
     change(fleet, run, &args.common, &args.change, None, out)

@@ -97,12 +97,17 @@ pub fn classify(
         Class::Up
     } else if write {
         let changed = interface_changes(current.unwrap_or(""), desired);
-        if changed.is_empty() {
-            reasons.push("peers change".to_owned());
-            Class::Syncconf
-        } else {
+        if !changed.is_empty() {
             reasons.push(format!("interface changes: {}", changed.join(", ")));
             Class::Restart
+        } else if default_routes(current.unwrap_or("")) != default_routes(desired) {
+            reasons.push(
+                "a peer's /0 comes or goes: wg-quick sets up its policy routing for it only when the interface starts".to_owned(),
+            );
+            Class::Restart
+        } else {
+            reasons.push("peers change".to_owned());
+            Class::Syncconf
         }
     } else {
         // Same file, running: the live interface may still have drifted (someone ran `wg set`).
@@ -159,6 +164,14 @@ pub fn classify(
             "apply {token} was never confirmed: the host reverts it by itself unless this run confirms"
         ));
     }
+    // A syncconf adds the routes of new prefixes on the host; those of prefixes that go away are
+    // named here, from the routes the host listed.
+    let stale_routes = match (class, &facts.live) {
+        (Class::Syncconf, Some(live)) => crate::wgconf::parse(std::path::Path::new(name), desired)
+            .map(|config| live.route_drift(&config).stale)
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    };
     let diff = write.then(|| redacted_diff(host, name, current.unwrap_or(""), desired));
     let action = match class {
         Class::Nothing => Action::None,
@@ -182,9 +195,35 @@ pub fn classify(
             enable_unit,
             sysctl_file,
             sysctl_on,
+            stale_routes,
             arm: None,
         },
     }
+}
+
+/// The /0 prefixes of a config's peers with wg-quick's automatic table (empty for `Table = off`
+/// or a named table, where a /0 is routed like any prefix; a config that does not parse has none).
+fn default_routes(text: &str) -> Vec<String> {
+    let Ok(config) = crate::wgconf::parse(std::path::Path::new("wg"), text) else {
+        return Vec::new();
+    };
+    if config
+        .table
+        .as_deref()
+        .is_some_and(|table| !table.eq_ignore_ascii_case("auto"))
+    {
+        return Vec::new();
+    }
+    let mut found: Vec<String> = config
+        .peers
+        .iter()
+        .flat_map(|peer| peer.allowed_ips.iter())
+        .filter(|allowed| allowed.net.prefix_len() == 0)
+        .map(|allowed| allowed.net.to_string())
+        .collect();
+    found.sort();
+    found.dedup();
+    found
 }
 
 /// Fields of `[Interface]` that `wg syncconf` applies itself (it reads them from strip's output).

@@ -13,6 +13,7 @@
 //! framed by their byte length so any content survives. The parsers live in `facts`.
 
 use crate::model::InterfaceName;
+use crate::routes::StaleRoute;
 
 /// Quotes one word for `sh`: plain words as they are, anything else in single quotes, where nothing
 /// is special except the quote itself (written `'\''`). Predictable for whole scripts full of `$`,
@@ -103,7 +104,86 @@ print_file() { while IFS= read -r line || [ -n "$line" ]; do printf '%s\n' "$lin
 # The generations recorded in directory $1 (in glob order; the parser sorts them): "generation=N"
 # then that generation's meta.
 generations() { for meta in "$1"/*.meta; do n=${meta##*/}; n=${n%.meta}; case $n in '' | *[!0-9]*) continue ;; esac; [ -f "$meta" ] && [ -r "$meta" ] || continue; printf 'generation=%s\n' "$n"; print_file "$meta"; done; }
+# routes IFACE: every route through IFACE in every table (wgdeploy checks them against AllowedIPs).
+routes() { echo '@@routes4'; ip -4 route show table all dev "$1" 2>/dev/null; echo '@@routes6'; ip -6 route show table all dev "$1" 2>/dev/null; return 0; }
 "#;
+
+/// Shell functions for a `wg syncconf` that leaves the interface as `wg-quick up` would have made
+/// it: syncconf neither keeps a port the config does not set nor touches routes (DESIGN.md §1.8).
+const SYNC_FUNCTIONS: &str = r#"
+# config_table FILE: the `Table =` of FILE's [Interface] (empty when unset), as wg-quick reads it.
+config_table() { awk '/^[ \t]*\[/ { s = tolower($0); gsub(/[ \t]/, "", s); inif = (s == "[interface]"); next }
+  inif { line = $0; sub(/#.*/, "", line); k = line; sub(/=.*/, "", k); gsub(/[ \t]/, "", k)
+    if (tolower(k) == "table" && index(line, "=")) { v = substr(line, index(line, "=") + 1); gsub(/^[ \t]+|[ \t]+$/, "", v); print v; exit } }' "$1" 2>/dev/null; }
+# keep_port FILE IFACE: a stripped config without ListenPort makes syncconf bind a new random port,
+# and a host behind NAT then gets a new mapping its peers learn only when it next sends: keep the
+# port the interface listens on now.
+keep_port() {
+  grep -qiE '^[[:space:]]*ListenPort[[:space:]]*=' "$1" && return 0
+  port=$(wg show "$2" listen-port 2>/dev/null)
+  case $port in '' | 0 | *[!0-9]*) return 0 ;; esac
+  awk -v port="$port" '{ print } !done && tolower($0) ~ /^[ \t]*\[interface\][ \t]*$/ { print "ListenPort = " port; done = 1 }' "$1" > "$1.port" && mv -f "$1.port" "$1"
+}
+# sync_routes IFACE TABLE: adds the routes `wg-quick up` makes of IFACE's AllowedIPs: one per prefix
+# not already covered by a route of the interface (its own addresses' routes included), or every
+# prefix in TABLE when one is set. `off` leaves routing to the config's own hooks; a /0 with an
+# automatic table is wg-quick's policy routing, set up at `up` only (a change to it restarts the
+# interface instead). Routes of prefixes that went away are removed by name (planned from facts).
+sync_routes() {
+  case $2 in off) return 0 ;; '' | auto) table= ;; *) table=$2 ;; esac
+  for prefix in $(wg show "$1" allowed-ips | awk '{ for (i = 2; i <= NF; i++) if ($i ~ /\/[0-9]+$/) print $i }' | sort -u | sort -t / -k 2 -nr); do
+    family=-4; case $prefix in *:*) family=-6 ;; esac
+    if [ -z "$table" ]; then
+      case $prefix in */0) continue ;; esac
+      [ -n "$(ip $family route show dev "$1" match "$prefix" 2>/dev/null)" ] || ip $family route add "$prefix" dev "$1" || return 1
+    else
+      [ -n "$(ip $family route show dev "$1" table "$table" exact "$prefix" 2>/dev/null)" ] || ip $family route add "$prefix" dev "$1" table "$table" || return 1
+    fi
+  done
+}
+# drop_route IFACE TABLE PREFIX: removes that route through IFACE if it is still there.
+drop_route() {
+  family=-4; case $3 in *:*) family=-6 ;; esac
+  [ -z "$(ip $family route show dev "$1" table "$2" exact "$3" 2>/dev/null)" ] || ip $family route del "$3" dev "$1" table "$2"
+}
+"#;
+
+/// The guarded `wg syncconf` of a script that defines `fail` and holds the interface's lock:
+/// strip into a file, refuse an empty or keyless one (syncconf removes whatever its input lacks),
+/// keep the listen port, sync, then make the routes match the new AllowedIPs.
+/// `before_sync` runs between the checks and the syncconf (the refresh resets peers there).
+fn syncconf_section(
+    interface: &InterfaceName,
+    stale_routes: &[StaleRoute],
+    before_sync: &str,
+) -> String {
+    let paths = Paths::new(interface);
+    let name = interface.as_str();
+    let iface = quote(name);
+    let config = quote(&paths.config);
+    let strip = quote(&format!("{}/.{name}.wgdeploy-strip.XXXXXX", paths.dir));
+    let log = quote(&format!("{}/.{name}.wgdeploy.log", paths.dir));
+    let drops: String = stale_routes
+        .iter()
+        .map(|route| {
+            let (table, prefix) = (quote(&route.table), quote(&route.prefix.to_string()));
+            format!(
+                "drop_route {iface} {table} {prefix} 2> {log} || {{ echo '@@log'; cat {log}; fail \"cannot remove the route of {prefix} from {name}\"; }}\n"
+            )
+        })
+        .collect();
+    format!(
+        r#"strip=$(mktemp {strip}) || fail "cannot create a temp file in /etc/wireguard"
+wg-quick strip {iface} > "$strip" 2> {log} || {{ rm -f "$strip"; echo '@@log'; cat {log}; fail "wg-quick strip {name} failed"; }}
+# syncconf removes whatever the input lacks: never feed it an empty or keyless file.
+grep -qiE '^[[:space:]]*PrivateKey[[:space:]]*=' "$strip" || {{ rm -f "$strip"; fail "wg-quick strip {name} gave no PrivateKey; refusing wg syncconf"; }}
+keep_port "$strip" {iface} || {{ rm -f "$strip" "$strip.port"; fail "cannot keep the listen port of {name}"; }}
+{before_sync}wg syncconf {iface} "$strip" 2> {log} || {{ rm -f "$strip"; echo '@@log'; cat {log}; fail "wg syncconf {name} failed"; }}
+rm -f "$strip"
+sync_routes {iface} "$(config_table {config})" 2> {log} || {{ echo '@@log'; cat {log}; fail "cannot add the routes of {name}'s AllowedIPs"; }}
+{drops}"#
+    )
+}
 
 /// One round trip that gathers everything wgdeploy needs to plan a host.
 pub fn facts_script(interface: &InterfaceName) -> String {
@@ -149,6 +229,7 @@ echo '@@sysctl'
 [ -e /sys/class/net/{iface} ] && echo present
 echo '@@dump'
 dump {iface}
+routes {iface}
 echo '@@end'
 "#
     )
@@ -183,6 +264,9 @@ pub struct ApplyStep {
     pub sysctl_file: Option<String>,
     /// Sysctls to switch on now.
     pub sysctl_on: Vec<&'static str>,
+    /// Routes through the interface that the new AllowedIPs no longer need (removed after a
+    /// syncconf; a restart recreates the interface and its routes anyway).
+    pub stale_routes: Vec<StaleRoute>,
     /// Lock-out protection: armed before anything changes (set by the run, not by the plan).
     pub arm: Option<Arm>,
 }
@@ -223,13 +307,12 @@ pub fn apply_script(step: &ApplyStep) -> String {
     let lock = quote(&paths.lock);
     let temp = quote(&format!("{}.XXXXXX", paths.temp_prefix));
     let temp_glob = format!("{}.*", quote(&paths.temp_prefix));
-    let strip = quote(&format!("{}/.{name}.wgdeploy-strip.XXXXXX", paths.dir));
     let log = quote(&format!("{}/.{name}.wgdeploy.log", paths.dir));
     let unit = quote(&format!("wg-quick@{name}"));
     let expected = quote(&step.expected_stamp);
     let state = quote(&paths.state);
 
-    let mut script = String::from(PRELUDE);
+    let mut script = format!("{PRELUDE}{SYNC_FUNCTIONS}");
     script.push_str(&format!(
         r#"
 # Once armed, a failing step puts the previous config back at once instead of leaving a broken
@@ -295,16 +378,10 @@ echo '@@written'
     }
     match (step.action, step.systemd) {
         (Action::None, _) => {}
-        (Action::Syncconf, _) => script.push_str(&format!(
-            r#"strip=$(mktemp {strip}) || fail "cannot create a temp file in /etc/wireguard"
-wg-quick strip {iface} > "$strip" 2> {log} || {{ rm -f "$strip"; echo '@@log'; cat {log}; fail "wg-quick strip {name} failed"; }}
-# syncconf removes whatever the input lacks: never feed it an empty or keyless file.
-grep -q '^PrivateKey' "$strip" || {{ rm -f "$strip"; fail "wg-quick strip {name} gave no PrivateKey; refusing wg syncconf"; }}
-wg syncconf {iface} "$strip" 2> {log} || {{ rm -f "$strip"; echo '@@log'; cat {log}; fail "wg syncconf {name} failed"; }}
-rm -f "$strip"
-echo '@@done syncconf'
-"#
-        )),
+        (Action::Syncconf, _) => {
+            script.push_str(&syncconf_section(&step.interface, &step.stale_routes, ""));
+            script.push_str("echo '@@done syncconf'\n");
+        }
         (Action::Restart, true) => {
             script.push_str(&systemctl("start"));
             script.push_str("echo '@@done restart'\n");
@@ -359,7 +436,9 @@ echo '@@done sysctl-file'
             "printf '%s\\n' \"$armed\" > {state}/applied || fail \"cannot write {state}/applied\"\n"
         ));
     }
-    script.push_str(&format!("echo '@@dump'\ndump {iface}\necho '@@end'\n"));
+    script.push_str(&format!(
+        "echo '@@dump'\ndump {iface}\nroutes {iface}\necho '@@end'\n"
+    ));
     script
 }
 
@@ -531,6 +610,7 @@ fi
 printf '@@now %s\n' "$(date +%s)"
 echo '@@dump'
 dump {iface}
+routes {iface}
 echo '@@end'
 "#
     )
@@ -591,6 +671,7 @@ done
 echo '@@done remove'
 echo '@@dump'
 dump {iface}
+routes {iface}
 echo '@@end'
 "#
     )
@@ -627,22 +708,19 @@ pub fn refresh_script(interface: &InterfaceName, peers: &[String]) -> String {
     let name = interface.as_str();
     let iface = quote(name);
     let lock = quote(&paths.lock);
-    let strip = quote(&format!("{}/.{name}.wgdeploy-strip.XXXXXX", paths.dir));
     let keys: Vec<String> = peers.iter().map(|key| quote(key)).collect();
     let keys = keys.join(" ");
+    let reset = format!(
+        "for key in {keys}; do wg set {iface} peer \"$key\" remove || {{ rm -f \"$strip\"; fail \"cannot reset peer $key\"; }}; done\n"
+    );
+    let sync = syncconf_section(interface, &[], &reset);
     format!(
-        r#"{PRELUDE}
+        r#"{PRELUDE}{SYNC_FUNCTIONS}
 fail() {{ printf '@@fail %s\n' "$*"; exit 1; }}
 umask 077
 exec 9>>{lock} || fail "cannot open the lock file {lock}"
 flock -w 30 9 || fail "another wgdeploy run holds the lock on {name} (waited 30 s)"
-strip=$(mktemp {strip}) || fail "cannot create a temp file in /etc/wireguard"
-wg-quick strip {iface} > "$strip" 2>/dev/null || {{ rm -f "$strip"; fail "wg-quick strip {name} failed"; }}
-grep -q '^PrivateKey' "$strip" || {{ rm -f "$strip"; fail "wg-quick strip {name} gave no PrivateKey; refusing wg syncconf"; }}
-for key in {keys}; do wg set {iface} peer "$key" remove || {{ rm -f "$strip"; fail "cannot reset peer $key"; }}; done
-wg syncconf {iface} "$strip" || {{ rm -f "$strip"; fail "wg syncconf {name} failed"; }}
-rm -f "$strip"
-echo '@@done refresh'
+{sync}echo '@@done refresh'
 echo '@@end'
 "#
     )
@@ -668,6 +746,7 @@ mod tests {
             enable_unit: false,
             sysctl_file: None,
             sysctl_on: vec![],
+            stale_routes: vec![],
             arm: None,
         }
     }
@@ -850,7 +929,7 @@ mod tests {
         });
         assert!(script.contains(r#"cat > "$tmp""#));
         assert!(script.contains("= 123 ] || fail"));
-        assert!(script.contains("grep -q '^PrivateKey'"));
+        assert!(script.contains("grep -qiE '^[[:space:]]*PrivateKey[[:space:]]*='"));
         // Write before act: the rename happens before syncconf reads the file.
         assert!(script.find("mv -f \"$tmp\"").unwrap() < script.find("wg syncconf").unwrap());
     }

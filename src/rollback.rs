@@ -18,7 +18,12 @@ pub fn rollback(args: &RollbackArgs, out: &mut dyn Write) -> Result<u8> {
         target: target.clone(),
         journal: entries,
     };
-    let fleet = live::survey(&args.common, &args.connect, "survey", goal)?;
+    // A dry run only reads; a rollback changes hosts, so it holds the state lock like apply.
+    let _lock = match args.dry_run {
+        true => None,
+        false => Some(crate::state::StateLock::acquire(&args.common.state_path())?),
+    };
+    let fleet = live::survey(&args.common, &args.connect, "survey", goal, &[])?;
     let rows = crate::deploy::rows(&fleet.hosts);
     let counts = crate::deploy::counts(&fleet.hosts);
     write_out(out, &format!("Rolling back to deployment {target}.\n"))?;

@@ -213,6 +213,13 @@ impl State {
         changed
     }
 
+    /// Gives `host` a new private key (`--rekey`); its other entries stay.
+    pub fn rekey(&mut self, host: &str) {
+        if let Some(entry) = self.hosts.get_mut(host) {
+            entry.private_key = PrivateKey::generate();
+        }
+    }
+
     pub fn private_key(&self, host: &str) -> Option<&PrivateKey> {
         self.hosts.get(host).map(|host| &host.private_key)
     }
@@ -246,6 +253,43 @@ impl State {
         text.push('\n');
         write_private_file(path, text.as_bytes())
             .map_err(|err| Error::io("write state file", path, &err))
+    }
+}
+
+/// An exclusive lock on a state file, held by every command that may write it (apply, rollback,
+/// adopt, render) for its whole run, so two runs never generate different keys for one host or
+/// change the same hosts at once. Released when dropped (or when the process dies).
+#[derive(Debug)]
+pub struct StateLock {
+    _file: std::fs::File,
+}
+
+impl StateLock {
+    /// `STATE.lock` beside the state file (the state itself is replaced by rename, so it cannot
+    /// carry the lock). Fails at once when another run holds it.
+    pub fn acquire(state: &Path) -> Result<StateLock> {
+        let mut name = state.file_name().unwrap_or_default().to_os_string();
+        name.push(".lock");
+        let path = state.with_file_name(name);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|err| Error::io("open the state lock", &path, &err))?;
+        match file.try_lock() {
+            Ok(()) => Ok(StateLock { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(Diagnostic::new(format!(
+                "another wgdeploy run holds `{}`: it is changing the hosts of this state file",
+                path.display()
+            ))
+            .help("wait for it to finish, then run this command again")
+            .into()),
+            Err(std::fs::TryLockError::Error(err)) => {
+                Err(Error::io("lock the state lock file", &path, &err))
+            }
+        }
     }
 }
 

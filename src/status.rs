@@ -6,6 +6,8 @@ use crate::apply::{HostError, Job, Surveyed};
 use crate::check::{HostIndex, Verdict};
 use crate::cli::{StatusArgs, write_out};
 use crate::error::{Diagnostic, Error, Result};
+use crate::facts::Facts;
+use crate::model::InterfaceName;
 use crate::output::Progress;
 use crate::render::{Deployment, Renderer};
 use crate::state::State;
@@ -23,7 +25,8 @@ use std::sync::Arc;
 ///
 /// Exit code: 0 when every selected host was surveyed and runs its interface (and, with `--ping`,
 /// ping agrees with every plain verdict of `check`); 1 (with the explanation already in the output)
-/// when a host could not be surveyed, an interface is not running, or a ping disagrees with check.
+/// when a host could not be surveyed, an interface is not running or its routes do not match its
+/// AllowedIPs (a prefix whose traffic is not tunnelled, a stale route), or a ping disagrees.
 /// Stale handshakes, drift from the inventory and unconfirmed applies are highlighted but exit 0:
 /// an idle tunnel without keepalives has no recent handshake and is still healthy.
 pub fn status(args: &StatusArgs, out: &mut dyn Write) -> Result<u8> {
@@ -32,6 +35,7 @@ pub fn status(args: &StatusArgs, out: &mut dyn Write) -> Result<u8> {
         &args.connect,
         "status",
         crate::apply::Goal::Planned,
+        &[],
     )?;
     let (runtime, connection, deployment, state, renderer, surveyed) = (
         fleet.runtime,
@@ -112,9 +116,22 @@ fn host_status(surveyed: &Surveyed<SshSession>) -> HostStatus {
                 armed: facts.armed.clone(),
                 reverted: facts.reverted.clone(),
                 in_sync: change.is_empty(),
+                route_drift: running_route_drift(facts, &job.interface),
             }),
             Err(error) => Err(error.clone()),
         },
+    }
+}
+
+/// How the live routes differ from what the config the host runs needs (its own config, not the
+/// inventory's: drift from the inventory is `in_sync`'s business).
+fn running_route_drift(facts: &Facts, interface: &InterfaceName) -> Vec<String> {
+    let (Some(live), Some(text)) = (&facts.live, facts.config.text()) else {
+        return Vec::new();
+    };
+    match crate::wgconf::parse(std::path::Path::new(interface.as_str()), text) {
+        Ok(config) => live.route_drift(&config).describe(),
+        Err(_) => Vec::new(),
     }
 }
 

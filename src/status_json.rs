@@ -33,6 +33,7 @@ fn host_json(host: &HostStatus, names: &HashMap<String, String>, stale_after: u6
     let health = match host.health(stale_after) {
         Health::Failed => "failed",
         Health::Down => "down",
+        Health::Unrouted => "unrouted",
         Health::Up { .. } => "up",
     };
     let mut value = json!({
@@ -57,6 +58,7 @@ fn observed_json(
 ) {
     value["now_unix"] = json!(observed.now);
     value["in_sync"] = json!(observed.in_sync);
+    value["route_drift"] = json!(observed.route_drift);
     value["generation"] = match &observed.generation {
         Some(generation) => json!({
             "number": generation.number,
@@ -195,6 +197,7 @@ mod tests {
                         public_key: "RELAY=".to_owned(),
                         listen_port: Some(51820),
                         peers: vec![peer("WEB=", NOW - 30), peer("HOME=", 0)],
+                        routes: None,
                     }),
                     now: NOW,
                     generation: Some(Generation {
@@ -206,6 +209,7 @@ mod tests {
                     armed: None,
                     reverted: None,
                     in_sync: true,
+                    route_drift: Vec::new(),
                 }),
             },
             HostStatus {

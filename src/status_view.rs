@@ -35,6 +35,9 @@ pub struct Observed {
     pub reverted: Option<(String, u64)>,
     /// The host runs exactly what the inventory plans (nothing for `apply` to do).
     pub in_sync: bool,
+    /// How the interface's routes differ from what its running config's AllowedIPs need: a
+    /// prefix with no route is not tunnelled (it may even leave unencrypted by another route).
+    pub route_drift: Vec<String>,
 }
 
 /// How one host fares, for the summary line and the exit code.
@@ -44,6 +47,9 @@ pub enum Health {
     Failed,
     /// The interface is not running.
     Down,
+    /// Up, but its routes do not match its AllowedIPs (traffic not tunnelled, or sent into it
+    /// for prefixes no peer holds).
+    Unrouted,
     /// Up; `stale` peers have no recent handshake.
     Up { stale: usize },
 }
@@ -157,6 +163,7 @@ impl HostStatus {
         match &self.outcome {
             Err(_) => Health::Failed,
             Ok(Observed { live: None, .. }) => Health::Down,
+            Ok(Observed { route_drift, .. }) if !route_drift.is_empty() => Health::Unrouted,
             Ok(Observed {
                 live: Some(live),
                 now,
@@ -223,7 +230,7 @@ pub fn host_block(host: &HostStatus, names: &HashMap<String, String>, stale_afte
     let mark = match health {
         Health::Up { stale: 0 } if observed.in_sync && observed.armed.is_none() => '=',
         Health::Up { .. } => '~',
-        Health::Down | Health::Failed => '!',
+        Health::Down | Health::Failed | Health::Unrouted => '!',
     };
     let line = health_line(observed.live.as_ref(), observed.now, stale_after);
     let down = if matches!(health, Health::Down) {
@@ -268,6 +275,15 @@ pub fn host_block(host: &HostStatus, names: &HashMap<String, String>, stale_afte
         let _ = writeln!(
             text,
             "    differs from the inventory: run `wgdeploy plan` to see how"
+        );
+    }
+    for drift in &observed.route_drift {
+        let _ = writeln!(text, "    ROUTES: {drift}");
+    }
+    if !observed.route_drift.is_empty() {
+        let _ = writeln!(
+            text,
+            "    (`wgdeploy apply` puts the routes right without restarting the interface)"
         );
     }
     if let Some(armed) = &observed.armed {
@@ -328,11 +344,13 @@ pub fn hosts_report(
     for host in hosts {
         text.push_str(&host_block(host, names, stale_after));
     }
-    let (mut up, mut down, mut failed, mut stale, mut stale_hosts) = (0, 0, 0, 0, 0);
+    let (mut up, mut down, mut failed, mut unrouted) = (0, 0, 0, 0);
+    let (mut stale, mut stale_hosts) = (0, 0);
     for host in hosts {
         match host.health(stale_after) {
             Health::Failed => failed += 1,
             Health::Down => down += 1,
+            Health::Unrouted => unrouted += 1,
             Health::Up { stale: count } => {
                 up += 1;
                 stale += count;
@@ -343,6 +361,9 @@ pub fn hosts_report(
     let mut parts = vec![format!("{up} up")];
     if down > 0 {
         parts.push(format!("{down} down"));
+    }
+    if unrouted > 0 {
+        parts.push(format!("{unrouted} with wrong routes"));
     }
     if failed > 0 {
         parts.push(format!("{failed} could not be surveyed"));
@@ -616,6 +637,7 @@ mod tests {
             public_key: "SELF=".to_owned(),
             listen_port: Some(51820),
             peers,
+            routes: None,
         }
     }
 
@@ -719,6 +741,7 @@ mod tests {
                 armed: None,
                 reverted: None,
                 in_sync: true,
+                route_drift: Vec::new(),
             }),
         }
     }
@@ -785,6 +808,26 @@ mod tests {
         let text = host_block(&host, &names(), 180);
         assert!(!text.contains('\x1b') && !text.contains('\x07'));
         assert_eq!(text.lines().count(), 7);
+    }
+
+    #[test]
+    fn route_drift_is_unhealthy_and_says_what_is_wrong() {
+        let mut host = home();
+        if let Ok(observed) = &mut host.outcome {
+            observed.route_drift = vec!["no route for 198.18.77.0/24 (a peer's AllowedIPs)".into()];
+        }
+        assert_eq!(host.health(180), Health::Unrouted);
+        let text = host_block(&host, &names(), 180);
+        assert!(text.starts_with("! home: wg0 up"), "{text}");
+        assert!(
+            text.contains("    ROUTES: no route for 198.18.77.0/24 (a peer's AllowedIPs)\n"),
+            "{text}"
+        );
+        let report = hosts_report(&[host], &names(), 180);
+        assert!(
+            report.contains("Status: 1 host: 0 up, 1 with wrong routes;"),
+            "{report}"
+        );
     }
 
     #[test]

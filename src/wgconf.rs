@@ -11,6 +11,8 @@ pub struct WgConfig {
     pub addresses: Vec<IpNet>,
     pub listen_port: Option<u16>,
     pub private_key: Option<PrivateKey>,
+    /// wg-quick's `Table` (`off`, `auto`, a number or name), as written.
+    pub table: Option<String>,
     /// PreUp, PostUp, PreDown and PostDown commands, in file order.
     pub hooks: Vec<(String, String)>,
     pub peers: Vec<WgPeer>,
@@ -171,7 +173,8 @@ pub fn parse(path: &Path, text: &str) -> Result<WgConfig> {
             (Section::Interface, "PreUp" | "PostUp" | "PreDown" | "PostDown") => {
                 config.hooks.push((key.to_owned(), value.to_owned()))
             }
-            (Section::Interface, "MTU" | "DNS" | "Table" | "SaveConfig" | "FwMark") => {}
+            (Section::Interface, "Table") => config.table = Some(value.to_owned()),
+            (Section::Interface, "MTU" | "DNS" | "SaveConfig" | "FwMark") => {}
             (Section::Peer, _) => {
                 let draft = peer.as_mut().expect("a [Peer] section has a draft");
                 match key {
