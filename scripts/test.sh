@@ -8,7 +8,9 @@
 #      inventories/configs, then deploys and restarts the nat-relay configs over real SSH
 #      (an sshd in every lab host), then runs `wgdeploy plan` and `apply` end to end over SSH on
 #      the lab (lab/apply-e2e.sh), then generations, rollback, --atomic, lock-out protection and
-#      status --ping (lab/rollback-e2e.sh) (root only; skipped with a notice otherwise).
+#      status --ping (lab/rollback-e2e.sh), then routed subnets added and removed, a NAT-ed host's
+#      port across a syncconf and a lost state file (lab/lifecycle-e2e.sh) (root only; skipped
+#      with a notice otherwise).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,7 +37,7 @@ cargo fmt --all -- --check
 echo "==> cargo clippy"
 cargo clippy --all-targets --quiet -- -D warnings
 
-echo "==> lab: nat-relay, check-agreement, ssh-smoke, apply-e2e and rollback-e2e on real WireGuard behind NAT"
+echo "==> lab: nat-relay, check-agreement, ssh-smoke, apply-e2e, rollback-e2e and lifecycle-e2e on real WireGuard behind NAT"
 if $is_root; then
   cargo build --quiet
   bash lab/nat-relay.sh
@@ -44,6 +46,7 @@ if $is_root; then
   bash lab/ssh-smoke.sh
   bash lab/apply-e2e.sh
   bash lab/rollback-e2e.sh
+  bash lab/lifecycle-e2e.sh
 else
   echo "skipped: the namespace lab needs root (run as root to include it)"
 fi

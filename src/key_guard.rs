@@ -59,6 +59,16 @@ fn short(key: &str) -> String {
     key.chars().take(8).collect::<String>() + "…"
 }
 
+/// A public key as messages show it: its label when this run generated it, else shortened.
+fn shown(key: &str, keys: &KeyContext) -> String {
+    let labelled = keys.label(key);
+    if labelled == key {
+        short(key)
+    } else {
+        labelled
+    }
+}
+
 /// Refuses `desired` on host `name` when it would change a key nobody asked to change.
 pub fn judge(
     name: &str,
@@ -171,7 +181,7 @@ fn peer_keys(
             message: format!(
                 "`{name}` lists `{peer_name}` with public key {}, but the plan would change it to {} ({why}): was the state file lost or replaced?",
                 short(&listed.public_key.to_base64()),
-                keys.label(&short(&peer.public_key.to_base64()))
+                shown(&peer.public_key.to_base64(), keys)
             ),
             help: format!(
                 "`wgdeploy adopt {inventory}` reads the keys back from the hosts into the state; `--rekey {peer_name}` replaces {peer_name}'s key on purpose"
@@ -290,6 +300,11 @@ mod tests {
             problem.message
         );
         assert!(problem.message.contains("no key for `b`"));
+        assert!(
+            problem.message.contains("change it to (new key of b) "),
+            "{}",
+            problem.message
+        );
         assert!(problem.help.contains("--rekey b"));
         let rekey = KeyContext {
             rekeyed: vec!["b".into()],

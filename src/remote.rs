@@ -819,6 +819,61 @@ mod tests {
         );
     }
 
+    /// The syncconf helpers in a real `sh`, with a stub `wg` that listens on port 38434: the
+    /// port lands in `[Interface]` (whatever its case) unless the file sets one, and `Table` is
+    /// read from `[Interface]` only.
+    #[test]
+    fn keep_port_and_config_table_work_in_sh() {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        let wg = bin.join("wg");
+        std::fs::write(&wg, "#!/bin/sh\n[ \"$3\" = listen-port ] && echo 38434\n").unwrap();
+        std::fs::set_permissions(&wg, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        let stripped = dir.path().join("strip");
+        let fixed = dir.path().join("fixed");
+        let config = dir.path().join("wg0.conf");
+        std::fs::write(
+            &stripped,
+            "# c\n[interface]\nPrivateKey = K\n\n[Peer]\nPublicKey = P\n",
+        )
+        .unwrap();
+        std::fs::write(&fixed, "[Interface]\nlistenport = 51820\nPrivateKey = K\n").unwrap();
+        std::fs::write(
+            &config,
+            "[Interface]\nAddress = 100.64.0.1/24\n Table = off # hooks route\n[Peer]\nTable = 7\n",
+        )
+        .unwrap();
+        let script = format!(
+            "{SYNC_FUNCTIONS}\nkeep_port {s} wg0 && keep_port {f} wg0 && printf 'table=[%s]\\n' \"$(config_table {c})\"\n",
+            s = quote(&stripped.to_string_lossy()),
+            f = quote(&fixed.to_string_lossy()),
+            c = quote(&config.to_string_lossy()),
+        );
+        let path = format!(
+            "{}:{}",
+            bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let output = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&script)
+            .env("PATH", path)
+            .output()
+            .expect("sh runs");
+        assert!(output.status.success(), "{output:?}");
+        assert_eq!(String::from_utf8(output.stdout).unwrap(), "table=[off]\n");
+        assert_eq!(
+            std::fs::read_to_string(&stripped).unwrap(),
+            "# c\n[interface]\nListenPort = 38434\nPrivateKey = K\n\n[Peer]\nPublicKey = P\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&fixed).unwrap(),
+            "[Interface]\nlistenport = 51820\nPrivateKey = K\n",
+            "a configured port stays"
+        );
+    }
+
     #[test]
     fn every_script_parses_in_sh() {
         let arm = Some(Arm {

@@ -1,0 +1,254 @@
+#!/usr/bin/env bash
+# lab/lifecycle-e2e.sh: what a fleet's life does to it, end to end over real SSH onto real
+# WireGuard behind real NAT (the standard lab of apply-e2e.sh): routed subnets added and removed
+# later, a NAT-ed host's port across a syncconf, and a lost or replaced state file.
+#
+#   sudo lab/lifecycle-e2e.sh          # all scenarios; exit 0 only if every one passes
+#   sudo lab/lifecycle-e2e.sh 2 6      # only these (1 always runs: it converges the lab)
+#
+# Scenarios (issue 9, sections 1-3):
+#   1 apply converges the lab
+#   2 a subnet routed behind NAT-ed home is added: every host that carries it gets a kernel route
+#     through wg0 (wg syncconf adds none), web1 (direct) and office (through relay1) reach an
+#     address in it; a deleted route and a stray one are reported by `status` (exit 1) and put right
+#     by the next apply
+#   3 the subnet is removed: its routes go; the address is unreachable again
+#   4 a peers-only change on idle NAT-ed home keeps its UDP port, so relay1 reaches it at once
+#   5 `Table = off` set by a template: a new subnet gets no route and none is reported missing
+#   6 the state file lost: plan, status and check write nothing and stop every host with the fix;
+#     apply (all hosts, or --hosts home) changes nothing; partly lost: every host listing the lost
+#     key stops too; `--rekey web1` replaces web1's key on it and all its peers (plan labels it,
+#     never prints it); --rekey with a --hosts that leaves a peer out is refused; a run holding the
+#     state lock makes apply refuse
+#
+# Environment: WGDEPLOY=/path/to/wgdeploy skips `cargo build`. Needs root.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+SELECTED=("$@")
+[[ $EUID -eq 0 ]] || { echo "run as root" >&2; exit 2; }
+
+# shellcheck source=lab/lib.sh
+source "$REPO/lab/lib.sh"
+
+WORK=$(mktemp -d /tmp/wgd-lifecycle.XXXXXX)
+chmod 755 "$WORK"
+wgdeploy_bin
+INV="$WORK/inventory.yaml"
+STATE="$WORK/inventory.wgdeploy-state.json"
+OUT="$WORK/out.txt"
+
+SUBNET=198.18.77.0/24 SUBNET_IP=198.18.77.1
+OTHER_SUBNET=198.18.88.0/24 OTHER_IP=198.18.88.1
+
+# route_of HOST PREFIX: HOST's route for exactly PREFIX through the overlay interface (empty: none)
+route_of() { in_host "$1" ip -4 route show dev "$IFACE" exact "$2" 2>/dev/null; }
+# reaches HOST ADDR: ADDR answers HOST's pings (3 tries)
+reaches() { in_host "$1" ping -q -n -c 3 -i 0.3 -W 2 "$2" >/dev/null 2>&1; }
+# routes_line HOST LIST: HOST's inventory block gains (or, with an empty LIST, loses) `routes: LIST`
+routes_line() {
+    sed -i "/^  $1:\$/,/^    ssh:/ { /^    routes:/d }" "$INV"
+    [[ -z $2 ]] || sed -i "/^  $1:\$/a\\    routes: [$2]" "$INV"
+}
+conf_stamp() { stat -c '%i %y' "$(conf_file "$1")" 2>/dev/null || echo absent; }
+listen_port() { in_host "$1" wg show "$IFACE" listen-port; }
+
+# --------------------------------------------------------------------------------------------------
+scenario_1() {
+    log "scenario 1: apply converges the lab"
+    wgd apply "$INV" --yes
+    [[ $RC == 0 ]] || { fail "1: apply exited $RC"; return; }
+    if all_pairs_ping; then pass "1: every host pings every other host"; else fail "1: some pairs do not ping"; fi
+}
+
+scenario_2() {
+    log "scenario 2: a subnet routed behind NAT-ed home"
+    # The subnet's address lives on home itself; it answers pings that reach home through wg0.
+    in_host home ip addr add "$SUBNET_IP/32" dev lo
+    reaches web1 "$SUBNET_IP" && fail "2: web1 reaches $SUBNET_IP before the subnet is in the inventory"
+    routes_line home "$SUBNET"
+    wgd apply "$INV" --yes
+    [[ $RC == 0 ]] || { fail "2: apply exited $RC"; return; }
+    grep -Eq "web1 +syncconf +applied" "$OUT" || fail "2: web1 did not get the subnet by syncconf"
+    local host
+    for host in relay1 web1 office; do
+        [[ -n $(route_of "$host" "$SUBNET") ]] || fail "2: $host has no route for $SUBNET through $IFACE after the apply"
+    done
+    [[ -z $(route_of home "$SUBNET") ]] || fail "2: home routes its own subnet into the tunnel"
+    local before after
+    before=$(peer_counter web1 "$(pubkey_of "$(conf_file home)")" tx)
+    reaches web1 "$SUBNET_IP" || fail "2: web1 cannot reach $SUBNET_IP behind home"
+    after=$(peer_counter web1 "$(pubkey_of "$(conf_file home)")" tx)
+    ((after > before)) || fail "2: web1's traffic to $SUBNET_IP did not cross the tunnel to home ($before -> $after bytes)"
+    reaches office "$SUBNET_IP" || fail "2: office cannot reach $SUBNET_IP through relay1"
+    wgd status "$INV"
+    [[ $RC == 0 ]] || fail "2: status exited $RC on the converged lab"
+    grep -q ROUTES "$OUT" && fail "2: status reports route drift on the converged lab"
+
+    # Drift: web1's route deleted, a stray one added; status says so, apply repairs both.
+    in_host web1 ip route del "$SUBNET" dev "$IFACE"
+    in_host web1 ip route add 198.18.99.0/24 dev "$IFACE"
+    wgd status "$INV"
+    [[ $RC == 1 ]] || fail "2: status exited $RC with a missing route (want 1)"
+    grep -q "ROUTES: no route for $SUBNET" "$OUT" || fail "2: status does not name the missing route"
+    grep -q "ROUTES: stale route 198.18.99.0/24" "$OUT" || fail "2: status does not name the stale route"
+    wgd plan "$INV" --detailed-exitcode
+    [[ $RC == 2 ]] || fail "2: plan exited $RC with route drift (want 2)"
+    grep -A3 "web1" "$OUT" | grep -q "no route for $SUBNET" || fail "2: plan does not show web1's missing route"
+    wgd apply "$INV" --yes
+    [[ $RC == 0 ]] || fail "2: the repairing apply exited $RC"
+    [[ -n $(route_of web1 "$SUBNET") ]] || fail "2: apply did not put web1's route back"
+    [[ -z $(route_of web1 198.18.99.0/24) ]] || fail "2: apply did not remove web1's stale route"
+    reaches web1 "$SUBNET_IP" || fail "2: web1 cannot reach $SUBNET_IP after the repair"
+    pass "2: $SUBNET routed on relay1, web1 and office by syncconf; web1 and office reach it; drift reported and repaired"
+}
+
+scenario_3() {
+    log "scenario 3: the subnet is removed"
+    routes_line home ""
+    wgd apply "$INV" --yes
+    [[ $RC == 0 ]] || { fail "3: apply exited $RC"; return; }
+    local host
+    for host in relay1 web1 office; do
+        [[ -z $(route_of "$host" "$SUBNET") ]] || fail "3: $host still routes $SUBNET into $IFACE"
+    done
+    reaches web1 "$SUBNET_IP" && fail "3: web1 still reaches $SUBNET_IP"
+    wgd status "$INV"
+    [[ $RC == 0 ]] || fail "3: status exited $RC"
+    pass "3: $SUBNET gone from every host's routes"
+}
+
+scenario_4() {
+    log "scenario 4: a peers-only change on idle NAT-ed home keeps its port"
+    in_host office ip addr add "$OTHER_IP/32" dev lo
+    local port
+    port=$(listen_port home)
+    # office's new subnet changes home's entry for relay1 (its catch-all) and nothing else of home.
+    routes_line office "$OTHER_SUBNET"
+    wgd apply "$INV" --yes
+    [[ $RC == 0 ]] || { fail "4: apply exited $RC"; return; }
+    grep -Eq "home +syncconf +applied" "$OUT" || fail "4: home was not changed by syncconf"
+    [[ $(listen_port home) == "$port" ]] || fail "4: home's listen port changed $port -> $(listen_port home)"
+    # relay1 knows home only by the endpoint it learned: it must still be right, at once.
+    in_host relay1 ping -q -n -c 1 -W 1 "${OVERLAY[home]}" >/dev/null 2>&1 ||
+        in_host relay1 ping -q -n -c 1 -W 1 "${OVERLAY[home]}" >/dev/null 2>&1 ||
+        fail "4: relay1 cannot reach home right after the apply"
+    reaches home "$OTHER_IP" || fail "4: home cannot reach $OTHER_IP behind office"
+    routes_line office ""
+    wgd apply "$INV" --yes
+    [[ $RC == 0 ]] || fail "4: removing office's subnet exited $RC"
+    pass "4: home kept port $port across a syncconf; relay1 reached it at once"
+}
+
+scenario_5() {
+    log "scenario 5: Table = off set by a template"
+    mkdir -p "$WORK/tpl"
+    sed '/^Address = /a\Table = off' "$REPO/templates/wg-quick.conf.j2" >"$WORK/tpl/wg-quick.conf.j2"
+    wgd apply "$INV" --yes --templates "$WORK/tpl"
+    [[ $RC == 0 ]] || { fail "5: applying the template exited $RC"; return; }
+    grep -q '^Table = off' "$(conf_file web1)" || fail "5: web1's config has no Table = off"
+    routes_line home "$SUBNET"
+    wgd apply "$INV" --yes --templates "$WORK/tpl"
+    [[ $RC == 0 ]] || fail "5: adding the subnet exited $RC"
+    grep -Eq "web1 +syncconf +applied" "$OUT" || fail "5: web1 did not get the subnet by syncconf"
+    [[ -z $(route_of web1 "$SUBNET") ]] || fail "5: web1 got a route for $SUBNET although its config says Table = off"
+    wgd status "$INV" --templates "$WORK/tpl"
+    [[ $RC == 0 ]] || fail "5: status exited $RC (Table = off: no route is missing)"
+    routes_line home ""
+    wgd apply "$INV" --yes
+    [[ $RC == 0 ]] || fail "5: going back to the built-in template exited $RC"
+    if all_pairs_ping 60; then pass "5: Table = off: no route added, none reported missing; back to the built-in template, all pairs ping"
+    else fail "5: some pairs do not ping after the template round trip"; fi
+}
+
+# no_state_written WHAT: the state file must still be absent
+no_state_written() { [[ ! -e $STATE ]] || { fail "6: $1 wrote a state file"; rm -f "$STATE"; }; }
+
+scenario_6() {
+    log "scenario 6: the state file lost, partly lost, replaced on purpose"
+    local host saved="$WORK/state.saved"
+    declare -A stamp=()
+    for host in "${HOSTS[@]}"; do stamp[$host]=$(conf_stamp "$host"); done
+    mv "$STATE" "$saved"
+
+    wgd plan "$INV"
+    [[ $RC == 1 ]] || fail "6: plan without the state exited $RC (want 1)"
+    for host in "${HOSTS[@]}"; do
+        grep -q "! $host: error: the state file does not know the key \`$host\` runs" "$OUT" ||
+            fail "6: plan does not stop $host for its unknown key"
+    done
+    grep -q "wgdeploy adopt" "$OUT" && grep -q -- "--rekey" "$OUT" || fail "6: plan does not name adopt and --rekey"
+    no_state_written plan
+    wgd status "$INV"
+    no_state_written status
+    in_ops "$WGDEPLOY" check "$INV" >/dev/null 2>&1 || true
+    no_state_written check
+    wgd apply "$INV" --yes
+    [[ $RC == 1 ]] || fail "6: apply without the state exited $RC (want 1)"
+    wgd apply "$INV" --yes --hosts home
+    [[ $RC == 1 ]] || fail "6: apply --hosts home without the state exited $RC (want 1)"
+    no_state_written apply
+    for host in "${HOSTS[@]}"; do
+        [[ $(conf_stamp "$host") == "${stamp[$host]}" ]] || fail "6: $host's config changed without the state"
+    done
+
+    # Partly lost: web1's entry gone. web1 and every host listing it stop.
+    jq 'del(.hosts.web1)' "$saved" >"$STATE"
+    chmod 600 "$STATE"
+    local digest
+    digest=$(sha256sum <"$STATE")
+    wgd plan "$INV"
+    [[ $RC == 1 ]] || fail "6: plan with web1's key lost exited $RC (want 1)"
+    grep -q "! web1: error: the state file does not know the key \`web1\` runs" "$OUT" || fail "6: web1 not stopped"
+    for host in relay1 home office; do
+        grep -q "! $host: error: \`$host\` lists \`web1\`" "$OUT" || fail "6: $host (which lists web1) not stopped"
+    done
+    [[ $(sha256sum <"$STATE") == "$digest" ]] || fail "6: plan rewrote the state"
+
+    cp "$saved" "$STATE"
+    wgd plan "$INV" --detailed-exitcode
+    [[ $RC == 0 ]] || fail "6: plan with the state restored exited $RC (want 0)"
+
+    # Replaced on purpose.
+    local old_key
+    old_key=$(pubkey_of "$(conf_file web1)")
+    wgd plan "$INV" --rekey web1 --hosts web1
+    [[ $RC == 1 ]] && grep -q "leaves out" "$OUT" || fail "6: --rekey web1 --hosts web1 was not refused"
+    wgd plan "$INV" --rekey web1
+    [[ $RC == 0 ]] || fail "6: plan --rekey web1 exited $RC"
+    grep -q "(new key of web1)" "$OUT" || fail "6: plan --rekey does not label web1's new key"
+    grep -q "PrivateKey = (redacted, changed)" "$OUT" || fail "6: plan --rekey does not show web1's key changing"
+    cmp -s "$saved" "$STATE" || fail "6: plan --rekey wrote the state"
+    flock -x -o "$STATE.lock" sleep 20 &   # -o: the lock is flock's own, gone when it is killed
+    local holder=$!
+    sleep 0.3
+    wgd apply "$INV" --yes --rekey web1
+    kill "$holder" 2>/dev/null; wait "$holder" 2>/dev/null || true
+    [[ $RC == 1 ]] && grep -q "another wgdeploy run holds" "$OUT" || fail "6: apply ran although another run held the state lock"
+    wgd apply "$INV" --yes --rekey web1
+    [[ $RC == 0 ]] || fail "6: apply --rekey web1 exited $RC"
+    local new_key
+    new_key=$(pubkey_of "$(conf_file web1)")
+    [[ $new_key != "$old_key" ]] || fail "6: web1's key did not change"
+    for host in relay1 home office; do
+        grep -q "PublicKey = $new_key" "$(conf_file "$host")" || fail "6: $host does not list web1's new key"
+    done
+    [[ $(in_host web1 wg show "$IFACE" public-key) == "$new_key" ]] || fail "6: web1 does not run its new key"
+    cmp -s "$saved" "$STATE" && fail "6: apply --rekey did not save the new key"
+    if all_pairs_ping 30; then pass "6: a lost state stops every host it would re-key, writes nothing; --rekey re-keys web1 everywhere, all pairs ping"
+    else fail "6: some pairs do not ping after --rekey"; fi
+}
+
+# --------------------------------------------------------------------------------------------------
+make_ssh_lab
+write_lab_inventory "$INV" standard
+HOSTS=(relay1 web1 home office)
+scenario_1
+for n in 2 3 4 5 6; do
+    selected "$n" && "scenario_$n"
+done
+if ((FAILURES > 0)); then
+    log "$FAILURES check(s) FAILED"
+    exit 1
+fi
+log "all selected scenarios passed"
