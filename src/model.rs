@@ -74,6 +74,13 @@ impl InterfaceName {
         if name == "." || name == ".." {
             return Err(format!("interface name `{name}` is not a usable file name"));
         }
+        // wg-quick's pattern allows it, but `wg`, `ip` and `systemd-escape` would take the name
+        // for an option.
+        if name.starts_with('-') {
+            return Err(format!(
+                "interface name `{name}` must not start with `-`: commands such as `wg` and `ip` would read it as an option"
+            ));
+        }
         Ok(InterfaceName(name.to_owned()))
     }
 
@@ -232,7 +239,7 @@ mod tests {
     fn interface_names_follow_wg_quick() {
         assert!(InterfaceName::parse("wg0").is_ok());
         assert!(InterfaceName::parse("wg_office.1+=").is_ok());
-        for bad in ["", "wg0123456789abcd", "wg 0", "wg/0", "wg;0", ".."] {
+        for bad in ["", "wg0123456789abcd", "wg 0", "wg/0", "wg;0", "..", "-wg0", "--help"] {
             assert!(InterfaceName::parse(bad).is_err(), "{bad:?} accepted");
         }
     }

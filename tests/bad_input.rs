@@ -200,6 +200,13 @@ const CASES: &[Case] = &[
         "`wg0`",
     ),
     case(
+        "interface-leading-dash",
+        "2:14",
+        None,
+        "interface name `-wg0` must not start with `-`",
+        "`wg0`",
+    ),
+    case(
         "host-shell-metachar",
         "5:3",
         Some("web$(reboot)"),
