@@ -186,7 +186,7 @@ pub fn new_run(
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
     Ok(Run {
-        deployment: journal::new_id(now.as_secs(), now.subsec_nanos()),
+        deployment: journal::new_id(now.as_secs()),
         kind,
         inventory_digest: journal::digest(&bytes),
         keep: usize::try_from(change.keep_generations).unwrap_or(10),
