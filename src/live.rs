@@ -128,10 +128,14 @@ pub fn change(
     ));
     let progress = Arc::new(Progress::new(run.kind, true));
     let run = Arc::new(run);
+    let limits = crate::apply::Limits {
+        apply: std::time::Duration::from_secs(change.step_timeout),
+        ..fleet.connection.limits
+    };
     let reports = fleet.runtime.block_on(crate::apply::apply(
         connector,
         fleet.hosts,
-        fleet.connection.limits,
+        limits,
         run.clone(),
         progress.clone(),
     ));
