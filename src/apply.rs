@@ -1147,6 +1147,46 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn text_from_the_host_is_escaped_wherever_plan_and_apply_print_it() {
+        use crate::output::PlanRow;
+        let k = keys();
+        let old = config(&k, "100.64.0.1/24", "100.64.0.2/32")
+            .replacen("[Peer]", "# \x1b[31mred\r\n[Peer]", 1);
+        let desired = config(&k, "100.64.0.9/24", "100.64.0.2/32");
+        let transport = host(
+            facts_output(Some(&old), Some(&dump(&k, "100.64.0.2/32"))),
+            "@@written\n@@log\n\x1b]0;log\x07\n@@fail \x1b]0;title\x07 wg-quick up wg0 failed\n".into(),
+        );
+        let (change, applied) = survey_and_apply(&transport, &job(&desired)).await;
+        let error = applied.unwrap_err();
+        // The host's text reaches the plan and the error as it was sent...
+        assert!(change.diff.as_ref().unwrap().contains("\x1b[31m"));
+        assert!(error.message.contains("\x1b]0;title\x07"));
+        // ...and every place that prints it escapes it.
+        let plan = crate::output::human_plan(&[
+            PlanRow::Change("relay1", &change),
+            PlanRow::Failed("relay1", &error),
+        ]);
+        let report = HostReport {
+            name: "relay1".into(),
+            class: Some(change.class),
+            outcome: Err(error.clone()),
+            notes: Vec::new(),
+            rolled_back: false,
+        };
+        let table = crate::output::summary_table(&[report]);
+        let diagnostic = crate::live::host_diagnostic("relay1", &error).to_string();
+        for text in [&plan, &table, &diagnostic] {
+            assert!(
+                !text.contains('\x1b') && !text.contains('\x07') && !text.contains('\r'),
+                "{text:?}"
+            );
+            assert!(text.contains("\\u{1b}]0;title\\u{7}"), "{text}");
+        }
+        assert!(plan.contains("# \\u{1b}[31mred"), "{plan}");
+    }
+
+    #[tokio::test]
     async fn an_apply_step_cut_short_is_reported_as_such() {
         let k = keys();
         let desired = config(&k, "100.64.0.1/24", "100.64.0.2/32");

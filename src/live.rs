@@ -234,10 +234,13 @@ fn journal_entry(run: &Run, target: Option<String>, reports: &[HostReport]) -> j
     }
 }
 
+/// A host's failure as an error; its text may quote the host (`@@fail` reasons, logs), so it is
+/// escaped for the terminal.
 pub fn host_diagnostic(host: &str, why: &crate::apply::HostError) -> Diagnostic {
-    let diagnostic = Diagnostic::new(why.message.clone()).host(host);
+    use crate::model::{printable, printable_lines};
+    let diagnostic = Diagnostic::new(printable(&why.message)).host(host);
     match &why.help {
-        Some(help) => diagnostic.help(help.clone()),
+        Some(help) => diagnostic.help(printable_lines(help)),
         None => diagnostic,
     }
 }

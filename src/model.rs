@@ -227,9 +227,32 @@ impl fmt::Display for Endpoint {
     }
 }
 
-/// Shows a user's string in an error without letting control characters mangle the terminal.
+/// Shows text from a user or a host (an error, a host's config or log) without letting it act on
+/// the terminal: control characters (ESC starts terminal sequences, CR and BS overwrite what was
+/// printed, BEL, the C1 controls) and the invisible characters that reorder or hide text (bidi
+/// overrides, zero-width characters) become escapes such as `\u{1b}`; all other text, other
+/// scripts included, is shown as it is. One line: newlines and tabs are escaped too.
 pub fn printable(text: &str) -> String {
-    text.chars().flat_map(char::escape_default).collect()
+    escape_for_terminal(text, false)
+}
+
+/// [`printable`] for text of several lines (a config diff, a host's log): keeps newlines and tabs.
+pub fn printable_lines(text: &str) -> String {
+    escape_for_terminal(text, true)
+}
+
+fn escape_for_terminal(text: &str, keep_lines: bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        let layout = keep_lines && matches!(c, '\n' | '\t');
+        let hidden = matches!(c, '\u{061c}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}');
+        if !layout && (c.is_control() || hidden) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn truncate(text: &str, chars: usize) -> String {
@@ -239,6 +262,24 @@ fn truncate(text: &str, chars: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn printable_text_cannot_act_on_the_terminal() {
+        let hostile = "a\x1b[31mb\rc\x07\u{9b}d\u{202e}e\tf\ng é";
+        let line = printable(hostile);
+        assert_eq!(
+            line,
+            "a\\u{1b}[31mb\\rc\\u{7}\\u{9b}d\\u{202e}e\\tf\\ng é"
+        );
+        let lines = printable_lines(hostile);
+        assert_eq!(
+            lines,
+            "a\\u{1b}[31mb\\rc\\u{7}\\u{9b}d\\u{202e}e\tf\ng é"
+        );
+        for shown in [line, lines] {
+            assert!(!shown.chars().any(|c| c.is_control() && c != '\n' && c != '\t'));
+        }
+    }
 
     #[test]
     fn host_names_refuse_shell_and_path_characters() {

@@ -21,7 +21,13 @@ pub fn rollback(args: &RollbackArgs, out: &mut dyn Write) -> Result<u8> {
     let fleet = live::survey(&args.common, &args.connect, "survey", goal)?;
     let rows = crate::deploy::rows(&fleet.hosts);
     let counts = crate::deploy::counts(&fleet.hosts);
-    write_out(out, &format!("Rolling back to deployment {target}.\n"))?;
+    write_out(
+        out,
+        &format!(
+            "Rolling back to deployment {}.\n",
+            crate::model::printable(&target)
+        ),
+    )?;
     write_out(out, &output::human_plan(&rows))?;
     if args.dry_run {
         write_out(out, "Dry run: nothing was changed.\n")?;
