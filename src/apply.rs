@@ -601,11 +601,23 @@ async fn apply_one<C: Connector>(
                 "another wgdeploy run took over this host before the change was confirmed",
             )
         })),
-        Confirmation::Unreachable(last) => Err(HostError::new(format!(
-            "cannot reach {name} over a fresh SSH connection to confirm the change ({}); the host puts back its previous config by itself {seconds} s after the step ended (--confirm-timeout)",
-            last.message
-        ))
-        .help("if the change cut off SSH, the host reverts on its own; check it with `wgdeploy status`")),
+        Confirmation::Unreachable(last) => {
+            let unreachable = format!(
+                "cannot reach {name} over a fresh SSH connection to confirm the change ({}); the host puts back its previous config by itself {seconds} s after the step ended (--confirm-timeout)",
+                last.message
+            );
+            // A step that overran its limit comes first: that is the limit to raise.
+            let error = match broken {
+                Some(broken) => append(broken, &unreachable),
+                None => HostError::new(unreachable),
+            };
+            let help = "if the change cut off SSH, the host reverts on its own; check it with `wgdeploy status`";
+            let help = match &error.help {
+                Some(first) => format!("{first}; {help}"),
+                None => help.to_owned(),
+            };
+            Err(error.help(help))
+        }
     };
     (outcome, notes)
 }
