@@ -1162,12 +1162,16 @@ mod tests {
     async fn text_from_the_host_is_escaped_wherever_plan_and_apply_print_it() {
         use crate::output::PlanRow;
         let k = keys();
-        let old = config(&k, "100.64.0.1/24", "100.64.0.2/32")
-            .replacen("[Peer]", "# \x1b[31mred\r\n[Peer]", 1);
+        let old = config(&k, "100.64.0.1/24", "100.64.0.2/32").replacen(
+            "[Peer]",
+            "# \x1b[31mred\r\n[Peer]",
+            1,
+        );
         let desired = config(&k, "100.64.0.9/24", "100.64.0.2/32");
         let transport = host(
             facts_output(Some(&old), Some(&dump(&k, "100.64.0.2/32"))),
-            "@@written\n@@log\n\x1b]0;log\x07\n@@fail \x1b]0;title\x07 wg-quick up wg0 failed\n".into(),
+            "@@written\n@@log\n\x1b]0;log\x07\n@@fail \x1b]0;title\x07 wg-quick up wg0 failed\n"
+                .into(),
         );
         let (change, applied) = survey_and_apply(&transport, &job(&desired)).await;
         let error = applied.unwrap_err();
@@ -1454,7 +1458,13 @@ mod tests {
             confirm_timeout: confirm,
             ..(*run_of(false)).clone()
         });
-        let surveyed = survey(host.clone(), protected_jobs(&["slow"]), limits, Arc::new(Quiet)).await;
+        let surveyed = survey(
+            host.clone(),
+            protected_jobs(&["slow"]),
+            limits,
+            Arc::new(Quiet),
+        )
+        .await;
         let mut reports = super::apply(host.clone(), surveyed, limits, run, Arc::new(Quiet)).await;
         reports.remove(0)
     }
@@ -1479,8 +1489,21 @@ mod tests {
             apply: Duration::from_secs(3),
             ..limits(1)
         };
-        let surveyed = survey(host.clone(), protected_jobs(&["slow"]), limits, Arc::new(Quiet)).await;
-        super::apply(host.clone(), surveyed, limits, run_of(false), Arc::new(Quiet)).await;
+        let surveyed = survey(
+            host.clone(),
+            protected_jobs(&["slow"]),
+            limits,
+            Arc::new(Quiet),
+        )
+        .await;
+        super::apply(
+            host.clone(),
+            surveyed,
+            limits,
+            run_of(false),
+            Arc::new(Quiet),
+        )
+        .await;
         let (script, _) = host
             .0
             .recorded()

@@ -267,17 +267,15 @@ mod tests {
     fn printable_text_cannot_act_on_the_terminal() {
         let hostile = "a\x1b[31mb\rc\x07\u{9b}d\u{202e}e\tf\ng é";
         let line = printable(hostile);
-        assert_eq!(
-            line,
-            "a\\u{1b}[31mb\\rc\\u{7}\\u{9b}d\\u{202e}e\\tf\\ng é"
-        );
+        assert_eq!(line, "a\\u{1b}[31mb\\rc\\u{7}\\u{9b}d\\u{202e}e\\tf\\ng é");
         let lines = printable_lines(hostile);
-        assert_eq!(
-            lines,
-            "a\\u{1b}[31mb\\rc\\u{7}\\u{9b}d\\u{202e}e\tf\ng é"
-        );
+        assert_eq!(lines, "a\\u{1b}[31mb\\rc\\u{7}\\u{9b}d\\u{202e}e\tf\ng é");
         for shown in [line, lines] {
-            assert!(!shown.chars().any(|c| c.is_control() && c != '\n' && c != '\t'));
+            assert!(
+                !shown
+                    .chars()
+                    .any(|c| c.is_control() && c != '\n' && c != '\t')
+            );
         }
     }
 
@@ -305,7 +303,16 @@ mod tests {
     fn interface_names_follow_wg_quick() {
         assert!(InterfaceName::parse("wg0").is_ok());
         assert!(InterfaceName::parse("wg_office.1+=").is_ok());
-        for bad in ["", "wg0123456789abcd", "wg 0", "wg/0", "wg;0", "..", "-wg0", "--help"] {
+        for bad in [
+            "",
+            "wg0123456789abcd",
+            "wg 0",
+            "wg/0",
+            "wg;0",
+            "..",
+            "-wg0",
+            "--help",
+        ] {
             assert!(InterfaceName::parse(bad).is_err(), "{bad:?} accepted");
         }
     }

@@ -173,7 +173,12 @@ pub fn summary_table(reports: &[HostReport]) -> String {
             format!("{detail}; {}", report.notes.join("; "))
         };
         // Errors and notes may quote the host (`@@fail` reasons): escaped.
-        rows.push([report.name.clone(), class, result.to_owned(), printable(&detail)]);
+        rows.push([
+            report.name.clone(),
+            class,
+            result.to_owned(),
+            printable(&detail),
+        ]);
     }
     let widths: Vec<usize> = (0..3)
         .map(|column| {

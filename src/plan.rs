@@ -347,10 +347,7 @@ mod tests {
     fn keys_are_redacted_in_any_case_and_spacing_and_when_commented_out() {
         let live = "[Interface]\nprivatekey=SECRET1\n# PrivateKey = OLDSECRET\n[Peer]\nPublicKey = P1\nPRESHAREDKEY =PSK1\n";
         let diff = redacted_diff("relay1", "wg0", live, OLD);
-        assert!(
-            !diff.contains("SECRET") && !diff.contains("PSK1"),
-            "{diff}"
-        );
+        assert!(!diff.contains("SECRET") && !diff.contains("PSK1"), "{diff}");
         assert!(diff.contains("-privatekey = (redacted)\n"), "{diff}");
         // Same key, other spelling: not a key change.
         assert!(diff.contains("+PrivateKey = (redacted)\n"), "{diff}");

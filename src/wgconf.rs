@@ -242,7 +242,10 @@ fn canonical_key(key: &str) -> &str {
 /// mentioning a key, in any case, except the public key. Errs on the side of hiding.
 pub fn may_be_secret(key: &str) -> bool {
     let key = key.trim().to_ascii_lowercase();
-    (key.contains("key") || key.contains("private") || key.contains("preshared") || key.contains("psk"))
+    (key.contains("key")
+        || key.contains("private")
+        || key.contains("preshared")
+        || key.contains("psk"))
         && key != "publickey"
 }
 

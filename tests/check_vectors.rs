@@ -228,7 +228,10 @@ fn keys_written_in_any_case_are_never_printed() {
             .unwrap()
             .to_owned();
         let config = config
-            .replace(&format!("PrivateKey = {private}"), &format!("{spelling}{private}"))
+            .replace(
+                &format!("PrivateKey = {private}"),
+                &format!("{spelling}{private}"),
+            )
             .replace("[Peer]\n", &format!("[Peer]\nPRESHAREDKEY={psk}\n"));
         secrets.push(private);
         std::fs::write(dir.path().join(format!("{file}.conf")), config).unwrap();
@@ -237,7 +240,10 @@ fn keys_written_in_any_case_are_never_printed() {
     let no_secret = |output: &std::process::Output, what: &str| {
         let text = format!("{}{}", stdout(output), stderr(output));
         for secret in &secrets {
-            assert!(!text.contains(secret.as_str()), "{what} printed a key:\n{text}");
+            assert!(
+                !text.contains(secret.as_str()),
+                "{what} printed a key:\n{text}"
+            );
         }
     };
     for json in [false, true] {
@@ -253,10 +259,9 @@ fn keys_written_in_any_case_are_never_printed() {
     // Broken lines: a misspelt key name and a key that does not decode still hide their value.
     let home = dir.path().join("home.conf");
     let text = std::fs::read_to_string(&home).unwrap();
-    let text = text.replace("privatekey=", "privatekeyy=").replace(
-        "PRESHAREDKEY=",
-        "presharedKey:",
-    );
+    let text = text
+        .replace("privatekey=", "privatekeyy=")
+        .replace("PRESHAREDKEY=", "presharedKey:");
     std::fs::write(&home, text).unwrap();
     let office = dir.path().join("office.conf");
     let text = std::fs::read_to_string(&office).unwrap();
@@ -271,7 +276,10 @@ fn keys_written_in_any_case_are_never_printed() {
         let err = stderr(&output);
         assert!(err.contains("home.conf:4:1"), "{err}");
         assert!(err.contains("privatekeyy = (redacted)"), "{err}");
-        assert!(err.contains("`PrivateKey` is not a base64 32-byte key"), "{err}");
+        assert!(
+            err.contains("`PrivateKey` is not a base64 32-byte key"),
+            "{err}"
+        );
         no_secret(&output, "check on broken files");
     }
 }
