@@ -66,7 +66,8 @@ pub struct Limits {
     pub parallel: usize,
     /// For connecting and gathering facts, per host.
     pub connect: Duration,
-    /// For one apply step (wg-quick up can be slow), per host.
+    /// For one apply step (wg-quick up can be slow), per host: `--step-timeout`. Separate from
+    /// the confirm window, which starts when the step ends.
     pub apply: Duration,
 }
 
@@ -98,10 +99,11 @@ pub struct Run {
 const REVERT_GRACE: Duration = Duration::from_secs(20);
 
 impl Run {
-    fn arm(&self) -> remote::Arm {
+    fn arm(&self, step_limit: Duration) -> remote::Arm {
         remote::Arm {
             token: self.deployment.clone(),
             seconds: self.confirm_timeout.as_secs().max(1),
+            step_seconds: step_limit.as_secs().max(1),
         }
     }
 
@@ -524,21 +526,27 @@ async fn apply_one<C: Connector>(
         };
         return (Ok(unchanged), notes);
     }
-    let started = std::time::Instant::now();
     let window = run.confirm_timeout.max(Duration::from_secs(1));
-    let step_limit = limits.apply.min(window);
+    // The step's own limit: the host's timer allows for it (see `remote::Arm`), so a slow
+    // `wg-quick up` is not mistaken for a lock-out.
+    let step_limit = limits.apply.max(Duration::from_secs(1));
     let step = match tokio::time::timeout(
         step_limit,
-        execute(session, job, change, Some(run.arm())),
+        execute(session, job, change, Some(run.arm(step_limit))),
     )
     .await
     {
         Ok(end) => end,
-        Err(_) => StepEnd::Unknown(HostError::new(format!(
-            "no answer from the apply step within {} s",
-            step_limit.as_secs()
-        ))),
+        Err(_) => StepEnd::Unknown(
+            HostError::new(format!(
+                "the apply step did not finish within {} s (--step-timeout)",
+                step_limit.as_secs()
+            ))
+            .help("a slow `wg-quick up` (many peers, slow hooks) needs a larger `--step-timeout`"),
+        ),
     };
+    // The host restarted its countdown when the step ended, which is no later than now.
+    let step_ended = std::time::Instant::now();
     let put_back = |error: HostError, reverted: bool| match reverted {
         true => append(error, "the host put its previous config back"),
         false => error,
@@ -558,7 +566,7 @@ async fn apply_one<C: Connector>(
         StepEnd::Unknown(error) => Some(error),
     };
     reporter.update(&job.name, "confirming over a fresh SSH connection");
-    let deadline = started + window + REVERT_GRACE;
+    let deadline = step_ended + window + REVERT_GRACE;
     let seconds = window.as_secs();
     let name = &job.name;
     use crate::confirm::Confirmation;
@@ -574,7 +582,7 @@ async fn apply_one<C: Connector>(
             notes.extend(warning);
             if let Some(error) = &broken {
                 notes.push(format!(
-                    "the SSH session broke during the apply ({}), but the step had finished; confirmed over a fresh connection",
+                    "no answer from the apply step ({}), but the step had finished on the host; confirmed over a fresh connection",
                     error.message
                 ));
                 if let Err(error) = verify(job, live.as_ref()) {
@@ -593,7 +601,7 @@ async fn apply_one<C: Connector>(
                 .map(|at| format!(" at {}", crate::confirm::utc_time(at)))
                 .unwrap_or_default();
             Err(HostError::new(format!(
-                "no new SSH connection to {name} got through after the change, so the host put back its previous config by itself{at} ({seconds} s lock-out protection); SSH works again"
+                "no confirmation within {seconds} s (--confirm-timeout): no new SSH connection to {name} got through after the change, so the host put back its previous config by itself{at}; SSH works again"
             ))
             .help("the change cut off management access (a PostUp hook, a route, or AllowedIPs covering the SSH path?): fix the inventory, `wgdeploy plan`, then apply again"))
         }
@@ -606,11 +614,23 @@ async fn apply_one<C: Connector>(
                 "another wgdeploy run took over this host before the change was confirmed",
             )
         })),
-        Confirmation::Unreachable(last) => Err(HostError::new(format!(
-            "cannot reach {name} over a fresh SSH connection to confirm the change ({}); the host puts back its previous config by itself {seconds} s after the change",
-            last.message
-        ))
-        .help("if the change cut off SSH, the host reverts on its own; check it with `wgdeploy status`")),
+        Confirmation::Unreachable(last) => {
+            let unreachable = format!(
+                "cannot reach {name} over a fresh SSH connection to confirm the change ({}); the host puts back its previous config by itself {seconds} s after the step ended (--confirm-timeout)",
+                last.message
+            );
+            // A step that overran its limit comes first: that is the limit to raise.
+            let error = match broken {
+                Some(broken) => append(broken, &unreachable),
+                None => HostError::new(unreachable),
+            };
+            let help = "if the change cut off SSH, the host reverts on its own; check it with `wgdeploy status`";
+            let help = match &error.help {
+                Some(first) => format!("{first}; {help}"),
+                None => help.to_owned(),
+            };
+            Err(error.help(help))
+        }
     };
     (outcome, notes)
 }
@@ -1153,6 +1173,50 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn text_from_the_host_is_escaped_wherever_plan_and_apply_print_it() {
+        use crate::output::PlanRow;
+        let k = keys();
+        let old = config(&k, "100.64.0.1/24", "100.64.0.2/32").replacen(
+            "[Peer]",
+            "# \x1b[31mred\r\n[Peer]",
+            1,
+        );
+        let desired = config(&k, "100.64.0.9/24", "100.64.0.2/32");
+        let transport = host(
+            facts_output(Some(&old), Some(&dump(&k, "100.64.0.2/32"))),
+            "@@written\n@@log\n\x1b]0;log\x07\n@@fail \x1b]0;title\x07 wg-quick up wg0 failed\n"
+                .into(),
+        );
+        let (change, applied) = survey_and_apply(&transport, &job(&desired)).await;
+        let error = applied.unwrap_err();
+        // The host's text reaches the plan and the error as it was sent...
+        assert!(change.diff.as_ref().unwrap().contains("\x1b[31m"));
+        assert!(error.message.contains("\x1b]0;title\x07"));
+        // ...and every place that prints it escapes it.
+        let plan = crate::output::human_plan(&[
+            PlanRow::Change("relay1", &change),
+            PlanRow::Failed("relay1", &error),
+        ]);
+        let report = HostReport {
+            name: "relay1".into(),
+            class: Some(change.class),
+            outcome: Err(error.clone()),
+            notes: Vec::new(),
+            rolled_back: false,
+        };
+        let table = crate::output::summary_table(&[report]);
+        let diagnostic = crate::live::host_diagnostic("relay1", &error).to_string();
+        for text in [&plan, &table, &diagnostic] {
+            assert!(
+                !text.contains('\x1b') && !text.contains('\x07') && !text.contains('\r'),
+                "{text:?}"
+            );
+            assert!(text.contains("\\u{1b}]0;title\\u{7}"), "{text}");
+        }
+        assert!(plan.contains("# \\u{1b}[31mred"), "{plan}");
+    }
+
+    #[tokio::test]
     async fn an_apply_step_cut_short_is_reported_as_such() {
         let k = keys();
         let desired = config(&k, "100.64.0.1/24", "100.64.0.2/32");
@@ -1334,7 +1398,11 @@ mod tests {
         let cut = reports[1].outcome.as_ref().unwrap_err();
         assert!(
             cut.message
-                .contains("put back its previous config by itself at 22:13:20 UTC")
+                .starts_with("no confirmation within 5 s (--confirm-timeout): ")
+                && !cut.message.contains("--step-timeout")
+                && cut
+                    .message
+                    .contains("put back its previous config by itself at 22:13:20 UTC")
                 && cut.message.contains("SSH works again"),
             "{}",
             cut.message
@@ -1349,6 +1417,139 @@ mod tests {
             reports.iter().all(|report| !report.rolled_back),
             "not --atomic"
         );
+    }
+
+    /// One host whose apply step (an address change: restart) takes `step`, and whose confirm,
+    /// like the real one, confirms only a step that finished and otherwise puts it back.
+    struct SlowHost(FakeTransport);
+
+    impl SlowHost {
+        fn new(step: Duration) -> Arc<SlowHost> {
+            let k = keys();
+            let old = config(&k, "100.64.0.1/24", "100.64.0.2/32");
+            let live = dump(&k, "100.64.0.2/32");
+            let finished = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let host = FakeTransport::new(move |command, _| {
+                use std::sync::atomic::Ordering::SeqCst;
+                if command.contains("wgdeploy-facts") {
+                    ok(&facts_output(Some(&old), Some(&live)))
+                } else if command.contains("@@confirmed") && finished.load(SeqCst) {
+                    ok(&format!(
+                        "@@confirmed\n@@generation 2\n@@now 0\n@@dump\n{live}@@end\n"
+                    ))
+                } else if command.contains("@@confirmed") {
+                    ok("@@reverted-now\n@@end\n")
+                } else {
+                    finished.store(true, SeqCst);
+                    ok(&format!(
+                        "@@armed\n@@written\n@@done restart\n@@dump\n{live}@@end\n"
+                    ))
+                }
+            })
+            .with_delay(move |command| match command.contains("@@done restart") {
+                true => step,
+                false => Duration::ZERO,
+            });
+            Arc::new(SlowHost(host))
+        }
+    }
+
+    impl Connector for SlowHost {
+        type Session = FakeTransport;
+        async fn connect(&self, _: &Job) -> Result<FakeTransport, HostError> {
+            Ok(self.0.clone())
+        }
+    }
+
+    /// Applies the protected change to a [`SlowHost`] with these limits.
+    async fn apply_slow(step: Duration, step_limit: Duration, confirm: Duration) -> HostReport {
+        let host = SlowHost::new(step);
+        let limits = Limits {
+            apply: step_limit,
+            ..limits(1)
+        };
+        let run = Arc::new(Run {
+            confirm_timeout: confirm,
+            ..(*run_of(false)).clone()
+        });
+        let surveyed = survey(
+            host.clone(),
+            protected_jobs(&["slow"]),
+            limits,
+            Arc::new(Quiet),
+        )
+        .await;
+        let mut reports = super::apply(host.clone(), surveyed, limits, run, Arc::new(Quiet)).await;
+        reports.remove(0)
+    }
+
+    #[tokio::test]
+    async fn a_step_slower_than_the_confirm_window_but_within_its_own_limit_succeeds() {
+        let report = apply_slow(
+            Duration::from_millis(1500),
+            Duration::from_secs(3),
+            Duration::from_secs(1),
+        )
+        .await;
+        let applied = report.outcome.unwrap();
+        assert!(applied.changed && applied.generation == Some(2));
+        assert!(report.notes.is_empty(), "{:?}", report.notes);
+    }
+
+    #[tokio::test]
+    async fn the_host_timer_waits_for_the_step_and_restarts_when_it_ends() {
+        let host = SlowHost::new(Duration::ZERO);
+        let limits = Limits {
+            apply: Duration::from_secs(3),
+            ..limits(1)
+        };
+        let surveyed = survey(
+            host.clone(),
+            protected_jobs(&["slow"]),
+            limits,
+            Arc::new(Quiet),
+        )
+        .await;
+        super::apply(
+            host.clone(),
+            surveyed,
+            limits,
+            run_of(false),
+            Arc::new(Quiet),
+        )
+        .await;
+        let (script, _) = host
+            .0
+            .recorded()
+            .into_iter()
+            .find(|(command, _)| command.contains("@@done restart"))
+            .unwrap();
+        // Armed for step limit + confirm window (3 + 5 s), restarted at 5 s when the step ends.
+        let armed = script.find("wgdeploy-revert 8 ").unwrap();
+        let restarted = script.find("wgdeploy-revert 5 ").unwrap();
+        assert!(armed < script.find("@@done restart").unwrap());
+        assert!(restarted > script.find("@@done restart").unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_step_over_its_limit_is_reported_as_the_step_timeout() {
+        let report = apply_slow(
+            Duration::from_secs(3),
+            Duration::from_secs(1),
+            Duration::from_secs(5),
+        )
+        .await;
+        let error = report.outcome.unwrap_err();
+        assert!(
+            error
+                .message
+                .starts_with("the apply step did not finish within 1 s (--step-timeout)")
+                && error.message.contains("its previous config was put back")
+                && !error.message.contains("--confirm-timeout"),
+            "{}",
+            error.message
+        );
+        assert!(error.help.unwrap().contains("--step-timeout"));
     }
 
     #[tokio::test]

@@ -125,6 +125,10 @@ pub struct ChangeArgs {
     /// puts back its previous config by itself (lock-out protection).
     #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(5..=3600))]
     pub confirm_timeout: u64,
+    /// Seconds one host's apply step (write, reload or `wg-quick up`) may take; the confirm
+    /// window starts when it ends.
+    #[arg(long, value_name = "SECS", default_value_t = 120, value_parser = clap::value_parser!(u64).range(5..=3600))]
+    pub step_timeout: u64,
     /// Generations kept on each host.
     #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=1000))]
     pub keep_generations: u64,
@@ -204,6 +208,7 @@ impl ConnectArgs {
             limits: crate::apply::Limits {
                 parallel: self.parallel.max(1),
                 connect: std::time::Duration::from_secs(self.timeout.max(1) + 30),
+                // `apply` and `rollback` set it from `--step-timeout` (see `ChangeArgs`).
                 apply: std::time::Duration::from_secs(120),
             },
             hosts: self.hosts.clone(),

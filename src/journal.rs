@@ -1,7 +1,7 @@
 //! The local journal: one JSON line per run that changed hosts, beside the inventory
 //! (`<stem>.wgdeploy-journal.jsonl`). The hosts hold the truth (their generations); the journal
 //! holds the order of deployments and how each went, which is what `rollback` needs to name "the
-//! previous deployment". Deployment ids sort by time: `20261125-101500-3f2a` (UTC).
+//! previous deployment". Deployment ids sort by time: `20261125-101500-3f2a91c0` (UTC).
 
 use crate::error::{Diagnostic, Error, Result};
 use serde::{Deserialize, Serialize};
@@ -134,12 +134,20 @@ pub fn at_or_before(entries: &[Entry], id: &str, target: &str) -> bool {
     }
 }
 
-/// A new deployment id for a run starting at `unix` seconds (with `nanos` for uniqueness).
-pub fn new_id(unix: u64, nanos: u32) -> String {
+/// A new deployment id for a run starting at `unix` seconds: `YYYYMMDD-HHMMSS-xxxxxxxx`, sortable
+/// by time. The suffix is 32 random bits: two runs in the same second (from one machine or from
+/// two operators) must never share an id, since a host's confirm and revert act on the id alone.
+pub fn new_id(unix: u64) -> String {
+    use ring::rand::SecureRandom;
     let (date, time) = civil(unix);
-    let suffix = (nanos ^ std::process::id().rotate_left(16)) & 0xffff;
+    let mut bytes = [0u8; 4];
+    // The system's random source failing is not something to work around with a weaker suffix.
+    ring::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .expect("the system random number generator works");
+    let suffix = u32::from_be_bytes(bytes);
     format!(
-        "{}-{}-{suffix:04x}",
+        "{}-{}-{suffix:08x}",
         date.replace('-', ""),
         time.replace(':', "")
     )
@@ -255,9 +263,17 @@ mod tests {
         assert_eq!(iso_utc(0), "1970-01-01T00:00:00Z");
         assert_eq!(iso_utc(1_795_601_700), "2026-11-25T10:15:00Z");
         assert_eq!(iso_utc(951_782_400), "2000-02-29T00:00:00Z");
-        let id = new_id(1_795_601_700, 7);
+        let id = new_id(1_795_601_700);
         assert!(id.starts_with("20261125-101500-"), "{id}");
-        assert!(new_id(1_795_601_700, 0) < new_id(1_795_601_761, 0));
+        assert_eq!(id.len(), "20261125-101500-".len() + 8, "{id}");
+        assert!(new_id(1_795_601_700) < new_id(1_795_601_761));
+    }
+
+    #[test]
+    fn ids_of_the_same_second_are_distinct() {
+        let ids: std::collections::HashSet<String> =
+            (0..10_000).map(|_| new_id(1_795_601_700)).collect();
+        assert_eq!(ids.len(), 10_000);
     }
 
     #[test]

@@ -199,10 +199,14 @@ pub fn change(
     ));
     let progress = Arc::new(Progress::new(run.kind, true));
     let run = Arc::new(run);
+    let limits = crate::apply::Limits {
+        apply: std::time::Duration::from_secs(change.step_timeout),
+        ..fleet.connection.limits
+    };
     let reports = fleet.runtime.block_on(crate::apply::apply(
         connector,
         fleet.hosts,
-        fleet.connection.limits,
+        limits,
         run.clone(),
         progress.clone(),
     ));
@@ -257,7 +261,7 @@ pub fn new_run(
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
     Ok(Run {
-        deployment: journal::new_id(now.as_secs(), now.subsec_nanos()),
+        deployment: journal::new_id(now.as_secs()),
         kind,
         inventory_digest: journal::digest(&bytes),
         keep: usize::try_from(change.keep_generations).unwrap_or(10),
@@ -301,10 +305,13 @@ fn journal_entry(run: &Run, target: Option<String>, reports: &[HostReport]) -> j
     }
 }
 
+/// A host's failure as an error; its text may quote the host (`@@fail` reasons, logs), so it is
+/// escaped for the terminal.
 pub fn host_diagnostic(host: &str, why: &crate::apply::HostError) -> Diagnostic {
-    let diagnostic = Diagnostic::new(why.message.clone()).host(host);
+    use crate::model::{printable, printable_lines};
+    let diagnostic = Diagnostic::new(printable(&why.message)).host(host);
     match &why.help {
-        Some(help) => diagnostic.help(help.clone()),
+        Some(help) => diagnostic.help(printable_lines(help)),
         None => diagnostic,
     }
 }

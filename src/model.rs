@@ -74,6 +74,13 @@ impl InterfaceName {
         if name == "." || name == ".." {
             return Err(format!("interface name `{name}` is not a usable file name"));
         }
+        // wg-quick's pattern allows it, but `wg`, `ip` and `systemd-escape` would take the name
+        // for an option.
+        if name.starts_with('-') {
+            return Err(format!(
+                "interface name `{name}` must not start with `-`: commands such as `wg` and `ip` would read it as an option"
+            ));
+        }
         Ok(InterfaceName(name.to_owned()))
     }
 
@@ -113,13 +120,38 @@ pub enum EndpointHost {
 impl Endpoint {
     /// Parses `host`, `host:port`, `a.b.c.d[:port]`, `v6` or `[v6]:port`; `default_port` fills a
     /// missing port.
+    ///
+    /// A port after an IPv6 address needs brackets. Unbracketed text with several colons is an
+    /// IPv6 address on the default port, and is refused when its last group could just as well be
+    /// a port (`2001:db8::1:4000` is an address, but also `2001:db8::1` and port 4000): guessing
+    /// either way would send peers to the wrong place, and `2001:db8::1:51820` (not an address,
+    /// since 51820 is not a 16-bit group) must not read differently from `…:4000`.
     pub fn parse(text: &str, default_port: u16) -> Result<Endpoint, String> {
         let text = text.trim();
         let bad = |why: &str| format!("endpoint `{}` {why}", printable(text));
         if text.is_empty() {
             return Err("endpoint must not be empty".into());
         }
-        // A bare IPv6 address has several colons and no brackets: it has no port.
+        if !text.starts_with('[') && text.matches(':').count() > 1 {
+            let as_port = text.rsplit_once(':').filter(|(head, port)| {
+                !port.is_empty()
+                    && port.bytes().all(|b| b.is_ascii_digit())
+                    && std::net::Ipv6Addr::from_str(head).is_ok()
+            });
+            return match (std::net::Ipv6Addr::from_str(text), as_port) {
+                (Ok(ip), None) => Ok(Endpoint {
+                    host: EndpointHost::Ip(IpAddr::V6(ip)),
+                    port: default_port,
+                }),
+                (Ok(ip), Some((head, port))) => Err(bad(&format!(
+                    "is ambiguous: it is the IPv6 address {ip}, or {head} with port {port}; write `[{head}]:{port}` for the port, or `[{ip}]` for that address on port {default_port}"
+                ))),
+                (Err(_), Some((head, port))) => Err(bad(&format!(
+                    "needs brackets around the IPv6 address when a port follows: write `[{head}]:{port}`"
+                ))),
+                (Err(_), None) => Err(bad("is not a valid IPv6 address")),
+            };
+        }
         if let Ok(ip) = IpAddr::from_str(text) {
             return Ok(Endpoint {
                 host: EndpointHost::Ip(ip),
@@ -195,9 +227,32 @@ impl fmt::Display for Endpoint {
     }
 }
 
-/// Shows a user's string in an error without letting control characters mangle the terminal.
+/// Shows text from a user or a host (an error, a host's config or log) without letting it act on
+/// the terminal: control characters (ESC starts terminal sequences, CR and BS overwrite what was
+/// printed, BEL, the C1 controls) and the invisible characters that reorder or hide text (bidi
+/// overrides, zero-width characters) become escapes such as `\u{1b}`; all other text, other
+/// scripts included, is shown as it is. One line: newlines and tabs are escaped too.
 pub fn printable(text: &str) -> String {
-    text.chars().flat_map(char::escape_default).collect()
+    escape_for_terminal(text, false)
+}
+
+/// [`printable`] for text of several lines (a config diff, a host's log): keeps newlines and tabs.
+pub fn printable_lines(text: &str) -> String {
+    escape_for_terminal(text, true)
+}
+
+fn escape_for_terminal(text: &str, keep_lines: bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        let layout = keep_lines && matches!(c, '\n' | '\t');
+        let hidden = matches!(c, '\u{061c}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}');
+        if !layout && (c.is_control() || hidden) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn truncate(text: &str, chars: usize) -> String {
@@ -207,6 +262,22 @@ fn truncate(text: &str, chars: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn printable_text_cannot_act_on_the_terminal() {
+        let hostile = "a\x1b[31mb\rc\x07\u{9b}d\u{202e}e\tf\ng é";
+        let line = printable(hostile);
+        assert_eq!(line, "a\\u{1b}[31mb\\rc\\u{7}\\u{9b}d\\u{202e}e\\tf\\ng é");
+        let lines = printable_lines(hostile);
+        assert_eq!(lines, "a\\u{1b}[31mb\\rc\\u{7}\\u{9b}d\\u{202e}e\tf\ng é");
+        for shown in [line, lines] {
+            assert!(
+                !shown
+                    .chars()
+                    .any(|c| c.is_control() && c != '\n' && c != '\t')
+            );
+        }
+    }
 
     #[test]
     fn host_names_refuse_shell_and_path_characters() {
@@ -232,7 +303,16 @@ mod tests {
     fn interface_names_follow_wg_quick() {
         assert!(InterfaceName::parse("wg0").is_ok());
         assert!(InterfaceName::parse("wg_office.1+=").is_ok());
-        for bad in ["", "wg0123456789abcd", "wg 0", "wg/0", "wg;0", ".."] {
+        for bad in [
+            "",
+            "wg0123456789abcd",
+            "wg 0",
+            "wg/0",
+            "wg;0",
+            "..",
+            "-wg0",
+            "--help",
+        ] {
             assert!(InterfaceName::parse(bad).is_err(), "{bad:?} accepted");
         }
     }
@@ -243,7 +323,11 @@ mod tests {
             ("198.51.100.1", "198.51.100.1:51820"),
             ("198.51.100.1:4000", "198.51.100.1:4000"),
             ("2001:db8::1", "[2001:db8::1]:51820"),
+            ("2001:db8::10", "[2001:db8::10]:51820"),
+            ("::ffff:198.51.100.1", "[::ffff:198.51.100.1]:51820"),
+            ("2001:db8::1:ab", "[2001:db8::1:ab]:51820"),
             ("[2001:db8::1]:4000", "[2001:db8::1]:4000"),
+            ("[2001:db8::1:4000]", "[2001:db8::1:4000]:51820"),
             ("vpn.Example.com", "vpn.example.com:51820"),
             ("vpn.example.com:1", "vpn.example.com:1"),
         ];
@@ -261,9 +345,28 @@ mod tests {
             "a;b:1",
             "-a.com",
             "h:port",
+            "2001:db8::1::2",
         ] {
             assert!(Endpoint::parse(bad, 51820).is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn an_ipv6_endpoint_with_a_port_needs_brackets_whatever_the_port() {
+        // Not an address (51820 is no 16-bit group) and an address (4000 is): both refused alike,
+        // each with the bracketed form to write.
+        let not_an_address = Endpoint::parse("2001:db8::1:51820", 51820).unwrap_err();
+        assert!(
+            not_an_address.contains("write `[2001:db8::1]:51820`"),
+            "{not_an_address}"
+        );
+        let ambiguous = Endpoint::parse("2001:db8::1:4000", 51820).unwrap_err();
+        assert!(
+            ambiguous.contains("is ambiguous")
+                && ambiguous.contains("write `[2001:db8::1]:4000` for the port")
+                && ambiguous.contains("`[2001:db8::1:4000]` for that address on port 51820"),
+            "{ambiguous}"
+        );
     }
 }
 

@@ -2,6 +2,7 @@
 //! (indicatif bars on a terminal, plain lines otherwise) and the final summary table.
 
 use crate::apply::{HostError, HostReport, Reporter};
+use crate::model::{printable, printable_lines};
 use crate::plan::{Class, HostChange};
 use std::collections::HashMap;
 use std::io::Write;
@@ -90,22 +91,23 @@ pub fn human_plan(rows: &[PlanRow]) -> String {
             }
             PlanRow::Change(host, change) => {
                 text.push_str(&format!("~ {host}: {}\n", crate::apply::summary_of(change)));
+                // Reasons and the diff carry the host's text (its live config): escaped.
                 for reason in &change.reasons {
-                    text.push_str(&format!("    {reason}\n"));
+                    text.push_str(&format!("    {}\n", printable(reason)));
                 }
                 for note in &change.forwarding {
-                    text.push_str(&format!("    forwarding: {note}\n"));
+                    text.push_str(&format!("    forwarding: {}\n", printable(note)));
                 }
                 if let Some(diff) = &change.diff {
                     for line in diff.lines() {
-                        text.push_str(&format!("    {line}\n"));
+                        text.push_str(&format!("    {}\n", printable_lines(line)));
                     }
                 }
             }
             PlanRow::Failed(host, error) => {
-                text.push_str(&format!("! {host}: error: {}\n", error.message));
+                text.push_str(&format!("! {host}: error: {}\n", printable(&error.message)));
                 if let Some(help) = &error.help {
-                    text.push_str(&format!("    help: {help}\n"));
+                    text.push_str(&format!("    help: {}\n", printable_lines(help)));
                 }
             }
         }
@@ -170,7 +172,13 @@ pub fn summary_table(reports: &[HostReport]) -> String {
         } else {
             format!("{detail}; {}", report.notes.join("; "))
         };
-        rows.push([report.name.clone(), class, result.to_owned(), detail]);
+        // Errors and notes may quote the host (`@@fail` reasons): escaped.
+        rows.push([
+            report.name.clone(),
+            class,
+            result.to_owned(),
+            printable(&detail),
+        ]);
     }
     let widths: Vec<usize> = (0..3)
         .map(|column| {
@@ -251,12 +259,13 @@ impl Progress {
 impl Reporter for Progress {
     fn update(&self, host: &str, what: &str) {
         if let Some(bar) = self.bar(host) {
-            bar.set_message(what.to_owned());
+            bar.set_message(printable(what));
         }
     }
 
     fn finish(&self, host: &str, ok: bool, what: &str) {
         let mark = if ok { "ok" } else { "FAILED" };
+        let what = printable(what);
         if let Some(bar) = self.bar(host) {
             bar.finish_with_message(format!("{mark}: {what}"));
         } else if self.plain {

@@ -272,9 +272,8 @@ fn interface_fields(text: &str) -> Vec<(String, String)> {
     fields
 }
 
-const SECRET_KEYS: [&str; 2] = ["privatekey", "presharedkey"];
-
-/// Replaces secret values with `(redacted)`. A secret that differs from `reference`'s secret for the
+/// Replaces secret values with `(redacted)`: every line whose key may name key material, in any
+/// case and spacing (`wg` reads `privatekey=` as a private key), commented out or not. A secret that differs from `reference`'s secret for the
 /// same section (the interface, or the peer with that PublicKey) becomes `(redacted, changed)`, so a
 /// key rotation still shows in the diff without showing a key.
 pub fn redact(text: &str, reference: Option<&str>) -> String {
@@ -284,10 +283,10 @@ pub fn redact(text: &str, reference: Option<&str>) -> String {
             .flat_map(|(section, lines)| {
                 lines.into_iter().filter_map(move |line| {
                     let (key, value) = line.split_once('=')?;
-                    let key = key.trim().to_ascii_lowercase();
-                    SECRET_KEYS
-                        .contains(&key.as_str())
-                        .then(|| (section.clone(), key, value.trim().to_owned()))
+                    crate::wgconf::may_be_secret(key).then(|| {
+                        let key = key.trim().to_ascii_lowercase();
+                        (section.clone(), key, value.trim().to_owned())
+                    })
                 })
             })
             .collect()
@@ -297,9 +296,7 @@ pub fn redact(text: &str, reference: Option<&str>) -> String {
     for (section, lines) in sections(text) {
         for line in lines {
             match line.split_once('=') {
-                Some((key, value))
-                    if SECRET_KEYS.contains(&key.trim().to_ascii_lowercase().as_str()) =>
-                {
+                Some((key, value)) if crate::wgconf::may_be_secret(key) => {
                     let lower = key.trim().to_ascii_lowercase();
                     let same = reference.as_ref().is_none_or(|secrets| {
                         secrets
@@ -383,6 +380,17 @@ mod tests {
         assert!(diff.contains("+PrivateKey = (redacted, changed)"), "{diff}");
         assert!(diff.contains("-AllowedIPs = 100.64.0.2/32"), "{diff}");
         assert!(diff.contains("PresharedKey = (redacted)\n"), "{diff}");
+    }
+
+    #[test]
+    fn keys_are_redacted_in_any_case_and_spacing_and_when_commented_out() {
+        let live = "[Interface]\nprivatekey=SECRET1\n# PrivateKey = OLDSECRET\n[Peer]\nPublicKey = P1\nPRESHAREDKEY =PSK1\n";
+        let diff = redacted_diff("relay1", "wg0", live, OLD);
+        assert!(!diff.contains("SECRET") && !diff.contains("PSK1"), "{diff}");
+        assert!(diff.contains("-privatekey = (redacted)\n"), "{diff}");
+        // Same key, other spelling: not a key change.
+        assert!(diff.contains("+PrivateKey = (redacted)\n"), "{diff}");
+        assert!(diff.contains("PublicKey = P1"), "{diff}");
     }
 
     #[test]

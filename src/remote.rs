@@ -278,8 +278,12 @@ pub struct ApplyStep {
 pub struct Arm {
     /// The run's deployment id: a confirm or revert acts only on the arming of that run.
     pub token: String,
-    /// Seconds until the host reverts by itself.
+    /// Seconds from the end of the step until the host reverts by itself (`--confirm-timeout`).
     pub seconds: u64,
+    /// Seconds the step may take (`--step-timeout`). The timer armed before the step fires after
+    /// `step_seconds + seconds`, so it never runs out while a slow step is still working; the
+    /// step's end restarts it at `seconds`. A step that never ends is still put back.
+    pub step_seconds: u64,
 }
 
 /// What a confirmed change records as the host's new generation.
@@ -430,10 +434,22 @@ echo '@@done sysctl-file'
             "sysctl -q -w {setting} || fail \"cannot set {key}=1\"\necho '@@done sysctl'\n"
         ));
     }
-    if step.arm.is_some() {
+    if let Some(arm) = &step.arm {
         // The confirm checks this: an apply step cut short is reverted, never confirmed.
         script.push_str(&format!(
             "printf '%s\\n' \"$armed\" > {state}/applied || fail \"cannot write {state}/applied\"\n"
+        ));
+        // The step is over: the confirm window starts now, not when the step started.
+        let restart = start_timer(
+            &step.interface,
+            arm,
+            arm.seconds,
+            step.systemd,
+            "fail \"cannot restart the lock-out timer\"",
+        );
+        script.push_str(&format!(
+            "{}{restart}",
+            disarm_timer(&step.interface, step.systemd)
         ));
     }
     script.push_str(&format!(
@@ -516,22 +532,22 @@ fn disarm_timer(interface: &InterfaceName, systemd: bool) -> String {
     }
 }
 
-/// Arms the lock-out protection inside the apply script, after the lock and the compare-and-swap,
-/// before anything changes. Sets `armed`, which makes `fail` revert at once.
-fn arm_section(interface: &InterfaceName, arm: &Arm, systemd: bool) -> String {
-    let paths = Paths::new(interface);
-    let name = interface.as_str();
-    let iface = quote(name);
-    let config = quote(&paths.config);
-    let state = quote(&paths.state);
+/// Starts the revert timer: `revert.sh TOKEN` in `seconds`, detached from the SSH session and the
+/// lock. `on_error` is the shell run when it cannot be started.
+fn start_timer(
+    interface: &InterfaceName,
+    arm: &Arm,
+    seconds: u64,
+    systemd: bool,
+    on_error: &str,
+) -> String {
+    let state = quote(&Paths::new(interface).state);
     let token = quote(&arm.token);
-    let seconds = arm.seconds.max(1);
-    let body = quote(&revert_script(interface, systemd));
-    let root = quote(STATE_ROOT);
-    let disarm = disarm_timer(interface, systemd);
-    let timer = if systemd {
+    let seconds = seconds.max(1);
+    if systemd {
+        // `$unit` is set by `disarm_timer`, which always runs first.
         format!(
-            r#"{disarm}systemd-run --quiet --unit="$unit" --on-active={seconds} --timer-property=AccuracySec=1s /bin/sh {state}/revert.sh {token} 9>&- || {{ rm -f {state}/armed; fail "cannot arm the lock-out protection (systemd-run)"; }}
+            r#"systemd-run --quiet --unit="$unit" --on-active={seconds} --timer-property=AccuracySec=1s /bin/sh {state}/revert.sh {token} 9>&- || {on_error}
 "#
         )
     } else {
@@ -541,6 +557,36 @@ fn arm_section(interface: &InterfaceName, arm: &Arm, systemd: bool) -> String {
 echo $! > {state}/armed.pid
 "#
         )
+    }
+}
+
+/// Arms the lock-out protection inside the apply script, after the lock and the compare-and-swap,
+/// before anything changes. Sets `armed`, which makes `fail` revert at once.
+fn arm_section(interface: &InterfaceName, arm: &Arm, systemd: bool) -> String {
+    let paths = Paths::new(interface);
+    let name = interface.as_str();
+    let iface = quote(name);
+    let config = quote(&paths.config);
+    let state = quote(&paths.state);
+    let token = quote(&arm.token);
+    let body = quote(&revert_script(interface, systemd));
+    let root = quote(STATE_ROOT);
+    let disarm = disarm_timer(interface, systemd);
+    // Nothing has changed yet: a timer that cannot be armed just stops the step.
+    let start = start_timer(
+        interface,
+        arm,
+        arm.step_seconds.max(1) + arm.seconds.max(1),
+        systemd,
+        &format!(
+            "{{ rm -f {state}/armed; fail \"cannot arm the lock-out protection (systemd-run)\"; }}"
+        ),
+    );
+    // systemd needs the unit name free; the sleeper of an earlier arming is stopped above.
+    let timer = if systemd {
+        format!("{disarm}{start}")
+    } else {
+        start
     };
     format!(
         r#"mkdir -p {state}/generations && chmod 700 {root} {state} {state}/generations || fail "cannot create {state}"
@@ -879,6 +925,7 @@ mod tests {
         let arm = Some(Arm {
             token: "20261125-101500-abcd".into(),
             seconds: 60,
+            step_seconds: 120,
         });
         for systemd in [false, true] {
             for action in [Action::None, Action::Syncconf, Action::Restart, Action::Up] {
@@ -933,6 +980,7 @@ mod tests {
             arm: Some(Arm {
                 token: "20261125-101500-abcd".into(),
                 seconds: 45,
+                step_seconds: 120,
             }),
             ..step(Action::Restart)
         };
@@ -942,7 +990,17 @@ mod tests {
             armed < script.find("mktemp /etc").unwrap(),
             "armed before the write"
         );
-        assert!(script.contains("sleep \"$1\"; exec sh \"$2\" \"$3\"' wgdeploy-revert 45"));
+        // Armed for the step's limit plus the confirm window, so it cannot fire during a slow
+        // step; restarted at the confirm window once the step is done.
+        let first = script
+            .find("sleep \"$1\"; exec sh \"$2\" \"$3\"' wgdeploy-revert 165 ")
+            .unwrap();
+        assert!(first < armed);
+        let restarted = script
+            .find("sleep \"$1\"; exec sh \"$2\" \"$3\"' wgdeploy-revert 45 ")
+            .unwrap();
+        assert!(restarted > script.rfind("/var/lib/wgdeploy/wg0/applied").unwrap());
+        assert!(restarted < script.find("@@dump").unwrap());
         // The timer must not hold the lock (it waits for it) nor the SSH channel.
         assert!(script.contains("< /dev/null > /dev/null 2>&1 9>&- &"));
         assert!(
@@ -955,7 +1013,15 @@ mod tests {
             systemd: true,
             ..armed_step
         });
-        assert!(systemd.contains("systemd-run --quiet --unit=\"$unit\" --on-active=45"));
+        let first = systemd
+            .find("systemd-run --quiet --unit=\"$unit\" --on-active=165 ")
+            .unwrap();
+        let restarted = systemd
+            .find("systemd-run --quiet --unit=\"$unit\" --on-active=45 ")
+            .unwrap();
+        // The restart stops the first timer (the unit name must be free) after the step's end.
+        let stop = systemd[..restarted].rfind("systemctl stop").unwrap();
+        assert!(first < stop && stop > systemd.find("@@done restart").unwrap());
     }
 
     #[test]

@@ -26,7 +26,13 @@ pub fn rollback(args: &RollbackArgs, out: &mut dyn Write) -> Result<u8> {
     let fleet = live::survey(&args.common, &args.connect, "survey", goal, &[])?;
     let rows = crate::deploy::rows(&fleet.hosts);
     let counts = crate::deploy::counts(&fleet.hosts);
-    write_out(out, &format!("Rolling back to deployment {target}.\n"))?;
+    write_out(
+        out,
+        &format!(
+            "Rolling back to deployment {}.\n",
+            crate::model::printable(&target)
+        ),
+    )?;
     write_out(out, &output::human_plan(&rows))?;
     if args.dry_run {
         write_out(out, "Dry run: nothing was changed.\n")?;
@@ -86,11 +92,12 @@ fn target(to: Option<&str>, entries: &[journal::Entry]) -> Result<String> {
     }
 }
 
-/// `20261125-101500-3f2a`.
+/// `20261125-101500-3f2a91c0`, or `20261125-101500-3f2a` as earlier builds wrote them (hosts and
+/// journals keep those).
 fn looks_like_id(text: &str) -> bool {
     let parts: Vec<&str> = text.split('-').collect();
     matches!(parts.as_slice(), [date, time, suffix]
-        if date.len() == 8 && time.len() == 6 && suffix.len() == 4
+        if date.len() == 8 && time.len() == 6 && matches!(suffix.len(), 4 | 8)
             && date.bytes().chain(time.bytes()).all(|b| b.is_ascii_digit())
             && suffix.bytes().all(|b| b.is_ascii_hexdigit()))
 }
@@ -126,6 +133,11 @@ mod tests {
             target(Some("20250101-000000-cccc"), &entries).unwrap(),
             "20250101-000000-cccc"
         );
+        assert_eq!(
+            target(Some("20250101-000000-cccc0123"), &entries).unwrap(),
+            "20250101-000000-cccc0123"
+        );
         assert!(target(Some("nonsense"), &entries).is_err());
+        assert!(target(Some("20250101-000000-ccc"), &entries).is_err());
     }
 }

@@ -67,13 +67,12 @@ pub fn parse(path: &Path, text: &str) -> Result<WgConfig> {
     let mut problems = Vec::new();
     let error = |line: usize, message: String, help: &str| {
         let mut at = At::in_source(path, text, line, 1);
-        // The snippet shows the source line: never when it carries a secret.
-        if let Some(shown) = &at.text
-            && let Some((key, _)) = shown.split_once('=')
-            && matches!(key.trim(), "PrivateKey" | "PresharedKey")
-        {
-            at.text = Some(format!("{} = (redacted)", key.trim()));
-        }
+        // The snippet shows the source line: never when it may carry a secret.
+        at.text = at.text.map(|shown| match shown.split_once('=') {
+            Some((key, _)) if may_be_secret(key) => format!("{} = (redacted)", key.trim()),
+            None if may_be_secret(&shown) => "(redacted)".to_owned(),
+            _ => shown,
+        });
         Diagnostic::new(message).at(at).help(help.to_owned())
     };
     for (index, raw) in text.lines().enumerate() {
@@ -118,10 +117,10 @@ pub fn parse(path: &Path, text: &str) -> Result<WgConfig> {
             ));
             continue;
         };
-        let (key, value) = (key.trim(), value.trim());
+        let (key, value) = (canonical_key(key.trim()), value.trim());
         // Never echo key material in errors.
         let shown = |value: &str| {
-            if key.contains("Key") {
+            if may_be_secret(key) {
                 "(redacted)".to_owned()
             } else {
                 crate::model::printable(value)
@@ -217,6 +216,40 @@ pub fn parse(path: &Path, text: &str) -> Result<WgConfig> {
         return Err(error);
     }
     Ok(config)
+}
+
+/// The keys `wg` itself reads (wg-quick hands them on to `wg setconf`), spelled as wgdeploy writes
+/// them. `wg` compares key names case-insensitively, so `privatekey=` is a working private key; the
+/// keys wg-quick handles itself (`Address`, `PostUp`, …) match only as written, as in wg-quick.
+const WG_KEYS: [&str; 8] = [
+    "PrivateKey",
+    "ListenPort",
+    "FwMark",
+    "PublicKey",
+    "PresharedKey",
+    "AllowedIPs",
+    "Endpoint",
+    "PersistentKeepalive",
+];
+
+/// `key` as wgdeploy spells it when `wg` would read it as that key, else `key` unchanged.
+fn canonical_key(key: &str) -> &str {
+    WG_KEYS
+        .iter()
+        .find(|known| known.eq_ignore_ascii_case(key))
+        .copied()
+        .unwrap_or(key)
+}
+
+/// Whether a key name (or a line that is not `Key = Value`) might hold key material: anything
+/// mentioning a key, in any case, except the public key. Errs on the side of hiding.
+pub fn may_be_secret(key: &str) -> bool {
+    let key = key.trim().to_ascii_lowercase();
+    (key.contains("key")
+        || key.contains("private")
+        || key.contains("preshared")
+        || key.contains("psk"))
+        && key != "publickey"
 }
 
 /// Ends the `[Peer]` being read, if any: keeps it, or reports what it lacks.

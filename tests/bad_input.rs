@@ -123,6 +123,20 @@ const CASES: &[Case] = &[
         "omit `endpoint` for a host behind NAT",
     ),
     case(
+        "endpoint-ipv6-port-unbracketed",
+        "4:23",
+        Some("relay1"),
+        "needs brackets around the IPv6 address when a port follows: write `[2001:db8::1]:51820`",
+        "a port after an IPv6 address needs brackets",
+    ),
+    case(
+        "endpoint-ipv6-ambiguous",
+        "4:23",
+        Some("relay1"),
+        "is ambiguous: it is the IPv6 address 2001:db8::1:4000, or 2001:db8::1 with port 4000; write `[2001:db8::1]:4000` for the port",
+        "a port after an IPv6 address needs brackets",
+    ),
+    case(
         "invalid-port",
         "4:23",
         Some("relay1"),
@@ -197,6 +211,13 @@ const CASES: &[Case] = &[
         "2:14",
         None,
         "interface name `wg0;reboot` may only contain",
+        "`wg0`",
+    ),
+    case(
+        "interface-leading-dash",
+        "2:14",
+        None,
+        "interface name `-wg0` must not start with `-`",
         "`wg0`",
     ),
     case(

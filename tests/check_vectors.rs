@@ -205,3 +205,81 @@ fn bad_check_input_is_a_clear_error() {
     let output = wgdeploy(&["check"]);
     assert_eq!(output.status.code(), Some(2), "usage error");
 }
+
+/// `wg` reads key names in any case, so `privatekey=` is as secret as `PrivateKey = `: no key text
+/// is printed, whatever the case or spacing, in the report, in `--json`, or in an error's snippet.
+#[test]
+fn keys_written_in_any_case_are_never_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let psk = common::fixed_key("preshared");
+    let mut secrets = vec![psk.clone()];
+    for (file, spelling) in [
+        ("home", "privatekey="),
+        ("office", "PRIVATEKEY = "),
+        ("relay1", "Privatekey ="),
+        ("web1", "PrivateKey = "),
+    ] {
+        let config =
+            std::fs::read_to_string(format!("inventories/configs/relay-layout/{file}.conf"))
+                .unwrap();
+        let private = config
+            .lines()
+            .find_map(|line| line.strip_prefix("PrivateKey = "))
+            .unwrap()
+            .to_owned();
+        let config = config
+            .replace(
+                &format!("PrivateKey = {private}"),
+                &format!("{spelling}{private}"),
+            )
+            .replace("[Peer]\n", &format!("[Peer]\nPRESHAREDKEY={psk}\n"));
+        secrets.push(private);
+        std::fs::write(dir.path().join(format!("{file}.conf")), config).unwrap();
+    }
+    let configs = dir.path().to_str().unwrap();
+    let no_secret = |output: &std::process::Output, what: &str| {
+        let text = format!("{}{}", stdout(output), stderr(output));
+        for secret in &secrets {
+            assert!(
+                !text.contains(secret.as_str()),
+                "{what} printed a key:\n{text}"
+            );
+        }
+    };
+    for json in [false, true] {
+        let mut args = vec!["check", "--configs", configs, "--nat", "home,office"];
+        if json {
+            args.push("--json");
+        }
+        let output = wgdeploy(&args);
+        // Read as the keys they are: the set checks as the relay layout does.
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        no_secret(&output, "check");
+    }
+    // Broken lines: a misspelt key name and a key that does not decode still hide their value.
+    let home = dir.path().join("home.conf");
+    let text = std::fs::read_to_string(&home).unwrap();
+    let text = text
+        .replace("privatekey=", "privatekeyy=")
+        .replace("PRESHAREDKEY=", "presharedKey:");
+    std::fs::write(&home, text).unwrap();
+    let office = dir.path().join("office.conf");
+    let text = std::fs::read_to_string(&office).unwrap();
+    std::fs::write(&office, text.replace("PRIVATEKEY = ", "PRIVATEKEY = x")).unwrap();
+    for json in [false, true] {
+        let mut args = vec!["check", "--configs", configs];
+        if json {
+            args.push("--json");
+        }
+        let output = wgdeploy(&args);
+        assert_eq!(output.status.code(), Some(1));
+        let err = stderr(&output);
+        assert!(err.contains("home.conf:4:1"), "{err}");
+        assert!(err.contains("privatekeyy = (redacted)"), "{err}");
+        assert!(
+            err.contains("`PrivateKey` is not a base64 32-byte key"),
+            "{err}"
+        );
+        no_secret(&output, "check on broken files");
+    }
+}

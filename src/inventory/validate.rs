@@ -390,7 +390,7 @@ fn check_host(
                     endpoint_at.clone(),
                     label,
                     why,
-                    Some("write `ADDRESS`, `ADDRESS:PORT`, `[IPv6]:PORT` or `dns.name:PORT`; omit `endpoint` for a host behind NAT".into()),
+                    Some("write `ADDRESS`, `ADDRESS:PORT`, `[IPv6]:PORT` (a port after an IPv6 address needs brackets) or `dns.name:PORT`; omit `endpoint` for a host behind NAT".into()),
                 )
             })
             .ok()
@@ -570,14 +570,21 @@ fn check_ssh(
         ..Ssh::default()
     };
     if let Some(host) = pick(|ssh| &ssh.host) {
-        match Endpoint::parse(&host.value, 22) {
-            Ok(endpoint) if !host.value.contains(':') || host.value.parse::<IpAddr>().is_ok() => {
-                ssh.host = match endpoint.host {
+        // An address or a name, never a port: any IPv6 address is fine here (the endpoint rule
+        // against `…:4000` concerns ports).
+        let parsed = match host.value.trim().parse::<IpAddr>() {
+            Ok(ip) => Some(ip.to_string()),
+            Err(_) if host.value.contains(':') => None,
+            Err(_) => Endpoint::parse(&host.value, 22)
+                .ok()
+                .map(|endpoint| match endpoint.host {
                     crate::model::EndpointHost::Ip(ip) => ip.to_string(),
                     crate::model::EndpointHost::Dns(name) => name,
-                }
-            }
-            _ => {
+                }),
+        };
+        match parsed {
+            Some(parsed) => ssh.host = parsed,
+            None => {
                 let at = checker.at_of(host);
                 checker.report(
                     at,
@@ -958,6 +965,25 @@ fn fnv1a(parts: &[&str]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ssh_host_takes_any_ipv6_address_and_refuses_a_port() {
+        let inventory = |ssh_host: &str| {
+            let source = format!(
+                "network:\n  addresses: [100.64.0.0/24]\nhosts:\n  relay1: {{ endpoint: 198.51.100.1, relay: true, ssh: {{ host: \"{ssh_host}\" }} }}\n"
+            );
+            crate::inventory::parse(std::path::Path::new("i.yaml"), &source)
+        };
+        // An endpoint would refuse it as ambiguous; a host address has no port to confuse.
+        let parsed = inventory("fd00::1:2").unwrap();
+        assert_eq!(parsed.hosts[0].ssh.host, "fd00::1:2");
+        assert!(inventory("[fd00::1]:22").is_err());
+        assert!(inventory("gw.example.com:22").is_err());
+        assert_eq!(
+            inventory("GW.example.com").unwrap().hosts[0].ssh.host,
+            "gw.example.com"
+        );
+    }
 
     #[test]
     fn edit_distance_counts_edits() {

@@ -5,6 +5,7 @@ use super::{Output, Transport, TransportError};
 use std::sync::{Arc, Mutex};
 
 type Handler = dyn Fn(&str, &[u8]) -> Result<Output, TransportError> + Send + Sync;
+type Delay = dyn Fn(&str) -> std::time::Duration + Send + Sync;
 /// Commands run, each with the stdin it was given.
 type Log = Mutex<Vec<(String, Vec<u8>)>>;
 
@@ -12,6 +13,7 @@ type Log = Mutex<Vec<(String, Vec<u8>)>>;
 pub struct FakeTransport {
     handler: Arc<Handler>,
     log: Arc<Log>,
+    delay: Option<Arc<Delay>>,
 }
 
 impl FakeTransport {
@@ -21,6 +23,20 @@ impl FakeTransport {
         FakeTransport {
             handler: Arc::new(handler),
             log: Arc::default(),
+            delay: None,
+        }
+    }
+
+    /// Makes each command take `delay(command)` before the handler answers: a slow host. A caller
+    /// that gives up earlier (a timeout) cancels the command before the handler runs, as if the
+    /// host never finished it.
+    pub fn with_delay(
+        self,
+        delay: impl Fn(&str) -> std::time::Duration + Send + Sync + 'static,
+    ) -> FakeTransport {
+        FakeTransport {
+            delay: Some(Arc::new(delay)),
+            ..self
         }
     }
 
@@ -34,6 +50,9 @@ impl Transport for FakeTransport {
     async fn run(&self, command: &str, stdin: &[u8]) -> Result<Output, TransportError> {
         if let Ok(mut log) = self.log.lock() {
             log.push((command.to_owned(), stdin.to_vec()));
+        }
+        if let Some(delay) = &self.delay {
+            tokio::time::sleep(delay(command)).await;
         }
         (self.handler)(command, stdin)
     }
