@@ -15,7 +15,8 @@
 #   3 the subnet is removed: its routes go; the address is unreachable again
 #   4 a peers-only change on idle NAT-ed home keeps its UDP port, so relay1 reaches it at once
 #   5 `Table = off` set by a template: a new subnet gets no route and none is reported missing
-#   6 the state file lost: plan, status and check write nothing and stop every host with the fix;
+#   6 the state file lost: plan, status and check write nothing; plan stops every host with the fix
+#     (status still shows them up);
 #     apply (all hosts, or --hosts home) changes nothing; partly lost: every host listing the lost
 #     key stops too; `--rekey web1` replaces web1's key on it and all its peers (plan labels it,
 #     never prints it); --rekey with a --hosts that leaves a peer out is refused; a run holding the
@@ -179,7 +180,10 @@ scenario_6() {
     done
     grep -q "wgdeploy adopt" "$OUT" && grep -q -- "--rekey" "$OUT" || fail "6: plan does not name adopt and --rekey"
     no_state_written plan
+    # status observes the hosts whatever the state says of their keys: up, but not as planned.
     wgd status "$INV"
+    [[ $RC == 0 ]] || fail "6: status without the state exited $RC (the hosts are up: want 0)"
+    grep -q "differs from the inventory" "$OUT" || fail "6: status without the state does not say the hosts differ"
     no_state_written status
     in_ops "$WGDEPLOY" check "$INV" >/dev/null 2>&1 || true
     no_state_written check

@@ -297,8 +297,10 @@ pub async fn survey<C: Connector>(
 /// The config each host is brought to.
 #[derive(Debug, Clone)]
 pub enum Goal {
-    /// The job's planned config (apply).
+    /// The job's planned config (plan, apply); a key change nobody asked for stops the host.
     Planned,
+    /// The planned config, only to compare with (status): a host is observed whatever its keys.
+    Observed,
     /// The host's newest generation from deployment `target` or before it (rollback); `journal`
     /// orders deployments.
     AsOf {
@@ -377,6 +379,7 @@ pub async fn survey_for<C: Connector>(
                             generation_job(&session, &job, &facts, target, journal).await?,
                         );
                     }
+                    Goal::Observed => {}
                     Goal::Planned => {
                         crate::key_guard::judge(&job.name, job.desired.expose(), &facts, &job.keys)
                             .map_err(|problem| {

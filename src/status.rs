@@ -34,7 +34,7 @@ pub fn status(args: &StatusArgs, out: &mut dyn Write) -> Result<u8> {
         &args.common,
         &args.connect,
         "status",
-        crate::apply::Goal::Planned,
+        crate::apply::Goal::Observed,
         &[],
     )?;
     let (runtime, connection, deployment, state, renderer, surveyed) = (
