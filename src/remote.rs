@@ -300,10 +300,11 @@ echo '@@written'
 wg-quick strip {iface} > "$strip" 2> {log} || {{ rm -f "$strip"; echo '@@log'; cat {log}; fail "wg-quick strip {name} failed"; }}
 # syncconf removes whatever the input lacks: never feed it an empty or keyless file.
 grep -q '^PrivateKey' "$strip" || {{ rm -f "$strip"; fail "wg-quick strip {name} gave no PrivateKey; refusing wg syncconf"; }}
-wg syncconf {iface} "$strip" 2> {log} || {{ rm -f "$strip"; echo '@@log'; cat {log}; fail "wg syncconf {name} failed"; }}
+{keep_port}wg syncconf {iface} "$strip" 2> {log} || {{ rm -f "$strip"; echo '@@log'; cat {log}; fail "wg syncconf {name} failed"; }}
 rm -f "$strip"
 echo '@@done syncconf'
-"#
+"#,
+            keep_port = keep_listen_port(&iface)
         )),
         (Action::Restart, true) => {
             script.push_str(&systemctl("start"));
@@ -361,6 +362,20 @@ echo '@@done sysctl-file'
     }
     script.push_str(&format!("echo '@@dump'\ndump {iface}\necho '@@end'\n"));
     script
+}
+
+/// Shell lines that pin the interface's current port in a stripped config without `ListenPort`
+/// (`$strip`), before `wg syncconf` reads it. Without them syncconf rebinds such an interface (a
+/// NAT-ed host's) to a new random port: a new NAT mapping its peers learn only when it next sends,
+/// so they cannot reach it until its next keepalive, though not a byte of its peers changed.
+fn keep_listen_port(iface: &str) -> String {
+    format!(
+        r#"if ! grep -q '^ListenPort' "$strip"; then
+  port=$(wg show {iface} listen-port 2>/dev/null)
+  case $port in '' | 0 | *[!0-9]*) ;; *) awk -v port="$port" '{{ print }} /^\[Interface\]/ && !done {{ print "ListenPort = " port; done = 1 }}' "$strip" > "$strip.port" && mv -f "$strip.port" "$strip" || {{ rm -f "$strip" "$strip.port"; fail "cannot keep the listen port of {iface}"; }} ;; esac
+fi
+"#
+    )
 }
 
 /// Takes the interface down (its current config's PostDown hooks run) and brings it up again:
@@ -639,12 +654,13 @@ flock -w 30 9 || fail "another wgdeploy run holds the lock on {name} (waited 30 
 strip=$(mktemp {strip}) || fail "cannot create a temp file in /etc/wireguard"
 wg-quick strip {iface} > "$strip" 2>/dev/null || {{ rm -f "$strip"; fail "wg-quick strip {name} failed"; }}
 grep -q '^PrivateKey' "$strip" || {{ rm -f "$strip"; fail "wg-quick strip {name} gave no PrivateKey; refusing wg syncconf"; }}
-for key in {keys}; do wg set {iface} peer "$key" remove || {{ rm -f "$strip"; fail "cannot reset peer $key"; }}; done
+{keep_port}for key in {keys}; do wg set {iface} peer "$key" remove || {{ rm -f "$strip"; fail "cannot reset peer $key"; }}; done
 wg syncconf {iface} "$strip" || {{ rm -f "$strip"; fail "wg syncconf {name} failed"; }}
 rm -f "$strip"
 echo '@@done refresh'
 echo '@@end'
-"#
+"#,
+        keep_port = keep_listen_port(&iface)
     )
 }
 
@@ -778,6 +794,50 @@ mod tests {
             &ping_script(&["100.64.0.1".into(), "fd00::1".into()]),
         );
         assert_parses("refresh", &refresh_script(&wg0(), &["key".into()]));
+    }
+
+    /// In a real `sh`: a stripped config without ListenPort gets the interface's current port in
+    /// its `[Interface]` section (not after the last peer); one with a ListenPort is left alone.
+    #[test]
+    fn syncconf_keeps_the_current_port_of_a_config_without_listen_port() {
+        let dir = tempfile::tempdir().unwrap();
+        let wg = dir.path().join("wg");
+        std::fs::write(&wg, "#!/bin/sh\necho 43210\n").unwrap();
+        std::fs::set_permissions(&wg, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        let path = format!(
+            "{}:{}",
+            dir.path().display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let run = |content: &str| {
+            let strip = dir.path().join("strip");
+            std::fs::write(&strip, content).unwrap();
+            let script = format!(
+                "fail() {{ echo \"FAIL $*\"; exit 1; }}\nstrip={}\n{}",
+                quote(&strip.to_string_lossy()),
+                keep_listen_port("wg0")
+            );
+            let output = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(&script)
+                .env("PATH", &path)
+                .output()
+                .unwrap();
+            assert!(
+                output.status.success(),
+                "{}",
+                String::from_utf8_lossy(&output.stdout)
+            );
+            std::fs::read_to_string(&strip).unwrap()
+        };
+        let nat =
+            "[Interface]\nPrivateKey = K\n\n[Peer]\nPublicKey = P\nAllowedIPs = 100.64.0.0/24\n";
+        assert_eq!(
+            run(nat),
+            "[Interface]\nListenPort = 43210\nPrivateKey = K\n\n[Peer]\nPublicKey = P\nAllowedIPs = 100.64.0.0/24\n"
+        );
+        let public = "[Interface]\nListenPort = 51820\nPrivateKey = K\n";
+        assert_eq!(run(public), public);
     }
 
     #[test]
