@@ -62,7 +62,8 @@ pub fn survey(
 /// `plan INVENTORY`: what apply would do, per host. Exit code 0, or with `--detailed-exitcode`
 /// 0 nothing to do / 2 changes; errors (a host that could not be surveyed) exit 1.
 pub fn plan(args: &PlanArgs, out: &mut dyn Write) -> Result<u8> {
-    let fleet = survey(&args.common, &args.connect, "plan", Goal::Planned)?;
+    let mut fleet = survey(&args.common, &args.connect, "plan", Goal::Planned)?;
+    crate::adopt::guard(&mut fleet.hosts, &fleet.state, false, false);
     let rows = deploy::rows(&fleet.hosts);
     let text = if args.json {
         let mut text = serde_json::to_string_pretty(&output::json_plan(&rows)).expect("json");
@@ -85,7 +86,8 @@ pub fn plan(args: &PlanArgs, out: &mut dyn Write) -> Result<u8> {
 /// `apply INVENTORY`: survey, show the plan, confirm, apply in parallel with lock-out protection,
 /// verify, summarise, journal.
 pub fn apply(args: &ApplyArgs, out: &mut dyn Write) -> Result<u8> {
-    let fleet = survey(&args.common, &args.connect, "survey", Goal::Planned)?;
+    let mut fleet = survey(&args.common, &args.connect, "survey", Goal::Planned)?;
+    crate::adopt::guard(&mut fleet.hosts, &fleet.state, args.replace_unmanaged, true);
     let counts = deploy::counts(&fleet.hosts);
     write_out(out, &output::human_plan(&deploy::rows(&fleet.hosts)))?;
     if counts.changed() == 0 {

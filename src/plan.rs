@@ -45,6 +45,10 @@ pub struct HostChange {
     /// An earlier apply was armed and never confirmed: its timer will put back the config from
     /// before it, so even a host whose config is right needs this run to confirm it.
     pub unconfirmed: bool,
+    /// The host runs a config wgdeploy did not write (see [`crate::adopt::unmanaged`]): apply
+    /// keeps it as generation 0, and refuses the host unless it was adopted or
+    /// `--replace-unmanaged` is given.
+    pub replaces_unmanaged: bool,
     pub step: ApplyStep,
 }
 
@@ -159,6 +163,10 @@ pub fn classify(
             "apply {token} was never confirmed: the host reverts it by itself unless this run confirms"
         ));
     }
+    let replaces_unmanaged = write && crate::adopt::unmanaged(facts);
+    if replaces_unmanaged {
+        reasons.push(crate::adopt::REPLACES_UNMANAGED.to_owned());
+    }
     let diff = write.then(|| redacted_diff(host, name, current.unwrap_or(""), desired));
     let action = match class {
         Class::Nothing => Action::None,
@@ -173,6 +181,7 @@ pub fn classify(
         diff,
         forwarding: forwarding_notes,
         unconfirmed,
+        replaces_unmanaged,
         step: ApplyStep {
             interface: interface.clone(),
             write_len: write.then_some(desired.len()),
@@ -183,6 +192,7 @@ pub fn classify(
             sysctl_file,
             sysctl_on,
             arm: None,
+            keep_original: replaces_unmanaged,
         },
     }
 }
