@@ -727,6 +727,21 @@ pub fn report(
         absent.len(),
         failed.len()
     ));
+    let unread: Vec<&str> = inventory
+        .hosts
+        .iter()
+        .map(|host| host.name.as_str())
+        .filter(|name| {
+            !adoption.hosts.iter().any(|host| host.name == *name)
+                && !absent.iter().any(|host| host == name)
+        })
+        .collect();
+    if unknown > 0 && !unread.is_empty() {
+        text.push_str(&format!(
+            "Not read in this run: {}. Peers are matched to them by the keys the state holds; if they already run WireGuard, adopt them too, then adopt the hosts that list them again.\n",
+            unread.join(", ")
+        ));
+    }
     if adopted > 0 {
         text.push_str(&format!(
             "Saved to {}. Nothing was changed on the hosts; next: `wgdeploy plan {}`.\n",
@@ -985,6 +1000,27 @@ mod tests {
             assert!(!text.contains(&secret.expose_base64()), "{text}");
         }
         assert!(text.contains("not kept: listen port 51999"), "{text}");
+        assert!(!text.contains("Not read in this run"), "{text}");
+        // Only relay1 read (`--hosts relay1`): its peers home and web1 cannot be matched yet.
+        let partial = decide(
+            inventory,
+            &deployment.topology,
+            &State::default(),
+            &reads[..1],
+        );
+        let text = report(
+            &partial,
+            &[],
+            &[],
+            inventory,
+            Path::new("s.json"),
+            Path::new("i.yaml"),
+        );
+        assert_eq!(partial.hosts[0].unknown_peers.len(), 3, "{text}");
+        assert!(
+            text.contains("Not read in this run: web1, home, office."),
+            "{text}"
+        );
     }
 
     #[test]
