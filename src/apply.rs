@@ -770,7 +770,12 @@ async fn refresh_after_restarts<S: Transport + 'static>(
         .filter(|(report, _)| started(report))
         .filter_map(|(report, host)| {
             let kept = host.as_ref()?;
-            Some((report.name.clone(), public_key_of(&kept.job)?))
+            // A config whose key a PostUp hook sets names no key: the interface's own says it.
+            let key = public_key_of(&kept.job).or_else(|| {
+                let applied = report.outcome.as_ref().ok()?;
+                Some(applied.live.as_ref()?.public_key.clone())
+            })?;
+            Some((report.name.clone(), key))
         })
         .collect();
     if restarted.is_empty() {
@@ -1459,6 +1464,28 @@ mod tests {
         let (reports, b) = restart_next_to(&a_desired, &without_endpoint).await;
         assert_eq!(b.recorded().len(), 1, "only the facts round trip");
         assert!(reports[1].notes.is_empty());
+    }
+
+    /// A restarted host whose config has no PrivateKey (a PostUp hook sets it, as on hosts adopted
+    /// that way) is still known to its peers by the key its interface runs after the apply.
+    #[tokio::test]
+    async fn a_restarted_host_whose_key_a_hook_sets_is_refreshed_by_its_live_key() {
+        let k = keys();
+        let a_desired = pair_config(&k.host, "100.64.0.9/24", &k.peer, "100.64.0.2/32").replace(
+            &format!("PrivateKey = {}", k.host.expose_base64()),
+            "PostUp = wg set %i private-key /etc/wireguard/a.key",
+        );
+        let b_desired = pair_config(&k.peer, "100.64.0.2/24", &k.host, "100.64.0.9/32");
+        let (reports, b) = restart_next_to(&a_desired, &b_desired).await;
+        assert_eq!(reports[0].class, Some(Class::Restart));
+        let a_key = k.host.public_key().to_base64();
+        let commands: Vec<String> = b.recorded().into_iter().map(|(c, _)| c).collect();
+        assert!(
+            commands
+                .iter()
+                .any(|c| c.contains(&format!("for key in {a_key}; do"))),
+            "{commands:?}"
+        );
     }
 
     /// Applies `a_desired` to `a` (a [`RestartFleet`] restarts it) next to `b`, which runs exactly
