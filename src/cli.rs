@@ -26,6 +26,9 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Put hosts back to the configs of an earlier deployment (the previous one by default).
     Rollback(RollbackArgs),
+    /// Read the keys and addresses of hosts that already run WireGuard into the state file, so
+    /// apply keeps them; reports what cannot be kept. Changes nothing on the hosts.
+    Adopt(AdoptArgs),
     /// Live health of every host: interface, generation, handshakes; `--ping`: real reachability.
     Status(StatusArgs),
     /// Write every host's wg-quick config to DIR/<host>/<interface>.conf (mode 0600).
@@ -110,6 +113,10 @@ pub struct ApplyArgs {
     /// If any host fails, roll back the hosts this run already changed.
     #[arg(long)]
     pub atomic: bool,
+    /// Replace configs wgdeploy did not write on hosts that were not adopted (new keys); the
+    /// original is kept on the host as generation 0.
+    #[arg(long)]
+    pub replace_unmanaged: bool,
     #[command(flatten)]
     pub keys: KeyArgs,
     #[command(flatten)]
@@ -142,7 +149,8 @@ pub struct RollbackArgs {
     #[command(flatten)]
     pub common: StateArgs,
     /// The deployment to go back to (an id from the journal or `wgdeploy status`, or a unique
-    /// prefix of one) [default: the deployment before the latest].
+    /// prefix of one), or `original`: what ran before wgdeploy's first deployment (generation 0)
+    /// [default: the deployment before the latest; after the first one, `original`].
     #[arg(long, value_name = "ID")]
     pub to: Option<String>,
     /// Show what would change (diffs, keys redacted) and change nothing.
@@ -153,6 +161,14 @@ pub struct RollbackArgs {
     pub yes: bool,
     #[command(flatten)]
     pub change: ChangeArgs,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct AdoptArgs {
+    #[command(flatten)]
+    pub common: StateArgs,
     #[command(flatten)]
     pub connect: ConnectArgs,
 }
@@ -236,6 +252,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<u8> {
         Command::Plan(args) => crate::live::plan(&args, out),
         Command::Apply(args) => crate::live::apply(&args, out),
         Command::Rollback(args) => crate::rollback::rollback(&args, out),
+        Command::Adopt(args) => crate::adopt::adopt(&args, out),
         Command::Status(args) => crate::status::status(&args, out),
         Command::Render(args) => render(&args, out).map(|()| 0),
         Command::Check(args) => check(&args, out).map(|()| 0),

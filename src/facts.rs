@@ -245,7 +245,14 @@ impl Parsed {
 }
 
 /// Names of sections whose header carries a framed file (`@@NAME LEN` + LEN bytes + newline).
-const FILE_SECTIONS: [&str; 3] = ["config", "sysctl-file", "generation-config"];
+const FILE_SECTIONS: [&str; 5] = [
+    "config",
+    "sysctl-file",
+    "generation-config",
+    // `wgdeploy adopt` only: framed so they land in a redacting `SecretText`, never in plain lines.
+    "private-key",
+    "preshared-keys",
+];
 
 pub fn split(output: &[u8]) -> Result<Parsed, FactsError> {
     let mut cursor = Sections { rest: output };

@@ -134,6 +134,20 @@ pub fn at_or_before(entries: &[Entry], id: &str, target: &str) -> bool {
     }
 }
 
+/// The rollback target "before wgdeploy's first deployment": each host's generation 0, the config
+/// wgdeploy found there and replaced (recorded with `kind=original`).
+pub const ORIGINAL: &str = "original";
+/// The `kind` of generation 0.
+pub const ORIGINAL_KIND: &str = "original";
+
+/// Whether a host's generation (its `deployment` and `kind`) is one a rollback to `target` may go
+/// to: an original came before every deployment, so it is reachable from any target (the newest
+/// reachable generation wins, so it is taken only when nothing later is); [`ORIGINAL`] reaches
+/// nothing else.
+pub fn reaches(entries: &[Entry], deployment: &str, kind: &str, target: &str) -> bool {
+    kind == ORIGINAL_KIND || (target != ORIGINAL && at_or_before(entries, deployment, target))
+}
+
 /// A new deployment id for a run starting at `unix` seconds: `YYYYMMDD-HHMMSS-xxxxxxxx`, sortable
 /// by time. The suffix is 32 random bits: two runs in the same second (from one machine or from
 /// two operators) must never share an id, since a host's confirm and revert act on the id alone.
@@ -256,6 +270,16 @@ mod tests {
             at_or_before(&entries, "20260101", "20261231"),
             "unknown ids: by id"
         );
+    }
+
+    #[test]
+    fn an_original_is_reached_from_any_target_and_original_reaches_only_it() {
+        let entries = [entry("20261125-100000-aaaa", "ok", &[("a", CHANGED)])];
+        let d1 = "20261125-100000-aaaa";
+        assert!(reaches(&entries, d1, ORIGINAL_KIND, ORIGINAL));
+        assert!(reaches(&entries, d1, ORIGINAL_KIND, "20200101-000000-0000"));
+        assert!(!reaches(&entries, d1, "apply", ORIGINAL));
+        assert!(reaches(&entries, d1, "apply", d1));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! Data flows one way through pure stages: inventory → model → addressing → topology → render.
 
 pub mod addressing;
+pub mod adopt;
 pub mod apply;
 pub mod deploy;
 pub mod error;

@@ -115,13 +115,14 @@ fn rekey_reaches_every_peer(
 /// `plan INVENTORY`: what apply would do, per host. Exit code 0, or with `--detailed-exitcode`
 /// 0 nothing to do / 2 changes; errors (a host that could not be surveyed) exit 1.
 pub fn plan(args: &PlanArgs, out: &mut dyn Write) -> Result<u8> {
-    let fleet = survey(
+    let mut fleet = survey(
         &args.common,
         &args.connect,
         "plan",
         Goal::Planned,
         &args.keys.rekey,
     )?;
+    crate::adopt::guard(&mut fleet.hosts, &fleet.state, false, false);
     let rows = deploy::rows(&fleet.hosts);
     let text = if args.json {
         let mut text = serde_json::to_string_pretty(&output::json_plan(&rows)).expect("json");
@@ -146,13 +147,14 @@ pub fn plan(args: &PlanArgs, out: &mut dyn Write) -> Result<u8> {
 pub fn apply(args: &ApplyArgs, out: &mut dyn Write) -> Result<u8> {
     // Held to the end: no other run generates keys for these hosts or changes them meanwhile.
     let _lock = crate::state::StateLock::acquire(&args.common.state_path())?;
-    let fleet = survey(
+    let mut fleet = survey(
         &args.common,
         &args.connect,
         "survey",
         Goal::Planned,
         &args.keys.rekey,
     )?;
+    crate::adopt::guard(&mut fleet.hosts, &fleet.state, args.replace_unmanaged, true);
     let counts = deploy::counts(&fleet.hosts);
     write_out(out, &output::human_plan(&deploy::rows(&fleet.hosts)))?;
     if counts.changed() == 0 {

@@ -126,6 +126,7 @@ pub fn json_plan(rows: &[PlanRow]) -> serde_json::Value {
                 "class": change.class,
                 "write": change.write,
                 "reasons": change.reasons,
+                "replaces_unmanaged": change.replaces_unmanaged,
                 "forwarding": change.forwarding,
                 "diff": change.diff,
             }),

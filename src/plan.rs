@@ -45,6 +45,10 @@ pub struct HostChange {
     /// An earlier apply was armed and never confirmed: its timer will put back the config from
     /// before it, so even a host whose config is right needs this run to confirm it.
     pub unconfirmed: bool,
+    /// The host runs a config wgdeploy did not write (see [`crate::adopt::unmanaged`]): apply
+    /// keeps it as generation 0, and refuses the host unless it was adopted or
+    /// `--replace-unmanaged` is given.
+    pub replaces_unmanaged: bool,
     pub step: ApplyStep,
 }
 
@@ -172,7 +176,15 @@ pub fn classify(
             .unwrap_or_default(),
         _ => Vec::new(),
     };
-    let diff = write.then(|| redacted_diff(host, name, current.unwrap_or(""), desired));
+    let replaces_unmanaged = write && crate::adopt::unmanaged(facts);
+    if replaces_unmanaged {
+        reasons.push(crate::adopt::REPLACES_UNMANAGED.to_owned());
+    }
+    let diff = write.then(|| {
+        let current = current.unwrap_or("");
+        let reference = key_reference(current, desired, facts);
+        redacted_diff_against(host, name, current, desired, &reference)
+    });
     let action = match class {
         Class::Nothing => Action::None,
         Class::Syncconf => Action::Syncconf,
@@ -186,6 +198,7 @@ pub fn classify(
         diff,
         forwarding: forwarding_notes,
         unconfirmed,
+        replaces_unmanaged,
         step: ApplyStep {
             interface: interface.clone(),
             write_len: write.then_some(desired.len()),
@@ -197,6 +210,7 @@ pub fn classify(
             sysctl_on,
             stale_routes,
             arm: None,
+            keep_original: replaces_unmanaged,
         },
     }
 }
@@ -346,11 +360,51 @@ fn sections(text: &str) -> Vec<(String, Vec<&str>)> {
     out
 }
 
+/// What the planned secrets are compared with: the current config, plus the planned private key
+/// when the config names none (a PostUp hook sets it, e.g. adopted hosts) and the running interface
+/// runs exactly that key, so a key that is kept is not shown as changed.
+fn key_reference(current: &str, desired: &str, facts: &Facts) -> String {
+    let has_key = |text: &str| {
+        interface_fields(text)
+            .into_iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case("privatekey"))
+            .map(|(_, value)| value)
+    };
+    let (Some(live), None, Some(planned)) = (&facts.live, has_key(current), has_key(desired))
+    else {
+        return current.to_owned();
+    };
+    let runs_it = crate::keys::PrivateKey::from_base64(&planned)
+        .is_some_and(|key| key.public_key().to_base64() == live.public_key);
+    match current.find("[Interface]") {
+        Some(at) if runs_it => {
+            let end = at + "[Interface]".len();
+            format!(
+                "{}\nPrivateKey = {planned}{}",
+                &current[..end],
+                &current[end..]
+            )
+        }
+        _ => current.to_owned(),
+    }
+}
+
 /// A unified diff of the config with every secret redacted.
 pub fn redacted_diff(host: &str, interface: &str, current: &str, desired: &str) -> String {
+    redacted_diff_against(host, interface, current, desired, current)
+}
+
+/// [`redacted_diff`], comparing the planned secrets with `reference`'s (see [`key_reference`]).
+fn redacted_diff_against(
+    host: &str,
+    interface: &str,
+    current: &str,
+    desired: &str,
+    reference: &str,
+) -> String {
     let old = redact(current, None);
     // A first deployment has no old secret to compare with: "changed" would be noise.
-    let new = redact(desired, (!current.is_empty()).then_some(current));
+    let new = redact(desired, (!current.is_empty()).then_some(reference));
     let old_label = if current.is_empty() {
         "/dev/null".to_owned()
     } else {
@@ -398,6 +452,42 @@ mod tests {
         let old = format!("{OLD}\n[Peer]\nPublicKey = P2\nPresharedKey = PSK2\n");
         let swapped = "[Interface]\nPrivateKey = SECRET1\nAddress = 100.64.0.1/24\n\n[Peer]\nPublicKey = P2\nPresharedKey = PSK2\n\n[Peer]\nPublicKey = P1\nPresharedKey = PSK1\nAllowedIPs = 100.64.0.2/32\n";
         assert!(!redact(swapped, Some(&old)).contains("changed"));
+    }
+
+    #[test]
+    fn a_key_set_by_a_hook_and_kept_is_not_shown_as_changed() {
+        let key = crate::keys::PrivateKey::from_bytes([3; 32]);
+        let hooked = "[Interface]\nAddress = 100.64.0.1/24\nPostUp = wg set %i private-key /k\n";
+        let desired = format!(
+            "[Interface]\nAddress = 100.64.0.1/24\nPrivateKey = {}\n",
+            key.expose_base64()
+        );
+        let output = |public: String| {
+            let config = format!("@@config {}\n{hooked}\n", hooked.len());
+            let text =
+                format!("@@wgdeploy-facts 1\n{config}@@dump\n-\t{public}\t51820\toff\n@@end\n");
+            crate::facts::parse(text.as_bytes()).unwrap()
+        };
+        let wg0 = InterfaceName::parse("wg0").unwrap();
+        let kept = output(key.public_key().to_base64());
+        let change = classify("h", &wg0, &desired, Families::default(), &kept);
+        let diff = change.diff.unwrap();
+        assert!(diff.contains("+PrivateKey = (redacted)\n"), "{diff}");
+        assert!(!diff.contains(&key.expose_base64()), "{diff}");
+        let other = crate::keys::PrivateKey::from_bytes([4; 32]).public_key();
+        let rotated = classify(
+            "h",
+            &wg0,
+            &desired,
+            Families::default(),
+            &output(other.to_base64()),
+        );
+        assert!(
+            rotated
+                .diff
+                .unwrap()
+                .contains("+PrivateKey = (redacted, changed)")
+        );
     }
 
     #[test]

@@ -235,6 +235,44 @@ echo '@@end'
     )
 }
 
+/// `wgdeploy adopt`: one round trip that reads what a host runs now, secrets included, so its keys
+/// and addresses can be kept. The only script whose answer carries secrets: the private key and the
+/// preshared keys are framed by length (they land in a redacting `SecretText`), and they are read
+/// by `wg` itself, never named on a command line. Changes nothing on the host.
+pub fn adopt_script(interface: &InterfaceName) -> String {
+    let paths = Paths::new(interface);
+    let iface = quote(interface.as_str());
+    let config = quote(&paths.config);
+    let state = quote(&paths.state);
+    format!(
+        r#"{PRELUDE}
+# secret NAME: frame the output of `wg show IFACE NAME` (trailing newlines dropped), never a line.
+secret() {{ value=$(wg show {iface} "$1" 2>/dev/null); printf '@@%s %s\n' "$1" ${{#value}}; printf '%s\n' "$value"; value=; }}
+echo '@@wgdeploy-adopt 1'
+printf '@@user %s\n' "${{LOGNAME:-$(id -un 2>/dev/null)}}"
+echo '@@tools'
+for tool in wg ip; do command -v "$tool" >/dev/null 2>&1 && echo "$tool"; done
+echo '@@dir'
+if [ -d /etc/wireguard ]; then [ -r /etc/wireguard ] && [ -x /etc/wireguard ] && echo ok || echo unreadable; else echo absent; fi
+frame config {config}
+echo '@@generations'
+generations {state}/generations
+if wg show {iface} >/dev/null 2>&1; then
+  echo '@@live yes'
+  secret private-key
+  secret preshared-keys
+  echo '@@listen-port'
+  wg show {iface} listen-port 2>/dev/null
+  echo '@@dump'
+  dump {iface}
+  echo '@@addresses'
+  ip -o addr show dev {iface} 2>/dev/null | awk '{{ print $4 }}'
+fi
+echo '@@end'
+"#
+    )
+}
+
 /// What to do to the interface after the new config is in place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -269,6 +307,9 @@ pub struct ApplyStep {
     pub stale_routes: Vec<StaleRoute>,
     /// Lock-out protection: armed before anything changes (set by the run, not by the plan).
     pub arm: Option<Arm>,
+    /// The config on the host was not written by wgdeploy: keep it as generation 0 (`kind=original`)
+    /// before replacing it, so `rollback` can put it back. Needs `arm` (its token is the deployment).
+    pub keep_original: bool,
 }
 
 /// Lock-out protection for one apply step, like `commit confirmed` on routers: before the step
@@ -333,6 +374,9 @@ rm -f {temp_glob}
     ));
     if let Some(arm) = &step.arm {
         script.push_str(&arm_section(&step.interface, arm, step.systemd));
+        if step.keep_original {
+            script.push_str(&original_section(&step.interface, &arm.token));
+        }
     }
     // wg-quick's output goes to a log file and its daemon (wireguard-go without the kernel module)
     // must not hold the SSH channel open: stdin from /dev/null, output to the log, own session (so
@@ -607,6 +651,27 @@ echo '@@armed'
     )
 }
 
+/// Keeps the config wgdeploy is about to replace for the first time as generation 0, in the same
+/// layout as every other generation (`0.conf` 0600, `0.meta` with `kind=original`). Runs under the
+/// lock, after arming (which created the directory) and before anything changes. A later run that
+/// finds the host still unmanaged (its first apply was reverted) keeps the config it finds then.
+fn original_section(interface: &InterfaceName, token: &str) -> String {
+    let paths = Paths::new(interface);
+    let config = quote(&paths.config);
+    let gens = quote(&format!("{}/generations", paths.state));
+    let token = quote(token);
+    let version = quote(env!("CARGO_PKG_VERSION"));
+    format!(
+        r#"if [ -f {config} ]; then
+  {{ cp {config} {gens}/0.conf.tmp && chmod 600 {gens}/0.conf.tmp && mv -f {gens}/0.conf.tmp {gens}/0.conf &&
+    printf 'deployment=%s\nkind=original\ntime=%s\ninventory=\nversion=%s\n' {token} "$(date -u +%Y-%m-%dT%H:%M:%SZ)" {version} > {gens}/0.meta.tmp &&
+    mv -f {gens}/0.meta.tmp {gens}/0.meta; }} || fail "cannot keep the original config as generation 0 in {gens}"
+  echo '@@done original'
+fi
+"#
+    )
+}
+
 /// Run over a fresh SSH connection after an armed step: proves the host is still reachable and,
 /// under the lock, either confirms the step (disarms the timer, records a generation) or tells
 /// what happened instead: the host already reverted, or the step never finished (revert now).
@@ -650,7 +715,7 @@ else
   {{ cp {config} "$gens/$n.conf.tmp" && chmod 600 "$gens/$n.conf.tmp" && mv -f "$gens/$n.conf.tmp" "$gens/$n.conf" &&
     printf 'deployment=%s\nkind=%s\ntime=%s\ninventory=%s\nversion=%s\n' {deployment} {kind} "$(date -u +%Y-%m-%dT%H:%M:%SZ)" {digest} {version} > "$gens/$n.meta.tmp" &&
     mv -f "$gens/$n.meta.tmp" "$gens/$n.meta"; }} || fail "confirmed, but cannot record generation $n in $gens"
-  ls "$gens" | sed -n 's/^\([0-9][0-9]*\)\.meta$/\1/p' | sort -rn | awk 'NR > {keep}' | while read -r old; do rm -f "$gens/$old.meta" "$gens/$old.conf"; done
+  ls "$gens" | sed -n 's/^\([0-9][0-9]*\)\.meta$/\1/p' | sort -rn | awk '$1 != 0 && NR > {keep}' | while read -r old; do rm -f "$gens/$old.meta" "$gens/$old.conf"; done
   printf '@@generation %s\n' "$n"
 fi
 printf '@@now %s\n' "$(date +%s)"
@@ -794,6 +859,7 @@ mod tests {
             sysctl_on: vec![],
             stale_routes: vec![],
             arm: None,
+            keep_original: false,
         }
     }
 
@@ -952,6 +1018,7 @@ mod tests {
             assert_parses("remove", &remove_script(&wg0(), systemd, "t"));
         }
         assert_parses("facts", &facts_script(&wg0()));
+        assert_parses("adopt", &adopt_script(&wg0()));
         assert_parses("revert now", &revert_now_script(&wg0(), "t"));
         assert_parses("read generation", &read_generation_script(&wg0(), 3));
         assert_parses(
@@ -959,6 +1026,80 @@ mod tests {
             &ping_script(&["100.64.0.1".into(), "fd00::1".into()]),
         );
         assert_parses("refresh", &refresh_script(&wg0(), &["key".into()]));
+    }
+
+    /// In a real `sh`: generation 0 is the config byte for byte, 0600, with `kind=original`; and
+    /// pruning old generations never removes it.
+    #[test]
+    fn generation_0_keeps_the_original_and_is_never_pruned() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let (config, gens) = (dir.path().join("wg0.conf"), dir.path().join("generations"));
+        std::fs::create_dir(&gens).unwrap();
+        let original = "[Interface]\n# hand-written, no trailing newline: PrivateKey = x";
+        std::fs::write(&config, original).unwrap();
+        let sh = |script: String| {
+            let script = script
+                .replace("/etc/wireguard/wg0.conf", &config.to_string_lossy())
+                .replace("/var/lib/wgdeploy/wg0/generations", &gens.to_string_lossy());
+            let output = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(format!(
+                    "umask 077\nfail() {{ echo \"FAIL $*\"; exit 1; }}\n{script}"
+                ))
+                .output()
+                .unwrap();
+            assert!(
+                output.status.success(),
+                "{}",
+                String::from_utf8_lossy(&output.stdout)
+            );
+        };
+        sh(original_section(&wg0(), "20261125-101500-abcd"));
+        assert_eq!(
+            std::fs::read(gens.join("0.conf")).unwrap(),
+            original.as_bytes()
+        );
+        let mode = std::fs::metadata(gens.join("0.conf"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let meta: Vec<String> = std::fs::read_to_string(gens.join("0.meta"))
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        let mut lines = vec!["generation=0".to_owned()];
+        lines.extend(meta);
+        let parsed = crate::facts::parse_generations(&lines);
+        assert_eq!(parsed[0].kind, "original");
+        assert_eq!(parsed[0].deployment, "20261125-101500-abcd");
+
+        for n in 1..=5 {
+            std::fs::write(gens.join(format!("{n}.meta")), "kind=apply\n").unwrap();
+            std::fs::write(gens.join(format!("{n}.conf")), "").unwrap();
+        }
+        let record = GenerationRecord {
+            deployment: "d".into(),
+            kind: "apply",
+            inventory_digest: String::new(),
+            version: "0",
+            keep: 3,
+        };
+        let confirm = confirm_script(&wg0(), false, "t", &record);
+        let prune = confirm
+            .lines()
+            .find(|line| line.contains("sort -rn"))
+            .unwrap();
+        sh(format!("gens={}\n{prune}", quote(&gens.to_string_lossy())));
+        let mut left: Vec<String> = std::fs::read_dir(&gens)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name.ends_with(".meta"))
+            .collect();
+        left.sort();
+        assert_eq!(left, ["0.meta", "3.meta", "4.meta", "5.meta"]);
     }
 
     #[test]

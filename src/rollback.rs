@@ -26,13 +26,15 @@ pub fn rollback(args: &RollbackArgs, out: &mut dyn Write) -> Result<u8> {
     let fleet = live::survey(&args.common, &args.connect, "survey", goal, &[])?;
     let rows = crate::deploy::rows(&fleet.hosts);
     let counts = crate::deploy::counts(&fleet.hosts);
-    write_out(
-        out,
-        &format!(
+    let heading = if target == journal::ORIGINAL {
+        "Rolling back to the original configs (generation 0: what ran before wgdeploy's first deployment).\n".to_owned()
+    } else {
+        format!(
             "Rolling back to deployment {}.\n",
             crate::model::printable(&target)
-        ),
-    )?;
+        )
+    };
+    write_out(out, &heading)?;
     write_out(out, &output::human_plan(&rows))?;
     if args.dry_run {
         write_out(out, "Dry run: nothing was changed.\n")?;
@@ -74,6 +76,9 @@ pub fn rollback(args: &RollbackArgs, out: &mut dyn Write) -> Result<u8> {
 /// journal is passed on: the hosts may know it), else the one before the latest.
 fn target(to: Option<&str>, entries: &[journal::Entry]) -> Result<String> {
     if let Some(wanted) = to {
+        if wanted == journal::ORIGINAL {
+            return Ok(wanted.to_owned());
+        }
         return match journal::resolve(wanted, entries.iter().map(|entry| entry.id.as_str())) {
             Ok(id) => Ok(id),
             Err(_) if looks_like_id(wanted) => Ok(wanted.to_owned()),
@@ -84,6 +89,8 @@ fn target(to: Option<&str>, entries: &[journal::Entry]) -> Result<String> {
     }
     match journal::previous(entries) {
         Some(entry) => Ok(entry.id.clone()),
+        // One deployment so far: before it, hosts ran what wgdeploy found there (generation 0).
+        None if entries.iter().any(journal::Entry::stands) => Ok(journal::ORIGINAL.to_owned()),
         None => Err(Diagnostic::new(
             "no earlier deployment in the journal to roll back to",
         )
@@ -123,7 +130,13 @@ mod tests {
     fn the_default_target_is_the_deployment_before_the_latest() {
         let entries = [entry("20261125-100000-aaaa"), entry("20261125-110000-bbbb")];
         assert_eq!(target(None, &entries).unwrap(), "20261125-100000-aaaa");
-        assert!(target(None, &entries[..1]).is_err());
+        // After the first deployment, back to what wgdeploy found (generation 0).
+        assert_eq!(target(None, &entries[..1]).unwrap(), journal::ORIGINAL);
+        assert!(target(None, &[]).is_err());
+        assert_eq!(
+            target(Some("original"), &entries).unwrap(),
+            journal::ORIGINAL
+        );
         assert_eq!(
             target(Some("20261125-11"), &entries).unwrap(),
             "20261125-110000-bbbb"

@@ -32,6 +32,9 @@ pub fn default_path(inventory: &Path) -> PathBuf {
 pub struct HostSecrets {
     pub private_key: PrivateKey,
     pub addresses: Vec<IpAddr>,
+    /// Its key and addresses were read from the host by `wgdeploy adopt`: apply may replace a
+    /// config wgdeploy did not write there without `--replace-unmanaged`.
+    pub adopted: bool,
 }
 
 /// Loaded state. Debug shows host names only.
@@ -66,6 +69,9 @@ struct HostFile {
     private_key: String,
     #[serde(default)]
     addresses: Vec<IpAddr>,
+    /// Written only when true, so state files without adopted hosts stay as they were.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    adopted: bool,
 }
 
 fn pair_key(a: &str, b: &str) -> (String, String) {
@@ -134,6 +140,7 @@ impl State {
                 HostSecrets {
                     private_key,
                     addresses: host.addresses,
+                    adopted: host.adopted,
                 },
             );
         }
@@ -184,6 +191,7 @@ impl State {
                     HostSecrets {
                         private_key: PrivateKey::generate(),
                         addresses: ips.clone(),
+                        adopted: false,
                     }
                 }
             };
@@ -228,6 +236,29 @@ impl State {
         self.preshared.get(&pair_key(a, b))
     }
 
+    /// Records what `wgdeploy adopt` read from a host: its key, the addresses it may keep (the
+    /// allocator takes remembered addresses after pins), and that it was adopted.
+    pub fn adopt(&mut self, host: &str, private_key: PrivateKey, addresses: Vec<IpAddr>) {
+        self.hosts.insert(
+            host.to_owned(),
+            HostSecrets {
+                private_key,
+                addresses,
+                adopted: true,
+            },
+        );
+    }
+
+    /// Records the preshared key two hosts already share (read by `wgdeploy adopt`).
+    pub fn adopt_preshared(&mut self, a: &str, b: &str, key: PresharedKey) {
+        self.preshared.insert(pair_key(a, b), key);
+    }
+
+    /// Whether `wgdeploy adopt` read this host's key and addresses into the state.
+    pub fn is_adopted(&self, host: &str) -> bool {
+        self.hosts.get(host).is_some_and(|host| host.adopted)
+    }
+
     /// Writes the state atomically: a 0600 temporary file in the same directory, fsynced, renamed.
     pub fn save(&self, path: &Path) -> Result<()> {
         let file = StateFile {
@@ -239,6 +270,7 @@ impl State {
                     let entry = HostFile {
                         private_key: host.private_key.expose_base64(),
                         addresses: host.addresses.clone(),
+                        adopted: host.adopted,
                     };
                     (name.clone(), entry)
                 })
@@ -387,6 +419,40 @@ mod tests {
         assert!(
             err.contains("private key of `a`") && !err.contains("c2VjcmV0"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn adopted_hosts_round_trip_and_older_files_still_read() {
+        let dir = tempdir();
+        let path = dir.join("s.json");
+        // A version 1 file written before adopt existed: no `adopted` anywhere.
+        let key = PrivateKey::from_bytes([7; 32]);
+        std::fs::write(
+            &path,
+            format!(
+                "{{\"version\": 1, \"hosts\": {{\"a\": {{\"private_key\": \"{}\", \"addresses\": [\"100.64.0.9\"]}}}}}}",
+                key.expose_base64()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let mut state = State::load(&path).unwrap();
+        assert!(!state.is_adopted("a"));
+        state.save(&path).unwrap();
+        assert!(!std::fs::read_to_string(&path).unwrap().contains("adopted"));
+        let adopted = PrivateKey::from_bytes([8; 32]);
+        state.adopt("b", adopted.clone(), vec!["100.64.0.20".parse().unwrap()]);
+        let psk = PresharedKey::from_base64(&adopted.expose_base64()).unwrap();
+        state.adopt_preshared("b", "a", psk.clone());
+        state.save(&path).unwrap();
+        let again = State::load(&path).unwrap();
+        assert!(again.is_adopted("b") && !again.is_adopted("a"));
+        assert_eq!(again.private_key("b"), Some(&adopted));
+        assert_eq!(again.preshared_key("a", "b"), Some(&psk));
+        assert_eq!(
+            again.remembered_addresses()["b"],
+            ["100.64.0.20".parse::<IpAddr>().unwrap()]
         );
     }
 
