@@ -86,6 +86,9 @@ pub struct PlanArgs {
     /// Exit 0 when there is nothing to do, 2 when there are changes, 1 on errors.
     #[arg(long)]
     pub detailed_exitcode: bool,
+    /// Leave hosts removed from the inventory alone: not contacted, kept in the state file.
+    #[arg(long)]
+    pub keep_removed: bool,
     #[command(flatten)]
     pub connect: ConnectArgs,
 }
@@ -100,6 +103,10 @@ pub struct ApplyArgs {
     /// If any host fails, roll back the hosts this run already changed.
     #[arg(long)]
     pub atomic: bool,
+    /// Leave hosts removed from the inventory alone: not contacted, kept in the state file (by
+    /// default they are decommissioned, then forgotten).
+    #[arg(long)]
+    pub keep_removed: bool,
     #[command(flatten)]
     pub change: ChangeArgs,
     #[command(flatten)]

@@ -52,6 +52,21 @@ impl SshConnector {
             options,
         }
     }
+
+    /// Also reaches these hosts (by name): hosts removed from the inventory (`removal.rs`).
+    pub fn with_targets(mut self, extra: Vec<SshTarget>) -> SshConnector {
+        for target in extra {
+            self.names.push(target.label.clone());
+            self.targets.push(target);
+        }
+        self
+    }
+
+    /// How `name` is reached.
+    pub fn target_of(&self, name: &str) -> Option<&SshTarget> {
+        let index = self.names.iter().position(|known| known == name)?;
+        self.targets.get(index)
+    }
 }
 
 fn target(inventory: &Inventory, id: HostId, base: &Path, depth: usize) -> SshTarget {
@@ -135,7 +150,8 @@ pub fn jobs(
 ) -> Result<Vec<Job>> {
     let inventory = &deployment.inventory;
     for name in selected {
-        if inventory.host_id(name).is_none() {
+        // A host removed from the inventory that wgdeploy manages is selected for decommissioning.
+        if inventory.host_id(name).is_none() && state.managed(name).is_none() {
             let names: Vec<&str> = inventory.hosts.iter().map(|h| h.name.as_str()).collect();
             return Err(Diagnostic::new(format!(
                 "`--hosts` names `{}`, which is not in the inventory",

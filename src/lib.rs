@@ -18,6 +18,7 @@ pub mod parallel;
 pub mod plan;
 pub mod plan_view;
 pub mod remote;
+pub mod removal;
 pub mod render;
 pub mod rollback;
 pub mod state;

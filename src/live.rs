@@ -62,7 +62,8 @@ pub fn survey(
 /// `plan INVENTORY`: what apply would do, per host. Exit code 0, or with `--detailed-exitcode`
 /// 0 nothing to do / 2 changes; errors (a host that could not be surveyed) exit 1.
 pub fn plan(args: &PlanArgs, out: &mut dyn Write) -> Result<u8> {
-    let fleet = survey(&args.common, &args.connect, "plan", Goal::Planned)?;
+    let mut fleet = survey(&args.common, &args.connect, "plan", Goal::Planned)?;
+    crate::removal::add_removed(&mut fleet, args.keep_removed);
     let rows = deploy::rows(&fleet.hosts);
     let text = if args.json {
         let mut text = serde_json::to_string_pretty(&output::json_plan(&rows)).expect("json");
@@ -85,10 +86,15 @@ pub fn plan(args: &PlanArgs, out: &mut dyn Write) -> Result<u8> {
 /// `apply INVENTORY`: survey, show the plan, confirm, apply in parallel with lock-out protection,
 /// verify, summarise, journal.
 pub fn apply(args: &ApplyArgs, out: &mut dyn Write) -> Result<u8> {
-    let fleet = survey(&args.common, &args.connect, "survey", Goal::Planned)?;
+    let mut fleet = survey(&args.common, &args.connect, "survey", Goal::Planned)?;
+    crate::removal::add_removed(&mut fleet, args.keep_removed);
     let counts = deploy::counts(&fleet.hosts);
     write_out(out, &output::human_plan(&deploy::rows(&fleet.hosts)))?;
     if counts.changed() == 0 {
+        let connector =
+            deploy::SshConnector::new(&fleet.deployment.inventory, fleet.connection.ssh.clone());
+        let reached = crate::removal::reached(&fleet.hosts, &connector);
+        crate::removal::settle(&mut fleet.state, reached, &[], &args.common.state_path())?;
         write_out(out, output::nothing_to_do(counts.failed))?;
         return if counts.failed > 0 {
             Err(failed_hosts(&deploy::rows(&fleet.hosts)))
@@ -115,17 +121,19 @@ pub fn apply(args: &ApplyArgs, out: &mut dyn Write) -> Result<u8> {
 
 /// The second half of apply and rollback: change the hosts, print the summary, journal the run.
 pub fn change(
-    fleet: Fleet,
+    mut fleet: Fleet,
     run: Run,
     common: &StateArgs,
     change: &ChangeArgs,
     target: Option<String>,
     out: &mut dyn Write,
 ) -> Result<u8> {
-    let connector = Arc::new(deploy::SshConnector::new(
-        &fleet.deployment.inventory,
-        fleet.connection.ssh.clone(),
-    ));
+    let connector =
+        deploy::SshConnector::new(&fleet.deployment.inventory, fleet.connection.ssh.clone());
+    // Removed hosts are reached with their remembered settings; reached hosts are remembered.
+    let reached = crate::removal::reached(&fleet.hosts, &connector);
+    let removed = crate::removal::targets(&fleet.state, &fleet.deployment.inventory, &connector);
+    let connector = Arc::new(connector.with_targets(removed));
     let progress = Arc::new(Progress::new(run.kind, true));
     let run = Arc::new(run);
     let reports = fleet.runtime.block_on(crate::apply::apply(
@@ -136,6 +144,7 @@ pub fn change(
         progress.clone(),
     ));
     progress.clear();
+    let settled = crate::removal::settle(&mut fleet.state, reached, &reports, &common.state_path());
     write_out(out, &output::summary_table(&reports))?;
     let entry = journal_entry(&run, target, &reports);
     let journal_path = journal_path(common, change);
@@ -158,6 +167,17 @@ pub fn change(
         .collect();
     if let Err(error) = journaled {
         diagnostics.extend(error.into_diagnostics());
+    }
+    match settled {
+        Ok(forgotten) if !forgotten.is_empty() => write_out(
+            out,
+            &format!(
+                "forgotten in the state file (decommissioned): {}\n",
+                forgotten.join(", ")
+            ),
+        )?,
+        Ok(_) => {}
+        Err(error) => diagnostics.extend(error.into_diagnostics()),
     }
     if diagnostics.is_empty() {
         Ok(0)
