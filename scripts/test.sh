@@ -44,6 +44,7 @@ if $is_root; then
   bash lab/ssh-smoke.sh
   bash lab/apply-e2e.sh
   bash lab/rollback-e2e.sh
+  bash lab/remove-e2e.sh
 else
   echo "skipped: the namespace lab needs root (run as root to include it)"
 fi
