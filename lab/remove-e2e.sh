@@ -134,11 +134,16 @@ scenario_3() {
     in_state office || fail "3: the unreachable office was forgotten"
     wgd apply "$INV" --yes --keep-removed --timeout 5
     [[ $RC == 0 ]] || fail "3: apply --keep-removed exited $RC (want 0)"
-    grep -q office "$OUT" && fail "3: apply --keep-removed mentions office"
+    grep -Eq '^(- |! )office' "$OUT" && fail "3: apply --keep-removed planned something for office"
+    grep -q 'office: removed from the inventory, left alone (--keep-removed); still in the state file' "$OUT" ||
+        fail "3: apply --keep-removed does not say it left office alone"
     in_state office || fail "3: --keep-removed forgot office"
     # sshd back: the removal goes through.
     in_host office /usr/sbin/sshd -f "$WORK/hosts/office/ssh/sshd_config" -E "$WORK/hosts/office/ssh/sshd.log"
     sleep 0.3
+    wgd plan "$INV" --hosts web1
+    grep -q 'office: removed from the inventory, left alone (not selected by --hosts)' "$OUT" ||
+        fail "3: plan --hosts web1 does not say office is left alone"
     wgd apply "$INV" --yes --hosts office
     [[ $RC == 0 ]] || fail "3: apply --hosts office exited $RC"
     grep -Eq '^office +remove +removed' "$OUT" || fail "3: office was not decommissioned once reachable"

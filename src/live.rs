@@ -63,14 +63,14 @@ pub fn survey(
 /// 0 nothing to do / 2 changes; errors (a host that could not be surveyed) exit 1.
 pub fn plan(args: &PlanArgs, out: &mut dyn Write) -> Result<u8> {
     let mut fleet = survey(&args.common, &args.connect, "plan", Goal::Planned)?;
-    crate::removal::add_removed(&mut fleet, args.keep_removed);
+    let left_alone = crate::removal::add_removed(&mut fleet, args.keep_removed);
     let rows = deploy::rows(&fleet.hosts);
     let text = if args.json {
         let mut text = serde_json::to_string_pretty(&output::json_plan(&rows)).expect("json");
         text.push('\n');
         text
     } else {
-        output::human_plan(&rows)
+        output::human_plan(&rows) + &left_alone
     };
     write_out(out, &text)?;
     let counts = deploy::counts(&fleet.hosts);
@@ -87,9 +87,10 @@ pub fn plan(args: &PlanArgs, out: &mut dyn Write) -> Result<u8> {
 /// verify, summarise, journal.
 pub fn apply(args: &ApplyArgs, out: &mut dyn Write) -> Result<u8> {
     let mut fleet = survey(&args.common, &args.connect, "survey", Goal::Planned)?;
-    crate::removal::add_removed(&mut fleet, args.keep_removed);
+    let left_alone = crate::removal::add_removed(&mut fleet, args.keep_removed);
     let counts = deploy::counts(&fleet.hosts);
     write_out(out, &output::human_plan(&deploy::rows(&fleet.hosts)))?;
+    write_out(out, &left_alone)?;
     if counts.changed() == 0 {
         let connector =
             deploy::SshConnector::new(&fleet.deployment.inventory, fleet.connection.ssh.clone());

@@ -655,21 +655,33 @@ echo '@@end'
 }
 
 /// Adds the removed hosts to a surveyed fleet (unless `keep`): `plan` and `apply` show and
-/// decommission them with the rest.
-pub fn add_removed(fleet: &mut crate::live::Fleet, keep: bool) {
+/// decommission them with the rest. Returns a line for each removed host left alone (`keep`, or not
+/// selected by `--hosts`), so none is passed over silently.
+pub fn add_removed(fleet: &mut crate::live::Fleet, keep: bool) -> String {
+    let inventory = &fleet.deployment.inventory;
+    let selected = &fleet.connection.hosts;
+    let mut left = String::new();
+    for (name, _) in fleet.state.removed(inventory) {
+        let why = if keep {
+            "--keep-removed"
+        } else if !selected.is_empty() && !selected.iter().any(|s| s == name) {
+            "not selected by --hosts"
+        } else {
+            continue;
+        };
+        left.push_str(&format!(
+            "  {name}: removed from the inventory, left alone ({why}); still in the state file\n"
+        ));
+    }
     if keep {
-        return;
+        return left;
     }
-    let jobs = jobs(
-        &fleet.state,
-        &fleet.deployment.inventory,
-        &fleet.connection.hosts,
-    );
+    let jobs = jobs(&fleet.state, inventory, selected);
     if jobs.is_empty() {
-        return;
+        return left;
     }
-    let base = SshConnector::new(&fleet.deployment.inventory, fleet.connection.ssh.clone());
-    let extra = targets(&fleet.state, &fleet.deployment.inventory, &base);
+    let base = SshConnector::new(inventory, fleet.connection.ssh.clone());
+    let extra = targets(&fleet.state, inventory, &base);
     let connector = Arc::new(base.with_targets(extra));
     let progress = Arc::new(crate::output::Progress::new("plan", false));
     let surveyed = fleet.runtime.block_on(survey(
@@ -680,6 +692,7 @@ pub fn add_removed(fleet: &mut crate::live::Fleet, keep: bool) {
     ));
     progress.clear();
     fleet.hosts.extend(surveyed);
+    left
 }
 
 #[cfg(test)]
@@ -830,6 +843,12 @@ mod tests {
                     ),
                 ),
                 (
+                    "systemctl",
+                    format!(
+                        "#!/bin/sh\n# systemctl is-active|is-enabled --quiet UNIT | stop|disable UNIT\ncase $1 in\n  is-active) [ -e {r}/sys/class/net/wg0 ] ;;\n  stop) [ -f {r}/etc/wireguard/wg0.conf ] && echo postdown-ran > {r}/postdown; rm -rf {r}/sys/class/net/wg0 ;;\n  is-enabled) [ -e {r}/enabled ] ;;\n  disable) rm -f {r}/enabled ;;\n  *) exit 1 ;;\nesac\n"
+                    ),
+                ),
+                (
                     "sysctl",
                     format!(
                         "#!/bin/sh\nkv=$3; key=${{kv%%=*}}; printf '%s\\n' \"${{kv#*=}}\" > {r}/proc/sys/$(echo \"$key\" | tr . /)\n"
@@ -882,8 +901,18 @@ mod tests {
 
     #[test]
     fn a_forwarding_host_is_decommissioned_in_a_real_sh() {
+        decommissioned_in_a_real_sh(false);
+    }
+
+    #[test]
+    fn a_systemd_host_is_stopped_and_disabled_in_a_real_sh() {
+        decommissioned_in_a_real_sh(true);
+    }
+
+    fn decommissioned_in_a_real_sh(systemd: bool) {
         let config = config(&PrivateKey::from_bytes([1; 32]));
         let host = FakeHost::new(&config);
+        std::fs::write(host.root.join("enabled"), "").unwrap();
         let inspection = Inspection::from_parsed(&host.run(&inspect_script(&wg0())));
         assert_eq!(
             inspection,
@@ -893,7 +922,7 @@ mod tests {
             }
         );
         // A stale plan is refused: nothing changes.
-        let refused = host.run(&remove_host_script(&wg0(), false, "0 0 0", &record()));
+        let refused = host.run(&remove_host_script(&wg0(), systemd, "0 0 0", &record()));
         assert!(
             refused
                 .section("fail")
@@ -903,10 +932,25 @@ mod tests {
         );
         assert!(host.file("etc/wireguard/wg0.conf").is_some());
 
-        let parsed = host.run(&remove_host_script(&wg0(), false, &host.stamp(), &record()));
+        let parsed = host.run(&remove_host_script(
+            &wg0(),
+            systemd,
+            &host.stamp(),
+            &record(),
+        ));
         assert!(
             parsed.ended && parsed.section("done").is_some(),
             "{parsed:?}"
+        );
+        assert_eq!(parsed.section("disabled").is_some(), systemd);
+        assert_eq!(
+            host.file("enabled").is_none(),
+            systemd,
+            "only systemd's unit is disabled"
+        );
+        assert!(
+            parsed.section("link-deleted").is_none(),
+            "taken down properly"
         );
         assert_eq!(
             host.file("var/lib/wgdeploy/wg0/generations/1.conf")
