@@ -1225,4 +1225,132 @@ mod tests {
             "then the inventory's r"
         );
     }
+
+    /// `office` (removed; decommissioned, then given a config again, statefully) and `broken` (in
+    /// the inventory; its apply step fails once armed).
+    struct AtomicFleet {
+        office: std::sync::Mutex<Option<FakeTransport>>,
+    }
+
+    fn office_dump() -> String {
+        format!(
+            "-\t{}\t51820\toff\n{}\t-\t(none)\t100.64.0.1/32\t0\t0\t0\toff\n",
+            PrivateKey::from_bytes([1; 32]).public_key().to_base64(),
+            PrivateKey::from_bytes([9; 32]).public_key().to_base64()
+        )
+    }
+
+    impl Connector for AtomicFleet {
+        type Session = FakeTransport;
+        async fn connect(&self, job: &Job) -> std::result::Result<FakeTransport, HostError> {
+            if job.name == "broken" {
+                let facts = facts_output(None, None, false);
+                return Ok(FakeTransport::new(move |command, _| {
+                    if command.contains("wgdeploy-facts") {
+                        ok(&facts)
+                    } else {
+                        ok("@@armed\n@@written\n@@fail wg-quick up wg0 failed\n@@reverted-now\n")
+                    }
+                }));
+            }
+            let mut office = self.office.lock().unwrap();
+            if let Some(host) = office.as_ref() {
+                return Ok(host.clone());
+            }
+            let current = Arc::new(std::sync::Mutex::new(Some(config(
+                &PrivateKey::from_bytes([1; 32]),
+            ))));
+            let host = FakeTransport::new(move |command, stdin| {
+                let mut current = current.lock().unwrap();
+                let dump = office_dump();
+                if command.contains("wgdeploy-facts") {
+                    let file = current.is_some().then_some(SYSCTL_FILE);
+                    ok(&facts_output(current.as_deref(), file, current.is_some()))
+                } else if command.contains("@@confirmed") {
+                    ok(&format!(
+                        "@@confirmed\n@@generation 3\n@@now 0\n@@dump\n{dump}@@end\n"
+                    ))
+                } else if command.contains("@@done remove") {
+                    *current = None;
+                    ok(
+                        "@@generation kept 2\n@@removed-sysctl-file\n@@switched-off\n@@done remove\n@@end\n",
+                    )
+                } else if command.contains("decide_forwarding") {
+                    ok("@@generation kept 2\n@@forward\n@@end\n")
+                } else {
+                    *current = Some(String::from_utf8_lossy(stdin).into_owned());
+                    ok(&format!(
+                        "@@armed\n@@written\n@@done up\n@@dump\n{dump}@@end\n"
+                    ))
+                }
+            });
+            *office = Some(host.clone());
+            Ok(host)
+        }
+    }
+
+    #[tokio::test]
+    async fn atomic_brings_a_decommissioned_host_back_when_another_host_fails() {
+        let (mut state, inventory) = state_after_removal();
+        let limits = Limits {
+            parallel: 4,
+            connect: Duration::from_secs(5),
+            apply: Duration::from_secs(5),
+        };
+        let fleet = Arc::new(AtomicFleet {
+            office: Default::default(),
+        });
+        let office_jobs = jobs(&state, &inventory, &["office".into()]);
+        let mut surveyed = survey(fleet.clone(), office_jobs, limits, Arc::new(Quiet)).await;
+        let broken = Job {
+            name: "broken".into(),
+            interface: wg0(),
+            desired: SecretText::new(config(&PrivateKey::from_bytes([3; 32]))),
+            forwarding: Families::default(),
+            become_: Become::None,
+        };
+        surveyed.extend(
+            crate::apply::survey(fleet.clone(), vec![broken], limits, Arc::new(Quiet)).await,
+        );
+        let run = Arc::new(Run {
+            deployment: "20261130-233000-abcd".into(),
+            kind: "apply",
+            inventory_digest: "sha256:00".into(),
+            keep: 10,
+            confirm_timeout: Duration::from_secs(5),
+            atomic: true,
+        });
+        let reports =
+            crate::apply::apply(fleet.clone(), surveyed, limits, run, Arc::new(Quiet)).await;
+        let office = &reports[0];
+        assert_eq!(
+            (office.name.as_str(), office.class),
+            ("office", Some(Class::Remove))
+        );
+        assert!(office.rolled_back && office.outcome.is_ok(), "{office:?}");
+        // Its config went back on stdin, with its forwarding persisted again.
+        let host = fleet.office.lock().unwrap().clone().unwrap();
+        let pushed: Vec<(String, Vec<u8>)> = host
+            .recorded()
+            .into_iter()
+            .filter(|(_, stdin)| !stdin.is_empty())
+            .collect();
+        assert_eq!(pushed.len(), 1);
+        assert_eq!(
+            String::from_utf8(pushed[0].1.clone()).unwrap(),
+            config(&PrivateKey::from_bytes([1; 32]))
+        );
+        assert!(
+            pushed[0].0.contains("99-wgdeploy-wg0.conf"),
+            "forwarding persisted again"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let forgotten =
+            settle(&mut state, Vec::new(), &reports, &dir.path().join("s.json")).unwrap();
+        assert!(
+            forgotten.is_empty(),
+            "a rolled-back removal is not forgotten"
+        );
+        assert!(state.managed("office").is_some());
+    }
 }
