@@ -170,14 +170,7 @@ pub fn change(
         diagnostics.extend(error.into_diagnostics());
     }
     match settled {
-        Ok(forgotten) if !forgotten.is_empty() => write_out(
-            out,
-            &format!(
-                "forgotten in the state file (decommissioned): {}\n",
-                forgotten.join(", ")
-            ),
-        )?,
-        Ok(_) => {}
+        Ok(settled) => write_out(out, &crate::removal::settled_text(&settled))?,
         Err(error) => diagnostics.extend(error.into_diagnostics()),
     }
     if diagnostics.is_empty() {

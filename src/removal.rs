@@ -89,33 +89,75 @@ pub fn reached<S>(hosts: &[Surveyed<S>], connector: &SshConnector) -> Vec<(Strin
         .collect()
 }
 
+/// What [`settle`] did to the state.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Settled {
+    /// Decommissioned hosts the state forgot.
+    pub forgotten: Vec<String>,
+    /// Decommissioned hosts kept because another host still in the state is reached through them
+    /// (`(jump host, host)`): forgetting them would leave that host unreachable.
+    pub kept_as_jump: Vec<(String, String)>,
+}
+
 /// After a run: remember how the reached hosts were reached; forget the removed hosts that were
-/// decommissioned (not those that failed or were rolled back). Saves the state when it changed.
-/// Returns the hosts forgotten.
+/// decommissioned (not those that failed or were rolled back, nor the jump host of a host the state
+/// still holds). Saves the state when it changed.
 pub fn settle(
     state: &mut State,
     reached: Vec<(String, Managed)>,
     reports: &[HostReport],
     path: &Path,
-) -> Result<Vec<String>> {
+) -> Result<Settled> {
     let mut changed = false;
     for (name, managed) in reached {
         changed |= state.remember(&name, managed);
     }
-    let mut forgotten = Vec::new();
-    for report in reports {
-        let decommissioned = report.class == Some(Class::Remove)
-            && !report.rolled_back
-            && report.outcome.as_ref().is_ok_and(|applied| applied.changed);
-        if decommissioned && state.forget(&report.name) {
+    let mut forget: Vec<String> = reports
+        .iter()
+        .filter(|report| {
+            report.class == Some(Class::Remove)
+                && !report.rolled_back
+                && report.outcome.as_ref().is_ok_and(|applied| applied.changed)
+        })
+        .map(|report| report.name.clone())
+        .collect();
+    let mut settled = Settled::default();
+    // Keep a jump host while a host that stays is reached through it (chains: until none is).
+    while let Some((index, user)) = forget.iter().enumerate().find_map(|(index, jump)| {
+        let (user, _) = state.managed_hosts().find(|(user, managed)| {
+            managed.ssh.jump.as_deref() == Some(jump.as_str()) && !forget.iter().any(|f| f == user)
+        })?;
+        Some((index, user.to_owned()))
+    }) {
+        settled.kept_as_jump.push((forget.remove(index), user));
+    }
+    for name in forget {
+        if state.forget(&name) {
             changed = true;
-            forgotten.push(report.name.clone());
+            settled.forgotten.push(name);
         }
     }
     if changed {
         state.save(path)?;
     }
-    Ok(forgotten)
+    Ok(settled)
+}
+
+/// What apply says about the state after [`settle`] (empty when nothing was forgotten or kept).
+pub fn settled_text(settled: &Settled) -> String {
+    let mut text = String::new();
+    if !settled.forgotten.is_empty() {
+        text.push_str(&format!(
+            "forgotten in the state file (decommissioned): {}\n",
+            settled.forgotten.join(", ")
+        ));
+    }
+    for (jump, user) in &settled.kept_as_jump {
+        text.push_str(&format!(
+            "{jump}: decommissioned, but kept in the state file: {user} is reached through it\n"
+        ));
+    }
+    text
 }
 
 /// Jobs for the removed hosts to contact: all of them, or those named in `selected`; each with the
@@ -1190,8 +1232,8 @@ mod tests {
         );
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.json");
-        let forgotten = settle(&mut state, Vec::new(), &reports, &path).unwrap();
-        assert_eq!(forgotten, ["office"]);
+        let settled = settle(&mut state, Vec::new(), &reports, &path).unwrap();
+        assert_eq!(settled.forgotten, ["office"]);
         assert!(state.managed("office").is_none() && state.private_key("office").is_none());
         assert!(
             state.managed("gone").is_some(),
@@ -1345,12 +1387,53 @@ mod tests {
             "forwarding persisted again"
         );
         let dir = tempfile::tempdir().unwrap();
-        let forgotten =
-            settle(&mut state, Vec::new(), &reports, &dir.path().join("s.json")).unwrap();
-        assert!(
-            forgotten.is_empty(),
+        let settled = settle(&mut state, Vec::new(), &reports, &dir.path().join("s.json")).unwrap();
+        assert_eq!(
+            settled,
+            Settled::default(),
             "a rolled-back removal is not forgotten"
         );
         assert!(state.managed("office").is_some());
+    }
+
+    #[test]
+    fn a_decommissioned_jump_host_is_kept_while_a_host_still_in_the_state_needs_it() {
+        let (mut state, _) = state_after_removal();
+        let mut office = managed("198.18.0.4");
+        office.ssh.jump = Some("gone".into());
+        state.remember("office", office);
+        let report = |name: &str| HostReport {
+            name: name.into(),
+            class: Some(Class::Remove),
+            outcome: Ok(Applied {
+                changed: true,
+                live: None,
+                generation: None,
+                now: 0,
+            }),
+            notes: Vec::new(),
+            rolled_back: false,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.json");
+        // office (reached through gone) failed: gone is decommissioned but stays.
+        let settled = settle(&mut state, Vec::new(), &[report("gone")], &path).unwrap();
+        assert_eq!(
+            settled.kept_as_jump,
+            [("gone".to_owned(), "office".to_owned())]
+        );
+        assert!(settled.forgotten.is_empty() && state.managed("gone").is_some());
+        assert!(settled_text(&settled).contains(
+            "gone: decommissioned, but kept in the state file: office is reached through it"
+        ));
+        // Both decommissioned: both forgotten.
+        let settled = settle(
+            &mut state,
+            Vec::new(),
+            &[report("gone"), report("office")],
+            &path,
+        )
+        .unwrap();
+        assert_eq!(settled.forgotten, ["gone", "office"]);
     }
 }

@@ -278,6 +278,13 @@ impl State {
         self.hosts.remove(host).is_some() || self.preshared.len() != before
     }
 
+    /// Every host wgdeploy manages, with how it reached it.
+    pub fn managed_hosts(&self) -> impl Iterator<Item = (&str, &Managed)> {
+        self.hosts
+            .iter()
+            .filter_map(|(name, entry)| Some((name.as_str(), entry.managed.as_ref()?)))
+    }
+
     /// How wgdeploy last reached `host`, if it manages it.
     pub fn managed(&self, host: &str) -> Option<&Managed> {
         self.hosts.get(host)?.managed.as_ref()
