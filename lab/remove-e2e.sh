@@ -17,6 +17,8 @@
 #     decommissions it
 #   4 the two-relay lab: office is re-homed on relay1 and relay2 (a forwarding host) removed:
 #     relay2 has no interface, forwarding off, no FORWARD rule, no sysctl.d file; all pairs ping
+#   5 (after 4) web1 renamed www (same SSH target): web1 is left untouched and forgotten, www's own
+#     change applies on that machine; all pairs ping
 #
 # Environment: WGDEPLOY=/path/to/wgdeploy skips `cargo build`. Needs root and jq.
 set -euo pipefail
@@ -99,7 +101,7 @@ scenario_1() {
     wgd apply "$INV" --yes
     [[ $RC == 0 ]] || fail "1: apply exited $RC"
     grep -Eq '^office +remove +removed' "$OUT" || fail "1: the summary does not show office removed"
-    grep -q 'forgotten in the state file (decommissioned): office' "$OUT" || fail "1: apply does not say office was forgotten"
+    grep -q 'forgotten in the state file: office' "$OUT" || fail "1: apply does not say office was forgotten"
     decommissioned office 1
     local host
     for host in relay1 web1 home; do
@@ -180,12 +182,28 @@ scenario_4() {
     else fail "4: some pairs do not ping"; fi
 }
 
+scenario_5() {
+    log "scenario 5: web1 is renamed www in the inventory (same SSH target): not decommissioned, only forgotten"
+    sed -i 's/^  web1:$/  www:/' "$INV"
+    wgd plan "$INV"
+    grep -q '^- web1: remove' "$OUT" && grep -q 'reached like www (same SSH host, port and jump host)' "$OUT" ||
+        fail "5: plan does not say web1 is the same machine as www"
+    wgd apply "$INV" --yes
+    [[ $RC == 0 ]] || fail "5: apply exited $RC"
+    grep -Eq '^web1 +remove +unchanged .*left untouched' "$OUT" || fail "5: web1 was not left untouched"
+    in_state web1 && fail "5: web1 is still in the state file"
+    jq -e '.hosts.www.ssh.host == "198.18.0.2"' "$STATE" >/dev/null || fail "5: the state does not remember www"
+    in_host web1 ip link show dev "$IFACE" >/dev/null 2>&1 || fail "5: the renamed host has no interface"
+    if all_pairs_ping 30; then pass "5: renamed web1 -> www: left untouched and forgotten; www runs there; all pairs ping"
+    else fail "5: some pairs do not ping after the rename"; fi
+}
+
 # --------------------------------------------------------------------------------------------------
 make_ssh_lab
 write_lab_inventory "$INV" standard
 HOSTS=(relay1 web1 home office)
 scenario_1
-for n in 2 3 4; do
+for n in 2 3 4 5; do
     selected "$n" && "scenario_$n"
 done
 log "$PASSED passed, $FAILURES failed"

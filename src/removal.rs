@@ -115,9 +115,7 @@ pub fn settle(
     let mut forget: Vec<String> = reports
         .iter()
         .filter(|report| {
-            report.class == Some(Class::Remove)
-                && !report.rolled_back
-                && report.outcome.as_ref().is_ok_and(|applied| applied.changed)
+            report.class == Some(Class::Remove) && !report.rolled_back && report.outcome.is_ok()
         })
         .map(|report| report.name.clone())
         .collect();
@@ -148,7 +146,7 @@ pub fn settled_text(settled: &Settled) -> String {
     let mut text = String::new();
     if !settled.forgotten.is_empty() {
         text.push_str(&format!(
-            "forgotten in the state file (decommissioned): {}\n",
+            "forgotten in the state file: {}\n",
             settled.forgotten.join(", ")
         ));
     }
@@ -160,13 +158,36 @@ pub fn settled_text(settled: &Settled) -> String {
     text
 }
 
-/// Jobs for the removed hosts to contact: all of them, or those named in `selected`; each with the
-/// reason it cannot be contacted, if any.
-pub fn jobs(
-    state: &State,
-    inventory: &Inventory,
-    selected: &[String],
-) -> Vec<(Job, Option<HostError>)> {
+/// A removed host to contact.
+#[derive(Debug, Clone)]
+pub struct RemovedJob {
+    pub job: Job,
+    /// Why it cannot be contacted at all.
+    pub invalid: Option<HostError>,
+    /// The inventory host reached the same way (SSH host, port and jump): the same machine under a
+    /// new name, so it is not decommissioned, only forgotten.
+    pub alias: Option<String>,
+}
+
+/// The inventory host reached like `ssh` (same SSH host, port and jump host), if any.
+fn alias_of(inventory: &Inventory, ssh: &RememberedSsh) -> Option<String> {
+    inventory
+        .hosts
+        .iter()
+        .find(|host| {
+            let jump = host
+                .ssh
+                .jump
+                .map(|id| inventory.hosts[id].name.as_str().to_owned());
+            host.ssh.host == ssh.host
+                && host.ssh.port.unwrap_or(22) == ssh.port.unwrap_or(22)
+                && jump == ssh.jump
+        })
+        .map(|host| host.name.as_str().to_owned())
+}
+
+/// Jobs for the removed hosts to contact: all of them, or those named in `selected`.
+pub fn jobs(state: &State, inventory: &Inventory, selected: &[String]) -> Vec<RemovedJob> {
     state
         .removed(inventory)
         .into_iter()
@@ -176,23 +197,36 @@ pub fn jobs(
                 Some(_) => Become::Sudo,
                 None => Become::None,
             };
+            // A removed host's job carries only its identity, the private key the state holds for
+            // it, so the removal only ever touches an interface that runs that key (a renamed or
+            // re-provisioned machine runs another one). Never printed, like every job's config.
+            let identity = state
+                .private_key(name)
+                .map(|key| format!("[Interface]\nPrivateKey = {}\n", key.expose_base64()))
+                .unwrap_or_default();
             let job = |interface: InterfaceName| Job {
                 name: name.to_owned(),
                 interface,
-                desired: SecretText::new(String::new()),
+                desired: SecretText::new(identity.clone()),
                 forwarding: Families::default(),
                 become_,
             };
+            let alias = alias_of(inventory, &managed.ssh);
             match InterfaceName::parse(&managed.interface) {
-                Ok(interface) => (job(interface), None),
-                Err(_) => (
-                    job(inventory.network.interface.clone()),
-                    Some(HostError::new(format!(
+                Ok(interface) => RemovedJob {
+                    job: job(interface),
+                    invalid: None,
+                    alias,
+                },
+                Err(_) => RemovedJob {
+                    job: job(inventory.network.interface.clone()),
+                    invalid: Some(HostError::new(format!(
                         "removed from the inventory, but the state file remembers an invalid interface name `{}` for it",
                         crate::model::printable(&managed.interface)
                     ))
                     .help("correct or delete the host's entry in the state file")),
-                ),
+                    alias,
+                },
             }
         })
         .collect()
@@ -201,11 +235,20 @@ pub fn jobs(
 /// Connects to each removed host, gathers its facts and what decommissioning it would do.
 pub async fn survey<C: Connector>(
     connector: Arc<C>,
-    jobs: Vec<(Job, Option<HostError>)>,
+    jobs: Vec<RemovedJob>,
     limits: Limits,
     reporter: Arc<dyn Reporter>,
 ) -> Vec<Surveyed<C::Session>> {
-    crate::parallel::bounded(jobs, limits.parallel, move |(job, invalid)| {
+    crate::parallel::bounded(jobs, limits.parallel, move |removed| {
+        let RemovedJob {
+            mut job,
+            invalid,
+            alias,
+        } = removed;
+        // The same machine under its new name: its identity is not checked, nothing is touched.
+        if alias.is_some() {
+            job.desired = SecretText::new(String::new());
+        }
         let (connector, reporter) = (connector.clone(), reporter.clone());
         async move {
             let job = match invalid {
@@ -223,10 +266,20 @@ pub async fn survey<C: Connector>(
                 let session = connector.connect(&job).await?;
                 reporter.update(&job.name, "gathering facts");
                 let facts = crate::apply::gather(&session, &job).await?;
+                if let Some(alias) = &alias {
+                    let change = plan_forget(&job.name, &job.interface, alias, &facts);
+                    return Ok((Arc::new(session), facts, change));
+                }
                 let output = crate::apply::run(&session, &job, &inspect_script(&job.interface), &[])
                     .await?;
                 let inspection = Inspection::parse(&output.stdout)?;
-                let change = plan_removal(&job.name, &job.interface, &facts, &inspection);
+                let change = plan_removal(
+                    &job.name,
+                    &job.interface,
+                    own_key(&job).as_deref(),
+                    &facts,
+                    &inspection,
+                );
                 Ok((Arc::new(session), facts, change))
             };
             let outcome = match tokio::time::timeout(limits.connect, work).await {
@@ -264,6 +317,21 @@ pub async fn survey<C: Connector>(
         }
     })
     .await
+}
+
+/// The public key a removed host's job says it ran (see [`jobs`]).
+fn own_key(job: &Job) -> Option<String> {
+    let config = crate::wgconf::parse(Path::new(&job.name), job.desired.expose()).ok()?;
+    Some(config.private_key?.public_key().to_base64())
+}
+
+/// The public key the host's interface runs: its config's, else the live interface's.
+fn running_key(facts: &Facts) -> Option<String> {
+    if let Some(text) = facts.config.text() {
+        let config = crate::wgconf::parse(Path::new("config"), text).ok()?;
+        return Some(config.private_key?.public_key().to_base64());
+    }
+    facts.live.as_ref().map(|live| live.public_key.clone())
 }
 
 /// The forwarding a wgdeploy sysctl.d file switches on.
@@ -351,15 +419,73 @@ impl Inspection {
     }
 }
 
+/// A removed host that is in the inventory under another name (`alias`): nothing on it changes,
+/// the state only forgets the old name.
+pub fn plan_forget(
+    host: &str,
+    interface: &InterfaceName,
+    alias: &str,
+    facts: &Facts,
+) -> HostChange {
+    HostChange {
+        class: Class::Remove,
+        reasons: vec![format!(
+            "no longer in the inventory, but reached like {alias} (same SSH host, port and jump host): the same machine under a new name? Left untouched ({alias}'s own change applies there); {host} is only forgotten in the state file"
+        )],
+        write: false,
+        diff: None,
+        forwarding: Vec::new(),
+        unconfirmed: false,
+        step: ApplyStep {
+            interface: interface.clone(),
+            write_len: None,
+            expected_stamp: facts.stamp.clone(),
+            action: Action::None,
+            systemd: facts.systemd,
+            enable_unit: false,
+            sysctl_file: None,
+            sysctl_on: Vec::new(),
+            arm: None,
+        },
+    }
+}
+
 /// The removal of one host, in words, as `plan` shows it (pure: facts and inspection in, change out).
 pub fn plan_removal(
     host: &str,
     interface: &InterfaceName,
+    own_key: Option<&str>,
     facts: &Facts,
     inspection: &Inspection,
 ) -> HostChange {
     let name = interface.as_str();
     let paths = Paths::new(interface);
+    let step = ApplyStep {
+        interface: interface.clone(),
+        write_len: None,
+        expected_stamp: facts.stamp.clone(),
+        action: Action::None,
+        systemd: facts.systemd,
+        enable_unit: false,
+        sysctl_file: None,
+        sysctl_on: Vec::new(),
+        arm: None,
+    };
+    if let (Some(own), Some(running)) = (own_key, running_key(facts))
+        && own != running
+    {
+        return HostChange {
+            class: Class::Remove,
+            reasons: vec![format!(
+                "no longer in the inventory, but `{name}` there runs another key than {host}'s: it is not {host} any more (renamed, or re-provisioned?); left untouched, {host} is only forgotten in the state file"
+            )],
+            write: false,
+            diff: None,
+            forwarding: Vec::new(),
+            unconfirmed: false,
+            step,
+        };
+    }
     let config = facts.config.text();
     let mut reasons =
         vec!["no longer in the inventory: decommission it, then forget it in the state file (its key, addresses and SSH settings)".to_owned()];
@@ -438,17 +564,7 @@ pub fn plan_removal(
         diff,
         forwarding,
         unconfirmed: false,
-        step: ApplyStep {
-            interface: interface.clone(),
-            write_len: None,
-            expected_stamp: facts.stamp.clone(),
-            action: Action::None,
-            systemd: facts.systemd,
-            enable_unit: false,
-            sysctl_file: None,
-            sysctl_on: Vec::new(),
-            arm: None,
-        },
+        step,
     }
 }
 
@@ -473,9 +589,23 @@ pub async fn decommission<T: Transport>(
     limits: Limits,
     run: &Run,
 ) -> (std::result::Result<Applied, HostError>, Vec<String>) {
+    if job.desired.expose().is_empty() {
+        // plan_forget: in the inventory under another name; nothing to do on the host (so nothing
+        // for `--atomic` to undo either).
+        let applied = Applied {
+            changed: false,
+            live: facts.live.clone(),
+            generation: None,
+            now: facts.now,
+        };
+        let note =
+            "left untouched (the same machine is in the inventory under another name); forgotten";
+        return (Ok(applied), vec![note.to_owned()]);
+    }
     let mut record = run.record();
     record.kind = "remove";
-    let script = remove_host_script(&job.interface, facts.systemd, &facts.stamp, &record);
+    let own = own_key(job).unwrap_or_default();
+    let script = remove_host_script(&job.interface, facts.systemd, &facts.stamp, &own, &record);
     let output = match tokio::time::timeout(
         limits.apply,
         crate::apply::run(session, job, &script, &[]),
@@ -516,6 +646,20 @@ pub async fn decommission<T: Transport>(
         );
     }
     let mut notes = Vec::new();
+    if parsed.section("not-ours").is_some() {
+        notes.push(format!(
+            "left untouched: `{}` there runs another key than {}'s (renamed, or re-provisioned?)",
+            job.interface.as_str(),
+            job.name
+        ));
+        let applied = Applied {
+            changed: false,
+            live: facts.live.clone(),
+            generation: None,
+            now: facts.now,
+        };
+        return (Ok(applied), notes);
+    }
     let inspection = Inspection::from_parsed(&parsed);
     let mut done = vec![format!("`{}` down", job.interface.as_str())];
     if parsed.section("disabled").is_some() {
@@ -614,11 +758,14 @@ echo '@@end'
 /// Decommissions the interface, under the same lock as every apply step: drops a pending lock-out
 /// revert, keeps the config as the last generation, takes the interface down (its PostDown hooks
 /// run), disables the unit, removes the config, its backup and the sysctl.d file, and switches off
-/// the forwarding only that file turned on. Refuses if the config changed since the plan.
+/// the forwarding only that file turned on. Refuses if the config changed since the plan, and leaves
+/// everything untouched (`@@not-ours`) when the interface runs another key than `own_key` (the
+/// removed host's public key): the machine is someone else now.
 pub fn remove_host_script(
     interface: &InterfaceName,
     systemd: bool,
     expected_stamp: &str,
+    own_key: &str,
     record: &remote::GenerationRecord,
 ) -> String {
     let paths = Paths::new(interface);
@@ -634,6 +781,7 @@ pub fn remove_host_script(
     let log = quote(&format!("{}/.{name}.wgdeploy.log", paths.dir));
     let unit = quote(&format!("wg-quick@{name}"));
     let expected = quote(expected_stamp);
+    let own = quote(own_key);
     let deployment = quote(&record.deployment);
     let kind = quote(record.kind);
     let digest = quote(&record.inventory_digest);
@@ -668,6 +816,12 @@ mkdir -p /etc/wireguard || fail "cannot create /etc/wireguard"
 exec 9>>{lock} || fail "cannot open the lock file {lock}"
 flock -w 30 9 || fail "another wgdeploy run holds the lock on {name} (waited 30 s)"
 [ "$(stamp {config})" = {expected} ] || fail "{name}.conf changed on the host since the plan was made; run wgdeploy again"
+# Only the host wgdeploy deployed under this name is decommissioned: the key must be the one it gave it
+# (derived on the host; the private key never leaves it).
+if [ -f {config} ]; then running=$(sed -n 's/^[[:space:]]*PrivateKey[[:space:]]*=[[:space:]]*//p' {config} | head -n 1 | wg pubkey 2>/dev/null)
+elif ip link show dev {iface} >/dev/null 2>&1; then running=$(wg show {iface} public-key 2>/dev/null)
+else running={own}; fi
+if [ -n {own} ] && [ "$running" != {own} ]; then echo '@@not-ours'; echo '@@done remove'; echo '@@end'; exit 0; fi
 decide_generation
 forwarding=$(decide_forwarding)
 # A pending lock-out revert would put the config back: with nothing armed its timer does nothing.
@@ -769,6 +923,19 @@ mod tests {
 
     const SYSCTL_FILE: &str = "# Written by wgdeploy: wg0 forwards packets between WireGuard peers.\nnet.ipv4.ip_forward = 1\n";
 
+    /// The public key of `PrivateKey::from_bytes([byte; 32])`.
+    fn public(byte: u8) -> String {
+        PrivateKey::from_bytes([byte; 32]).public_key().to_base64()
+    }
+
+    /// The key a removed host's job carries (its identity from the state).
+    fn key_of(job: &Job) -> PrivateKey {
+        crate::wgconf::parse(Path::new("job"), job.desired.expose())
+            .unwrap()
+            .private_key
+            .unwrap()
+    }
+
     fn facts_output(config: Option<&str>, sysctl_file: Option<&str>, link: bool) -> String {
         let frame = |name: &str, text: Option<&str>| match text {
             Some(text) => format!("@@{name} {}\n{text}\n", text.len()),
@@ -800,10 +967,10 @@ mod tests {
         for systemd in [false, true] {
             assert_parses(
                 "remove",
-                &remove_host_script(&wg0(), systemd, "1 2 3", &record()),
+                &remove_host_script(&wg0(), systemd, "1 2 3", "KEY=", &record()),
             );
         }
-        let script = remove_host_script(&wg0(), true, "1 2 3", &record());
+        let script = remove_host_script(&wg0(), true, "1 2 3", "KEY=", &record());
         assert!(script.contains("systemctl stop wg-quick@wg0"));
         assert!(script.contains("systemctl disable wg-quick@wg0"));
         assert!(script.contains("flock -w 30 9"));
@@ -869,6 +1036,14 @@ mod tests {
             std::fs::write(root.join("etc/wireguard/wg0.conf.wgdeploy-prev"), config).unwrap();
             std::fs::write(root.join("etc/sysctl.d/99-wgdeploy-wg0.conf"), SYSCTL_FILE).unwrap();
             std::fs::write(root.join("proc/sys/net/ipv4/ip_forward"), "1\n").unwrap();
+            let keys: String = [1u8, 2]
+                .iter()
+                .map(|byte| {
+                    let key = PrivateKey::from_bytes([*byte; 32]);
+                    format!("{} {}\n", key.expose_base64(), key.public_key().to_base64())
+                })
+                .collect();
+            std::fs::write(root.join("keys"), keys).unwrap();
             std::fs::write(root.join("proc/sys/net/ipv6/conf/all/forwarding"), "0\n").unwrap();
             let r = root.display();
             let fakes = [
@@ -882,6 +1057,12 @@ mod tests {
                     "wg-quick",
                     format!(
                         "#!/bin/sh\n[ \"$1\" = down ] && [ -f {r}/etc/wireguard/$2.conf ] && echo postdown-ran > {r}/postdown && rm -rf {r}/sys/class/net/$2\n"
+                    ),
+                ),
+                (
+                    "wg",
+                    format!(
+                        "#!/bin/sh\n# wg pubkey (from the test's key table) | wg show IFACE public-key\ncase $1 in\n  pubkey) read -r key; sed -n \"s|^$key ||p\" {r}/keys ;;\n  show) cat {r}/live-key ;;\nesac\n"
                     ),
                 ),
                 (
@@ -964,7 +1145,13 @@ mod tests {
             }
         );
         // A stale plan is refused: nothing changes.
-        let refused = host.run(&remove_host_script(&wg0(), systemd, "0 0 0", &record()));
+        let refused = host.run(&remove_host_script(
+            &wg0(),
+            systemd,
+            "0 0 0",
+            &public(1),
+            &record(),
+        ));
         assert!(
             refused
                 .section("fail")
@@ -978,6 +1165,7 @@ mod tests {
             &wg0(),
             systemd,
             &host.stamp(),
+            &public(1),
             &record(),
         ));
         assert!(
@@ -1056,7 +1244,13 @@ mod tests {
                 }],
             }
         );
-        let parsed = host.run(&remove_host_script(&wg0(), false, &host.stamp(), &record()));
+        let parsed = host.run(&remove_host_script(
+            &wg0(),
+            false,
+            &host.stamp(),
+            &public(1),
+            &record(),
+        ));
         assert!(parsed.section("done").is_some());
         assert!(!gens.join("4.meta").exists());
         assert_eq!(
@@ -1075,7 +1269,15 @@ mod tests {
             generation: Some(KeptAs::Existing(2)),
             forwarding: vec![Verdict::Off("net.ipv4.ip_forward".into())],
         };
-        let change = plan_removal("relay2", &wg0(), &facts, &inspection);
+        let other = plan_removal("relay2", &wg0(), Some(&public(2)), &facts, &inspection);
+        assert_eq!(other.class, Class::Remove);
+        assert!(
+            other.reasons[0].contains("runs another key than relay2's")
+                && other.diff.is_none()
+                && other.forwarding.is_empty(),
+            "{other:?}"
+        );
+        let change = plan_removal("relay2", &wg0(), Some(&public(1)), &facts, &inspection);
         assert_eq!(change.class, Class::Remove);
         assert!(!change.is_empty());
         let reasons = change.reasons.join("\n");
@@ -1112,11 +1314,7 @@ mod tests {
             if job.name == "gone" {
                 return Err(HostError::new("connection refused"));
             }
-            let facts = facts_output(
-                Some(&config(&PrivateKey::from_bytes([1; 32]))),
-                Some(SYSCTL_FILE),
-                true,
-            );
+            let facts = facts_output(Some(&config(&key_of(job))), Some(SYSCTL_FILE), true);
             Ok(FakeTransport::new(move |command, _| {
                 if command.contains("wgdeploy-facts") {
                     ok(&facts)
@@ -1186,7 +1384,9 @@ mod tests {
             "managed hosts stay until decommissioned"
         );
         // `--hosts office` contacts only office.
-        assert_eq!(jobs(&state, &inventory, &["office".into()]).len(), 1);
+        let selected = jobs(&state, &inventory, &["office".into()]);
+        assert_eq!(selected.len(), 1);
+        assert!(selected[0].alias.is_none());
         let limits = Limits {
             parallel: 4,
             connect: Duration::from_secs(5),
@@ -1274,11 +1474,11 @@ mod tests {
         office: std::sync::Mutex<Option<FakeTransport>>,
     }
 
-    fn office_dump() -> String {
+    fn office_dump(key: &PrivateKey) -> String {
         format!(
             "-\t{}\t51820\toff\n{}\t-\t(none)\t100.64.0.1/32\t0\t0\t0\toff\n",
-            PrivateKey::from_bytes([1; 32]).public_key().to_base64(),
-            PrivateKey::from_bytes([9; 32]).public_key().to_base64()
+            key.public_key().to_base64(),
+            public(9)
         )
     }
 
@@ -1299,12 +1499,11 @@ mod tests {
             if let Some(host) = office.as_ref() {
                 return Ok(host.clone());
             }
-            let current = Arc::new(std::sync::Mutex::new(Some(config(
-                &PrivateKey::from_bytes([1; 32]),
-            ))));
+            let key = key_of(job);
+            let current = Arc::new(std::sync::Mutex::new(Some(config(&key))));
             let host = FakeTransport::new(move |command, stdin| {
                 let mut current = current.lock().unwrap();
-                let dump = office_dump();
+                let dump = office_dump(&key);
                 if command.contains("wgdeploy-facts") {
                     let file = current.is_some().then_some(SYSCTL_FILE);
                     ok(&facts_output(current.as_deref(), file, current.is_some()))
@@ -1380,7 +1579,7 @@ mod tests {
         assert_eq!(pushed.len(), 1);
         assert_eq!(
             String::from_utf8(pushed[0].1.clone()).unwrap(),
-            config(&PrivateKey::from_bytes([1; 32]))
+            config(state.private_key("office").unwrap())
         );
         assert!(
             pushed[0].0.contains("99-wgdeploy-wg0.conf"),
@@ -1435,5 +1634,29 @@ mod tests {
         )
         .unwrap();
         assert_eq!(settled.forgotten, ["gone", "office"]);
+    }
+
+    #[test]
+    fn a_host_running_another_key_is_left_untouched() {
+        let config = config(&PrivateKey::from_bytes([2; 32]));
+        let host = FakeHost::new(&config);
+        let parsed = host.run(&remove_host_script(
+            &wg0(),
+            false,
+            &host.stamp(),
+            &public(1),
+            &record(),
+        ));
+        assert!(parsed.section("not-ours").is_some() && parsed.section("done").is_some());
+        assert_eq!(
+            host.file("etc/wireguard/wg0.conf").as_deref(),
+            Some(config.as_str())
+        );
+        assert!(host.root.join("sys/class/net/wg0").exists());
+        assert!(host.file("etc/sysctl.d/99-wgdeploy-wg0.conf").is_some());
+        assert_eq!(
+            host.file("proc/sys/net/ipv4/ip_forward").as_deref(),
+            Some("1\n")
+        );
     }
 }
