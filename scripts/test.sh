@@ -48,6 +48,7 @@ if $is_root; then
   bash lab/rollback-e2e.sh
   bash lab/lifecycle-e2e.sh
   bash lab/adopt-e2e.sh
+  bash lab/remove-e2e.sh
 else
   echo "skipped: the namespace lab needs root (run as root to include it)"
 fi

@@ -522,6 +522,9 @@ async fn apply_one<C: Connector>(
     run: &Run,
     reporter: &dyn Reporter,
 ) -> (Result<Applied, HostError>, Vec<String>) {
+    if change.class == Class::Remove {
+        return crate::removal::decommission(session, job, facts, limits, run).await;
+    }
     let mut notes = Vec::new();
     if change.is_empty() {
         let unchanged = Applied {

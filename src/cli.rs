@@ -89,6 +89,9 @@ pub struct PlanArgs {
     /// Exit 0 when there is nothing to do, 2 when there are changes, 1 on errors.
     #[arg(long)]
     pub detailed_exitcode: bool,
+    /// Leave hosts removed from the inventory alone: not contacted, kept in the state file.
+    #[arg(long)]
+    pub keep_removed: bool,
     #[command(flatten)]
     pub keys: KeyArgs,
     #[command(flatten)]
@@ -119,6 +122,10 @@ pub struct ApplyArgs {
     pub replace_unmanaged: bool,
     #[command(flatten)]
     pub keys: KeyArgs,
+    /// Leave hosts removed from the inventory alone: not contacted, kept in the state file (by
+    /// default they are decommissioned, then forgotten).
+    #[arg(long)]
+    pub keep_removed: bool,
     #[command(flatten)]
     pub change: ChangeArgs,
     #[command(flatten)]

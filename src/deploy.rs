@@ -53,6 +53,21 @@ impl SshConnector {
             options,
         }
     }
+
+    /// Also reaches these hosts (by name): hosts removed from the inventory (`removal.rs`).
+    pub fn with_targets(mut self, extra: Vec<SshTarget>) -> SshConnector {
+        for target in extra {
+            self.names.push(target.label.clone());
+            self.targets.push(target);
+        }
+        self
+    }
+
+    /// How `name` is reached.
+    pub fn target_of(&self, name: &str) -> Option<&SshTarget> {
+        let index = self.names.iter().position(|known| known == name)?;
+        self.targets.get(index)
+    }
 }
 
 fn target(inventory: &Inventory, id: HostId, base: &Path, depth: usize) -> SshTarget {
@@ -137,7 +152,10 @@ pub fn jobs(
 ) -> Result<Vec<Job>> {
     let inventory = &deployment.inventory;
     for name in selected {
-        known_host(inventory, name, "--hosts")?;
+        // A host removed from the inventory that wgdeploy manages is selected for decommissioning.
+        if state.managed(name).is_none() {
+            known_host(inventory, name, "--hosts")?;
+        }
     }
     let rendered = renderer.render_all(deployment, state)?;
     Ok(inventory

@@ -20,6 +20,7 @@ pub mod parallel;
 pub mod plan;
 pub mod plan_view;
 pub mod remote;
+pub mod removal;
 pub mod render;
 pub mod rollback;
 pub mod routes;

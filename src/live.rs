@@ -123,13 +123,14 @@ pub fn plan(args: &PlanArgs, out: &mut dyn Write) -> Result<u8> {
         &args.keys.rekey,
     )?;
     crate::adopt::guard(&mut fleet.hosts, &fleet.state, false, false);
+    let left_alone = crate::removal::add_removed(&mut fleet, args.keep_removed);
     let rows = deploy::rows(&fleet.hosts);
     let text = if args.json {
         let mut text = serde_json::to_string_pretty(&output::json_plan(&rows)).expect("json");
         text.push('\n');
         text
     } else {
-        output::human_plan(&rows)
+        output::human_plan(&rows) + &left_alone
     };
     write_out(out, &text)?;
     let counts = deploy::counts(&fleet.hosts);
@@ -155,9 +156,19 @@ pub fn apply(args: &ApplyArgs, out: &mut dyn Write) -> Result<u8> {
         &args.keys.rekey,
     )?;
     crate::adopt::guard(&mut fleet.hosts, &fleet.state, args.replace_unmanaged, true);
+    let left_alone = crate::removal::add_removed(&mut fleet, args.keep_removed);
     let counts = deploy::counts(&fleet.hosts);
     write_out(out, &output::human_plan(&deploy::rows(&fleet.hosts)))?;
+    write_out(out, &left_alone)?;
     if counts.changed() == 0 {
+        let connector =
+            deploy::SshConnector::new(&fleet.deployment.inventory, fleet.connection.ssh.clone());
+        let reached = crate::removal::reached(&fleet.hosts, &connector);
+        // Only what the hosts taught (how they were reached) is recorded: keys this run generated
+        // in memory were pushed nowhere, so they are not saved.
+        let state_path = args.common.state_path();
+        let mut on_disk = crate::state::State::load(&state_path)?;
+        crate::removal::settle(&mut on_disk, reached, &[], &state_path)?;
         write_out(out, output::nothing_to_do(counts.failed))?;
         return if counts.failed > 0 {
             Err(failed_hosts(&deploy::rows(&fleet.hosts)))
@@ -188,17 +199,19 @@ pub fn apply(args: &ApplyArgs, out: &mut dyn Write) -> Result<u8> {
 
 /// The second half of apply and rollback: change the hosts, print the summary, journal the run.
 pub fn change(
-    fleet: Fleet,
+    mut fleet: Fleet,
     run: Run,
     common: &StateArgs,
     change: &ChangeArgs,
     target: Option<String>,
     out: &mut dyn Write,
 ) -> Result<u8> {
-    let connector = Arc::new(deploy::SshConnector::new(
-        &fleet.deployment.inventory,
-        fleet.connection.ssh.clone(),
-    ));
+    let connector =
+        deploy::SshConnector::new(&fleet.deployment.inventory, fleet.connection.ssh.clone());
+    // Removed hosts are reached with their remembered settings; reached hosts are remembered.
+    let reached = crate::removal::reached(&fleet.hosts, &connector);
+    let removed = crate::removal::targets(&fleet.state, &fleet.deployment.inventory, &connector);
+    let connector = Arc::new(connector.with_targets(removed));
     let progress = Arc::new(Progress::new(run.kind, true));
     let run = Arc::new(run);
     let limits = crate::apply::Limits {
@@ -213,6 +226,7 @@ pub fn change(
         progress.clone(),
     ));
     progress.clear();
+    let settled = crate::removal::settle(&mut fleet.state, reached, &reports, &common.state_path());
     write_out(out, &output::summary_table(&reports))?;
     let entry = journal_entry(&run, target, &reports);
     let journal_path = journal_path(common, change);
@@ -235,6 +249,10 @@ pub fn change(
         .collect();
     if let Err(error) = journaled {
         diagnostics.extend(error.into_diagnostics());
+    }
+    match settled {
+        Ok(settled) => write_out(out, &crate::removal::settled_text(&settled))?,
+        Err(error) => diagnostics.extend(error.into_diagnostics()),
     }
     if diagnostics.is_empty() {
         Ok(0)

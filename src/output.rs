@@ -21,6 +21,8 @@ pub struct PlanCounts {
     pub syncconf: usize,
     pub restart: usize,
     pub up: usize,
+    /// Hosts removed from the inventory, to decommission.
+    pub remove: usize,
     /// Changes that do not touch the interface (file rewrite, forwarding, unit).
     pub other: usize,
     pub failed: usize,
@@ -38,13 +40,14 @@ impl PlanCounts {
                     Class::Syncconf => counts.syncconf += 1,
                     Class::Restart => counts.restart += 1,
                     Class::Up => counts.up += 1,
+                    Class::Remove => counts.remove += 1,
                 },
             }
         }
         counts
     }
     pub fn changed(&self) -> usize {
-        self.syncconf + self.restart + self.up + self.other
+        self.syncconf + self.restart + self.up + self.remove + self.other
     }
     pub fn line(&self) -> String {
         let mut kinds = Vec::new();
@@ -52,6 +55,7 @@ impl PlanCounts {
             (self.up, "up"),
             (self.restart, "restart"),
             (self.syncconf, "syncconf"),
+            (self.remove, "remove"),
             (self.other, "other"),
         ] {
             if count > 0 {
@@ -90,7 +94,15 @@ pub fn human_plan(rows: &[PlanRow]) -> String {
                 text.push_str(&format!("= {host}: nothing to do\n"));
             }
             PlanRow::Change(host, change) => {
-                text.push_str(&format!("~ {host}: {}\n", crate::apply::summary_of(change)));
+                let mark = if change.class == Class::Remove {
+                    '-'
+                } else {
+                    '~'
+                };
+                text.push_str(&format!(
+                    "{mark} {host}: {}\n",
+                    crate::apply::summary_of(change)
+                ));
                 // Reasons and the diff carry the host's text (its live config): escaped.
                 for reason in &change.reasons {
                     text.push_str(&format!("    {}\n", printable(reason)));
@@ -145,6 +157,7 @@ pub fn json_plan(rows: &[PlanRow]) -> serde_json::Value {
             "up": counts.up,
             "restart": counts.restart,
             "syncconf": counts.syncconf,
+            "remove": counts.remove,
             "other": counts.other,
             "unchanged": counts.unchanged,
             "failed": counts.failed,
@@ -164,6 +177,9 @@ pub fn summary_table(reports: &[HostReport]) -> String {
         let class = report.class.map_or("-", Class::as_str).to_owned();
         let (result, detail) = match &report.outcome {
             Ok(applied) if report.rolled_back => ("rolled back", verified(applied)),
+            Ok(applied) if applied.changed && report.class == Some(Class::Remove) => {
+                ("removed", verified(applied))
+            }
             Ok(applied) if applied.changed => ("applied", verified(applied)),
             Ok(applied) => ("unchanged", verified(applied)),
             Err(error) => ("FAILED", error.message.clone()),

@@ -17,6 +17,8 @@ pub enum Class {
     Syncconf,
     Restart,
     Up,
+    /// The host left the inventory: decommission it (`removal.rs`).
+    Remove,
 }
 
 impl Class {
@@ -26,6 +28,7 @@ impl Class {
             Class::Syncconf => "syncconf",
             Class::Restart => "restart",
             Class::Up => "up",
+            Class::Remove => "remove",
         }
     }
 }
@@ -190,6 +193,7 @@ pub fn classify(
         Class::Syncconf => Action::Syncconf,
         Class::Restart => Action::Restart,
         Class::Up => Action::Up,
+        Class::Remove => Action::None,
     };
     HostChange {
         class,

@@ -35,6 +35,34 @@ pub struct HostSecrets {
     /// Its key and addresses were read from the host by `wgdeploy adopt`: apply may replace a
     /// config wgdeploy did not write there without `--replace-unmanaged`.
     pub adopted: bool,
+    /// How wgdeploy last reached the host, once an apply (or rollback) did: what it needs to
+    /// decommission the host after it leaves the inventory (see `removal.rs`).
+    pub managed: Option<Managed>,
+}
+
+/// A host wgdeploy manages: the interface it configured there and the SSH settings it used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Managed {
+    pub interface: String,
+    pub ssh: RememberedSsh,
+}
+
+/// SSH settings as a run resolved them (the identity as an absolute path; the jump host by name).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RememberedSsh {
+    pub host: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<PathBuf>,
+    /// `sudo` when commands run through `sudo -n`.
+    #[serde(rename = "become", default, skip_serializing_if = "Option::is_none")]
+    pub become_: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jump: Option<String>,
 }
 
 /// Loaded state. Debug shows host names only.
@@ -72,6 +100,12 @@ struct HostFile {
     /// Written only when true, so state files without adopted hosts stay as they were.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     adopted: bool,
+    /// The interface wgdeploy configured on the host (with `ssh`: a host it manages).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    interface: Option<String>,
+    /// How it reached the host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ssh: Option<RememberedSsh>,
 }
 
 fn pair_key(a: &str, b: &str) -> (String, String) {
@@ -141,6 +175,10 @@ impl State {
                     private_key,
                     addresses: host.addresses,
                     adopted: host.adopted,
+                    managed: host
+                        .interface
+                        .zip(host.ssh)
+                        .map(|(interface, ssh)| Managed { interface, ssh }),
                 },
             );
         }
@@ -192,12 +230,20 @@ impl State {
                         private_key: PrivateKey::generate(),
                         addresses: ips.clone(),
                         adopted: false,
+                        managed: None,
                     }
                 }
             };
             hosts.insert(name.to_owned(), entry);
         }
-        changed |= !self.hosts.is_empty() || hosts.len() != before_hosts;
+        // A host that left the inventory stays while wgdeploy manages it, until it is decommissioned
+        // (`removal.rs`, which then calls `forget`); others (never applied) are dropped.
+        for (name, entry) in std::mem::take(&mut self.hosts) {
+            if entry.managed.is_some() {
+                hosts.insert(name, entry);
+            }
+        }
+        changed |= hosts.len() != before_hosts;
         self.hosts = hosts;
 
         let mut preshared = BTreeMap::new();
@@ -228,6 +274,46 @@ impl State {
         }
     }
 
+    /// Records how `host` was reached and which interface wgdeploy manages there. Returns whether
+    /// anything changed (an unknown host is ignored: only `reconcile` adds hosts).
+    pub fn remember(&mut self, host: &str, managed: Managed) -> bool {
+        match self.hosts.get_mut(host) {
+            Some(entry) if entry.managed.as_ref() != Some(&managed) => {
+                entry.managed = Some(managed);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Forgets a decommissioned host: its key, addresses, SSH settings and preshared keys.
+    pub fn forget(&mut self, host: &str) -> bool {
+        let before = self.preshared.len();
+        self.preshared.retain(|(a, b), _| a != host && b != host);
+        self.hosts.remove(host).is_some() || self.preshared.len() != before
+    }
+
+    /// Every host wgdeploy manages, with how it reached it.
+    pub fn managed_hosts(&self) -> impl Iterator<Item = (&str, &Managed)> {
+        self.hosts
+            .iter()
+            .filter_map(|(name, entry)| Some((name.as_str(), entry.managed.as_ref()?)))
+    }
+
+    /// How wgdeploy last reached `host`, if it manages it.
+    pub fn managed(&self, host: &str) -> Option<&Managed> {
+        self.hosts.get(host)?.managed.as_ref()
+    }
+
+    /// Hosts wgdeploy manages that are not in `inventory`: the ones to decommission.
+    pub fn removed<'a>(&'a self, inventory: &Inventory) -> Vec<(&'a str, &'a Managed)> {
+        self.hosts
+            .iter()
+            .filter(|(name, _)| inventory.host_id(name).is_none())
+            .filter_map(|(name, entry)| Some((name.as_str(), entry.managed.as_ref()?)))
+            .collect()
+    }
+
     pub fn private_key(&self, host: &str) -> Option<&PrivateKey> {
         self.hosts.get(host).map(|host| &host.private_key)
     }
@@ -245,6 +331,7 @@ impl State {
                 private_key,
                 addresses,
                 adopted: true,
+                managed: None,
             },
         );
     }
@@ -271,6 +358,8 @@ impl State {
                         private_key: host.private_key.expose_base64(),
                         addresses: host.addresses.clone(),
                         adopted: host.adopted,
+                        interface: host.managed.as_ref().map(|m| m.interface.clone()),
+                        ssh: host.managed.as_ref().map(|m| m.ssh.clone()),
                     };
                     (name.clone(), entry)
                 })
@@ -466,6 +555,81 @@ mod tests {
         );
         assert!(state.reconcile(&smaller, &addresses, &topology));
         assert!(state.private_key("b").is_none() && state.preshared_key("r", "b").is_none());
+    }
+
+    fn managed() -> Managed {
+        Managed {
+            interface: "wg0".into(),
+            ssh: RememberedSsh {
+                host: "198.18.0.4".into(),
+                port: None,
+                user: Some("root".into()),
+                identity: Some("/home/op/.ssh/id_ed25519".into()),
+                become_: Some("sudo".into()),
+                jump: Some("r".into()),
+            },
+        }
+    }
+
+    #[test]
+    fn managed_hosts_are_remembered_and_stay_until_forgotten() {
+        let dir = tempdir();
+        let path = dir.join("s.json");
+        let (inventory, addresses, topology) = planned(YAML);
+        let mut state = State::default();
+        state.reconcile(&inventory, &addresses, &topology);
+        assert!(state.remember("b", managed()));
+        assert!(
+            !state.remember("b", managed()),
+            "the same settings change nothing"
+        );
+        assert!(
+            !state.remember("unknown", managed()),
+            "only hosts of the state"
+        );
+        state.save(&path).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.contains("\"interface\": \"wg0\"") && text.contains("\"become\": \"sudo\""),
+            "{text}"
+        );
+        assert!(!text.contains("\"port\""), "unset settings are not written");
+        let mut state = State::load(&path).unwrap();
+        assert_eq!(state.managed("b"), Some(&managed()));
+        let (smaller, addresses, topology) = planned(
+            "network: { addresses: [100.64.0.0/24], preshared_keys: true }\nhosts:\n  r: { endpoint: 198.51.100.1, relay: true }\n",
+        );
+        assert!(state.reconcile(&smaller, &addresses, &topology));
+        assert!(
+            state.private_key("a").is_none(),
+            "a was never applied: dropped"
+        );
+        let removed: Vec<&str> = state
+            .removed(&smaller)
+            .iter()
+            .map(|(name, _)| *name)
+            .collect();
+        assert_eq!(removed, ["b"], "b is managed: kept until decommissioned");
+        assert!(
+            !state.reconcile(&smaller, &addresses, &topology),
+            "a kept removed host is no change"
+        );
+        assert!(state.forget("b") && state.private_key("b").is_none());
+        assert!(state.removed(&smaller).is_empty());
+    }
+
+    #[test]
+    fn a_state_file_without_ssh_settings_still_loads() {
+        let dir = tempdir();
+        let path = dir.join("s.json");
+        let key = PrivateKey::generate().expose_base64();
+        write_private_file(
+            &path,
+            format!("{{\"version\": 1, \"hosts\": {{\"a\": {{\"private_key\": \"{key}\", \"addresses\": [\"100.64.0.2\"]}}}}}}").as_bytes(),
+        )
+        .unwrap();
+        let state = State::load(&path).unwrap();
+        assert!(state.private_key("a").is_some() && state.managed("a").is_none());
     }
 
     fn tempdir() -> PathBuf {
