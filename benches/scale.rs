@@ -27,8 +27,8 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Instant;
-use wgdeploy::render::Renderer;
-use wgdeploy::state::State;
+use wgdeploy::core::render::Renderer;
+use wgdeploy::store::state::State;
 
 /// Phases summed for the bars: the work `wgdeploy render` does once the inventory is loaded and
 /// the keys exist.
@@ -480,9 +480,15 @@ fn child(scenario: &Scenario, dir: &Path) {
 /// slowdown from the filesystem filling up counts against wgdeploy, not for it). This machine's
 /// disk varies by a factor of ten between runs; the ratio to this baseline does not.
 fn filesystem_baseline(inventory_path: &Path, base: &Path) {
-    let inventory = ok(wgdeploy::inventory::load(inventory_path), "load inventory");
+    let inventory = ok(
+        wgdeploy::core::inventory::load(inventory_path),
+        "load inventory",
+    );
     let mut state = State::default();
-    let deployment = ok(wgdeploy::plan_loaded(inventory, &state), "plan");
+    let deployment = ok(
+        wgdeploy::core::pipeline::plan_loaded(inventory, &state.remembered_addresses()),
+        "plan",
+    );
     state.reconcile(
         &deployment.inventory,
         &deployment.addresses,
@@ -494,7 +500,7 @@ fn filesystem_baseline(inventory_path: &Path, base: &Path) {
     );
     let timer = Timer { pass: "fs" };
     timer.time("fs-baseline", || {
-        wgdeploy::parallel::map(texts.len(), |index| {
+        wgdeploy::engine::parallel::map(texts.len(), |index| {
             let dir = base.join(format!("{index}"));
             std::fs::create_dir_all(&dir).expect("baseline mkdir");
             std::fs::write(dir.join("wg0.conf"), &texts[index]).expect("baseline write");
@@ -526,10 +532,16 @@ fn run_pass(pass: &'static str, inventory_path: &Path, state_path: &Path, out: &
     let timer = Timer { pass };
     let mut state = timer.time("state", || ok(State::load(state_path), "load state"));
     let inventory = timer.time("load", || {
-        ok(wgdeploy::inventory::load(inventory_path), "load inventory")
+        ok(
+            wgdeploy::core::inventory::load(inventory_path),
+            "load inventory",
+        )
     });
     let deployment = timer.time("plan", || {
-        ok(wgdeploy::plan_loaded(inventory, &state), "plan")
+        ok(
+            wgdeploy::core::pipeline::plan_loaded(inventory, &state.remembered_addresses()),
+            "plan",
+        )
     });
     let changed = timer.time("keys", || {
         state.reconcile(
@@ -563,11 +575,14 @@ fn run_pass(pass: &'static str, inventory_path: &Path, state_path: &Path, out: &
 fn check_pass(inventory_path: &Path, state_path: &Path) {
     let timer = Timer { pass: "check" };
     let state = ok(State::load(state_path), "load state");
-    let deployment = ok(wgdeploy::plan_inventory(inventory_path, &state), "plan");
+    let deployment = ok(
+        wgdeploy::core::pipeline::plan_inventory(inventory_path, &state.remembered_addresses()),
+        "plan",
+    );
     let all_reachable = timer.time("check", || {
         let renderer = ok(Renderer::new(None), "template");
         let input = ok(
-            wgdeploy::check_input::from_deployment(&deployment, &state, &renderer),
+            wgdeploy::check::input::from_deployment(&deployment, &state, &renderer),
             "check input",
         );
         let network = wgdeploy::check::Network::from_configs(&input.sets, &input.facts())
@@ -581,7 +596,7 @@ fn check_pass(inventory_path: &Path, state_path: &Path) {
     );
 }
 
-fn ok<T>(result: wgdeploy::error::Result<T>, what: &str) -> T {
+fn ok<T>(result: wgdeploy::core::error::Result<T>, what: &str) -> T {
     result.unwrap_or_else(|err| {
         eprintln!("bench {what} failed:\n{err}");
         std::process::exit(1);

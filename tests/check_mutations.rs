@@ -9,18 +9,19 @@ fn rendered(example: &str) -> (Vec<ConfigSet>, Vec<String>, Option<Vec<bool>>) {
     (input.sets, input.nat, input.forwarding)
 }
 
-fn rendered_input(example: &str) -> wgdeploy::check_input::CheckInput {
+fn rendered_input(example: &str) -> wgdeploy::check::input::CheckInput {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join(format!("examples/{example}/inventory.yaml"));
-    let mut state = wgdeploy::state::State::default();
-    let deployment = wgdeploy::plan_inventory(&path, &state).unwrap();
+    let mut state = wgdeploy::store::state::State::default();
+    let deployment =
+        wgdeploy::core::pipeline::plan_inventory(&path, &state.remembered_addresses()).unwrap();
     state.reconcile(
         &deployment.inventory,
         &deployment.addresses,
         &deployment.topology,
     );
-    let renderer = wgdeploy::render::Renderer::new(None).unwrap();
-    wgdeploy::check_input::from_deployment(&deployment, &state, &renderer).unwrap()
+    let renderer = wgdeploy::core::render::Renderer::new(None).unwrap();
+    wgdeploy::check::input::from_deployment(&deployment, &state, &renderer).unwrap()
 }
 
 /// Unordered pairs `check` does not find plainly reachable.

@@ -5,7 +5,7 @@ mod common;
 use wgdeploy::check::{
     Condition, ConfigSet, Facts, Network, Problem, Report, Simulation, Verdict, Warning,
 };
-use wgdeploy::keys::PrivateKey;
+use wgdeploy::core::keys::PrivateKey;
 
 /// A host of a hand-written set: its overlay address and, when public, its endpoint.
 struct Host {
@@ -88,8 +88,11 @@ fn network(hosts: &[Host], nat: &[&str], forwarding: Option<Vec<bool>>) -> Netwo
         .iter()
         .map(|host| ConfigSet {
             name: host.name.into(),
-            config: wgdeploy::wgconf::parse(std::path::Path::new(host.name), &config(host, hosts))
-                .unwrap(),
+            config: wgdeploy::core::wgconf::parse(
+                std::path::Path::new(host.name),
+                &config(host, hosts),
+            )
+            .unwrap(),
         })
         .collect();
     let nat: Vec<String> = nat.iter().map(|name| name.to_string()).collect();
@@ -379,7 +382,7 @@ fn a_pair_needs_the_reply_too() {
         report.direction(a, web),
         Verdict::Unreachable(Problem::NoRoute { .. })
     ));
-    let explained = wgdeploy::check_view::explain_all(&simulation, &report);
+    let explained = wgdeploy::ui::check::explain_all(&simulation, &report);
     let first = explained
         .iter()
         .find(|item| item.from == web && item.to == a)

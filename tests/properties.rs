@@ -5,14 +5,14 @@ use ipnet::IpNet;
 use proptest::prelude::*;
 use std::collections::HashMap;
 use std::path::Path;
-use wgdeploy::render::Deployment;
+use wgdeploy::core::render::Deployment;
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
     #[test]
     fn parsing_arbitrary_text_never_panics(text in ".{0,400}") {
-        let _ = wgdeploy::inventory::parse(Path::new("fuzz.yaml"), &text);
+        let _ = wgdeploy::core::inventory::parse(Path::new("fuzz.yaml"), &text);
     }
 
     #[test]
@@ -23,7 +23,7 @@ proptest! {
         let end = (at + cut).min(source.len());
         let end = (end..=source.len()).find(|&index| source.is_char_boundary(index)).unwrap_or(source.len());
         let mutated = format!("{}{}{}", &source[..at], insert, &source[end..]);
-        let _ = wgdeploy::inventory::parse(Path::new("fuzz.yaml"), &mutated);
+        let _ = wgdeploy::core::inventory::parse(Path::new("fuzz.yaml"), &mutated);
     }
 }
 
@@ -112,22 +112,22 @@ fn yaml(spec: &Spec) -> String {
 }
 
 fn deploy(spec: &Spec) -> Deployment {
-    let inventory = wgdeploy::inventory::parse(Path::new("gen.yaml"), &yaml(spec))
+    let inventory = wgdeploy::core::inventory::parse(Path::new("gen.yaml"), &yaml(spec))
         .expect("generated inventory is valid");
-    wgdeploy::plan_loaded(inventory, &wgdeploy::state::State::default()).unwrap()
+    wgdeploy::core::pipeline::plan_loaded(inventory, &Default::default()).unwrap()
 }
 
 /// Renders the deployment exactly as `wgdeploy render` would, parses the files back, and runs
 /// `check` on them with the inventory's facts.
 fn check_rendered(deployment: &Deployment) -> (wgdeploy::check::Network, bool) {
-    let mut state = wgdeploy::state::State::default();
+    let mut state = wgdeploy::store::state::State::default();
     state.reconcile(
         &deployment.inventory,
         &deployment.addresses,
         &deployment.topology,
     );
-    let renderer = wgdeploy::render::Renderer::new(None).unwrap();
-    let input = wgdeploy::check_input::from_deployment(deployment, &state, &renderer).unwrap();
+    let renderer = wgdeploy::core::render::Renderer::new(None).unwrap();
+    let input = wgdeploy::check::input::from_deployment(deployment, &state, &renderer).unwrap();
     let network = wgdeploy::check::Network::from_configs(&input.sets, &input.facts()).unwrap();
     let reachable = {
         let simulation = wgdeploy::check::Simulation::new(&network);
@@ -148,7 +148,7 @@ proptest! {
         if !reachable {
             let simulation = wgdeploy::check::Simulation::new(&network);
             let report = wgdeploy::check::Report::run(&simulation);
-            panic!("{}\n{}", wgdeploy::check_view::human(&simulation, &report), yaml(&spec));
+            panic!("{}\n{}", wgdeploy::ui::check::human(&simulation, &report), yaml(&spec));
         }
     }
 

@@ -162,7 +162,7 @@ fn generated_keys_are_real_x25519_pairs() {
         .lines()
         .find_map(|line| line.strip_prefix("PrivateKey = ").map(str::to_owned))
         .unwrap();
-    let public = wgdeploy::keys::PrivateKey::from_base64(&private)
+    let public = wgdeploy::core::keys::PrivateKey::from_base64(&private)
         .unwrap()
         .public_key()
         .to_base64();

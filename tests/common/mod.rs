@@ -42,7 +42,7 @@ pub fn fixed_key(name: &str) -> String {
 
 /// Writes a 0600 state file with fixed keys for every host of the inventory.
 pub fn fixed_state(inventory: &Path, dir: &Path) -> PathBuf {
-    let inventory = wgdeploy::inventory::load(inventory).expect("valid inventory");
+    let inventory = wgdeploy::core::inventory::load(inventory).expect("valid inventory");
     let hosts: serde_json::Map<String, serde_json::Value> = inventory
         .hosts
         .iter()

@@ -1,0 +1,372 @@
+//! The `plan` (live), `apply` and `rollback` commands: load, survey over SSH, show, confirm, change
+//! with lock-out protection, summarise, journal.
+
+use crate::cli::{ApplyArgs, ChangeArgs, ConnectArgs, PlanArgs, StateArgs, write_out};
+use crate::core::error::{Diagnostic, Error, Result};
+use crate::core::render::Deployment;
+use crate::engine::apply::{Goal, HostReport, Run, Surveyed};
+use crate::engine::deploy;
+use crate::store::journal;
+use crate::transport::ssh::SshSession;
+use crate::ui::output::{self, Progress};
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// A surveyed fleet and what it takes to go on changing it.
+pub struct Fleet {
+    pub runtime: tokio::runtime::Runtime,
+    pub connection: deploy::Connection,
+    pub deployment: Deployment,
+    /// Keys as planned; new ones exist only in memory until a changing command saves them.
+    pub state: crate::store::state::State,
+    /// `state` differs from the state file.
+    pub state_changed: bool,
+    pub renderer: crate::core::render::Renderer,
+    pub hosts: Vec<Surveyed<SshSession>>,
+}
+
+/// Loads and plans the whole inventory, then surveys the selected hosts over SSH towards `goal`
+/// (the plan, or a rollback's generations): the first half of plan, apply and rollback. `rekey`:
+/// hosts that get a new key on purpose (their peers must be surveyed too).
+pub fn survey(
+    common: &StateArgs,
+    connect: &ConnectArgs,
+    phase: &'static str,
+    goal: Goal,
+    rekey: &[String],
+) -> Result<Fleet> {
+    let loaded = deploy::load(
+        &common.inventory,
+        &common.state_path(),
+        connect.templates.as_deref(),
+        rekey,
+    )?;
+    let connection = connect.connection();
+    rekey_reaches_every_peer(&loaded.deployment, rekey, &connection.hosts)?;
+    let jobs = deploy::jobs(
+        &loaded.deployment,
+        &loaded.state,
+        &loaded.renderer,
+        &connection.hosts,
+        Arc::new(loaded.keys),
+    )?;
+    let runtime = deploy::runtime()?;
+    let progress = Arc::new(Progress::new(phase, false));
+    let hosts = deploy::survey(
+        &runtime,
+        &loaded.deployment,
+        jobs,
+        &connection,
+        progress.clone(),
+        goal,
+    );
+    progress.clear();
+    Ok(Fleet {
+        runtime,
+        connection,
+        deployment: loaded.deployment,
+        state: loaded.state,
+        state_changed: loaded.state_changed,
+        renderer: loaded.renderer,
+        hosts,
+    })
+}
+
+/// A new key must reach the host and every peer in the same run: `--hosts` may not leave one out.
+fn rekey_reaches_every_peer(
+    deployment: &Deployment,
+    rekey: &[String],
+    selected: &[String],
+) -> Result<()> {
+    if selected.is_empty() {
+        return Ok(());
+    }
+    let inventory = &deployment.inventory;
+    for name in rekey {
+        let Some(id) = inventory.host_id(name) else {
+            continue;
+        };
+        let mut needed = vec![name.as_str()];
+        needed.extend(
+            deployment.topology.hosts[id]
+                .peers
+                .iter()
+                .map(|peer| inventory.hosts[peer.host].name.as_str()),
+        );
+        let left_out: Vec<&str> = needed
+            .into_iter()
+            .filter(|host| !selected.iter().any(|s| s == host))
+            .collect();
+        if !left_out.is_empty() {
+            return Err(Diagnostic::new(format!(
+                "`--rekey {name}` changes {name}'s key on every host that lists it, but `--hosts` leaves out {}",
+                left_out.join(", ")
+            ))
+            .help(format!(
+                "add them to `--hosts`, or drop `--hosts`: a peer left with the old key could no longer reach {name}"
+            ))
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// `plan INVENTORY`: what apply would do, per host. Exit code 0, or with `--detailed-exitcode`
+/// 0 nothing to do / 2 changes; errors (a host that could not be surveyed) exit 1.
+pub fn plan(args: &PlanArgs, out: &mut dyn Write) -> Result<u8> {
+    let mut fleet = survey(
+        &args.common,
+        &args.connect,
+        "plan",
+        Goal::Planned,
+        &args.keys.rekey,
+    )?;
+    crate::engine::adopt::guard(&mut fleet.hosts, &fleet.state, false, false);
+    let left_alone = crate::engine::removal::add_removed(&mut fleet, args.keep_removed);
+    let rows = deploy::rows(&fleet.hosts);
+    let text = if args.json {
+        let mut text = serde_json::to_string_pretty(&output::json_plan(&rows)).expect("json");
+        text.push('\n');
+        text
+    } else {
+        output::human_plan(&rows) + &left_alone
+    };
+    write_out(out, &text)?;
+    let counts = deploy::counts(&fleet.hosts);
+    if counts.failed > 0 {
+        Err(Error::silent())
+    } else if args.detailed_exitcode && counts.changed() > 0 {
+        Ok(2)
+    } else {
+        Ok(0)
+    }
+}
+
+/// `apply INVENTORY`: survey, show the plan, confirm, apply in parallel with lock-out protection,
+/// verify, summarise, journal.
+pub fn apply(args: &ApplyArgs, out: &mut dyn Write) -> Result<u8> {
+    // Held to the end: no other run generates keys for these hosts or changes them meanwhile.
+    let _lock = crate::store::state::StateLock::acquire(&args.common.state_path())?;
+    let mut fleet = survey(
+        &args.common,
+        &args.connect,
+        "survey",
+        Goal::Planned,
+        &args.keys.rekey,
+    )?;
+    crate::engine::adopt::guard(&mut fleet.hosts, &fleet.state, args.replace_unmanaged, true);
+    let left_alone = crate::engine::removal::add_removed(&mut fleet, args.keep_removed);
+    let counts = deploy::counts(&fleet.hosts);
+    write_out(out, &output::human_plan(&deploy::rows(&fleet.hosts)))?;
+    write_out(out, &left_alone)?;
+    if counts.changed() == 0 {
+        let connector =
+            deploy::SshConnector::new(&fleet.deployment.inventory, fleet.connection.ssh.clone());
+        let reached = crate::engine::removal::reached(&fleet.hosts, &connector);
+        // Only what the hosts taught (how they were reached) is recorded: keys this run generated
+        // in memory were pushed nowhere, so they are not saved.
+        let state_path = args.common.state_path();
+        let mut on_disk = crate::store::state::State::load(&state_path)?;
+        crate::engine::removal::settle(&mut on_disk, reached, &[], &state_path)?;
+        write_out(out, output::nothing_to_do(counts.failed))?;
+        return if counts.failed > 0 {
+            Err(failed_hosts(&deploy::rows(&fleet.hosts)))
+        } else {
+            Ok(0)
+        };
+    }
+    if args.atomic && counts.failed > 0 {
+        let mut error = failed_hosts(&deploy::rows(&fleet.hosts));
+        error.push(
+            Diagnostic::new(
+                "--atomic: not applying anything, because not every host could be surveyed",
+            )
+            .help("fix or leave out (`--hosts`) the hosts above, then apply again"),
+        );
+        return Err(error);
+    }
+    if !args.yes {
+        confirm("apply", counts.changed())?;
+    }
+    // The keys the configs carry are saved before any host gets them.
+    if fleet.state_changed {
+        fleet.state.save(&args.common.state_path())?;
+    }
+    let run = new_run("apply", &args.common.inventory, &args.change, args.atomic)?;
+    change(fleet, run, &args.common, &args.change, None, out)
+}
+
+/// The second half of apply and rollback: change the hosts, print the summary, journal the run.
+pub fn change(
+    mut fleet: Fleet,
+    run: Run,
+    common: &StateArgs,
+    change: &ChangeArgs,
+    target: Option<String>,
+    out: &mut dyn Write,
+) -> Result<u8> {
+    let connector =
+        deploy::SshConnector::new(&fleet.deployment.inventory, fleet.connection.ssh.clone());
+    // Removed hosts are reached with their remembered settings; reached hosts are remembered.
+    let reached = crate::engine::removal::reached(&fleet.hosts, &connector);
+    let removed =
+        crate::engine::removal::targets(&fleet.state, &fleet.deployment.inventory, &connector);
+    let connector = Arc::new(connector.with_targets(removed));
+    let progress = Arc::new(Progress::new(run.kind, true));
+    let run = Arc::new(run);
+    let limits = crate::engine::apply::Limits {
+        apply: std::time::Duration::from_secs(change.step_timeout),
+        ..fleet.connection.limits
+    };
+    let reports = fleet.runtime.block_on(crate::engine::apply::apply(
+        connector,
+        fleet.hosts,
+        limits,
+        run.clone(),
+        progress.clone(),
+    ));
+    progress.clear();
+    let settled =
+        crate::engine::removal::settle(&mut fleet.state, reached, &reports, &common.state_path());
+    write_out(out, &output::summary_table(&reports))?;
+    let entry = journal_entry(&run, target, &reports);
+    let journal_path = journal_path(common, change);
+    let journaled = journal::append(&journal_path, &entry);
+    write_out(
+        out,
+        &format!(
+            "deployment {} ({}): {}\n",
+            run.deployment, run.kind, entry.outcome
+        ),
+    )?;
+    let mut diagnostics: Vec<Diagnostic> = reports
+        .iter()
+        .filter_map(|report| {
+            Some(host_diagnostic(
+                &report.name,
+                report.outcome.as_ref().err()?,
+            ))
+        })
+        .collect();
+    if let Err(error) = journaled {
+        diagnostics.extend(error.into_diagnostics());
+    }
+    match settled {
+        Ok(settled) => write_out(out, &crate::engine::removal::settled_text(&settled))?,
+        Err(error) => diagnostics.extend(error.into_diagnostics()),
+    }
+    if diagnostics.is_empty() {
+        Ok(0)
+    } else {
+        Err(Error::from_all(diagnostics).unwrap_or_else(Error::silent))
+    }
+}
+
+/// The journal file of a command.
+pub fn journal_path(common: &StateArgs, change: &ChangeArgs) -> PathBuf {
+    change
+        .journal
+        .clone()
+        .unwrap_or_else(|| journal::default_path(&common.inventory))
+}
+
+/// A run with a fresh deployment id, recording the inventory's digest.
+pub fn new_run(
+    kind: &'static str,
+    inventory: &Path,
+    change: &ChangeArgs,
+    atomic: bool,
+) -> Result<Run> {
+    let bytes = std::fs::read(inventory).map_err(|err| Error::io("read", inventory, &err))?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    Ok(Run {
+        deployment: journal::new_id(now.as_secs()),
+        kind,
+        inventory_digest: journal::digest(&bytes),
+        keep: usize::try_from(change.keep_generations).unwrap_or(10),
+        confirm_timeout: std::time::Duration::from_secs(change.confirm_timeout),
+        atomic,
+    })
+}
+
+fn journal_entry(run: &Run, target: Option<String>, reports: &[HostReport]) -> journal::Entry {
+    let hosts: std::collections::BTreeMap<String, String> = reports
+        .iter()
+        .map(|report| {
+            let what = match &report.outcome {
+                _ if report.rolled_back => journal::ROLLED_BACK,
+                Err(_) => journal::FAILED,
+                Ok(applied) if applied.changed => journal::CHANGED,
+                Ok(_) => journal::UNCHANGED,
+            };
+            (report.name.clone(), what.to_owned())
+        })
+        .collect();
+    let failed = hosts.values().any(|what| what == journal::FAILED);
+    let rolled_back = hosts.values().any(|what| what == journal::ROLLED_BACK);
+    let outcome = match (failed, rolled_back) {
+        (_, true) => journal::ROLLED_BACK,
+        (true, false) => "failed",
+        (false, false) => "ok",
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs());
+    journal::Entry {
+        id: run.deployment.clone(),
+        time: journal::iso_utc(now),
+        command: run.kind.to_owned(),
+        target,
+        inventory: run.inventory_digest.clone(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        outcome: outcome.to_owned(),
+        hosts,
+    }
+}
+
+/// A host's failure as an error; its text may quote the host (`@@fail` reasons, logs), so it is
+/// escaped for the terminal.
+pub fn host_diagnostic(host: &str, why: &crate::engine::apply::HostError) -> Diagnostic {
+    use crate::core::model::{printable, printable_lines};
+    let diagnostic = Diagnostic::new(printable(&why.message)).host(host);
+    match &why.help {
+        Some(help) => diagnostic.help(printable_lines(help)),
+        None => diagnostic,
+    }
+}
+
+pub fn failed_hosts(rows: &[output::PlanRow]) -> Error {
+    let diagnostics = rows
+        .iter()
+        .filter_map(|row| match row {
+            output::PlanRow::Failed(host, why) => Some(host_diagnostic(host, why)),
+            output::PlanRow::Change(..) => None,
+        })
+        .collect();
+    Error::from_all(diagnostics).unwrap_or_else(Error::silent)
+}
+
+/// Asks on the terminal; without one, refuses (an unattended run must say `--yes`).
+pub fn confirm(verb: &str, changed: usize) -> Result<()> {
+    if !std::io::stdin().is_terminal() {
+        return Err(Diagnostic::new(format!(
+            "refusing to {verb} without confirmation: stdin is not a terminal"
+        ))
+        .help("review the plan above, then re-run with `--yes`")
+        .into());
+    }
+    eprint!("{verb} on {changed} host(s)? Type `yes` to continue: ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .read_line(&mut answer)
+        .map_err(|err| Diagnostic::new(format!("cannot read the answer: {err}")))?;
+    if matches!(answer.trim(), "yes" | "y") {
+        Ok(())
+    } else {
+        Err(Diagnostic::new("cancelled; nothing was changed").into())
+    }
+}

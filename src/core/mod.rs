@@ -1,0 +1,17 @@
+//! The pure core: no I/O but reading the inventory file, no clock, no network. Validated inputs
+//! in, plans and configs out, so every rule is tested without a host.
+
+pub mod addressing;
+pub mod change;
+pub mod error;
+pub mod facts;
+pub mod forwarding;
+pub mod inventory;
+pub mod key_guard;
+pub mod keys;
+pub mod model;
+pub mod pipeline;
+pub mod render;
+pub mod routes;
+pub mod topology;
+pub mod wgconf;

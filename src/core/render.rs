@@ -1,0 +1,407 @@
+//! Rendering wg-quick configs with minijinja. Pure: a planned deployment and its keys in, one text
+//! per host out. The built-in template is embedded; a user template directory overrides it.
+//! Output is deterministic: peers sorted by name, no timestamps, so an unchanged inventory renders
+//! byte-identical files.
+
+use crate::core::addressing::HostAddresses;
+use crate::core::error::{At, Diagnostic, Error, Result};
+use crate::core::model::{HostId, Inventory, Role};
+use crate::core::topology::{Carries, Link, Topology};
+use crate::store::state::State;
+use ipnet::IpNet;
+use minijinja::value::{Enumerator, Object, ObjectRepr};
+use minijinja::{Environment, UndefinedBehavior, Value, syntax::SyntaxConfig};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub const TEMPLATE_NAME: &str = "wg-quick.conf.j2";
+const BUILTIN_TEMPLATE: &str = include_str!("../../templates/wg-quick.conf.j2");
+
+/// A planned deployment: everything rendering and checking need, computed once.
+#[derive(Debug, Clone)]
+pub struct Deployment {
+    pub inventory: Inventory,
+    pub addresses: HostAddresses,
+    pub topology: Topology,
+}
+
+/// The configured template environment.
+pub struct Renderer {
+    env: Environment<'static>,
+    /// Where the template came from, for errors: `None` for the built-in one.
+    origin: Option<PathBuf>,
+}
+
+impl Renderer {
+    /// The built-in template, or `DIR/wg-quick.conf.j2` when a template directory is given.
+    pub fn new(template_dir: Option<&Path>) -> Result<Renderer> {
+        let (source, origin) = match template_dir {
+            None => (BUILTIN_TEMPLATE.to_owned(), None),
+            Some(dir) => {
+                let path = dir.join(TEMPLATE_NAME);
+                let source = std::fs::read_to_string(&path).map_err(|err| {
+                    let mut error = Error::io("read template", &path, &err);
+                    if err.kind() == std::io::ErrorKind::NotFound {
+                        error = Diagnostic::new(format!("template directory `{}` has no `{TEMPLATE_NAME}`", dir.display()))
+                            .help(format!("copy `templates/{TEMPLATE_NAME}` from the wgdeploy sources into it and edit that"))
+                            .into();
+                    }
+                    error
+                })?;
+                (source, Some(path))
+            }
+        };
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.set_syntax(
+            SyntaxConfig::builder()
+                .trim_blocks(true)
+                .lstrip_blocks(true)
+                .keep_trailing_newline(true)
+                .build()
+                .expect("static syntax config"),
+        );
+        let mut renderer = Renderer { env, origin };
+        renderer
+            .env
+            .add_template_owned(TEMPLATE_NAME, source)
+            .map_err(|err| renderer.template_error(&err, None))?;
+        Ok(renderer)
+    }
+
+    fn template_error(&self, err: &minijinja::Error, host: Option<&str>) -> Error {
+        // Only the kind and detail: minijinja's debug info could show context values (keys).
+        let message = match err.detail() {
+            Some(detail) => format!("template error: {}: {detail}", err.kind()),
+            None => format!("template error: {}", err.kind()),
+        };
+        let mut diagnostic = Diagnostic::new(message);
+        diagnostic.host = host.map(str::to_owned);
+        match &self.origin {
+            Some(path) => {
+                let source = std::fs::read_to_string(path).unwrap_or_default();
+                diagnostic.at = Some(match err.line() {
+                    Some(line) => At::in_source(path, &source, line, 1),
+                    None => At::file(path),
+                });
+                diagnostic.help = Some("fix the template; `templates/wg-quick.conf.j2` in the wgdeploy sources lists every variable".into());
+            }
+            None => {
+                diagnostic.help =
+                    Some("this is a bug in wgdeploy's built-in template; please report it".into())
+            }
+        }
+        diagnostic.into()
+    }
+
+    /// Renders every host's config, in inventory order, on all cores.
+    pub fn render_all(&self, deployment: &Deployment, state: &State) -> Result<Vec<String>> {
+        self.render_each(deployment, state, |_, text| Ok(text))
+    }
+
+    /// Renders every host and hands each text to `sink` on the worker thread that rendered it, so
+    /// rendering and writing overlap and no more than one config per thread is held in memory.
+    pub fn render_each<R: Send>(
+        &self,
+        deployment: &Deployment,
+        state: &State,
+        sink: impl Fn(HostId, String) -> Result<R> + Sync,
+    ) -> Result<Vec<R>> {
+        let shared = Shared::new(deployment, state)?;
+        let template = self
+            .env
+            .get_template(TEMPLATE_NAME)
+            .expect("template was added");
+        let results = crate::engine::parallel::map(deployment.inventory.hosts.len(), |id| {
+            let context = shared.context(deployment, state, id);
+            let text = template.render(context).map_err(|err| {
+                self.template_error(&err, Some(deployment.inventory.hosts[id].name.as_str()))
+            })?;
+            sink(id, text)
+        });
+        results.into_iter().collect()
+    }
+
+    /// Renders every host into `DIR/<host>/<interface>.conf` (0600, directories 0700), replacing
+    /// files atomically and leaving files whose content is already right untouched.
+    pub fn render_to_dir(
+        &self,
+        out: &Path,
+        deployment: &Deployment,
+        state: &State,
+    ) -> Result<Written> {
+        let inventory = &deployment.inventory;
+        let file_name = format!("{}.conf", inventory.network.interface);
+        let outcomes = self.render_each(deployment, state, |id, text| {
+            write_config(
+                &out.join(inventory.hosts[id].name.as_str()),
+                &file_name,
+                &text,
+            )
+        })?;
+        let written = outcomes.iter().filter(|written| **written).count();
+        Ok(Written {
+            written,
+            unchanged: outcomes.len() - written,
+        })
+    }
+}
+
+/// Per-host template values every peer entry repeats, computed once (in parallel) and shared:
+/// minijinja values are reference-counted, so each peer entry only bumps counters.
+struct Shared {
+    hosts: Vec<HostValues>,
+    links: [Value; 4],
+}
+
+struct HostValues {
+    name: Value,
+    public_key: Value,
+    endpoint: Value,
+    /// The host's own prefixes (address and routes), which is what most entries for it carry.
+    own_allowed: Value,
+    own_count: usize,
+}
+
+impl Shared {
+    fn new(deployment: &Deployment, state: &State) -> Result<Shared> {
+        let hosts = &deployment.inventory.hosts;
+        let values = crate::engine::parallel::map(hosts.len(), |id| -> Result<HostValues> {
+            let host = &hosts[id];
+            let key = state.private_key(host.name.as_str()).ok_or_else(|| {
+                Error::from(
+                    Diagnostic::new(format!("no key for `{}` in the state", host.name))
+                        .host(host.name.as_str()),
+                )
+            })?;
+            let own: Vec<IpNet> = deployment.addresses[id]
+                .iter()
+                .map(|ip| crate::core::topology::host_prefix(*ip))
+                .chain(host.routes.iter().copied())
+                .collect();
+            Ok(HostValues {
+                name: Value::from(host.name.as_str()),
+                public_key: Value::from(key.public_key().to_base64()),
+                endpoint: host.endpoint.as_ref().map_or(Value::from(()), |endpoint| {
+                    Value::from(endpoint.to_string())
+                }),
+                own_count: own.len(),
+                own_allowed: AllowedIps::value(own.iter()),
+            })
+        });
+        let hosts = values.into_iter().collect::<Result<Vec<_>>>()?;
+        let links = [
+            Link::Direct,
+            Link::HomeRelay,
+            Link::HomedHere,
+            Link::RelayMesh,
+        ]
+        .map(|link| Value::from(link.as_str()));
+        Ok(Shared { hosts, links })
+    }
+
+    fn link(&self, link: Link) -> Value {
+        let index = match link {
+            Link::Direct => 0,
+            Link::HomeRelay => 1,
+            Link::HomedHere => 2,
+            Link::RelayMesh => 3,
+        };
+        self.links[index].clone()
+    }
+
+    fn context(&self, deployment: &Deployment, state: &State, id: HostId) -> Value {
+        let inventory = &deployment.inventory;
+        let host = &inventory.hosts[id];
+        let plan = &deployment.topology.hosts[id];
+        let (post_up, post_down) = if plan.forwarding {
+            crate::core::forwarding::hooks(inventory, host)
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        let addresses: Vec<String> = deployment.addresses[id]
+            .iter()
+            .zip(&inventory.network.ranges)
+            .map(|(ip, range)| format!("{ip}/{}", range.prefix_len()))
+            .collect();
+        let with_psk = inventory.network.preshared_keys;
+        let peers: Vec<Value> = plan
+            .peers
+            .iter()
+            .map(|peer| {
+                let other = &self.hosts[peer.host];
+                let owned_by_peer = |allowed: &crate::core::topology::Allowed| {
+                    matches!(allowed.carries, Carries::Address(owner) | Carries::Route(owner) if owner == peer.host)
+                };
+                let allowed_ips = if peer.allowed.len() == other.own_count && peer.allowed.iter().all(owned_by_peer) {
+                    other.own_allowed.clone()
+                } else {
+                    AllowedIps::value(peer.allowed.iter().map(|allowed| &allowed.net))
+                };
+                let preshared_key = with_psk
+                    .then(|| state.preshared_key(host.name.as_str(), inventory.hosts[peer.host].name.as_str()))
+                    .flatten()
+                    .map_or(Value::from(()), |key| Value::from(key.expose_base64()));
+                Value::from_object(PeerObject {
+                    name: other.name.clone(),
+                    public_key: other.public_key.clone(),
+                    preshared_key,
+                    allowed_ips,
+                    endpoint: if peer.dial { other.endpoint.clone() } else { Value::from(()) },
+                    keepalive: peer.keepalive.map_or(Value::from(()), Value::from),
+                    link: self.link(peer.link),
+                })
+            })
+            .collect();
+        minijinja::context! {
+            host => self.hosts[id].name.clone(),
+            interface => inventory.network.interface.as_str(),
+            role => host.role.as_str(),
+            addresses => addresses,
+            // NAT-ed hosts let the kernel pick a port: nobody can dial them anyway.
+            listen_port => (host.role != Role::Nat).then_some(host.listen_port),
+            mtu => inventory.network.mtu,
+            private_key => state.private_key(host.name.as_str()).map(|key| key.expose_base64()).unwrap_or_default(),
+            forwarding => plan.forwarding,
+            post_up => post_up,
+            post_down => post_down,
+            peers => peers,
+        }
+    }
+}
+
+/// A peer entry as templates see it: `name`, `public_key`, `preshared_key`, `allowed_ips`,
+/// `endpoint`, `keepalive`, `link`. Looked up lazily, so unused fields cost nothing.
+struct PeerObject {
+    name: Value,
+    public_key: Value,
+    preshared_key: Value,
+    allowed_ips: Value,
+    endpoint: Value,
+    keepalive: Value,
+    link: Value,
+}
+
+const PEER_FIELDS: &[&str] = &[
+    "name",
+    "public_key",
+    "preshared_key",
+    "allowed_ips",
+    "endpoint",
+    "keepalive",
+    "link",
+];
+
+impl std::fmt::Debug for PeerObject {
+    // Hand-written so a `{{ peer | pprint }}` or an error can never show the preshared key.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Peer")
+            .field("name", &self.name)
+            .field("allowed_ips", &self.allowed_ips)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Object for PeerObject {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Map
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let value = match key.as_str()? {
+            "name" => &self.name,
+            "public_key" => &self.public_key,
+            "preshared_key" => &self.preshared_key,
+            "allowed_ips" => &self.allowed_ips,
+            "endpoint" => &self.endpoint,
+            "keepalive" => &self.keepalive,
+            "link" => &self.link,
+            _ => return None,
+        };
+        Some(value.clone())
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Str(PEER_FIELDS)
+    }
+}
+
+/// AllowedIPs: a list to templates (`for`, `join`, `length` work), printed directly in the form
+/// wg-quick expects (`a, b`), which spares the built-in template a `join` per peer.
+#[derive(Debug)]
+struct AllowedIps {
+    items: Vec<Value>,
+    text: String,
+}
+
+impl AllowedIps {
+    fn value<'a>(nets: impl Iterator<Item = &'a IpNet>) -> Value {
+        let items: Vec<Value> = nets.map(|net| Value::from(net.to_string())).collect();
+        let text = items
+            .iter()
+            .map(|item| item.as_str().unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join(", ");
+        Value::from_object(AllowedIps { items, text })
+    }
+}
+
+impl Object for AllowedIps {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Seq
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        self.items.get(key.as_usize()?).cloned()
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Seq(self.items.len())
+    }
+
+    fn render(self: &Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// What writing the configs did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Written {
+    pub written: usize,
+    pub unchanged: usize,
+}
+
+/// Writes one config into `dir` (created 0700) unless it already has exactly this content.
+/// Returns whether the file was written. Replacing an existing file is atomic (temporary file +
+/// rename) so a reader never sees half a config; a new file is created directly (0600, exclusive),
+/// since there is no old version to protect and an interrupted write is redone by the next render
+/// (its content then differs). No fsync: rendered files can always be rendered again; the state
+/// file, which cannot, is fsynced.
+fn write_config(dir: &Path, file_name: &str, text: &str) -> Result<bool> {
+    use std::io::Write;
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    let path = dir.join(file_name);
+    match std::fs::read(&path) {
+        Ok(existing) if existing == text.as_bytes() => Ok(false),
+        Ok(_) => {
+            crate::store::state::write_file(&path, text.as_bytes(), false)
+                .map_err(|err| Error::io("write config", &path, &err))?;
+            Ok(true)
+        }
+        Err(_) => {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(|err| Error::io("create directory", dir, &err))?;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+                .and_then(|mut file| file.write_all(text.as_bytes()))
+                .map_err(|err| Error::io("write config", &path, &err))?;
+            Ok(true)
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! Surveying and changing hosts over a [`crate::transport::Transport`]: facts, apply steps with
+//! lock-out protection, confirmation, `--atomic` undo, session refresh, removal, adoption reads.
+//! Per-host I/O in bounded parallel; nothing here prints.
+
+pub mod adopt;
+pub mod apply;
+pub mod confirm;
+pub mod deploy;
+pub mod parallel;
+pub mod removal;

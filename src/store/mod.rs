@@ -1,0 +1,5 @@
+//! The operator's files: the state (keys, addresses, how hosts were reached) and the journal of
+//! runs. Atomic writes, private modes, the state lock.
+
+pub mod journal;
+pub mod state;

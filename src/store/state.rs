@@ -1,0 +1,645 @@
+//! The state file beside the inventory: every host's private key and addresses, and the preshared
+//! key of every directly connected pair. Reused on every run so configs are stable.
+//!
+//! It holds secrets, so it is created 0600, replaced atomically, and refused when group or others
+//! can read it. Its errors never quote its content.
+
+use crate::core::addressing::HostAddresses;
+use crate::core::error::{Diagnostic, Error, Result};
+use crate::core::keys::{PresharedKey, PrivateKey};
+use crate::core::model::Inventory;
+use crate::core::topology::Topology;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::io::Write;
+use std::net::IpAddr;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+const VERSION: u32 = 1;
+
+/// `inventory.yaml` → `inventory.wgdeploy-state.json` in the same directory.
+pub fn default_path(inventory: &Path) -> PathBuf {
+    let stem = inventory.file_stem().map_or_else(
+        || "inventory".into(),
+        |stem| stem.to_string_lossy().into_owned(),
+    );
+    inventory.with_file_name(format!("{stem}.wgdeploy-state.json"))
+}
+
+#[derive(Clone)]
+pub struct HostSecrets {
+    pub private_key: PrivateKey,
+    pub addresses: Vec<IpAddr>,
+    /// Its key and addresses were read from the host by `wgdeploy adopt`: apply may replace a
+    /// config wgdeploy did not write there without `--replace-unmanaged`.
+    pub adopted: bool,
+    /// How wgdeploy last reached the host, once an apply (or rollback) did: what it needs to
+    /// decommission the host after it leaves the inventory (see `removal.rs`).
+    pub managed: Option<Managed>,
+}
+
+/// A host wgdeploy manages: the interface it configured there and the SSH settings it used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Managed {
+    pub interface: String,
+    pub ssh: RememberedSsh,
+}
+
+/// SSH settings as a run resolved them (the identity as an absolute path; the jump host by name).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RememberedSsh {
+    pub host: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<PathBuf>,
+    /// `sudo` when commands run through `sudo -n`.
+    #[serde(rename = "become", default, skip_serializing_if = "Option::is_none")]
+    pub become_: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jump: Option<String>,
+}
+
+/// Loaded state. Debug shows host names only.
+#[derive(Clone, Default)]
+pub struct State {
+    hosts: BTreeMap<String, HostSecrets>,
+    /// Keyed by the two host names in sorted order.
+    preshared: BTreeMap<(String, String), PresharedKey>,
+}
+
+impl fmt::Debug for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("State")
+            .field("hosts", &self.hosts.keys().collect::<Vec<_>>())
+            .field("preshared_pairs", &self.preshared.len())
+            .finish()
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StateFile {
+    version: u32,
+    hosts: BTreeMap<String, HostFile>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    preshared_keys: BTreeMap<String, String>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HostFile {
+    private_key: String,
+    #[serde(default)]
+    addresses: Vec<IpAddr>,
+    /// Written only when true, so state files without adopted hosts stay as they were.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    adopted: bool,
+    /// The interface wgdeploy configured on the host (with `ssh`: a host it manages).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    interface: Option<String>,
+    /// How it reached the host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ssh: Option<RememberedSsh>,
+}
+
+fn pair_key(a: &str, b: &str) -> (String, String) {
+    if a <= b {
+        (a.to_owned(), b.to_owned())
+    } else {
+        (b.to_owned(), a.to_owned())
+    }
+}
+
+impl State {
+    /// Reads the state file; a missing file is an empty state (first run).
+    pub fn load(path: &Path) -> Result<State> {
+        let metadata = match std::fs::metadata(path) {
+            Ok(metadata) => metadata,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(State::default()),
+            Err(err) => return Err(Error::io("read state file", path, &err)),
+        };
+        let mode = metadata.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(Diagnostic::new(format!(
+                "state file `{}` holds private keys but is accessible by group or others (mode {mode:04o})",
+                path.display()
+            ))
+            .help(format!("run `chmod 600 {}`; if others could read it, rotate the keys by deleting the file", path.display()))
+            .into());
+        }
+        let text = std::fs::read_to_string(path)
+            .map_err(|err| Error::io("read state file", path, &err))?;
+        // serde_json's messages can quote values; report only the category and position.
+        let file: StateFile = serde_json::from_str(&text).map_err(|err| {
+            Error::from(
+                Diagnostic::new(format!(
+                    "state file `{}` is not valid ({:?} error at line {} column {})",
+                    path.display(),
+                    err.classify(),
+                    err.line(),
+                    err.column()
+                ))
+                .help("restore it from a backup; deleting it generates new keys for every host"),
+            )
+        })?;
+        if file.version != VERSION {
+            return Err(Diagnostic::new(format!(
+                "state file `{}` has version {}, this wgdeploy reads version {VERSION}",
+                path.display(),
+                file.version
+            ))
+            .help("use the wgdeploy version that wrote it")
+            .into());
+        }
+        let bad_key = |what: String| -> Error {
+            Diagnostic::new(format!(
+                "state file `{}`: {what} is not a base64 32-byte key",
+                path.display()
+            ))
+            .help("restore the file from a backup, or remove that entry to generate a new key")
+            .into()
+        };
+        let mut state = State::default();
+        for (name, host) in file.hosts {
+            let private_key = PrivateKey::from_base64(&host.private_key)
+                .ok_or_else(|| bad_key(format!("the private key of `{name}`")))?;
+            state.hosts.insert(
+                name,
+                HostSecrets {
+                    private_key,
+                    addresses: host.addresses,
+                    adopted: host.adopted,
+                    managed: host
+                        .interface
+                        .zip(host.ssh)
+                        .map(|(interface, ssh)| Managed { interface, ssh }),
+                },
+            );
+        }
+        for (pair, key) in file.preshared_keys {
+            let (a, b) = pair
+                .split_once(',')
+                .ok_or_else(|| bad_key(format!("the preshared key entry `{pair}`")))?;
+            let key = PresharedKey::from_base64(&key)
+                .ok_or_else(|| bad_key(format!("the preshared key of `{pair}`")))?;
+            state.preshared.insert(pair_key(a, b), key);
+        }
+        Ok(state)
+    }
+
+    /// The addresses each host had, for [`crate::core::addressing::assign`].
+    pub fn remembered_addresses(&self) -> HashMap<String, Vec<IpAddr>> {
+        self.hosts
+            .iter()
+            .map(|(name, host)| (name.clone(), host.addresses.clone()))
+            .collect()
+    }
+
+    /// Brings the state in line with a plan: keys for new hosts, a PSK for each new directly
+    /// connected pair (when enabled), current addresses; entries of removed hosts are dropped.
+    /// Returns whether anything changed, so an unchanged state is not rewritten.
+    pub fn reconcile(
+        &mut self,
+        inventory: &Inventory,
+        addresses: &HostAddresses,
+        topology: &Topology,
+    ) -> bool {
+        let before_hosts = self.hosts.len();
+        let before_preshared = self.preshared.len();
+        let mut changed = false;
+        let mut hosts = BTreeMap::new();
+        for (host, ips) in inventory.hosts.iter().zip(addresses) {
+            let name = host.name.as_str();
+            let entry = match self.hosts.remove(name) {
+                Some(mut entry) => {
+                    if entry.addresses != *ips {
+                        entry.addresses = ips.clone();
+                        changed = true;
+                    }
+                    entry
+                }
+                None => {
+                    changed = true;
+                    HostSecrets {
+                        private_key: PrivateKey::generate(),
+                        addresses: ips.clone(),
+                        adopted: false,
+                        managed: None,
+                    }
+                }
+            };
+            hosts.insert(name.to_owned(), entry);
+        }
+        // A host that left the inventory stays while wgdeploy manages it, until it is decommissioned
+        // (`removal.rs`, which then calls `forget`); others (never applied) are dropped.
+        for (name, entry) in std::mem::take(&mut self.hosts) {
+            if entry.managed.is_some() {
+                hosts.insert(name, entry);
+            }
+        }
+        changed |= hosts.len() != before_hosts;
+        self.hosts = hosts;
+
+        let mut preshared = BTreeMap::new();
+        if inventory.network.preshared_keys {
+            for (me, plan) in topology.hosts.iter().enumerate() {
+                for peer in plan.peers.iter().filter(|peer| peer.host > me) {
+                    let pair = pair_key(
+                        inventory.hosts[me].name.as_str(),
+                        inventory.hosts[peer.host].name.as_str(),
+                    );
+                    let key = self.preshared.remove(&pair).unwrap_or_else(|| {
+                        changed = true;
+                        PresharedKey::generate()
+                    });
+                    preshared.insert(pair, key);
+                }
+            }
+        }
+        changed |= !self.preshared.is_empty() || preshared.len() != before_preshared;
+        self.preshared = preshared;
+        changed
+    }
+
+    /// Gives `host` a new private key (`--rekey`); its other entries stay.
+    pub fn rekey(&mut self, host: &str) {
+        if let Some(entry) = self.hosts.get_mut(host) {
+            entry.private_key = PrivateKey::generate();
+        }
+    }
+
+    /// Records how `host` was reached and which interface wgdeploy manages there. Returns whether
+    /// anything changed (an unknown host is ignored: only `reconcile` adds hosts).
+    pub fn remember(&mut self, host: &str, managed: Managed) -> bool {
+        match self.hosts.get_mut(host) {
+            Some(entry) if entry.managed.as_ref() != Some(&managed) => {
+                entry.managed = Some(managed);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Forgets a decommissioned host: its key, addresses, SSH settings and preshared keys.
+    pub fn forget(&mut self, host: &str) -> bool {
+        let before = self.preshared.len();
+        self.preshared.retain(|(a, b), _| a != host && b != host);
+        self.hosts.remove(host).is_some() || self.preshared.len() != before
+    }
+
+    /// Every host wgdeploy manages, with how it reached it.
+    pub fn managed_hosts(&self) -> impl Iterator<Item = (&str, &Managed)> {
+        self.hosts
+            .iter()
+            .filter_map(|(name, entry)| Some((name.as_str(), entry.managed.as_ref()?)))
+    }
+
+    /// How wgdeploy last reached `host`, if it manages it.
+    pub fn managed(&self, host: &str) -> Option<&Managed> {
+        self.hosts.get(host)?.managed.as_ref()
+    }
+
+    /// Hosts wgdeploy manages that are not in `inventory`: the ones to decommission.
+    pub fn removed<'a>(&'a self, inventory: &Inventory) -> Vec<(&'a str, &'a Managed)> {
+        self.hosts
+            .iter()
+            .filter(|(name, _)| inventory.host_id(name).is_none())
+            .filter_map(|(name, entry)| Some((name.as_str(), entry.managed.as_ref()?)))
+            .collect()
+    }
+
+    pub fn private_key(&self, host: &str) -> Option<&PrivateKey> {
+        self.hosts.get(host).map(|host| &host.private_key)
+    }
+
+    pub fn preshared_key(&self, a: &str, b: &str) -> Option<&PresharedKey> {
+        self.preshared.get(&pair_key(a, b))
+    }
+
+    /// Records what `wgdeploy adopt` read from a host: its key, the addresses it may keep (the
+    /// allocator takes remembered addresses after pins), and that it was adopted.
+    pub fn adopt(&mut self, host: &str, private_key: PrivateKey, addresses: Vec<IpAddr>) {
+        self.hosts.insert(
+            host.to_owned(),
+            HostSecrets {
+                private_key,
+                addresses,
+                adopted: true,
+                managed: None,
+            },
+        );
+    }
+
+    /// Records the preshared key two hosts already share (read by `wgdeploy adopt`).
+    pub fn adopt_preshared(&mut self, a: &str, b: &str, key: PresharedKey) {
+        self.preshared.insert(pair_key(a, b), key);
+    }
+
+    /// Whether `wgdeploy adopt` read this host's key and addresses into the state.
+    pub fn is_adopted(&self, host: &str) -> bool {
+        self.hosts.get(host).is_some_and(|host| host.adopted)
+    }
+
+    /// Writes the state atomically: a 0600 temporary file in the same directory, fsynced, renamed.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let file = StateFile {
+            version: VERSION,
+            hosts: self
+                .hosts
+                .iter()
+                .map(|(name, host)| {
+                    let entry = HostFile {
+                        private_key: host.private_key.expose_base64(),
+                        addresses: host.addresses.clone(),
+                        adopted: host.adopted,
+                        interface: host.managed.as_ref().map(|m| m.interface.clone()),
+                        ssh: host.managed.as_ref().map(|m| m.ssh.clone()),
+                    };
+                    (name.clone(), entry)
+                })
+                .collect(),
+            preshared_keys: self
+                .preshared
+                .iter()
+                .map(|((a, b), key)| (format!("{a},{b}"), key.expose_base64()))
+                .collect(),
+        };
+        let mut text = serde_json::to_string_pretty(&file).expect("state serializes");
+        text.push('\n');
+        write_private_file(path, text.as_bytes())
+            .map_err(|err| Error::io("write state file", path, &err))
+    }
+}
+
+/// An exclusive lock on a state file, held by every command that may write it (apply, rollback,
+/// adopt, render) for its whole run, so two runs never generate different keys for one host or
+/// change the same hosts at once. Released when dropped (or when the process dies).
+#[derive(Debug)]
+pub struct StateLock {
+    _file: std::fs::File,
+}
+
+impl StateLock {
+    /// `STATE.lock` beside the state file (the state itself is replaced by rename, so it cannot
+    /// carry the lock). Fails at once when another run holds it.
+    pub fn acquire(state: &Path) -> Result<StateLock> {
+        let mut name = state.file_name().unwrap_or_default().to_os_string();
+        name.push(".lock");
+        let path = state.with_file_name(name);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|err| Error::io("open the state lock", &path, &err))?;
+        match file.try_lock() {
+            Ok(()) => Ok(StateLock { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(Diagnostic::new(format!(
+                "another wgdeploy run holds `{}`: it is changing the hosts of this state file",
+                path.display()
+            ))
+            .help("wait for it to finish, then run this command again")
+            .into()),
+            Err(std::fs::TryLockError::Error(err)) => {
+                Err(Error::io("lock the state lock file", &path, &err))
+            }
+        }
+    }
+}
+
+/// Atomically and durably replaces `path` with `content`, readable by the owner only.
+pub fn write_private_file(path: &Path, content: &[u8]) -> std::io::Result<()> {
+    write_file(path, content, true)
+}
+
+/// Atomically replaces `path` with `content` (mode 0600): a temporary file in the same directory,
+/// renamed over the target. `durable` adds an fsync before the rename.
+pub fn write_file(path: &Path, content: &[u8], durable: bool) -> std::io::Result<()> {
+    let name = path
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let temporary = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&temporary)?;
+        file.write_all(content)?;
+        if durable {
+            file.sync_all()?;
+        }
+        std::fs::rename(&temporary, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn planned(yaml: &str) -> (Inventory, HostAddresses, Topology) {
+        let inventory = crate::core::inventory::parse(Path::new("t.yaml"), yaml).unwrap();
+        let addresses = crate::core::addressing::assign(&inventory, &HashMap::new()).unwrap();
+        let topology = crate::core::topology::plan(&inventory, &addresses);
+        (inventory, addresses, topology)
+    }
+
+    const YAML: &str = "network: { addresses: [100.64.0.0/24], preshared_keys: true }\nhosts:\n  r: { endpoint: 198.51.100.1, relay: true }\n  a: {}\n  b: {}\n";
+
+    #[test]
+    fn round_trips_with_0600_and_is_stable() {
+        let dir = tempdir();
+        let path = dir.join("s.json");
+        let (inventory, addresses, topology) = planned(YAML);
+        let mut state = State::default();
+        assert!(state.reconcile(&inventory, &addresses, &topology));
+        // Pairs: r-a, r-b; a and b never peer, so they share no PSK.
+        assert_eq!(state.preshared.len(), 2);
+        assert!(state.preshared_key("a", "b").is_none());
+        state.save(&path).unwrap();
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        let mut again = State::load(&path).unwrap();
+        assert!(
+            !again.reconcile(&inventory, &addresses, &topology),
+            "an unchanged plan changes nothing"
+        );
+        assert_eq!(again.private_key("a"), state.private_key("a"));
+        assert_eq!(again.preshared_key("r", "b"), state.preshared_key("b", "r"));
+        assert!(!format!("{again:?}").contains(&state.private_key("a").unwrap().expose_base64()));
+    }
+
+    #[test]
+    fn refuses_loose_permissions_and_never_quotes_content() {
+        let dir = tempdir();
+        let path = dir.join("s.json");
+        std::fs::write(
+            &path,
+            "{\"version\": 1, \"hosts\": {\"a\": {\"private_key\": 5}}}",
+        )
+        .unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = State::load(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("mode 0644") && err.contains("chmod 600"),
+            "{err}"
+        );
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::fs::write(
+            &path,
+            "{\"version\": 1, \"hosts\": {\"a\": {\"private_key\": \"c2VjcmV0\"}}}",
+        )
+        .unwrap();
+        let err = State::load(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("private key of `a`") && !err.contains("c2VjcmV0"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn adopted_hosts_round_trip_and_older_files_still_read() {
+        let dir = tempdir();
+        let path = dir.join("s.json");
+        // A version 1 file written before adopt existed: no `adopted` anywhere.
+        let key = PrivateKey::from_bytes([7; 32]);
+        std::fs::write(
+            &path,
+            format!(
+                "{{\"version\": 1, \"hosts\": {{\"a\": {{\"private_key\": \"{}\", \"addresses\": [\"100.64.0.9\"]}}}}}}",
+                key.expose_base64()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let mut state = State::load(&path).unwrap();
+        assert!(!state.is_adopted("a"));
+        state.save(&path).unwrap();
+        assert!(!std::fs::read_to_string(&path).unwrap().contains("adopted"));
+        let adopted = PrivateKey::from_bytes([8; 32]);
+        state.adopt("b", adopted.clone(), vec!["100.64.0.20".parse().unwrap()]);
+        let psk = PresharedKey::from_base64(&adopted.expose_base64()).unwrap();
+        state.adopt_preshared("b", "a", psk.clone());
+        state.save(&path).unwrap();
+        let again = State::load(&path).unwrap();
+        assert!(again.is_adopted("b") && !again.is_adopted("a"));
+        assert_eq!(again.private_key("b"), Some(&adopted));
+        assert_eq!(again.preshared_key("a", "b"), Some(&psk));
+        assert_eq!(
+            again.remembered_addresses()["b"],
+            ["100.64.0.20".parse::<IpAddr>().unwrap()]
+        );
+    }
+
+    #[test]
+    fn removed_hosts_are_dropped() {
+        let (inventory, addresses, topology) = planned(YAML);
+        let mut state = State::default();
+        state.reconcile(&inventory, &addresses, &topology);
+        let (smaller, addresses, topology) = planned(
+            "network: { addresses: [100.64.0.0/24], preshared_keys: true }\nhosts:\n  r: { endpoint: 198.51.100.1, relay: true }\n  a: {}\n",
+        );
+        assert!(state.reconcile(&smaller, &addresses, &topology));
+        assert!(state.private_key("b").is_none() && state.preshared_key("r", "b").is_none());
+    }
+
+    fn managed() -> Managed {
+        Managed {
+            interface: "wg0".into(),
+            ssh: RememberedSsh {
+                host: "198.18.0.4".into(),
+                port: None,
+                user: Some("root".into()),
+                identity: Some("/home/op/.ssh/id_ed25519".into()),
+                become_: Some("sudo".into()),
+                jump: Some("r".into()),
+            },
+        }
+    }
+
+    #[test]
+    fn managed_hosts_are_remembered_and_stay_until_forgotten() {
+        let dir = tempdir();
+        let path = dir.join("s.json");
+        let (inventory, addresses, topology) = planned(YAML);
+        let mut state = State::default();
+        state.reconcile(&inventory, &addresses, &topology);
+        assert!(state.remember("b", managed()));
+        assert!(
+            !state.remember("b", managed()),
+            "the same settings change nothing"
+        );
+        assert!(
+            !state.remember("unknown", managed()),
+            "only hosts of the state"
+        );
+        state.save(&path).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.contains("\"interface\": \"wg0\"") && text.contains("\"become\": \"sudo\""),
+            "{text}"
+        );
+        assert!(!text.contains("\"port\""), "unset settings are not written");
+        let mut state = State::load(&path).unwrap();
+        assert_eq!(state.managed("b"), Some(&managed()));
+        let (smaller, addresses, topology) = planned(
+            "network: { addresses: [100.64.0.0/24], preshared_keys: true }\nhosts:\n  r: { endpoint: 198.51.100.1, relay: true }\n",
+        );
+        assert!(state.reconcile(&smaller, &addresses, &topology));
+        assert!(
+            state.private_key("a").is_none(),
+            "a was never applied: dropped"
+        );
+        let removed: Vec<&str> = state
+            .removed(&smaller)
+            .iter()
+            .map(|(name, _)| *name)
+            .collect();
+        assert_eq!(removed, ["b"], "b is managed: kept until decommissioned");
+        assert!(
+            !state.reconcile(&smaller, &addresses, &topology),
+            "a kept removed host is no change"
+        );
+        assert!(state.forget("b") && state.private_key("b").is_none());
+        assert!(state.removed(&smaller).is_empty());
+    }
+
+    #[test]
+    fn a_state_file_without_ssh_settings_still_loads() {
+        let dir = tempdir();
+        let path = dir.join("s.json");
+        let key = PrivateKey::generate().expose_base64();
+        write_private_file(
+            &path,
+            format!("{{\"version\": 1, \"hosts\": {{\"a\": {{\"private_key\": \"{key}\", \"addresses\": [\"100.64.0.2\"]}}}}}}").as_bytes(),
+        )
+        .unwrap();
+        let state = State::load(&path).unwrap();
+        assert!(state.private_key("a").is_some() && state.managed("a").is_none());
+    }
+
+    fn tempdir() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "wgdeploy-state-test-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+}

@@ -1,0 +1,8 @@
+//! Everything printed: plans, diffs, summaries, progress, `check` and `status` reports, JSON.
+//! Formats what the other layers computed; decides nothing.
+
+pub mod check;
+pub mod output;
+pub mod plan_offline;
+pub mod status;
+pub mod status_json;

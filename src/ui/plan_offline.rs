@@ -1,0 +1,366 @@
+//! The offline plan as a person reads it and as a machine reads it: per host, its peers, what each
+//! peer's AllowedIPs carry and why, and which hosts must forward. Pure: returns text or JSON.
+
+use crate::core::model::{HomeChoice, Host, HostId, Inventory, Role};
+use crate::core::render::Deployment;
+use crate::core::topology::{Carries, Link, Peer};
+use serde::Serialize;
+use std::fmt::Write;
+
+/// How many names to spell out when a catch-all stands for many hosts.
+const NAMES_SHOWN: usize = 6;
+
+pub fn human(deployment: &Deployment) -> String {
+    let inventory = &deployment.inventory;
+    let network = &inventory.network;
+    let mut out = String::new();
+    let ranges: Vec<String> = network.ranges.iter().map(ToString::to_string).collect();
+    let _ = writeln!(out, "Offline plan for {}", inventory.path.display());
+    let _ = writeln!(
+        out,
+        "network {}: {}, listen port {}, keepalive {}s from hosts behind NAT{}",
+        network.interface,
+        ranges.join(", "),
+        network.port,
+        network.keepalive,
+        network
+            .mtu
+            .map(|mtu| format!(", MTU {mtu}"))
+            .unwrap_or_default()
+    );
+    let mut peer_count = 0;
+    for (id, host) in inventory.hosts.iter().enumerate() {
+        let plan = &deployment.topology.hosts[id];
+        peer_count += plan.peers.len();
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "{}  {}  {}",
+            host.name,
+            addresses(deployment, id),
+            describe_host(inventory, host)
+        );
+        if plan.forwarding {
+            let _ = writeln!(out, "  forwards: {}", forwarding_summary(inventory, host));
+        }
+        if plan.peers.is_empty() {
+            let _ = writeln!(out, "  (no peers)");
+        }
+        let width = plan
+            .peers
+            .iter()
+            .map(|peer| inventory.hosts[peer.host].name.as_str().len())
+            .max()
+            .unwrap_or(0);
+        for peer in &plan.peers {
+            let other = &inventory.hosts[peer.host];
+            let _ = writeln!(
+                out,
+                "  {:width$}  {}",
+                other.name.as_str(),
+                describe_peer(inventory, peer)
+            );
+            for allowed in &peer.allowed {
+                let _ = writeln!(
+                    out,
+                    "  {:width$}    {:<18} {}",
+                    "",
+                    allowed.net.to_string(),
+                    carries(deployment, id, peer, allowed.carries)
+                );
+            }
+        }
+    }
+    let forwarders: Vec<String> = inventory
+        .hosts
+        .iter()
+        .enumerate()
+        .filter(|(id, _)| deployment.topology.hosts[*id].forwarding)
+        .map(|(_, host)| host.name.to_string())
+        .collect();
+    let _ = writeln!(out);
+    if forwarders.is_empty() {
+        let _ = writeln!(out, "No host needs to forward.");
+    } else {
+        let _ = writeln!(out, "Must forward: {}", forwarders.join(", "));
+    }
+    let _ = writeln!(
+        out,
+        "{} hosts, {peer_count} peer entries.",
+        inventory.hosts.len()
+    );
+    out
+}
+
+fn addresses(deployment: &Deployment, id: HostId) -> String {
+    let list: Vec<String> = deployment.addresses[id]
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    list.join(", ")
+}
+
+fn describe_host(inventory: &Inventory, host: &Host) -> String {
+    let endpoint = host
+        .endpoint
+        .as_ref()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    match host.role {
+        Role::Relay => format!("relay, endpoint {endpoint}"),
+        Role::Public => format!("public, endpoint {endpoint}"),
+        Role::Nat => match host.home {
+            None => "behind NAT, no relay (reaches public hosts only)".into(),
+            Some(home) => format!(
+                "behind NAT, home relay {} ({})",
+                inventory.hosts[home.relay].name,
+                home_choice(home.choice)
+            ),
+        },
+    }
+}
+
+fn home_choice(choice: HomeChoice) -> &'static str {
+    match choice {
+        HomeChoice::Via => "via",
+        HomeChoice::Only => "the only relay",
+        HomeChoice::Hashed => "default: rendezvous hash",
+    }
+}
+
+fn forwarding_summary(inventory: &Inventory, host: &Host) -> String {
+    let families = crate::core::forwarding::families(inventory, host);
+    let mut parts: Vec<String> = families
+        .sysctls()
+        .iter()
+        .map(|key| format!("{key}=1"))
+        .collect();
+    if host.is_relay() {
+        parts.push(format!(
+            "FORWARD {0} → {0} accepted",
+            inventory.network.interface
+        ));
+    }
+    for route in &host.routes {
+        parts.push(format!(
+            "FORWARD {} ↔ {route} accepted",
+            inventory.network.interface
+        ));
+    }
+    parts.join(", ")
+}
+
+fn describe_peer(inventory: &Inventory, peer: &Peer) -> String {
+    let other = &inventory.hosts[peer.host];
+    let why = match peer.link {
+        Link::Direct if other.is_nat() => "direct; it is behind NAT and dials in".to_owned(),
+        Link::Direct => "direct".to_owned(),
+        Link::HomeRelay => "home relay".to_owned(),
+        Link::HomedHere => "homed here; behind NAT, dials in".to_owned(),
+        Link::RelayMesh => "relay mesh".to_owned(),
+    };
+    let mut text = why;
+    if peer.dial
+        && let Some(endpoint) = &other.endpoint
+    {
+        let _ = write!(text, ", dials {endpoint}");
+    }
+    if let Some(seconds) = peer.keepalive {
+        let _ = write!(text, ", keepalive {seconds}s");
+    }
+    text
+}
+
+/// Why a prefix is in a peer's AllowedIPs, as a phrase.
+fn carries(deployment: &Deployment, me: HostId, peer: &Peer, carries: Carries) -> String {
+    let hosts = &deployment.inventory.hosts;
+    let name = |id: HostId| hosts[id].name.as_str();
+    let path = |id: HostId| match (peer.link, hosts[id].home) {
+        (Link::RelayMesh, Some(home)) if id != peer.host => {
+            format!(" (homed on {})", name(home.relay))
+        }
+        (Link::HomeRelay, _) => format!(" (through {})", name(peer.host)),
+        _ => String::new(),
+    };
+    match carries {
+        Carries::Address(id) => format!("{}'s address{}", name(id), path(id)),
+        Carries::Route(id) => format!("subnet behind {}{}", name(id), path(id)),
+        Carries::Overlay => {
+            let reached: Vec<&str> = reached_through(deployment, me, peer)
+                .into_iter()
+                .map(name)
+                .collect();
+            if reached.is_empty() {
+                format!("overlay catch-all: {} itself", name(peer.host))
+            } else {
+                format!(
+                    "overlay catch-all: {} itself, and {} through it",
+                    name(peer.host),
+                    list(&reached)
+                )
+            }
+        }
+    }
+}
+
+/// Hosts that `me` reaches through `peer`'s catch-all: everyone it does not list directly.
+fn reached_through(deployment: &Deployment, me: HostId, peer: &Peer) -> Vec<HostId> {
+    let plan = &deployment.topology.hosts[me];
+    let mut direct = vec![false; deployment.inventory.hosts.len()];
+    for other in &plan.peers {
+        if other.host != peer.host {
+            direct[other.host] = true;
+        }
+    }
+    let mut reached: Vec<HostId> = (0..direct.len())
+        .filter(|&id| id != me && id != peer.host && !direct[id])
+        .collect();
+    reached.sort_by(|&a, &b| {
+        deployment.inventory.hosts[a]
+            .name
+            .cmp(&deployment.inventory.hosts[b].name)
+    });
+    reached
+}
+
+fn list(names: &[&str]) -> String {
+    if names.len() <= NAMES_SHOWN {
+        names.join(", ")
+    } else {
+        format!(
+            "{} and {} more",
+            names[..NAMES_SHOWN].join(", "),
+            names.len() - NAMES_SHOWN
+        )
+    }
+}
+
+#[derive(Serialize)]
+struct JsonPlan<'a> {
+    inventory: String,
+    interface: &'a str,
+    overlay: Vec<String>,
+    hosts: Vec<JsonHost<'a>>,
+    must_forward: Vec<&'a str>,
+    peer_entries: usize,
+}
+
+#[derive(Serialize)]
+struct JsonHost<'a> {
+    name: &'a str,
+    role: Role,
+    addresses: Vec<String>,
+    endpoint: Option<String>,
+    home_relay: Option<&'a str>,
+    home_choice: Option<HomeChoice>,
+    forwarding: Option<Vec<&'static str>>,
+    peers: Vec<JsonPeer<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonPeer<'a> {
+    name: &'a str,
+    link: Link,
+    endpoint: Option<String>,
+    keepalive: Option<u16>,
+    allowed_ips: Vec<JsonAllowed<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonAllowed<'a> {
+    prefix: String,
+    carries: &'static str,
+    /// The host whose address or subnet this is; absent for the overlay catch-all.
+    host: Option<&'a str>,
+    /// For the catch-all: every host reached through it, besides the relay itself.
+    reaches: Option<Vec<&'a str>>,
+}
+
+pub fn json(deployment: &Deployment) -> serde_json::Value {
+    let inventory = &deployment.inventory;
+    let hosts = &inventory.hosts;
+    let name = |id: HostId| hosts[id].name.as_str();
+    let json_hosts = hosts
+        .iter()
+        .enumerate()
+        .map(|(id, host)| {
+            let plan = &deployment.topology.hosts[id];
+            JsonHost {
+                name: host.name.as_str(),
+                role: host.role,
+                addresses: deployment.addresses[id]
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect(),
+                endpoint: host.endpoint.as_ref().map(ToString::to_string),
+                home_relay: host.home.map(|home| name(home.relay)),
+                home_choice: host.home.map(|home| home.choice),
+                forwarding: plan
+                    .forwarding
+                    .then(|| crate::core::forwarding::families(inventory, host).sysctls()),
+                peers: plan
+                    .peers
+                    .iter()
+                    .map(|peer| JsonPeer {
+                        name: name(peer.host),
+                        link: peer.link,
+                        endpoint: if peer.dial {
+                            hosts[peer.host].endpoint.as_ref().map(ToString::to_string)
+                        } else {
+                            None
+                        },
+                        keepalive: peer.keepalive,
+                        allowed_ips: peer
+                            .allowed
+                            .iter()
+                            .map(|allowed| {
+                                let (carries, host, reaches) = match allowed.carries {
+                                    Carries::Address(owner) => ("address", Some(name(owner)), None),
+                                    Carries::Route(owner) => ("route", Some(name(owner)), None),
+                                    Carries::Overlay => (
+                                        "overlay",
+                                        None,
+                                        Some(
+                                            reached_through(deployment, id, peer)
+                                                .into_iter()
+                                                .map(name)
+                                                .collect(),
+                                        ),
+                                    ),
+                                };
+                                JsonAllowed {
+                                    prefix: allowed.net.to_string(),
+                                    carries,
+                                    host,
+                                    reaches,
+                                }
+                            })
+                            .collect(),
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+    let plan = JsonPlan {
+        inventory: inventory.path.display().to_string(),
+        interface: inventory.network.interface.as_str(),
+        overlay: inventory
+            .network
+            .ranges
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
+        hosts: json_hosts,
+        must_forward: (0..hosts.len())
+            .filter(|&id| deployment.topology.hosts[id].forwarding)
+            .map(name)
+            .collect(),
+        peer_entries: deployment
+            .topology
+            .hosts
+            .iter()
+            .map(|plan| plan.peers.len())
+            .sum(),
+    };
+    serde_json::to_value(plan).expect("plan serializes")
+}
