@@ -500,7 +500,7 @@ fn filesystem_baseline(inventory_path: &Path, base: &Path) {
     );
     let timer = Timer { pass: "fs" };
     timer.time("fs-baseline", || {
-        wgdeploy::engine::parallel::map(texts.len(), |index| {
+        wgdeploy::core::parallel::map(texts.len(), |index| {
             let dir = base.join(format!("{index}"));
             std::fs::create_dir_all(&dir).expect("baseline mkdir");
             std::fs::write(dir.join("wg0.conf"), &texts[index]).expect("baseline write");
@@ -558,7 +558,10 @@ fn run_pass(pass: &'static str, inventory_path: &Path, state_path: &Path, out: &
     // Rendering and writing are one phase: each worker thread writes the config it just rendered.
     let written = timer.time("render+write", || {
         let renderer = ok(Renderer::new(None), "template");
-        ok(renderer.render_to_dir(out, &deployment, &state), "render")
+        ok(
+            wgdeploy::store::rendered::render_to_dir(&renderer, out, &deployment, &state),
+            "render",
+        )
     });
     let bytes: u64 = deployment
         .inventory

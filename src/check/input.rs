@@ -22,7 +22,6 @@ impl CheckInput {
     }
 }
 use crate::core::error::{Diagnostic, Error, Result};
-use crate::store::state::State;
 use std::path::Path;
 
 /// Reads `DIR/NAME.conf` and `DIR/NAME/IFACE.conf` (as `render` writes them), sorted by name.
@@ -80,33 +79,13 @@ pub fn from_dir(dir: &Path) -> Result<Vec<ConfigSet>> {
     Ok(sets)
 }
 
-/// The configs `render` would write for an inventory, with the hosts behind NAT and the
-/// forwarding hosts as the inventory says. Keys come from the state; hosts without one get a
-/// throwaway key in memory (the state file is never written by `check`).
-pub fn from_inventory(
-    inventory: &Path,
-    state_path: &Path,
-    templates: Option<&Path>,
-) -> Result<CheckInput> {
-    let renderer = crate::core::render::Renderer::new(templates)?;
-    let mut state = State::load(state_path)?;
-    let deployment =
-        crate::core::pipeline::plan_inventory(inventory, &state.remembered_addresses())?;
-    state.reconcile(
-        &deployment.inventory,
-        &deployment.addresses,
-        &deployment.topology,
-    );
-    from_deployment(&deployment, &state, &renderer)
-}
-
 /// The configs of a planned deployment, rendered and parsed back, with the inventory's facts.
 pub fn from_deployment(
     deployment: &crate::core::render::Deployment,
-    state: &State,
+    keys: &dyn crate::core::keys::KeySource,
     renderer: &crate::core::render::Renderer,
 ) -> Result<CheckInput> {
-    let rendered = renderer.render_all(deployment, state)?;
+    let rendered = renderer.render_all(deployment, keys)?;
     let hosts = &deployment.inventory.hosts;
     let mut sets = Vec::with_capacity(hosts.len());
     for (host, text) in hosts.iter().zip(&rendered) {

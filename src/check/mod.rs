@@ -805,7 +805,7 @@ impl<'s> Report<'s> {
     /// Simulates every direction on all cores.
     pub fn run(simulation: &'s Simulation<'s>) -> Report<'s> {
         let hosts = simulation.network.nodes.len();
-        let rows = crate::engine::parallel::map(hosts, |from| {
+        let rows = crate::core::parallel::map(hosts, |from| {
             let mut transit = vec![false; hosts];
             let mut path = Vec::with_capacity(MAX_HOPS + 1);
             let row: Vec<u8> = (0..hosts)

@@ -4,7 +4,7 @@ use crate::core::error::{Diagnostic, Result};
 use crate::store::state::{self, State};
 use clap::{Args, Parser, Subcommand};
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -273,7 +273,7 @@ fn check(args: &CheckArgs, out: &mut dyn Write) -> Result<()> {
                 .state
                 .clone()
                 .unwrap_or_else(|| state::default_path(inventory));
-            crate::check::input::from_inventory(inventory, &state_path, args.templates.as_deref())?
+            check_input_of(inventory, &state_path, args.templates.as_deref())?
         }
         (None, Some(dir)) => crate::check::input::CheckInput {
             sets: crate::check::input::from_dir(dir)?,
@@ -316,6 +316,26 @@ fn check(args: &CheckArgs, out: &mut dyn Write) -> Result<()> {
     }
 }
 
+/// The configs `render` would write for an inventory, with the hosts behind NAT and the
+/// forwarding hosts as the inventory says. Keys come from the state; hosts without one get a
+/// throwaway key in memory (the state file is never written by `check`).
+fn check_input_of(
+    inventory: &Path,
+    state_path: &Path,
+    templates: Option<&Path>,
+) -> Result<crate::check::input::CheckInput> {
+    let renderer = crate::core::render::Renderer::new(templates)?;
+    let mut state = State::load(state_path)?;
+    let deployment =
+        crate::core::pipeline::plan_inventory(inventory, &state.remembered_addresses())?;
+    state.reconcile(
+        &deployment.inventory,
+        &deployment.addresses,
+        &deployment.topology,
+    );
+    crate::check::input::from_deployment(&deployment, &state, &renderer)
+}
+
 fn plan(args: &PlanArgs, out: &mut dyn Write) -> Result<()> {
     // Offline planning reads the state (to keep remembered addresses) but never writes it.
     let state = State::load(&args.common.state_path())?;
@@ -351,7 +371,7 @@ fn render(args: &RenderArgs, out: &mut dyn Write) -> Result<()> {
     ) {
         state.save(&state_path)?;
     }
-    let written = renderer.render_to_dir(&args.out, &deployment, &state)?;
+    let written = crate::store::rendered::render_to_dir(&renderer, &args.out, &deployment, &state)?;
     write_out(
         out,
         &format!(

@@ -145,3 +145,10 @@ mod tests {
         assert!(PrivateKey::from_base64("AAAA").is_none());
     }
 }
+
+/// Where rendering finds each host's private key and each pair's preshared key (the state file,
+/// in practice), so the pure core needs no store.
+pub trait KeySource: Sync {
+    fn private_key(&self, host: &str) -> Option<&PrivateKey>;
+    fn preshared_key(&self, a: &str, b: &str) -> Option<&PresharedKey>;
+}

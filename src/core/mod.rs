@@ -10,6 +10,7 @@ pub mod inventory;
 pub mod key_guard;
 pub mod keys;
 pub mod model;
+pub mod parallel;
 pub mod pipeline;
 pub mod render;
 pub mod routes;

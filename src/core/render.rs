@@ -5,9 +5,9 @@
 
 use crate::core::addressing::HostAddresses;
 use crate::core::error::{At, Diagnostic, Error, Result};
+use crate::core::keys::KeySource;
 use crate::core::model::{HostId, Inventory, Role};
 use crate::core::topology::{Carries, Link, Topology};
-use crate::store::state::State;
 use ipnet::IpNet;
 use minijinja::value::{Enumerator, Object, ObjectRepr};
 use minijinja::{Environment, UndefinedBehavior, Value, syntax::SyntaxConfig};
@@ -95,8 +95,8 @@ impl Renderer {
     }
 
     /// Renders every host's config, in inventory order, on all cores.
-    pub fn render_all(&self, deployment: &Deployment, state: &State) -> Result<Vec<String>> {
-        self.render_each(deployment, state, |_, text| Ok(text))
+    pub fn render_all(&self, deployment: &Deployment, keys: &dyn KeySource) -> Result<Vec<String>> {
+        self.render_each(deployment, keys, |_, text| Ok(text))
     }
 
     /// Renders every host and hands each text to `sink` on the worker thread that rendered it, so
@@ -104,46 +104,22 @@ impl Renderer {
     pub fn render_each<R: Send>(
         &self,
         deployment: &Deployment,
-        state: &State,
+        keys: &dyn KeySource,
         sink: impl Fn(HostId, String) -> Result<R> + Sync,
     ) -> Result<Vec<R>> {
-        let shared = Shared::new(deployment, state)?;
+        let shared = Shared::new(deployment, keys)?;
         let template = self
             .env
             .get_template(TEMPLATE_NAME)
             .expect("template was added");
-        let results = crate::engine::parallel::map(deployment.inventory.hosts.len(), |id| {
-            let context = shared.context(deployment, state, id);
+        let results = crate::core::parallel::map(deployment.inventory.hosts.len(), |id| {
+            let context = shared.context(deployment, keys, id);
             let text = template.render(context).map_err(|err| {
                 self.template_error(&err, Some(deployment.inventory.hosts[id].name.as_str()))
             })?;
             sink(id, text)
         });
         results.into_iter().collect()
-    }
-
-    /// Renders every host into `DIR/<host>/<interface>.conf` (0600, directories 0700), replacing
-    /// files atomically and leaving files whose content is already right untouched.
-    pub fn render_to_dir(
-        &self,
-        out: &Path,
-        deployment: &Deployment,
-        state: &State,
-    ) -> Result<Written> {
-        let inventory = &deployment.inventory;
-        let file_name = format!("{}.conf", inventory.network.interface);
-        let outcomes = self.render_each(deployment, state, |id, text| {
-            write_config(
-                &out.join(inventory.hosts[id].name.as_str()),
-                &file_name,
-                &text,
-            )
-        })?;
-        let written = outcomes.iter().filter(|written| **written).count();
-        Ok(Written {
-            written,
-            unchanged: outcomes.len() - written,
-        })
     }
 }
 
@@ -164,11 +140,11 @@ struct HostValues {
 }
 
 impl Shared {
-    fn new(deployment: &Deployment, state: &State) -> Result<Shared> {
+    fn new(deployment: &Deployment, keys: &dyn KeySource) -> Result<Shared> {
         let hosts = &deployment.inventory.hosts;
-        let values = crate::engine::parallel::map(hosts.len(), |id| -> Result<HostValues> {
+        let values = crate::core::parallel::map(hosts.len(), |id| -> Result<HostValues> {
             let host = &hosts[id];
-            let key = state.private_key(host.name.as_str()).ok_or_else(|| {
+            let key = keys.private_key(host.name.as_str()).ok_or_else(|| {
                 Error::from(
                     Diagnostic::new(format!("no key for `{}` in the state", host.name))
                         .host(host.name.as_str()),
@@ -210,7 +186,7 @@ impl Shared {
         self.links[index].clone()
     }
 
-    fn context(&self, deployment: &Deployment, state: &State, id: HostId) -> Value {
+    fn context(&self, deployment: &Deployment, keys: &dyn KeySource, id: HostId) -> Value {
         let inventory = &deployment.inventory;
         let host = &inventory.hosts[id];
         let plan = &deployment.topology.hosts[id];
@@ -239,7 +215,7 @@ impl Shared {
                     AllowedIps::value(peer.allowed.iter().map(|allowed| &allowed.net))
                 };
                 let preshared_key = with_psk
-                    .then(|| state.preshared_key(host.name.as_str(), inventory.hosts[peer.host].name.as_str()))
+                    .then(|| keys.preshared_key(host.name.as_str(), inventory.hosts[peer.host].name.as_str()))
                     .flatten()
                     .map_or(Value::from(()), |key| Value::from(key.expose_base64()));
                 Value::from_object(PeerObject {
@@ -261,7 +237,7 @@ impl Shared {
             // NAT-ed hosts let the kernel pick a port: nobody can dial them anyway.
             listen_port => (host.role != Role::Nat).then_some(host.listen_port),
             mtu => inventory.network.mtu,
-            private_key => state.private_key(host.name.as_str()).map(|key| key.expose_base64()).unwrap_or_default(),
+            private_key => keys.private_key(host.name.as_str()).map(|key| key.expose_base64()).unwrap_or_default(),
             forwarding => plan.forwarding,
             post_up => post_up,
             post_down => post_down,
@@ -361,47 +337,5 @@ impl Object for AllowedIps {
 
     fn render(self: &Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.text)
-    }
-}
-
-/// What writing the configs did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Written {
-    pub written: usize,
-    pub unchanged: usize,
-}
-
-/// Writes one config into `dir` (created 0700) unless it already has exactly this content.
-/// Returns whether the file was written. Replacing an existing file is atomic (temporary file +
-/// rename) so a reader never sees half a config; a new file is created directly (0600, exclusive),
-/// since there is no old version to protect and an interrupted write is redone by the next render
-/// (its content then differs). No fsync: rendered files can always be rendered again; the state
-/// file, which cannot, is fsynced.
-fn write_config(dir: &Path, file_name: &str, text: &str) -> Result<bool> {
-    use std::io::Write;
-    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-    let path = dir.join(file_name);
-    match std::fs::read(&path) {
-        Ok(existing) if existing == text.as_bytes() => Ok(false),
-        Ok(_) => {
-            crate::store::state::write_file(&path, text.as_bytes(), false)
-                .map_err(|err| Error::io("write config", &path, &err))?;
-            Ok(true)
-        }
-        Err(_) => {
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(dir)
-                .map_err(|err| Error::io("create directory", dir, &err))?;
-            std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&path)
-                .and_then(|mut file| file.write_all(text.as_bytes()))
-                .map_err(|err| Error::io("write config", &path, &err))?;
-            Ok(true)
-        }
     }
 }

@@ -1,42 +1,5 @@
-//! Data parallelism for the pure stages: rendering and writing thousands of configs is CPU-bound
-//! and independent per host, so it is spread over the machine's cores with scoped threads
-//! ([`map`]). Talking to many hosts is I/O-bound and spread over tokio tasks instead ([`bounded`]).
-
-/// `f(0..count)` computed on all cores, results in index order. Indices are dealt round-robin so
-/// heavy items (relays with thousands of peers) do not pile up on one thread.
-pub fn map<R: Send>(count: usize, f: impl Fn(usize) -> R + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(count.max(1));
-    if threads <= 1 {
-        return (0..count).map(f).collect();
-    }
-    let f = &f;
-    let parts: Vec<Vec<(usize, R)>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|thread| {
-                scope.spawn(move || {
-                    (thread..count)
-                        .step_by(threads)
-                        .map(|index| (index, f(index)))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|handle| handle.join().expect("worker thread panicked"))
-            .collect()
-    });
-    let mut slots: Vec<Option<R>> = (0..count).map(|_| None).collect();
-    for (index, result) in parts.into_iter().flatten() {
-        slots[index] = Some(result);
-    }
-    slots
-        .into_iter()
-        .map(|slot| slot.expect("every index computed"))
-        .collect()
-}
+//! Talking to many hosts is I/O-bound: it is spread over tokio tasks ([`bounded`]). (CPU-bound work
+//! of the pure stages uses threads: `core::parallel`.)
 
 /// `work(item)` for every item as tokio tasks, at most `parallel` running at once; results in item
 /// order, whatever order the tasks finish in. Used for everything wgdeploy does to many hosts over
@@ -79,15 +42,6 @@ where
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn keeps_order() {
-        assert_eq!(
-            super::map(1000, |i| i * 2),
-            (0..1000).map(|i| i * 2).collect::<Vec<_>>()
-        );
-        assert!(super::map(0, |i| i).is_empty());
-    }
-
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn bounded_keeps_order_and_the_limit() {
         use std::sync::Arc;

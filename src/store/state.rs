@@ -12,7 +12,6 @@ use crate::core::topology::Topology;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::io::Write;
 use std::net::IpAddr;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -372,7 +371,7 @@ impl State {
         };
         let mut text = serde_json::to_string_pretty(&file).expect("state serializes");
         text.push('\n');
-        write_private_file(path, text.as_bytes())
+        crate::store::files::write_private_file(path, text.as_bytes())
             .map_err(|err| Error::io("write state file", path, &err))
     }
 }
@@ -414,35 +413,13 @@ impl StateLock {
     }
 }
 
-/// Atomically and durably replaces `path` with `content`, readable by the owner only.
-pub fn write_private_file(path: &Path, content: &[u8]) -> std::io::Result<()> {
-    write_file(path, content, true)
-}
-
-/// Atomically replaces `path` with `content` (mode 0600): a temporary file in the same directory,
-/// renamed over the target. `durable` adds an fsync before the rename.
-pub fn write_file(path: &Path, content: &[u8], durable: bool) -> std::io::Result<()> {
-    let name = path
-        .file_name()
-        .map(|name| name.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let temporary = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&temporary)?;
-        file.write_all(content)?;
-        if durable {
-            file.sync_all()?;
-        }
-        std::fs::rename(&temporary, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&temporary);
+impl crate::core::keys::KeySource for State {
+    fn private_key(&self, host: &str) -> Option<&PrivateKey> {
+        State::private_key(self, host)
     }
-    result
+    fn preshared_key(&self, a: &str, b: &str) -> Option<&PresharedKey> {
+        State::preshared_key(self, a, b)
+    }
 }
 
 #[cfg(test)]
