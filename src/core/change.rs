@@ -9,6 +9,9 @@ use crate::core::forwarding::Families;
 use crate::core::model::InterfaceName;
 use crate::remote::{Action, ApplyStep};
 
+/// The plan's reason line (and `--json` reason) for a host whose config wgdeploy did not write.
+pub const REPLACES_UNMANAGED: &str = "replaces a config not written by wgdeploy";
+
 /// How disruptive a host's change is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -48,7 +51,7 @@ pub struct HostChange {
     /// An earlier apply was armed and never confirmed: its timer will put back the config from
     /// before it, so even a host whose config is right needs this run to confirm it.
     pub unconfirmed: bool,
-    /// The host runs a config wgdeploy did not write (see [`crate::engine::adopt::unmanaged`]): apply
+    /// The host runs a config wgdeploy did not write (see [`crate::core::facts::unmanaged`]): apply
     /// keeps it as generation 0, and refuses the host unless it was adopted or
     /// `--replace-unmanaged` is given.
     pub replaces_unmanaged: bool,
@@ -181,9 +184,9 @@ pub fn classify(
         }
         _ => Vec::new(),
     };
-    let replaces_unmanaged = write && crate::engine::adopt::unmanaged(facts);
+    let replaces_unmanaged = write && crate::core::facts::unmanaged(facts);
     if replaces_unmanaged {
-        reasons.push(crate::engine::adopt::REPLACES_UNMANAGED.to_owned());
+        reasons.push(REPLACES_UNMANAGED.to_owned());
     }
     let diff = write.then(|| {
         let current = current.unwrap_or("");

@@ -4,6 +4,7 @@
 //! previous deployment". Deployment ids sort by time: `20261125-101500-3f2a91c0` (UTC).
 
 use crate::core::error::{Diagnostic, Error, Result};
+use crate::core::facts::ORIGINAL_KIND;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -137,8 +138,6 @@ pub fn at_or_before(entries: &[Entry], id: &str, target: &str) -> bool {
 /// The rollback target "before wgdeploy's first deployment": each host's generation 0, the config
 /// wgdeploy found there and replaced (recorded with `kind=original`).
 pub const ORIGINAL: &str = "original";
-/// The `kind` of generation 0.
-pub const ORIGINAL_KIND: &str = "original";
 
 /// Whether a host's generation (its `deployment` and `kind`) is one a rollback to `target` may go
 /// to: an original came before every deployment, so it is reachable from any target (the newest

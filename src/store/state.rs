@@ -600,7 +600,7 @@ mod tests {
         let dir = tempdir();
         let path = dir.join("s.json");
         let key = PrivateKey::generate().expose_base64();
-        write_private_file(
+        crate::store::files::write_private_file(
             &path,
             format!("{{\"version\": 1, \"hosts\": {{\"a\": {{\"private_key\": \"{key}\", \"addresses\": [\"100.64.0.2\"]}}}}}}").as_bytes(),
         )
