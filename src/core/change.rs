@@ -7,7 +7,61 @@
 use crate::core::facts::{Facts, FileFact};
 use crate::core::forwarding::Families;
 use crate::core::model::InterfaceName;
-use crate::remote::{Action, ApplyStep};
+use crate::core::routes::StaleRoute;
+
+/// What to do to the interface after the new config is in place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Leave the running interface alone (the file may still be rewritten, e.g. comments only).
+    None,
+    /// `wg syncconf` from `wg-quick strip`: peers change, live sessions survive.
+    Syncconf,
+    /// Down and up: addresses, port, MTU or hooks change.
+    Restart,
+    /// The interface is not running: bring it up.
+    Up,
+}
+
+/// Everything one apply step does on a host.
+#[derive(Debug, Clone)]
+pub struct ApplyStep {
+    pub interface: InterfaceName,
+    /// The config's byte length when a new config is written (it arrives on stdin); `None` keeps it.
+    pub write_len: Option<usize>,
+    /// The config's `stamp` seen when planning: the step refuses if the file changed since.
+    pub expected_stamp: String,
+    pub action: Action,
+    pub systemd: bool,
+    /// `systemctl enable` the unit so the interface comes back after a reboot.
+    pub enable_unit: bool,
+    /// New content of the sysctl.d file (`Some("")` removes it), when it must change.
+    pub sysctl_file: Option<String>,
+    /// Sysctls to switch on now.
+    pub sysctl_on: Vec<&'static str>,
+    /// Routes through the interface that the new AllowedIPs no longer need (removed after a
+    /// syncconf; a restart recreates the interface and its routes anyway).
+    pub stale_routes: Vec<StaleRoute>,
+    /// Lock-out protection: armed before anything changes (set by the run, not by the plan).
+    pub arm: Option<Arm>,
+    /// The config on the host was not written by wgdeploy: keep it as generation 0 (`kind=original`)
+    /// before replacing it, so `rollback` can put it back. Needs `arm` (its token is the deployment).
+    pub keep_original: bool,
+}
+
+/// Lock-out protection for one apply step, like `commit confirmed` on routers: before the step
+/// changes anything, the host starts a timer that puts back the previous config unless wgdeploy
+/// confirms the change over a fresh SSH connection in time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Arm {
+    /// The run's deployment id: a confirm or revert acts only on the arming of that run.
+    pub token: String,
+    /// Seconds from the end of the step until the host reverts by itself (`--confirm-timeout`).
+    pub seconds: u64,
+    /// Seconds the step may take (`--step-timeout`). The timer armed before the step fires after
+    /// `step_seconds + seconds`, so it never runs out while a slow step is still working; the
+    /// step's end restarts it at `seconds`. A step that never ends is still put back.
+    pub step_seconds: u64,
+}
 
 /// The plan's reason line (and `--json` reason) for a host whose config wgdeploy did not write.
 pub const REPLACES_UNMANAGED: &str = "replaces a config not written by wgdeploy";
@@ -144,12 +198,12 @@ pub fn classify(
         forwarding_notes.push(if wanted_file.is_empty() {
             format!(
                 "remove {} (this host no longer forwards)",
-                crate::remote::Paths::new(interface).sysctl_file
+                crate::core::paths::Paths::new(interface).sysctl_file
             )
         } else {
             format!(
                 "persist forwarding in {}",
-                crate::remote::Paths::new(interface).sysctl_file
+                crate::core::paths::Paths::new(interface).sysctl_file
             )
         });
         Some(wanted_file)

@@ -11,6 +11,7 @@ pub mod key_guard;
 pub mod keys;
 pub mod model;
 pub mod parallel;
+pub mod paths;
 pub mod pipeline;
 pub mod render;
 pub mod routes;

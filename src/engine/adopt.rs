@@ -1245,7 +1245,7 @@ mod tests {
         );
         // The apply step keeps the original as generation 0 before it writes, under the lock.
         let mut step = change.step.clone();
-        step.arm = Some(crate::remote::Arm {
+        step.arm = Some(crate::core::change::Arm {
             token: "20261125-101500-abcd".into(),
             seconds: 30,
             step_seconds: 120,

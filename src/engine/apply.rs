@@ -99,8 +99,8 @@ pub struct Run {
 const REVERT_GRACE: Duration = Duration::from_secs(20);
 
 impl Run {
-    fn arm(&self, step_limit: Duration) -> remote::Arm {
-        remote::Arm {
+    fn arm(&self, step_limit: Duration) -> crate::core::change::Arm {
+        crate::core::change::Arm {
             token: self.deployment.clone(),
             seconds: self.confirm_timeout.as_secs().max(1),
             step_seconds: step_limit.as_secs().max(1),
@@ -222,7 +222,7 @@ pub async fn execute<T: Transport>(
     transport: &T,
     job: &Job,
     change: &HostChange,
-    arm: Option<remote::Arm>,
+    arm: Option<crate::core::change::Arm>,
 ) -> StepEnd {
     let stdin = if change.write {
         job.desired.expose().as_bytes()
@@ -539,7 +539,7 @@ async fn apply_one<C: Connector>(
         return (Ok(unchanged), notes);
     }
     let window = run.confirm_timeout.max(Duration::from_secs(1));
-    // The step's own limit: the host's timer allows for it (see `remote::Arm`), so a slow
+    // The step's own limit: the host's timer allows for it (see `crate::core::change::Arm`), so a slow
     // `wg-quick up` is not mistaken for a lock-out.
     let step_limit = limits.apply.max(Duration::from_secs(1));
     let step = match tokio::time::timeout(

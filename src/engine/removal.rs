@@ -12,16 +12,18 @@
 //! The remaining hosts need nothing from here: their configs are planned from the inventory, which
 //! no longer lists the host, so their change (a syncconf) drops it as a peer.
 
+use crate::core::change::{Action, ApplyStep};
 use crate::core::change::{Class, HostChange};
 use crate::core::error::Result;
 use crate::core::facts::{Facts, FileFact, SecretText};
 use crate::core::forwarding::Families;
 use crate::core::model::{InterfaceName, Inventory};
+use crate::core::paths::{FORWARDING_SYSCTLS, Paths};
 use crate::engine::apply::{
     Applied, Connector, HostError, HostReport, Job, Limits, Reporter, Run, Surveyed,
 };
 use crate::engine::deploy::SshConnector;
-use crate::remote::{self, Action, ApplyStep, Become, FORWARDING_SYSCTLS, Paths, quote};
+use crate::remote::{self, Become, quote};
 use crate::store::state::{Managed, RememberedSsh, State};
 use crate::transport::Transport;
 use crate::transport::ssh::SshTarget;
@@ -785,7 +787,7 @@ pub fn remove_host_script(
     let state = quote(&paths.state);
     let ours = quote(&paths.sysctl_file);
     let gens = quote(&format!("{}/generations", paths.state));
-    let root = quote(remote::STATE_ROOT);
+    let root = quote(crate::core::paths::STATE_ROOT);
     let log = quote(&format!("{}/.{name}.wgdeploy.log", paths.dir));
     let unit = quote(&format!("wg-quick@{name}"));
     let expected = quote(expected_stamp);

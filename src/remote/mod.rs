@@ -12,7 +12,9 @@
 //! Output is a sequence of `@@section` lines followed by that section's lines; file contents are
 //! framed by their byte length so any content survives. The parsers live in `facts`.
 
+use crate::core::change::{Action, ApplyStep, Arm};
 use crate::core::model::InterfaceName;
+use crate::core::paths::{FORWARDING_SYSCTLS, Paths, STATE_ROOT};
 use crate::core::routes::StaleRoute;
 
 /// Quotes one word for `sh`: plain words as they are, anything else in single quotes, where nothing
@@ -51,41 +53,6 @@ pub fn command(script: &str, become_: Become) -> String {
         Become::Sudo => format!("sudo -n sh -c {quoted}"),
     }
 }
-
-/// The paths wgdeploy manages for one interface.
-#[derive(Debug, Clone)]
-pub struct Paths {
-    pub dir: &'static str,
-    pub config: String,
-    pub backup: String,
-    pub lock: String,
-    pub temp_prefix: String,
-    pub sysctl_file: String,
-    /// Root-only directory with the generations and the lock-out protection's files.
-    pub state: String,
-}
-
-impl Paths {
-    pub fn new(interface: &InterfaceName) -> Paths {
-        let dir = "/etc/wireguard";
-        let name = interface.as_str();
-        Paths {
-            dir,
-            config: format!("{dir}/{name}.conf"),
-            backup: format!("{dir}/{name}.conf.wgdeploy-prev"),
-            lock: format!("{dir}/.{name}.wgdeploy.lock"),
-            temp_prefix: format!("{dir}/.{name}.conf.wgdeploy-tmp"),
-            sysctl_file: format!("/etc/sysctl.d/99-wgdeploy-{name}.conf"),
-            state: format!("{STATE_ROOT}/{name}"),
-        }
-    }
-}
-
-/// Where wgdeploy keeps what it knows on a host (mode 0700: generations hold private keys).
-pub const STATE_ROOT: &str = "/var/lib/wgdeploy";
-
-/// The sysctls wgdeploy reads on every host and may switch on for forwarding hosts.
-pub const FORWARDING_SYSCTLS: [&str; 2] = ["net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding"];
 
 /// Shell functions shared by the scripts: framed file output and `wg show dump` without secrets.
 const PRELUDE: &str = r#"
@@ -271,60 +238,6 @@ fi
 echo '@@end'
 "#
     )
-}
-
-/// What to do to the interface after the new config is in place.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    /// Leave the running interface alone (the file may still be rewritten, e.g. comments only).
-    None,
-    /// `wg syncconf` from `wg-quick strip`: peers change, live sessions survive.
-    Syncconf,
-    /// Down and up: addresses, port, MTU or hooks change.
-    Restart,
-    /// The interface is not running: bring it up.
-    Up,
-}
-
-/// Everything one apply step does on a host.
-#[derive(Debug, Clone)]
-pub struct ApplyStep {
-    pub interface: InterfaceName,
-    /// The config's byte length when a new config is written (it arrives on stdin); `None` keeps it.
-    pub write_len: Option<usize>,
-    /// The config's `stamp` seen when planning: the step refuses if the file changed since.
-    pub expected_stamp: String,
-    pub action: Action,
-    pub systemd: bool,
-    /// `systemctl enable` the unit so the interface comes back after a reboot.
-    pub enable_unit: bool,
-    /// New content of the sysctl.d file (`Some("")` removes it), when it must change.
-    pub sysctl_file: Option<String>,
-    /// Sysctls to switch on now.
-    pub sysctl_on: Vec<&'static str>,
-    /// Routes through the interface that the new AllowedIPs no longer need (removed after a
-    /// syncconf; a restart recreates the interface and its routes anyway).
-    pub stale_routes: Vec<StaleRoute>,
-    /// Lock-out protection: armed before anything changes (set by the run, not by the plan).
-    pub arm: Option<Arm>,
-    /// The config on the host was not written by wgdeploy: keep it as generation 0 (`kind=original`)
-    /// before replacing it, so `rollback` can put it back. Needs `arm` (its token is the deployment).
-    pub keep_original: bool,
-}
-
-/// Lock-out protection for one apply step, like `commit confirmed` on routers: before the step
-/// changes anything, the host starts a timer that puts back the previous config unless wgdeploy
-/// confirms the change over a fresh SSH connection in time.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Arm {
-    /// The run's deployment id: a confirm or revert acts only on the arming of that run.
-    pub token: String,
-    /// Seconds from the end of the step until the host reverts by itself (`--confirm-timeout`).
-    pub seconds: u64,
-    /// Seconds the step may take (`--step-timeout`). The timer armed before the step fires after
-    /// `step_seconds + seconds`, so it never runs out while a slow step is still working; the
-    /// step's end restarts it at `seconds`. A step that never ends is still put back.
-    pub step_seconds: u64,
 }
 
 /// What a confirmed change records as the host's new generation.
