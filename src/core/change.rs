@@ -529,7 +529,7 @@ mod tests {
             let config = format!("@@config {}\n{hooked}\n", hooked.len());
             let text =
                 format!("@@wgdeploy-facts 1\n{config}@@dump\n-\t{public}\t51820\toff\n@@end\n");
-            crate::core::facts::parse(text.as_bytes()).unwrap()
+            crate::remote::facts::parse(text.as_bytes()).unwrap()
         };
         let wg0 = InterfaceName::parse("wg0").unwrap();
         let kept = output(key.public_key().to_base64());

@@ -208,7 +208,7 @@ mod tests {
     }
 
     fn facts(current: &str, live_key: Option<&PrivateKey>) -> Facts {
-        let mut facts = crate::core::facts::parse(b"@@wgdeploy-facts 1\n@@end\n").unwrap();
+        let mut facts = crate::remote::facts::parse(b"@@wgdeploy-facts 1\n@@end\n").unwrap();
         facts.config = FileFact::Present(SecretText::new(current.to_owned()));
         facts.live = live_key.map(|key| LiveInterface {
             public_key: key.public_key().to_base64(),

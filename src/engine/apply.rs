@@ -177,7 +177,7 @@ pub(crate) async fn run<T: Transport>(
 /// Gathers a host's facts in one round trip and checks wgdeploy can manage it.
 pub async fn gather<T: Transport>(transport: &T, job: &Job) -> Result<Facts, HostError> {
     let output = run(transport, job, &remote::facts_script(&job.interface), &[]).await?;
-    let facts = crate::core::facts::parse(&output.stdout).map_err(|err| {
+    let facts = crate::remote::facts::parse(&output.stdout).map_err(|err| {
         let stderr = String::from_utf8_lossy(&output.stderr);
         let detail = stderr.lines().last().unwrap_or("").trim().to_owned();
         if detail.is_empty() {
@@ -235,7 +235,7 @@ pub async fn execute<T: Transport>(
         Ok(output) => output,
         Err(error) => return StepEnd::Unknown(error),
     };
-    let parsed = match crate::core::facts::split(&output.stdout) {
+    let parsed = match crate::remote::facts::split(&output.stdout) {
         Ok(parsed) => parsed,
         Err(err) => return StepEnd::Unknown(HostError::new(err.0)),
     };
@@ -257,7 +257,7 @@ pub async fn execute<T: Transport>(
                 .map_or_else(|| "none".to_owned(), |status| status.to_string())
         )));
     }
-    match crate::core::facts::parse_live(&parsed) {
+    match crate::remote::facts::parse_live(&parsed) {
         Ok(live) => StepEnd::Done(live),
         Err(err) => StepEnd::Unknown(HostError::new(err.0)),
     }
@@ -345,7 +345,8 @@ async fn generation_job<T: Transport>(
     };
     let script = remote::read_generation_script(&job.interface, generation.number);
     let output = run(transport, job, &script, &[]).await?;
-    let parsed = crate::core::facts::split(&output.stdout).map_err(|err| HostError::new(err.0))?;
+    let parsed =
+        crate::remote::facts::split(&output.stdout).map_err(|err| HostError::new(err.0))?;
     match parsed.file("generation-config") {
         Some(FileFact::Present(text)) if parsed.ended => Ok(Job {
             desired: text,
@@ -659,9 +660,9 @@ async fn run_on<T: Transport>(
     transport: &T,
     job: &Job,
     script: &str,
-) -> Result<crate::core::facts::Parsed, HostError> {
+) -> Result<crate::remote::facts::Parsed, HostError> {
     let output = run(transport, job, script, &[]).await?;
-    crate::core::facts::split(&output.stdout).map_err(|err| HostError::new(err.0))
+    crate::remote::facts::split(&output.stdout).map_err(|err| HostError::new(err.0))
 }
 
 /// `apply --atomic` after a failure: every host this run changed goes back to the config it ran
@@ -861,7 +862,7 @@ async fn refresh_after_restarts<S: Transport + 'static>(
                 .await
                 .map_err(|_| HostError::new("timed out"))
                 .and_then(|outcome| outcome);
-            let note = match outcome.map(|output| crate::core::facts::split(&output.stdout)) {
+            let note = match outcome.map(|output| crate::remote::facts::split(&output.stdout)) {
                 Ok(Ok(parsed)) if parsed.section("done").is_some() && parsed.ended => {
                     format!("fresh sessions with restarted {}", names.join(", "))
                 }
@@ -1091,7 +1092,7 @@ mod tests {
         let k = keys();
         let old = config(&k, "100.64.0.1/24", "100.64.0.2/32");
         let moved = config(&k, "100.64.0.9/24", "100.64.0.2/32");
-        let facts = crate::core::facts::parse(
+        let facts = crate::remote::facts::parse(
             facts_output(Some(&old), Some(&dump(&k, "100.64.0.2/32"))).as_bytes(),
         )
         .unwrap();
@@ -1104,7 +1105,8 @@ mod tests {
         );
         assert_eq!(change.class, Class::Restart);
         assert_eq!(change.reasons, vec!["interface changes: Address"]);
-        let stopped = crate::core::facts::parse(facts_output(Some(&old), None).as_bytes()).unwrap();
+        let stopped =
+            crate::remote::facts::parse(facts_output(Some(&old), None).as_bytes()).unwrap();
         let change = crate::core::change::classify(
             "relay1",
             &job(&old).interface,
@@ -1123,7 +1125,7 @@ mod tests {
     async fn live_drift_is_repaired_with_syncconf() {
         let k = keys();
         let desired = config(&k, "100.64.0.1/24", "100.64.0.2/32");
-        let facts = crate::core::facts::parse(
+        let facts = crate::remote::facts::parse(
             facts_output(Some(&desired), Some(&dump(&k, "100.64.0.3/32"))).as_bytes(),
         )
         .unwrap();
@@ -1147,7 +1149,7 @@ mod tests {
     async fn forwarding_hosts_get_the_sysctl_switched_on_and_persisted() {
         let k = keys();
         let desired = config(&k, "100.64.0.1/24", "100.64.0.2/32");
-        let facts = crate::core::facts::parse(
+        let facts = crate::remote::facts::parse(
             facts_output(Some(&desired), Some(&dump(&k, "100.64.0.2/32"))).as_bytes(),
         )
         .unwrap();

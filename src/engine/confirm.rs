@@ -84,14 +84,14 @@ fn first_line(text: &str) -> &str {
 
 /// Reads the confirm script's answer; an error means "try again".
 pub fn parse(stdout: &[u8]) -> Result<Confirmation, HostError> {
-    let parsed = crate::core::facts::split(stdout).map_err(|err| HostError::new(err.0))?;
+    let parsed = crate::remote::facts::split(stdout).map_err(|err| HostError::new(err.0))?;
     let failure = parsed.section("fail").map(|(reason, _)| reason.to_owned());
     if parsed.section("confirmed").is_some() {
         return Ok(Confirmation::Confirmed {
             generation: parsed
                 .section("generation")
                 .and_then(|(arg, _)| arg.parse().ok()),
-            live: crate::core::facts::parse_live(&parsed).unwrap_or(None),
+            live: crate::remote::facts::parse_live(&parsed).unwrap_or(None),
             now: parsed
                 .section("now")
                 .and_then(|(arg, _)| arg.parse().ok())

@@ -376,7 +376,7 @@ pub enum Verdict {
 }
 
 impl Inspection {
-    fn from_parsed(parsed: &crate::core::facts::Parsed) -> Inspection {
+    fn from_parsed(parsed: &crate::remote::facts::Parsed) -> Inspection {
         let generation = parsed.section("generation").and_then(|(rest, _)| {
             let (what, number) = rest.split_once(' ')?;
             let number = number.trim().parse().ok()?;
@@ -412,7 +412,7 @@ impl Inspection {
     }
 
     fn parse(stdout: &[u8]) -> std::result::Result<Inspection, HostError> {
-        let parsed = crate::core::facts::split(stdout).map_err(|err| HostError::new(err.0))?;
+        let parsed = crate::remote::facts::split(stdout).map_err(|err| HostError::new(err.0))?;
         if !parsed.ended {
             return Err(HostError::new(
                 "the host's answer about its generations and forwarding was cut short",
@@ -634,7 +634,7 @@ pub async fn decommission<T: Transport>(
             );
         }
     };
-    let parsed = match crate::core::facts::split(&output.stdout) {
+    let parsed = match crate::remote::facts::split(&output.stdout) {
         Ok(parsed) => parsed,
         Err(err) => return (Err(HostError::new(err.0)), Vec::new()),
     };
@@ -1109,13 +1109,13 @@ mod tests {
             }
         }
 
-        fn run(&self, script: &str) -> crate::core::facts::Parsed {
+        fn run(&self, script: &str) -> crate::remote::facts::Parsed {
             let output = std::process::Command::new("sh")
                 .args(["-c", &relocate(script, &self.root)])
                 .env("PATH", &self.path)
                 .output()
                 .unwrap();
-            crate::core::facts::split(&output.stdout).unwrap()
+            crate::remote::facts::split(&output.stdout).unwrap()
         }
 
         fn stamp(&self) -> String {
@@ -1274,7 +1274,7 @@ mod tests {
     fn the_plan_says_what_happens_and_shows_no_key() {
         let key = PrivateKey::from_bytes([1; 32]);
         let text = facts_output(Some(&config(&key)), Some(SYSCTL_FILE), true);
-        let facts = crate::core::facts::parse(text.as_bytes()).unwrap();
+        let facts = crate::remote::facts::parse(text.as_bytes()).unwrap();
         let inspection = Inspection {
             generation: Some(KeptAs::Existing(2)),
             forwarding: vec![Verdict::Off("net.ipv4.ip_forward".into())],

@@ -12,6 +12,8 @@
 //! Output is a sequence of `@@section` lines followed by that section's lines; file contents are
 //! framed by their byte length so any content survives. The parsers live in `facts`.
 
+pub mod facts;
+
 use crate::core::change::{Action, ApplyStep, Arm};
 use crate::core::model::InterfaceName;
 use crate::core::paths::{FORWARDING_SYSCTLS, Paths, STATE_ROOT};
@@ -826,7 +828,7 @@ mod tests {
         assert!(output.status.success());
         let text = String::from_utf8(output.stdout).unwrap();
         let lines: Vec<String> = text.lines().map(str::to_owned).collect();
-        let parsed = crate::core::facts::parse_generations(&lines);
+        let parsed = crate::remote::facts::parse_generations(&lines);
         let seen: Vec<(u64, &str, &str)> = parsed
             .iter()
             .map(|g| (g.number, g.deployment.as_str(), g.kind.as_str()))
@@ -985,7 +987,7 @@ mod tests {
             .collect();
         let mut lines = vec!["generation=0".to_owned()];
         lines.extend(meta);
-        let parsed = crate::core::facts::parse_generations(&lines);
+        let parsed = crate::remote::facts::parse_generations(&lines);
         assert_eq!(parsed[0].kind, "original");
         assert_eq!(parsed[0].deployment, "20261125-101500-abcd");
 

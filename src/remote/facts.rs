@@ -1,0 +1,347 @@
+//! Parsing what hosts answer: `@@section` lines and length-framed files (see
+//! [`crate::remote::facts_script`] and the other scripts), `wg show dump`, routes and generations,
+//! into [`crate::core::facts`]. Pure: bytes in, facts out, so it is tested on captured output.
+
+use crate::core::facts::{Facts, FileFact, Generation, LiveInterface, LivePeer, SecretText};
+use ipnet::IpNet;
+use std::fmt;
+
+/// Parses the `generations` section: `generation=N` starts a record, `key=value` lines fill it.
+pub fn parse_generations(lines: &[String]) -> Vec<Generation> {
+    let mut generations: Vec<Generation> = Vec::new();
+    for line in lines {
+        let Some((key, value)) = line.split_once('=') else {
+            continue;
+        };
+        if key == "generation" {
+            if let Ok(number) = value.parse() {
+                generations.push(Generation {
+                    number,
+                    ..Generation::default()
+                });
+            }
+            continue;
+        }
+        let Some(generation) = generations.last_mut() else {
+            continue;
+        };
+        let value = value.to_owned();
+        match key {
+            "deployment" => generation.deployment = value,
+            "kind" => generation.kind = value,
+            "time" => generation.time = value,
+            "inventory" => generation.inventory = value,
+            "version" => generation.version = value,
+            _ => {}
+        }
+    }
+    // The host lists them in glob order (10 before 2); oldest first is by number.
+    generations.sort_by_key(|generation| generation.number);
+    generations
+}
+
+/// Output that is not what the facts script prints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FactsError(pub String);
+
+impl fmt::Display for FactsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A cursor over script output: `@@name args` headers, lines, and length-framed blobs.
+struct Sections<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Sections<'a> {
+    fn next_line(&mut self) -> Option<&'a str> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        let end = self
+            .rest
+            .iter()
+            .position(|&b| b == b'\n')
+            .unwrap_or(self.rest.len());
+        let line = &self.rest[..end];
+        self.rest = &self.rest[(end + 1).min(self.rest.len())..];
+        Some(std::str::from_utf8(line).unwrap_or(""))
+    }
+
+    fn take(&mut self, len: usize) -> Option<&'a [u8]> {
+        if self.rest.len() < len {
+            return None;
+        }
+        let (blob, rest) = self.rest.split_at(len);
+        self.rest = rest;
+        Some(blob)
+    }
+}
+
+/// Splits script output into sections: name → (header argument, body lines or framed content).
+#[derive(Debug, Default)]
+pub struct Parsed {
+    sections: Vec<(String, String, Vec<String>)>,
+    files: Vec<(String, FileFact)>,
+    pub ended: bool,
+}
+
+impl Parsed {
+    pub fn section(&self, name: &str) -> Option<(&str, &[String])> {
+        self.sections
+            .iter()
+            .find(|(n, _, _)| n == name)
+            .map(|(_, arg, lines)| (arg.as_str(), lines.as_slice()))
+    }
+    pub fn lines(&self, name: &str) -> &[String] {
+        self.section(name).map(|(_, lines)| lines).unwrap_or(&[])
+    }
+    pub fn file(&self, name: &str) -> Option<FileFact> {
+        self.files
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, fact)| fact.clone())
+    }
+}
+
+/// Names of sections whose header carries a framed file (`@@NAME LEN` + LEN bytes + newline).
+const FILE_SECTIONS: [&str; 5] = [
+    "config",
+    "sysctl-file",
+    "generation-config",
+    // `wgdeploy adopt` only: framed so they land in a redacting `SecretText`, never in plain lines.
+    "private-key",
+    "preshared-keys",
+];
+
+pub fn split(output: &[u8]) -> Result<Parsed, FactsError> {
+    let mut cursor = Sections { rest: output };
+    let mut parsed = Parsed::default();
+    while let Some(line) = cursor.next_line() {
+        let Some(header) = line.strip_prefix("@@") else {
+            match parsed.sections.last_mut() {
+                Some((_, _, lines)) => lines.push(line.to_owned()),
+                None => continue, // login banners or shell noise before the first section
+            }
+            continue;
+        };
+        let (name, arg) = header.split_once(' ').unwrap_or((header, ""));
+        if name == "end" {
+            parsed.ended = true;
+            break;
+        }
+        if FILE_SECTIONS.contains(&name) {
+            let fact = match arg {
+                "absent" => FileFact::Absent,
+                "unreadable" => FileFact::Unreadable,
+                len => {
+                    let len: usize = len.parse().map_err(|_| {
+                        FactsError(format!("malformed `{name}` frame in the host's answer"))
+                    })?;
+                    let blob = cursor.take(len).ok_or_else(|| {
+                        FactsError(format!("the host's answer ended inside `{name}`"))
+                    })?;
+                    cursor.next_line(); // the newline the script adds after the content
+                    let text = String::from_utf8(blob.to_vec()).map_err(|_| {
+                        FactsError(format!("`{name}` on the host is not UTF-8 text"))
+                    })?;
+                    FileFact::Present(SecretText::new(text))
+                }
+            };
+            parsed.files.push((name.to_owned(), fact));
+            continue;
+        }
+        parsed
+            .sections
+            .push((name.to_owned(), arg.to_owned(), Vec::new()));
+    }
+    Ok(parsed)
+}
+
+/// Parses the facts script's output.
+pub fn parse(output: &[u8]) -> Result<Facts, FactsError> {
+    let parsed = split(output)?;
+    if parsed.section("wgdeploy-facts").is_none() || !parsed.ended {
+        return Err(FactsError(
+            "the host's answer to the facts script is incomplete (the script did not run to the end)"
+                .into(),
+        ));
+    }
+    let tools = parsed.lines("tools");
+    let has = |tool: &str| tools.iter().any(|line| line == tool);
+    let systemd_lines = parsed.lines("systemd");
+    let sysctls = parsed
+        .lines("sysctl")
+        .iter()
+        .filter_map(|line| line.split_once('='))
+        .map(|(key, value)| {
+            let value = match value.trim() {
+                "" => None,
+                "0" => Some(false),
+                _ => Some(true),
+            };
+            (key.to_owned(), value)
+        })
+        .collect();
+    Ok(Facts {
+        user: parsed
+            .section("user")
+            .map(|(arg, _)| arg)
+            .unwrap_or("")
+            .to_owned(),
+        os: parsed.lines("os").first().cloned().unwrap_or_default(),
+        has_wg: has("wg"),
+        has_wg_quick: has("wg-quick"),
+        has_flock: has("flock"),
+        systemd: systemd_lines.first().is_some_and(|line| line == "yes"),
+        unit_enabled: systemd_lines.iter().any(|line| line == "enabled enabled"),
+        dir_readable: parsed
+            .lines("dir")
+            .first()
+            .is_none_or(|line| line != "unreadable"),
+        stamp: parsed
+            .section("stamp")
+            .map(|(arg, _)| arg.to_owned())
+            .unwrap_or_else(|| "absent".into()),
+        config: parsed.file("config").unwrap_or(FileFact::Absent),
+        sysctl_file: parsed.file("sysctl-file").unwrap_or(FileFact::Absent),
+        sysctls,
+        link_present: parsed.lines("link").iter().any(|line| line == "present"),
+        live: parse_live(&parsed)?,
+        now: parsed
+            .section("now")
+            .and_then(|(arg, _)| arg.parse().ok())
+            .unwrap_or(0),
+        armed: parsed
+            .section("armed")
+            .map(|(arg, _)| arg.trim())
+            .filter(|token| !token.is_empty())
+            .map(str::to_owned),
+        reverted: parsed.section("reverted").and_then(|(arg, _)| {
+            let (token, time) = arg.trim().split_once(' ')?;
+            Some((token.to_owned(), time.parse().ok()?))
+        }),
+        generations: parse_generations(parsed.lines("generations")),
+    })
+}
+
+/// The live interface of a script's answer: its `wg show dump` and, when listed, its routes.
+pub fn parse_live(parsed: &Parsed) -> Result<Option<LiveInterface>, FactsError> {
+    let mut live = parse_dump(parsed.lines("dump"))?;
+    if let Some(live) = live.as_mut()
+        && parsed.section("routes4").is_some()
+    {
+        let mut routes = crate::core::routes::parse(parsed.lines("routes4"), false);
+        routes.extend(crate::core::routes::parse(parsed.lines("routes6"), true));
+        live.routes = Some(routes);
+    }
+    Ok(live)
+}
+
+/// Parses `wg show IFACE dump` lines (private and preshared keys already blanked to `-`).
+pub fn parse_dump(lines: &[String]) -> Result<Option<LiveInterface>, FactsError> {
+    let mut lines = lines.iter().filter(|line| !line.is_empty());
+    let Some(first) = lines.next() else {
+        return Ok(None);
+    };
+    let bad = || FactsError("unexpected `wg show dump` output on the host".into());
+    let fields: Vec<&str> = first.split('\t').collect();
+    if fields.len() < 4 {
+        return Err(bad());
+    }
+    let mut live = LiveInterface {
+        public_key: fields[1].to_owned(),
+        listen_port: fields[2].parse().ok().filter(|&port| port != 0),
+        peers: Vec::new(),
+        routes: None,
+    };
+    for line in lines {
+        let f: Vec<&str> = line.split('\t').collect();
+        if f.len() < 8 {
+            return Err(bad());
+        }
+        let allowed_ips = if f[3] == "(none)" {
+            Vec::new()
+        } else {
+            f[3].split(',')
+                .map(|net| net.trim().parse::<IpNet>().map_err(|_| bad()))
+                .collect::<Result<_, _>>()?
+        };
+        live.peers.push(LivePeer {
+            public_key: f[0].to_owned(),
+            endpoint: (f[2] != "(none)").then(|| f[2].to_owned()),
+            allowed_ips,
+            latest_handshake: f[4].parse().unwrap_or(0),
+            rx: f[5].parse().unwrap_or(0),
+            tx: f[6].parse().unwrap_or(0),
+            keepalive: f[7].parse().ok(),
+        });
+    }
+    Ok(Some(live))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CAPTURED: &str = "Welcome banner\n@@wgdeploy-facts 1\n@@user root\n@@os\nDebian GNU/Linux 12 (bookworm)\n@@tools\nwg\nwg-quick\nflock\nawk\nstat\n@@systemd\n@@dir\nok\n@@stamp 1234 200 2026-11-24 10:00:00.123456789 +0000\n@@config 19\n[Interface]\nA = 1\n\n\n@@sysctl-file absent\n@@sysctl\nnet.ipv4.ip_forward=1\nnet.ipv6.conf.all.forwarding=\n@@link\npresent\n@@dump\n-\tPUB=\t51820\toff\nPEER=\t-\t198.51.100.2:51820\t100.64.0.2/32,100.64.1.0/24\t1700000000\t10\t20\t25\nP2=\t-\t(none)\t(none)\t0\t0\t0\toff\n@@end\n";
+
+    #[test]
+    fn parses_captured_output() {
+        let facts = parse(CAPTURED.as_bytes()).unwrap();
+        assert_eq!(facts.user, "root");
+        assert_eq!(facts.os, "Debian GNU/Linux 12 (bookworm)");
+        assert!(facts.has_wg && facts.has_wg_quick && facts.has_flock);
+        assert!(!facts.systemd);
+        assert_eq!(facts.stamp, "1234 200 2026-11-24 10:00:00.123456789 +0000");
+        // The framed content keeps its own blank line and loses only the frame's newline.
+        assert_eq!(facts.config.text(), Some("[Interface]\nA = 1\n\n"));
+        assert_eq!(facts.sysctl_file, FileFact::Absent);
+        assert_eq!(facts.sysctl("net.ipv4.ip_forward"), Some(true));
+        assert_eq!(facts.sysctl("net.ipv6.conf.all.forwarding"), None);
+        assert!(facts.link_present);
+        let live = facts.live.unwrap();
+        assert_eq!(live.public_key, "PUB=");
+        assert_eq!(live.listen_port, Some(51820));
+        assert_eq!(live.peers.len(), 2);
+        assert_eq!(live.peers[0].allowed_ips.len(), 2);
+        assert_eq!(live.peers[0].keepalive, Some(25));
+        assert_eq!(live.peers[1].endpoint, None);
+        assert_eq!(live.peers[1].keepalive, None);
+    }
+
+    #[test]
+    fn truncated_output_is_an_error_not_a_guess() {
+        let cut = &CAPTURED.as_bytes()[..CAPTURED.find("@@config").unwrap() + 15];
+        assert!(parse(cut).is_err());
+        let no_end = CAPTURED.replace("@@end\n", "");
+        assert!(parse(no_end.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn content_that_looks_like_a_header_stays_content() {
+        let text = "@@end\n@@config 3\n";
+        let output = format!(
+            "@@wgdeploy-facts 1\n@@config {}\n{text}\n@@end\n",
+            text.len()
+        );
+        let facts = parse(output.as_bytes()).unwrap();
+        assert_eq!(facts.config.text(), Some(text));
+    }
+
+    #[test]
+    fn secret_text_never_prints() {
+        let secret = SecretText::new("PrivateKey = abc".into());
+        assert!(!format!("{secret:?}").contains("abc"));
+    }
+
+    #[test]
+    fn missing_tools_name_the_package() {
+        let mut facts = parse(CAPTURED.as_bytes()).unwrap();
+        facts.has_wg_quick = false;
+        let why = facts.missing_tools().unwrap();
+        assert!(why.contains("`wg-quick`") && why.contains("wireguard-tools"));
+    }
+}
