@@ -4,8 +4,9 @@
 use crate::cli::{ApplyArgs, ChangeArgs, ConnectArgs, PlanArgs, StateArgs, write_out};
 use crate::core::error::{Diagnostic, Error, Result};
 use crate::core::render::Deployment;
-use crate::engine::apply::{Goal, HostReport, Run, Surveyed};
 use crate::engine::deploy;
+use crate::engine::survey::Goal;
+use crate::engine::types::{HostReport, Run, Surveyed};
 use crate::store::journal;
 use crate::transport::ssh::SshSession;
 use crate::ui::output::{self, Progress};
@@ -215,7 +216,7 @@ pub fn change(
     let connector = Arc::new(connector.with_targets(removed));
     let progress = Arc::new(Progress::new(run.kind, true));
     let run = Arc::new(run);
-    let limits = crate::engine::apply::Limits {
+    let limits = crate::engine::types::Limits {
         apply: std::time::Duration::from_secs(change.step_timeout),
         ..fleet.connection.limits
     };
@@ -329,7 +330,7 @@ fn journal_entry(run: &Run, target: Option<String>, reports: &[HostReport]) -> j
 
 /// A host's failure as an error; its text may quote the host (`@@fail` reasons, logs), so it is
 /// escaped for the terminal.
-pub fn host_diagnostic(host: &str, why: &crate::engine::apply::HostError) -> Diagnostic {
+pub fn host_diagnostic(host: &str, why: &crate::engine::types::HostError) -> Diagnostic {
     use crate::core::model::{printable, printable_lines};
     let diagnostic = Diagnostic::new(printable(&why.message)).host(host);
     match &why.help {

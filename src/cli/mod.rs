@@ -228,7 +228,7 @@ impl ConnectArgs {
                 self.accept_new,
                 self.timeout.max(1),
             ),
-            limits: crate::engine::apply::Limits {
+            limits: crate::engine::types::Limits {
                 parallel: self.parallel.max(1),
                 connect: std::time::Duration::from_secs(self.timeout.max(1) + 30),
                 // `apply` and `rollback` set it from `--step-timeout` (see `ChangeArgs`).

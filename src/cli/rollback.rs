@@ -6,7 +6,7 @@
 use crate::cli::live;
 use crate::cli::{RollbackArgs, write_out};
 use crate::core::error::{Diagnostic, Result};
-use crate::engine::apply::Goal;
+use crate::engine::survey::Goal;
 use crate::store::journal;
 use crate::ui::output;
 use std::io::Write;

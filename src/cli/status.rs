@@ -8,7 +8,7 @@ use crate::core::error::{Diagnostic, Error, Result};
 use crate::core::facts::Facts;
 use crate::core::model::InterfaceName;
 use crate::core::render::{Deployment, Renderer};
-use crate::engine::apply::{HostError, Job, Surveyed};
+use crate::engine::types::{HostError, Job, Surveyed};
 use crate::store::state::State;
 use crate::transport::ssh::SshSession;
 use crate::ui::output::Progress;
@@ -34,7 +34,7 @@ pub fn status(args: &StatusArgs, out: &mut dyn Write) -> Result<u8> {
         &args.common,
         &args.connect,
         "status",
-        crate::engine::apply::Goal::Observed,
+        crate::engine::survey::Goal::Observed,
         &[],
     )?;
     let (runtime, connection, deployment, state, renderer, surveyed) = (
@@ -198,8 +198,8 @@ fn targets(deployment: &Deployment) -> Vec<Option<String>> {
 async fn ping_all(
     surveyed: &[Surveyed<SshSession>],
     deployment: &Deployment,
-    limits: crate::engine::apply::Limits,
-    reporter: Arc<dyn crate::engine::apply::Reporter>,
+    limits: crate::engine::types::Limits,
+    reporter: Arc<dyn crate::engine::types::Reporter>,
 ) -> Vec<Option<PingResults>> {
     let addresses = targets(deployment);
     // What each surveyed host pings: every overlay address but its own.
@@ -251,7 +251,7 @@ async fn ping_from(session: &SshSession, job: &Job, addresses: &[String]) -> Pin
         "command -v ping >/dev/null 2>&1 || echo '@@no-ping'\n{}",
         crate::remote::ping_script(addresses)
     );
-    let output = crate::engine::apply::run(session, job, &script, &[]).await?;
+    let output = crate::engine::exec::run(session, job, &script, &[]).await?;
     parse_ping(&output.stdout)
 }
 

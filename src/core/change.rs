@@ -123,6 +123,30 @@ impl HostChange {
     }
 }
 
+impl HostChange {
+    pub fn summary(&self) -> String {
+        if self.is_empty() {
+            return "nothing to do".to_owned();
+        }
+        let mut parts = Vec::new();
+        if self.class != Class::Nothing {
+            parts.push(self.class.as_str().to_owned());
+        } else if self.write {
+            parts.push("rewrite".to_owned());
+        }
+        if !self.forwarding.is_empty() {
+            parts.push("forwarding".to_owned());
+        }
+        if self.step.enable_unit {
+            parts.push("enable unit".to_owned());
+        }
+        if self.unconfirmed {
+            parts.push("confirm an unconfirmed apply".to_owned());
+        }
+        parts.join(" + ")
+    }
+}
+
 /// The sysctl.d file content that persists forwarding for `families` (empty: no file).
 pub fn sysctl_file_content(families: Families, interface: &InterfaceName) -> String {
     let keys = families.sysctls();

@@ -112,6 +112,13 @@ impl fmt::Display for PublicKey {
     }
 }
 
+/// Where rendering finds each host's private key and each pair's preshared key (the state file,
+/// in practice), so the pure core needs no store.
+pub trait KeySource: Sync {
+    fn private_key(&self, host: &str) -> Option<&PrivateKey>;
+    fn preshared_key(&self, a: &str, b: &str) -> Option<&PresharedKey>;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,11 +151,4 @@ mod tests {
         assert!(PrivateKey::from_base64("not base64").is_none());
         assert!(PrivateKey::from_base64("AAAA").is_none());
     }
-}
-
-/// Where rendering finds each host's private key and each pair's preshared key (the state file,
-/// in practice), so the pure core needs no store.
-pub trait KeySource: Sync {
-    fn private_key(&self, host: &str) -> Option<&PrivateKey>;
-    fn preshared_key(&self, a: &str, b: &str) -> Option<&PresharedKey>;
 }

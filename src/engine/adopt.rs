@@ -17,7 +17,7 @@ use crate::core::facts::{FileFact, SecretText};
 use crate::core::keys::{PresharedKey, PrivateKey, PublicKey};
 use crate::core::model::{HostId, Inventory, Role};
 use crate::core::topology::Topology;
-use crate::engine::apply::{HostError, Job, Surveyed};
+use crate::engine::types::{HostError, Job, Surveyed};
 use crate::store::state::State;
 use ipnet::IpNet;
 use std::collections::{BTreeMap, HashMap};
@@ -578,10 +578,10 @@ pub fn adopt(args: &AdoptArgs, out: &mut dyn Write) -> Result<u8> {
             let connector = connector.clone();
             async move {
                 let work = async {
-                    use crate::engine::apply::Connector;
+                    use crate::engine::types::Connector;
                     let session = connector.connect(&job).await?;
                     let script = crate::remote::adopt_script(&job.interface);
-                    let output = crate::engine::apply::run(&session, &job, &script, &[]).await?;
+                    let output = crate::engine::exec::run(&session, &job, &script, &[]).await?;
                     parse_read(&job.name, &output.stdout)
                 };
                 let outcome = match tokio::time::timeout(limit, work).await {
@@ -1075,13 +1075,13 @@ mod tests {
     }
 
     struct Quiet;
-    impl crate::engine::apply::Reporter for Quiet {
+    impl crate::engine::types::Reporter for Quiet {
         fn update(&self, _: &str, _: &str) {}
         fn finish(&self, _: &str, _: bool, _: &str) {}
     }
 
     struct One(FakeTransport);
-    impl crate::engine::apply::Connector for One {
+    impl crate::engine::types::Connector for One {
         type Session = FakeTransport;
         async fn connect(&self, _: &Job) -> std::result::Result<FakeTransport, HostError> {
             Ok(self.0.clone())
@@ -1138,17 +1138,17 @@ mod tests {
             become_: crate::remote::Become::None,
             keys: Default::default(),
         };
-        let limits = crate::engine::apply::Limits {
+        let limits = crate::engine::types::Limits {
             parallel: 1,
             connect: std::time::Duration::from_secs(5),
             apply: std::time::Duration::from_secs(5),
         };
         for (target, want) in [(crate::store::journal::ORIGINAL, original), (d1, ours)] {
-            let goal = crate::engine::apply::Goal::AsOf {
+            let goal = crate::engine::survey::Goal::AsOf {
                 target: target.into(),
                 journal: vec![entry.clone()],
             };
-            let surveyed = crate::engine::apply::survey_for(
+            let surveyed = crate::engine::survey::survey_for(
                 Arc::new(One(transport.clone())),
                 vec![job.clone()],
                 limits,
@@ -1192,9 +1192,7 @@ mod tests {
             });
             let job = jobs.into_iter().next().unwrap();
             async move {
-                let facts = crate::engine::apply::gather(&transport, &job)
-                    .await
-                    .unwrap();
+                let facts = crate::engine::exec::gather(&transport, &job).await.unwrap();
                 let change = crate::core::change::classify(
                     &job.name,
                     &job.interface,

@@ -5,7 +5,7 @@
 //! by itself, and the next connection that does get through learns that it did.
 
 use crate::core::facts::LiveInterface;
-use crate::engine::apply::{Connector, HostError, Job, Reporter, Run};
+use crate::engine::types::{Connector, HostError, Job, Reporter, Run};
 use crate::remote;
 use std::time::{Duration, Instant};
 
@@ -51,7 +51,7 @@ pub async fn confirm<C: Connector>(
         };
         let attempt = async {
             let session = connector.connect(job).await?;
-            crate::engine::apply::run(&session, job, &script, &[]).await
+            crate::engine::exec::run(&session, job, &script, &[]).await
         };
         match tokio::time::timeout(remaining.min(ATTEMPT), attempt).await {
             Ok(Ok(output)) => match parse(&output.stdout) {

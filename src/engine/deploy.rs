@@ -8,7 +8,7 @@ use crate::core::facts::SecretText;
 use crate::core::key_guard::KeyContext;
 use crate::core::model::{HostId, Inventory};
 use crate::core::render::{Deployment, Renderer};
-use crate::engine::apply::{self, Connector, HostError, Job, Limits, Surveyed};
+use crate::engine::types::{Connector, HostError, Job, Limits, Surveyed};
 use crate::remote::Become;
 use crate::store::state::State;
 use crate::transport::ssh::{SshOptions, SshSession, SshTarget};
@@ -275,14 +275,14 @@ pub fn survey(
     deployment: &Deployment,
     jobs: Vec<Job>,
     connection: &Connection,
-    reporter: Arc<dyn apply::Reporter>,
-    goal: apply::Goal,
+    reporter: Arc<dyn crate::engine::types::Reporter>,
+    goal: crate::engine::survey::Goal,
 ) -> Vec<Surveyed<SshSession>> {
     let connector = Arc::new(SshConnector::new(
         &deployment.inventory,
         connection.ssh.clone(),
     ));
-    runtime.block_on(apply::survey_for(
+    runtime.block_on(crate::engine::survey::survey_for(
         connector,
         jobs,
         connection.limits,

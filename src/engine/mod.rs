@@ -6,5 +6,8 @@ pub mod adopt;
 pub mod apply;
 pub mod confirm;
 pub mod deploy;
+pub mod exec;
 pub mod parallel;
 pub mod removal;
+pub mod survey;
+pub mod types;

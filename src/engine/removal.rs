@@ -19,10 +19,10 @@ use crate::core::facts::{Facts, FileFact, SecretText};
 use crate::core::forwarding::Families;
 use crate::core::model::{InterfaceName, Inventory};
 use crate::core::paths::{FORWARDING_SYSCTLS, Paths};
-use crate::engine::apply::{
+use crate::engine::deploy::SshConnector;
+use crate::engine::types::{
     Applied, Connector, HostError, HostReport, Job, Limits, Reporter, Run, Surveyed,
 };
-use crate::engine::deploy::SshConnector;
 use crate::remote::{self, Become, quote};
 use crate::store::state::{Managed, RememberedSsh, State};
 use crate::transport::Transport;
@@ -268,12 +268,12 @@ pub async fn survey<C: Connector>(
             let work = async {
                 let session = connector.connect(&job).await?;
                 reporter.update(&job.name, "gathering facts");
-                let facts = crate::engine::apply::gather(&session, &job).await?;
+                let facts = crate::engine::exec::gather(&session, &job).await?;
                 if let Some(alias) = &alias {
                     let change = plan_forget(&job.name, &job.interface, alias, &facts);
                     return Ok((Arc::new(session), facts, change));
                 }
-                let output = crate::engine::apply::run(&session, &job, &inspect_script(&job.interface), &[])
+                let output = crate::engine::exec::run(&session, &job, &inspect_script(&job.interface), &[])
                     .await?;
                 let inspection = Inspection::parse(&output.stdout)?;
                 let change = plan_removal(
@@ -309,7 +309,7 @@ pub async fn survey<C: Connector>(
             }
             match &outcome {
                 Ok((_, _, change)) => {
-                    reporter.finish(&job.name, true, &crate::engine::apply::summary_of(change))
+                    reporter.finish(&job.name, true, &change.summary())
                 }
                 Err(error) => reporter.finish(&job.name, false, &error.message),
             }
@@ -618,7 +618,7 @@ pub async fn decommission<T: Transport>(
     let script = remove_host_script(&job.interface, facts.systemd, &facts.stamp, &own, &record);
     let output = match tokio::time::timeout(
         limits.apply,
-        crate::engine::apply::run(session, job, &script, &[]),
+        crate::engine::exec::run(session, job, &script, &[]),
     )
     .await
     {
@@ -1564,7 +1564,7 @@ mod tests {
             keys: Default::default(),
         };
         surveyed.extend(
-            crate::engine::apply::survey(fleet.clone(), vec![broken], limits, Arc::new(Quiet))
+            crate::engine::survey::survey(fleet.clone(), vec![broken], limits, Arc::new(Quiet))
                 .await,
         );
         let run = Arc::new(Run {

@@ -3,7 +3,7 @@
 
 use crate::core::change::{Class, HostChange};
 use crate::core::model::{printable, printable_lines};
-use crate::engine::apply::{HostError, HostReport, Reporter};
+use crate::engine::types::{HostError, HostReport, Reporter};
 use std::collections::HashMap;
 use std::io::Write;
 use std::sync::Mutex;
@@ -99,10 +99,7 @@ pub fn human_plan(rows: &[PlanRow]) -> String {
                 } else {
                     '~'
                 };
-                text.push_str(&format!(
-                    "{mark} {host}: {}\n",
-                    crate::engine::apply::summary_of(change)
-                ));
+                text.push_str(&format!("{mark} {host}: {}\n", change.summary()));
                 // Reasons and the diff carry the host's text (its live config): escaped.
                 for reason in &change.reasons {
                     text.push_str(&format!("    {}\n", printable(reason)));
@@ -217,7 +214,7 @@ pub fn summary_table(reports: &[HostReport]) -> String {
 }
 
 /// Generation and health after verifying: "generation 4; up, 3 peers, …".
-fn verified(applied: &crate::engine::apply::Applied) -> String {
+fn verified(applied: &crate::engine::types::Applied) -> String {
     let health = crate::ui::status::health_line(applied.live.as_ref(), applied.now, 180);
     match applied.generation {
         Some(generation) => format!("generation {generation}; {health}"),

@@ -7,7 +7,7 @@
 
 use crate::core::facts::{Generation, LiveInterface, LivePeer};
 use crate::core::model::printable;
-use crate::engine::apply::HostError;
+use crate::engine::types::HostError;
 use std::collections::HashMap;
 use std::fmt::Write;
 

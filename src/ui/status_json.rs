@@ -170,7 +170,7 @@ fn ping_json(matrix: &PingMatrix) -> Value {
 mod tests {
     use super::*;
     use crate::core::facts::Generation;
-    use crate::engine::apply::HostError;
+    use crate::engine::types::HostError;
     use crate::ui::status::{Cell, PingRow};
 
     const NOW: u64 = 1_700_000_000;
