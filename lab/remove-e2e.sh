@@ -17,7 +17,8 @@
 #     decommissions it
 #   4 the two-relay lab: office is re-homed on relay1 and relay2 (a forwarding host) removed:
 #     relay2 has no interface, forwarding off, no FORWARD rule, no sysctl.d file; all pairs ping
-#   5 (after 4) web1 renamed www (same SSH target): web1 is left untouched and forgotten, www's own
+#   5 (after 4) web1 renamed www (same SSH target): the state carries web1's key and addresses over to
+#     www, so nothing is decommissioned and no peer sees a key change; www's own
 #     change applies on that machine; all pairs ping
 #
 # Environment: WGDEPLOY=/path/to/wgdeploy skips `cargo build`. Needs root and jq.
@@ -183,18 +184,27 @@ scenario_4() {
 }
 
 scenario_5() {
-    log "scenario 5: web1 is renamed www in the inventory (same SSH target): not decommissioned, only forgotten"
+    log "scenario 5: web1 is renamed www in the inventory (same SSH target): it keeps its key, nothing is decommissioned"
+    local key
+    key=$(pubkey_of "$(conf_file web1)")
     sed -i 's/^  web1:$/  www:/' "$INV"
     wgd plan "$INV"
-    grep -q '^- web1: remove' "$OUT" && grep -q 'reached like www (same SSH host, port and jump host)' "$OUT" ||
-        fail "5: plan does not say web1 is the same machine as www"
+    grep -q '^renamed: web1 is now www (reached the same way): it keeps its key and addresses' "$OUT" ||
+        fail "5: plan does not say web1 was renamed www"
+    grep -q '^- web1: remove' "$OUT" && fail "5: plan decommissions the renamed host"
+    grep -q 'new key of www' "$OUT" && fail "5: plan gives the renamed host a new key"
     wgd apply "$INV" --yes
     [[ $RC == 0 ]] || fail "5: apply exited $RC"
-    grep -Eq '^web1 +remove +unchanged .*left untouched' "$OUT" || fail "5: web1 was not left untouched"
     in_state web1 && fail "5: web1 is still in the state file"
     jq -e '.hosts.www.ssh.host == "198.18.0.2"' "$STATE" >/dev/null || fail "5: the state does not remember www"
     in_host web1 ip link show dev "$IFACE" >/dev/null 2>&1 || fail "5: the renamed host has no interface"
-    if all_pairs_ping 30; then pass "5: renamed web1 -> www: left untouched and forgotten; www runs there; all pairs ping"
+    [[ $(pubkey_of "$(conf_file web1)") == "$key" ]] || fail "5: the renamed host's key changed"
+    local host
+    for host in "${HOSTS[@]}"; do
+        [[ $host == web1 ]] && continue
+        grep -q "PublicKey = $key" "$(conf_file "$host")" || fail "5: $host no longer lists the renamed host's key"
+    done
+    if all_pairs_ping 30; then pass "5: renamed web1 -> www: same key, nothing decommissioned; all pairs ping"
     else fail "5: some pairs do not ping after the rename"; fi
 }
 

@@ -23,6 +23,8 @@ pub struct Fleet {
     pub state: crate::store::state::State,
     /// `state` differs from the state file.
     pub state_changed: bool,
+    /// Hosts renamed in the inventory (old, new): they keep their keys and addresses.
+    pub renamed: Vec<(String, String)>,
     pub renderer: crate::core::render::Renderer,
     pub hosts: Vec<Surveyed<SshSession>>,
 }
@@ -69,6 +71,7 @@ pub fn survey(
         deployment: loaded.deployment,
         state: loaded.state,
         state_changed: loaded.state_changed,
+        renamed: loaded.renamed,
         renderer: loaded.renderer,
         hosts,
     })
@@ -131,7 +134,7 @@ pub fn plan(args: &PlanArgs, out: &mut dyn Write) -> Result<u8> {
         text.push('\n');
         text
     } else {
-        output::human_plan(&rows) + &left_alone
+        output::human_plan(&rows) + &left_alone + &renamed_text(&fleet.renamed)
     };
     write_out(out, &text)?;
     let counts = deploy::counts(&fleet.hosts);
@@ -161,6 +164,7 @@ pub fn apply(args: &ApplyArgs, out: &mut dyn Write) -> Result<u8> {
     let counts = deploy::counts(&fleet.hosts);
     write_out(out, &output::human_plan(&deploy::rows(&fleet.hosts)))?;
     write_out(out, &left_alone)?;
+    write_out(out, &renamed_text(&fleet.renamed))?;
     if counts.changed() == 0 {
         let connector =
             deploy::SshConnector::new(&fleet.deployment.inventory, fleet.connection.ssh.clone());
@@ -262,6 +266,18 @@ pub fn change(
     } else {
         Err(Error::from_all(diagnostics).unwrap_or_else(Error::silent))
     }
+}
+
+/// One line per host renamed in the inventory.
+fn renamed_text(renamed: &[(String, String)]) -> String {
+    renamed
+        .iter()
+        .map(|(old, new)| {
+            format!(
+                "renamed: {old} is now {new} (reached the same way): it keeps its key and addresses\n"
+            )
+        })
+        .collect()
 }
 
 /// The journal file of a command.

@@ -204,6 +204,8 @@ pub struct Loaded {
     pub renderer: Renderer,
     /// The state differs from the file: new keys, addresses, preshared keys.
     pub state_changed: bool,
+    /// Hosts renamed in the inventory (old name, new name), carried over in the state.
+    pub renamed: Vec<(String, String)>,
     pub keys: KeyContext,
 }
 
@@ -217,8 +219,15 @@ pub fn load(
 ) -> Result<Loaded> {
     let renderer = Renderer::new(templates)?;
     let mut state = State::load(state_path)?;
-    let deployment =
-        crate::core::pipeline::plan_inventory(inventory, &state.remembered_addresses())?;
+    let loaded = crate::core::inventory::load(inventory)?;
+    // A host that left the inventory and one that joined it, reached the same way (SSH host,
+    // port, jump host), are one machine renamed: it keeps its key and addresses under the new
+    // name, so neither it nor its peers see a key change.
+    let renamed = crate::engine::removal::renames(&state, &loaded);
+    for (old, new) in &renamed {
+        state.rename(old, new);
+    }
+    let deployment = crate::core::pipeline::plan_loaded(loaded, &state.remembered_addresses())?;
     let hosts = &deployment.inventory.hosts;
     for name in rekey {
         known_host(&deployment.inventory, name, "--rekey")?;
@@ -229,7 +238,8 @@ pub fn load(
         .filter(|name| state.private_key(name).is_none())
         .map(str::to_owned)
         .collect();
-    let mut state_changed = state.reconcile(
+    let mut state_changed = !renamed.is_empty();
+    state_changed |= state.reconcile(
         &deployment.inventory,
         &deployment.addresses,
         &deployment.topology,
@@ -255,6 +265,7 @@ pub fn load(
     };
     Ok(Loaded {
         deployment,
+        renamed,
         state,
         renderer,
         state_changed,

@@ -188,6 +188,21 @@ fn alias_of(inventory: &Inventory, ssh: &RememberedSsh) -> Option<String> {
         .map(|host| host.name.as_str().to_owned())
 }
 
+/// Managed hosts that left the inventory and reappear in it under a new name (reached the same
+/// way, and the new name has no key of its own yet): (old name, new name).
+pub fn renames(state: &State, inventory: &Inventory) -> Vec<(String, String)> {
+    let mut renames: Vec<(String, String)> = Vec::new();
+    for (old, managed) in state.removed(inventory) {
+        let Some(new) = alias_of(inventory, &managed.ssh) else {
+            continue;
+        };
+        if state.private_key(&new).is_none() && !renames.iter().any(|(_, n)| *n == new) {
+            renames.push((old.to_owned(), new));
+        }
+    }
+    renames
+}
+
 /// Jobs for the removed hosts to contact: all of them, or those named in `selected`.
 pub fn jobs(state: &State, inventory: &Inventory, selected: &[String]) -> Vec<RemovedJob> {
     state

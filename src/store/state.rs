@@ -285,6 +285,27 @@ impl State {
         }
     }
 
+    /// Moves everything the state holds for `old` (key, addresses, SSH settings, preshared keys)
+    /// to `new`: the same machine under a new name in the inventory keeps its identity.
+    pub fn rename(&mut self, old: &str, new: &str) {
+        let Some(entry) = self.hosts.remove(old) else {
+            return;
+        };
+        self.hosts.insert(new.to_owned(), entry);
+        let pairs: Vec<(String, String)> = self
+            .preshared
+            .keys()
+            .filter(|(a, b)| a == old || b == old)
+            .cloned()
+            .collect();
+        for (a, b) in pairs {
+            if let Some(key) = self.preshared.remove(&(a.clone(), b.clone())) {
+                let other = if a == old { b } else { a };
+                self.preshared.insert(pair_key(new, &other), key);
+            }
+        }
+    }
+
     /// Forgets a decommissioned host: its key, addresses, SSH settings and preshared keys.
     pub fn forget(&mut self, host: &str) -> bool {
         let before = self.preshared.len();
@@ -520,6 +541,20 @@ mod tests {
             again.remembered_addresses()["b"],
             ["100.64.0.20".parse::<IpAddr>().unwrap()]
         );
+    }
+
+    #[test]
+    fn a_rename_carries_the_key_addresses_and_preshared_keys_over() {
+        let (inventory, addresses, topology) = planned(YAML);
+        let mut state = State::default();
+        state.reconcile(&inventory, &addresses, &topology);
+        let key = state.private_key("a").unwrap().expose_base64();
+        let psk = state.preshared_key("r", "a").unwrap().expose_base64();
+        state.rename("a", "z");
+        assert!(state.private_key("a").is_none() && state.preshared_key("r", "a").is_none());
+        assert_eq!(state.private_key("z").unwrap().expose_base64(), key);
+        assert_eq!(state.preshared_key("z", "r").unwrap().expose_base64(), psk);
+        assert_eq!(state.remembered_addresses()["z"], addresses[1]);
     }
 
     #[test]
