@@ -128,7 +128,7 @@ pub fn plan(args: &PlanArgs, out: &mut dyn Write) -> Result<u8> {
     )?;
     crate::engine::adopt::guard(&mut fleet.hosts, &fleet.state, false, false);
     let left_alone = crate::engine::removal::add_removed(&mut fleet, args.keep_removed);
-    let rows = deploy::rows(&fleet.hosts);
+    let rows = output::rows(&fleet.hosts);
     let text = if args.json {
         let mut text = serde_json::to_string_pretty(&output::json_plan(&rows)).expect("json");
         text.push('\n');
@@ -137,7 +137,7 @@ pub fn plan(args: &PlanArgs, out: &mut dyn Write) -> Result<u8> {
         output::human_plan(&rows) + &left_alone + &renamed_text(&fleet.renamed)
     };
     write_out(out, &text)?;
-    let counts = deploy::counts(&fleet.hosts);
+    let counts = output::counts(&fleet.hosts);
     if counts.failed > 0 {
         Err(Error::silent())
     } else if args.detailed_exitcode && counts.changed() > 0 {
@@ -161,8 +161,8 @@ pub fn apply(args: &ApplyArgs, out: &mut dyn Write) -> Result<u8> {
     )?;
     crate::engine::adopt::guard(&mut fleet.hosts, &fleet.state, args.replace_unmanaged, true);
     let left_alone = crate::engine::removal::add_removed(&mut fleet, args.keep_removed);
-    let counts = deploy::counts(&fleet.hosts);
-    write_out(out, &output::human_plan(&deploy::rows(&fleet.hosts)))?;
+    let counts = output::counts(&fleet.hosts);
+    write_out(out, &output::human_plan(&output::rows(&fleet.hosts)))?;
     write_out(out, &left_alone)?;
     write_out(out, &renamed_text(&fleet.renamed))?;
     if counts.changed() == 0 {
@@ -176,13 +176,13 @@ pub fn apply(args: &ApplyArgs, out: &mut dyn Write) -> Result<u8> {
         crate::engine::removal::settle(&mut on_disk, reached, &[], &state_path)?;
         write_out(out, output::nothing_to_do(counts.failed))?;
         return if counts.failed > 0 {
-            Err(failed_hosts(&deploy::rows(&fleet.hosts)))
+            Err(failed_hosts(&output::rows(&fleet.hosts)))
         } else {
             Ok(0)
         };
     }
     if args.atomic && counts.failed > 0 {
-        let mut error = failed_hosts(&deploy::rows(&fleet.hosts));
+        let mut error = failed_hosts(&output::rows(&fleet.hosts));
         error.push(
             Diagnostic::new(
                 "--atomic: not applying anything, because not every host could be surveyed",

@@ -26,8 +26,8 @@ pub fn rollback(args: &RollbackArgs, out: &mut dyn Write) -> Result<u8> {
         )?),
     };
     let fleet = live::survey(&args.common, &args.connect, "survey", goal, &[])?;
-    let rows = crate::engine::deploy::rows(&fleet.hosts);
-    let counts = crate::engine::deploy::counts(&fleet.hosts);
+    let rows = crate::ui::output::rows(&fleet.hosts);
+    let counts = crate::ui::output::counts(&fleet.hosts);
     let heading = if target == journal::ORIGINAL {
         "Rolling back to the original configs (generation 0: what ran before wgdeploy's first deployment).\n".to_owned()
     } else {

@@ -12,7 +12,6 @@ use crate::engine::types::{Connector, HostError, Job, Limits, Surveyed};
 use crate::remote::Become;
 use crate::store::state::State;
 use crate::transport::ssh::{SshOptions, SshSession, SshTarget};
-use crate::ui::output::{PlanCounts, PlanRow};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -223,7 +222,7 @@ pub fn load(
     // A host that left the inventory and one that joined it, reached the same way (SSH host,
     // port, jump host), are one machine renamed: it keeps its key and addresses under the new
     // name, so neither it nor its peers see a key change.
-    let renamed = crate::engine::removal::renames(&state, &loaded);
+    let renamed = crate::store::state::renames(&state, &loaded);
     for (old, new) in &renamed {
         state.rename(old, new);
     }
@@ -300,19 +299,4 @@ pub fn survey(
         reporter,
         Arc::new(goal),
     ))
-}
-
-/// Plan rows of a survey, in inventory order.
-pub fn rows<S>(surveyed: &[Surveyed<S>]) -> Vec<PlanRow<'_>> {
-    surveyed
-        .iter()
-        .map(|host| match &host.outcome {
-            Ok((_, _, change)) => PlanRow::Change(&host.job.name, change),
-            Err(error) => PlanRow::Failed(&host.job.name, error),
-        })
-        .collect()
-}
-
-pub fn counts<S>(surveyed: &[Surveyed<S>]) -> PlanCounts {
-    PlanCounts::of(&rows(surveyed))
 }

@@ -171,38 +171,6 @@ pub struct RemovedJob {
     pub alias: Option<String>,
 }
 
-/// The inventory host reached like `ssh` (same SSH host, port and jump host), if any.
-fn alias_of(inventory: &Inventory, ssh: &RememberedSsh) -> Option<String> {
-    inventory
-        .hosts
-        .iter()
-        .find(|host| {
-            let jump = host
-                .ssh
-                .jump
-                .map(|id| inventory.hosts[id].name.as_str().to_owned());
-            host.ssh.host == ssh.host
-                && host.ssh.port.unwrap_or(22) == ssh.port.unwrap_or(22)
-                && jump == ssh.jump
-        })
-        .map(|host| host.name.as_str().to_owned())
-}
-
-/// Managed hosts that left the inventory and reappear in it under a new name (reached the same
-/// way, and the new name has no key of its own yet): (old name, new name).
-pub fn renames(state: &State, inventory: &Inventory) -> Vec<(String, String)> {
-    let mut renames: Vec<(String, String)> = Vec::new();
-    for (old, managed) in state.removed(inventory) {
-        let Some(new) = alias_of(inventory, &managed.ssh) else {
-            continue;
-        };
-        if state.private_key(&new).is_none() && !renames.iter().any(|(_, n)| *n == new) {
-            renames.push((old.to_owned(), new));
-        }
-    }
-    renames
-}
-
 /// Jobs for the removed hosts to contact: all of them, or those named in `selected`.
 pub fn jobs(state: &State, inventory: &Inventory, selected: &[String]) -> Vec<RemovedJob> {
     state
@@ -229,7 +197,7 @@ pub fn jobs(state: &State, inventory: &Inventory, selected: &[String]) -> Vec<Re
                 become_,
                 keys: Default::default(),
             };
-            let alias = alias_of(inventory, &managed.ssh);
+            let alias = crate::store::state::alias_of(inventory, &managed.ssh);
             match InterfaceName::parse(&managed.interface) {
                 Ok(interface) => RemovedJob {
                     job: job(interface),

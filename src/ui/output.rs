@@ -3,7 +3,7 @@
 
 use crate::core::change::{Class, HostChange};
 use crate::core::model::{printable, printable_lines};
-use crate::engine::types::{HostError, HostReport, Reporter};
+use crate::engine::types::{HostError, HostReport, Reporter, Surveyed};
 use std::collections::HashMap;
 use std::io::Write;
 use std::sync::Mutex;
@@ -83,6 +83,21 @@ pub fn nothing_to_do(failed: usize) -> &'static str {
     } else {
         "Nothing to do on the other hosts.\n"
     }
+}
+
+/// Plan rows of a survey, in inventory order.
+pub fn rows<S>(surveyed: &[Surveyed<S>]) -> Vec<PlanRow<'_>> {
+    surveyed
+        .iter()
+        .map(|host| match &host.outcome {
+            Ok((_, _, change)) => PlanRow::Change(&host.job.name, change),
+            Err(error) => PlanRow::Failed(&host.job.name, error),
+        })
+        .collect()
+}
+
+pub fn counts<S>(surveyed: &[Surveyed<S>]) -> PlanCounts {
+    PlanCounts::of(&rows(surveyed))
 }
 
 /// The human plan: per host its class and reasons, the redacted diff, forwarding; then the summary.

@@ -1,6 +1,6 @@
 //! What `status` prints: per host its interface, generation and peers' handshakes, and with
 //! `--ping` the real reachability matrix next to `check`'s prediction. Pure: plain data in, text
-//! out, so every line is unit-tested. The SSH side is in [`crate::cli::status`].
+//! out, so every line is unit-tested. The SSH side is `wgdeploy status` in the CLI layer.
 //!
 //! Everything a host reported (endpoints, deployment ids, times) goes through
 //! [`crate::core::model::printable`] before it is printed; keys are shown only as public keys, shortened.
