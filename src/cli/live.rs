@@ -3,35 +3,25 @@
 
 use crate::cli::{ApplyArgs, ChangeArgs, ConnectArgs, PlanArgs, StateArgs, write_out};
 use crate::core::error::{Diagnostic, Error, Result};
-use crate::core::render::Deployment;
 use crate::engine::deploy;
+use crate::engine::fleet::{Fleet, FleetOptions};
 use crate::engine::survey::Goal;
-use crate::engine::types::{HostReport, Run, Surveyed};
+use crate::engine::types::{HostReport, Run};
 use crate::store::journal;
-use crate::transport::ssh::SshSession;
 use crate::ui::output::{self, Progress};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// A surveyed fleet and what it takes to go on changing it.
-pub struct Fleet {
-    pub runtime: tokio::runtime::Runtime,
-    pub connection: deploy::Connection,
-    pub deployment: Deployment,
-    /// Keys as planned; new ones exist only in memory until a changing command saves them.
-    pub state: crate::store::state::State,
-    /// `state` differs from the state file.
-    pub state_changed: bool,
-    /// Hosts renamed in the inventory (old, new): they keep their keys and addresses.
-    pub renamed: Vec<(String, String)>,
-    pub renderer: crate::core::render::Renderer,
-    pub hosts: Vec<Surveyed<SshSession>>,
+/// Surveys the hosts removed from the inventory too (see [`crate::engine::removal::add_removed`]).
+fn add_removed(fleet: &mut Fleet, keep: bool) -> String {
+    let progress = Arc::new(Progress::new("plan", false));
+    let left_alone = crate::engine::removal::add_removed(fleet, keep, progress.clone());
+    progress.clear();
+    left_alone
 }
 
-/// Loads and plans the whole inventory, then surveys the selected hosts over SSH towards `goal`
-/// (the plan, or a rollback's generations): the first half of plan, apply and rollback. `rekey`:
-/// hosts that get a new key on purpose (their peers must be surveyed too).
+/// Loads, plans and surveys (see [`crate::engine::fleet::survey`]), drawing progress as `phase`.
 pub fn survey(
     common: &StateArgs,
     connect: &ConnectArgs,
@@ -39,81 +29,18 @@ pub fn survey(
     goal: Goal,
     rekey: &[String],
 ) -> Result<Fleet> {
-    let loaded = deploy::load(
-        &common.inventory,
-        &common.state_path(),
-        connect.templates.as_deref(),
-        rekey,
-    )?;
-    let connection = connect.connection();
-    rekey_reaches_every_peer(&loaded.deployment, rekey, &connection.hosts)?;
-    let jobs = deploy::jobs(
-        &loaded.deployment,
-        &loaded.state,
-        &loaded.renderer,
-        &connection.hosts,
-        Arc::new(loaded.keys),
-    )?;
-    let runtime = deploy::runtime()?;
     let progress = Arc::new(Progress::new(phase, false));
-    let hosts = deploy::survey(
-        &runtime,
-        &loaded.deployment,
-        jobs,
-        &connection,
-        progress.clone(),
-        goal,
-    );
+    let state = common.state_path();
+    let options = FleetOptions {
+        inventory: &common.inventory,
+        state: &state,
+        templates: connect.templates.as_deref(),
+        connection: connect.connection(),
+        rekey,
+    };
+    let fleet = crate::engine::fleet::survey(options, goal, progress.clone());
     progress.clear();
-    Ok(Fleet {
-        runtime,
-        connection,
-        deployment: loaded.deployment,
-        state: loaded.state,
-        state_changed: loaded.state_changed,
-        renamed: loaded.renamed,
-        renderer: loaded.renderer,
-        hosts,
-    })
-}
-
-/// A new key must reach the host and every peer in the same run: `--hosts` may not leave one out.
-fn rekey_reaches_every_peer(
-    deployment: &Deployment,
-    rekey: &[String],
-    selected: &[String],
-) -> Result<()> {
-    if selected.is_empty() {
-        return Ok(());
-    }
-    let inventory = &deployment.inventory;
-    for name in rekey {
-        let Some(id) = inventory.host_id(name) else {
-            continue;
-        };
-        let mut needed = vec![name.as_str()];
-        needed.extend(
-            deployment.topology.hosts[id]
-                .peers
-                .iter()
-                .map(|peer| inventory.hosts[peer.host].name.as_str()),
-        );
-        let left_out: Vec<&str> = needed
-            .into_iter()
-            .filter(|host| !selected.iter().any(|s| s == host))
-            .collect();
-        if !left_out.is_empty() {
-            return Err(Diagnostic::new(format!(
-                "`--rekey {name}` changes {name}'s key on every host that lists it, but `--hosts` leaves out {}",
-                left_out.join(", ")
-            ))
-            .help(format!(
-                "add them to `--hosts`, or drop `--hosts`: a peer left with the old key could no longer reach {name}"
-            ))
-            .into());
-        }
-    }
-    Ok(())
+    fleet
 }
 
 /// `plan INVENTORY`: what apply would do, per host. Exit code 0, or with `--detailed-exitcode`
@@ -127,7 +54,7 @@ pub fn plan(args: &PlanArgs, out: &mut dyn Write) -> Result<u8> {
         &args.keys.rekey,
     )?;
     crate::engine::adopt::guard(&mut fleet.hosts, &fleet.state, false, false);
-    let left_alone = crate::engine::removal::add_removed(&mut fleet, args.keep_removed);
+    let left_alone = add_removed(&mut fleet, args.keep_removed);
     let rows = output::rows(&fleet.hosts);
     let text = if args.json {
         let mut text = serde_json::to_string_pretty(&output::json_plan(&rows)).expect("json");
@@ -160,7 +87,7 @@ pub fn apply(args: &ApplyArgs, out: &mut dyn Write) -> Result<u8> {
         &args.keys.rekey,
     )?;
     crate::engine::adopt::guard(&mut fleet.hosts, &fleet.state, args.replace_unmanaged, true);
-    let left_alone = crate::engine::removal::add_removed(&mut fleet, args.keep_removed);
+    let left_alone = add_removed(&mut fleet, args.keep_removed);
     let counts = output::counts(&fleet.hosts);
     write_out(out, &output::human_plan(&output::rows(&fleet.hosts)))?;
     write_out(out, &left_alone)?;

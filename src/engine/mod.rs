@@ -7,6 +7,7 @@ pub mod apply;
 pub mod confirm;
 pub mod deploy;
 pub mod exec;
+pub mod fleet;
 pub mod parallel;
 pub mod removal;
 pub mod survey;

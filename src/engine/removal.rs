@@ -846,7 +846,11 @@ echo '@@end'
 /// Adds the removed hosts to a surveyed fleet (unless `keep`): `plan` and `apply` show and
 /// decommission them with the rest. Returns a line for each removed host left alone (`keep`, or not
 /// selected by `--hosts`), so none is passed over silently.
-pub fn add_removed(fleet: &mut crate::cli::live::Fleet, keep: bool) -> String {
+pub fn add_removed(
+    fleet: &mut crate::engine::fleet::Fleet,
+    keep: bool,
+    reporter: Arc<dyn Reporter>,
+) -> String {
     let inventory = &fleet.deployment.inventory;
     let selected = &fleet.connection.hosts;
     let mut left = String::new();
@@ -872,14 +876,10 @@ pub fn add_removed(fleet: &mut crate::cli::live::Fleet, keep: bool) -> String {
     let base = SshConnector::new(inventory, fleet.connection.ssh.clone());
     let extra = targets(&fleet.state, inventory, &base);
     let connector = Arc::new(base.with_targets(extra));
-    let progress = Arc::new(crate::ui::output::Progress::new("plan", false));
-    let surveyed = fleet.runtime.block_on(survey(
-        connector,
-        jobs,
-        fleet.connection.limits,
-        progress.clone(),
-    ));
-    progress.clear();
+    let surveyed =
+        fleet
+            .runtime
+            .block_on(survey(connector, jobs, fleet.connection.limits, reporter));
     fleet.hosts.extend(surveyed);
     left
 }

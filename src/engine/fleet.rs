@@ -1,0 +1,115 @@
+//! A fleet: the inventory planned against the state, and the selected hosts surveyed over SSH,
+//! with what it takes to go on changing them (the first half of plan, apply, rollback, status).
+
+use crate::core::error::{Diagnostic, Result};
+use crate::core::render::Deployment;
+use crate::engine::deploy::{self, Connection};
+use crate::engine::survey::Goal;
+use crate::engine::types::{Reporter, Surveyed};
+use crate::transport::ssh::SshSession;
+use std::path::Path;
+use std::sync::Arc;
+
+/// A surveyed fleet and what it takes to go on changing it.
+pub struct Fleet {
+    pub runtime: tokio::runtime::Runtime,
+    pub connection: Connection,
+    pub deployment: Deployment,
+    /// Keys as planned; new ones exist only in memory until a changing command saves them.
+    pub state: crate::store::state::State,
+    /// `state` differs from the state file.
+    pub state_changed: bool,
+    /// Hosts renamed in the inventory (old, new): they keep their keys and addresses.
+    pub renamed: Vec<(String, String)>,
+    pub renderer: crate::core::render::Renderer,
+    pub hosts: Vec<Surveyed<SshSession>>,
+}
+
+/// What to survey: the command line's choices as plain values.
+pub struct FleetOptions<'a> {
+    pub inventory: &'a Path,
+    pub state: &'a Path,
+    pub templates: Option<&'a Path>,
+    pub connection: Connection,
+    /// Hosts that get a new key on purpose (their peers must be surveyed too).
+    pub rekey: &'a [String],
+}
+
+/// Loads and plans the whole inventory, then surveys the selected hosts over SSH towards `goal`
+/// (the plan, or a rollback's generations).
+pub fn survey(options: FleetOptions, goal: Goal, reporter: Arc<dyn Reporter>) -> Result<Fleet> {
+    let FleetOptions {
+        inventory,
+        state,
+        templates,
+        connection,
+        rekey,
+    } = options;
+    let loaded = deploy::load(inventory, state, templates, rekey)?;
+    rekey_reaches_every_peer(&loaded.deployment, rekey, &connection.hosts)?;
+    let jobs = deploy::jobs(
+        &loaded.deployment,
+        &loaded.state,
+        &loaded.renderer,
+        &connection.hosts,
+        Arc::new(loaded.keys),
+    )?;
+    let runtime = deploy::runtime()?;
+    let hosts = deploy::survey(
+        &runtime,
+        &loaded.deployment,
+        jobs,
+        &connection,
+        reporter,
+        goal,
+    );
+    Ok(Fleet {
+        runtime,
+        connection,
+        deployment: loaded.deployment,
+        state: loaded.state,
+        state_changed: loaded.state_changed,
+        renamed: loaded.renamed,
+        renderer: loaded.renderer,
+        hosts,
+    })
+}
+
+/// A new key must reach the host and every peer in the same run: `--hosts` may not leave one out.
+fn rekey_reaches_every_peer(
+    deployment: &Deployment,
+    rekey: &[String],
+    selected: &[String],
+) -> Result<()> {
+    if selected.is_empty() {
+        return Ok(());
+    }
+    let inventory = &deployment.inventory;
+    for name in rekey {
+        let Some(id) = inventory.host_id(name) else {
+            continue;
+        };
+        let mut needed = vec![name.as_str()];
+        needed.extend(
+            deployment.topology.hosts[id]
+                .peers
+                .iter()
+                .map(|peer| inventory.hosts[peer.host].name.as_str()),
+        );
+        let left_out: Vec<&str> = needed
+            .into_iter()
+            .filter(|host| !selected.iter().any(|s| s == host))
+            .collect();
+        if !left_out.is_empty() {
+            return Err(Diagnostic::new(format!(
+                "`--rekey {name}` changes {name}'s key on every host that lists it, but `--hosts` leaves out {}",
+                left_out.join(", ")
+            ))
+            .help(format!(
+                "add them to `--hosts`, or drop `--hosts`: a peer left with the old key could no longer reach {name}"
+            ))
+            .into());
+        }
+    }
+    Ok(())
+}
