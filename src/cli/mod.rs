@@ -259,7 +259,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<u8> {
         Command::Plan(args) => crate::cli::live::plan(&args, out),
         Command::Apply(args) => crate::cli::live::apply(&args, out),
         Command::Rollback(args) => crate::cli::rollback::rollback(&args, out),
-        Command::Adopt(args) => crate::engine::adopt::adopt(&args, out),
+        Command::Adopt(args) => crate::cli::adopt::adopt(&args, out),
         Command::Status(args) => crate::cli::status::status(&args, out),
         Command::Render(args) => render(&args, out).map(|()| 0),
         Command::Check(args) => check(&args, out).map(|()| 0),
@@ -394,6 +394,7 @@ pub(crate) fn write_out(out: &mut dyn Write, text: &str) -> Result<()> {
     }
 }
 
+pub mod adopt;
 pub mod live;
 pub mod rollback;
 pub mod status;

@@ -11,19 +11,15 @@
 //! Secrets read here live in [`PrivateKey`], [`PresharedKey`] and [`SecretText`], which redact
 //! themselves; nothing in this module formats them.
 
-use crate::cli::{AdoptArgs, write_out};
-use crate::core::error::{Diagnostic, Error, Result};
-use crate::core::facts::{FileFact, SecretText};
+use crate::core::facts::FileFact;
 use crate::core::keys::{PresharedKey, PrivateKey, PublicKey};
 use crate::core::model::{HostId, Inventory, Role};
 use crate::core::topology::Topology;
-use crate::engine::types::{HostError, Job, Surveyed};
+use crate::engine::types::{HostError, Surveyed};
 use crate::store::state::State;
 use ipnet::IpNet;
 use std::collections::{BTreeMap, HashMap};
-use std::io::Write;
 use std::net::IpAddr;
-use std::sync::Arc;
 
 /// After a survey: every host whose plan replaces an unmanaged config gets a second reason line
 /// saying what apply will do; with `refuse` (apply), a host that was not adopted becomes a per-host
@@ -523,223 +519,14 @@ impl Adoption {
     }
 }
 
-/// `wgdeploy adopt INVENTORY`.
-pub fn adopt(args: &AdoptArgs, out: &mut dyn Write) -> Result<u8> {
-    let state_path = args.common.state_path();
-    // Adopt writes the state: held to the end, like apply, so no other run writes keys meanwhile.
-    let _lock = crate::store::state::StateLock::acquire(&state_path)?;
-    let mut state = State::load(&state_path)?;
-    let deployment = crate::core::pipeline::plan_inventory(
-        &args.common.inventory,
-        &state.remembered_addresses(),
-    )?;
-    let inventory = &deployment.inventory;
-    let connection = args.connect.connection();
-    for name in &connection.hosts {
-        if inventory.host_id(name).is_none() {
-            let names: Vec<&str> = inventory.hosts.iter().map(|h| h.name.as_str()).collect();
-            return Err(Diagnostic::new(format!(
-                "`--hosts` names `{}`, which is not in the inventory",
-                crate::core::model::printable(name)
-            ))
-            .help(format!("hosts are: {}", names.join(", ")))
-            .into());
-        }
-    }
-    let jobs: Vec<Job> = inventory
-        .hosts
-        .iter()
-        .filter(|host| {
-            connection.hosts.is_empty() || connection.hosts.iter().any(|h| h == host.name.as_str())
-        })
-        .map(|host| Job {
-            name: host.name.as_str().to_owned(),
-            interface: inventory.network.interface.clone(),
-            desired: SecretText::new(String::new()),
-            forwarding: Default::default(),
-            become_: if host.ssh.sudo {
-                crate::remote::Become::Sudo
-            } else {
-                crate::remote::Become::None
-            },
-            keys: Default::default(),
-        })
-        .collect();
-    let connector = Arc::new(crate::engine::deploy::SshConnector::new(
-        inventory,
-        connection.ssh.clone(),
-    ));
-    let runtime = crate::engine::deploy::runtime()?;
-    let limit = connection.limits.connect;
-    let results = runtime.block_on(crate::engine::parallel::bounded(
-        jobs,
-        connection.limits.parallel,
-        move |job| {
-            let connector = connector.clone();
-            async move {
-                let work = async {
-                    use crate::engine::types::Connector;
-                    let session = connector.connect(&job).await?;
-                    let script = crate::remote::adopt_script(&job.interface);
-                    let output = crate::engine::exec::run(&session, &job, &script, &[]).await?;
-                    parse_read(&job.name, &output.stdout)
-                };
-                let outcome = match tokio::time::timeout(limit, work).await {
-                    Ok(outcome) => outcome,
-                    Err(_) => Err(HostError::new(format!(
-                        "no answer within {} s while connecting and reading the interface",
-                        limit.as_secs()
-                    ))
-                    .help("check the host is up and reachable, or raise `--timeout`")),
-                };
-                (job.name, outcome)
-            }
-        },
-    ));
-    let mut reads = Vec::new();
-    let mut failed = Vec::new();
-    let mut absent = Vec::new();
-    for (name, outcome) in results {
-        let id = inventory
-            .host_id(&name)
-            .expect("jobs come from the inventory");
-        match outcome {
-            Ok(read) if read.found => reads.push((id, read)),
-            Ok(_) => absent.push(name),
-            Err(error) => failed.push((name, error)),
-        }
-    }
-    let adoption = decide(inventory, &deployment.topology, &state, &reads);
-    adoption.record(&mut state);
-    // Prove it: plan again from the new state; an address the allocator does not give back is lost.
-    let replanned =
-        crate::core::pipeline::plan_loaded(inventory.clone(), &state.remembered_addresses())?;
-    let mut adoption = adoption;
-    for host in &mut adoption.hosts {
-        let id = inventory
-            .host_id(&host.name)
-            .expect("adopted hosts are inventory hosts");
-        for ip in host.addresses.clone() {
-            if !replanned.addresses[id].contains(&ip) {
-                host.lost.push(Lost {
-                    what: format!("address {ip}"),
-                    why: "the allocator gives it to another host".into(),
-                    fix: None,
-                });
-            }
-        }
-    }
-    let adopted = adoption
-        .hosts
-        .iter()
-        .filter(|host| host.key.is_some())
-        .count();
-    if adopted > 0 {
-        state.save(&state_path)?;
-    }
-    write_out(
-        out,
-        &report(
-            &adoption,
-            &absent,
-            &failed,
-            inventory,
-            &state_path,
-            &args.common.inventory,
-        ),
-    )?;
-    let diagnostics: Vec<Diagnostic> = failed
-        .iter()
-        .map(|(name, error)| crate::cli::live::host_diagnostic(name, error))
-        .collect();
-    match Error::from_all(diagnostics) {
-        Some(error) => Err(error),
-        None => Ok(0),
-    }
-}
-
-/// The human report: per host what is kept, what is not and why, unknown peers; then a summary.
-pub fn report(
-    adoption: &Adoption,
-    absent: &[String],
-    failed: &[(String, HostError)],
-    inventory: &Inventory,
-    state_path: &std::path::Path,
-    inventory_path: &std::path::Path,
-) -> String {
-    let interface = inventory.network.interface.as_str();
-    let mut text = String::new();
-    let (mut lost, mut unknown) = (0, 0);
-    for host in &adoption.hosts {
-        text.push_str(&format!("{}: adopted `{interface}`\n", host.name));
-        for kept in &host.kept {
-            text.push_str(&format!("  kept: {kept}\n"));
-        }
-        for item in &host.lost {
-            lost += 1;
-            text.push_str(&format!("  not kept: {}: {}\n", item.what, item.why));
-            if let Some(fix) = &item.fix {
-                text.push_str(&format!("    {fix}\n"));
-            }
-        }
-        for note in &host.notes {
-            text.push_str(&format!("  note: {note}\n"));
-        }
-        for peer in &host.unknown_peers {
-            unknown += 1;
-            text.push_str(&format!(
-                "  not in the inventory: {peer}: it will be dropped unless the inventory lists it\n"
-            ));
-        }
-    }
-    for name in absent {
-        text.push_str(&format!(
-            "{name}: nothing to adopt (no `{interface}` config and no running `{interface}`); it gets a new key\n"
-        ));
-    }
-    for (name, error) in failed {
-        text.push_str(&format!("{name}: not adopted: {}\n", error.message));
-    }
-    let adopted = adoption
-        .hosts
-        .iter()
-        .filter(|host| host.key.is_some())
-        .count();
-    text.push_str(&format!(
-        "\nAdopted {adopted} host(s), {} without WireGuard, {} failed; {lost} thing(s) cannot be kept, {unknown} peer(s) not in the inventory.\n",
-        absent.len(),
-        failed.len()
-    ));
-    let unread: Vec<&str> = inventory
-        .hosts
-        .iter()
-        .map(|host| host.name.as_str())
-        .filter(|name| {
-            !adoption.hosts.iter().any(|host| host.name == *name)
-                && !absent.iter().any(|host| host == name)
-        })
-        .collect();
-    if unknown > 0 && !unread.is_empty() {
-        text.push_str(&format!(
-            "Not read in this run: {}. Peers are matched to them by the keys the state holds; if they already run WireGuard, adopt them too, then adopt the hosts that list them again.\n",
-            unread.join(", ")
-        ));
-    }
-    if adopted > 0 {
-        text.push_str(&format!(
-            "Saved to {}. Nothing was changed on the hosts; next: `wgdeploy plan {}`.\n",
-            state_path.display(),
-            inventory_path.display()
-        ));
-    }
-    text
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::facts::SecretText;
+    use crate::engine::types::Job;
     use crate::transport::fake::{FakeTransport, ok};
     use std::path::Path;
+    use std::sync::Arc;
 
     const YAML: &str = "network: { addresses: [100.64.0.0/24], preshared_keys: true }\nhosts:\n  relay1: { endpoint: 198.51.100.1, relay: true }\n  web1: { endpoint: 198.51.100.2 }\n  home: { via: relay1 }\n  office: { via: relay1, address: 100.64.0.40 }\n";
 
@@ -970,7 +757,7 @@ mod tests {
         );
 
         // No secret anywhere in what is printed or debugged.
-        let text = report(
+        let text = crate::ui::adopt::report(
             &adoption,
             &[],
             &[],
@@ -993,7 +780,7 @@ mod tests {
             &State::default(),
             &reads[..1],
         );
-        let text = report(
+        let text = crate::ui::adopt::report(
             &partial,
             &[],
             &[],

@@ -1,6 +1,7 @@
 //! Everything printed: plans, diffs, summaries, progress, `check` and `status` reports, JSON.
 //! Formats what the other layers computed; decides nothing.
 
+pub mod adopt;
 pub mod check;
 pub mod output;
 pub mod plan_offline;
