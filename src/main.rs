@@ -4,7 +4,7 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = wgdeploy::cli::Cli::parse();
+    let cli = wgdeploy::cli::args::Cli::parse();
     let mut stdout = std::io::stdout().lock();
     match wgdeploy::cli::run(cli, &mut stdout) {
         Ok(code) => ExitCode::from(code),

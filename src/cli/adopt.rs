@@ -1,7 +1,8 @@
 //! `wgdeploy adopt INVENTORY`: read the interfaces hosts already run into the state, so the first
 //! apply keeps their keys and addresses; report what cannot be kept. Changes nothing on hosts.
 
-use crate::cli::{AdoptArgs, write_out};
+use crate::cli::args::AdoptArgs;
+use crate::cli::out::write_out;
 use crate::core::error::{Diagnostic, Error, Result};
 use crate::core::facts::SecretText;
 use crate::engine::adopt::{Lost, decide, parse_read};

@@ -1,7 +1,8 @@
 //! The `plan` (live), `apply` and `rollback` commands: load, survey over SSH, show, confirm, change
 //! with lock-out protection, summarise, journal.
 
-use crate::cli::{ApplyArgs, ChangeArgs, ConnectArgs, PlanArgs, StateArgs, write_out};
+use crate::cli::args::{ApplyArgs, ChangeArgs, ConnectArgs, PlanArgs, StateArgs};
+use crate::cli::out::write_out;
 use crate::core::error::{Diagnostic, Error, Result};
 use crate::engine::deploy;
 use crate::engine::fleet::{Fleet, FleetOptions};

@@ -3,8 +3,9 @@
 //! runs like an apply (same classes, lock-out protection, confirm) and is recorded as a new
 //! generation and journal entry, so a rollback can itself be rolled back.
 
+use crate::cli::args::RollbackArgs;
 use crate::cli::live;
-use crate::cli::{RollbackArgs, write_out};
+use crate::cli::out::write_out;
 use crate::core::error::{Diagnostic, Result};
 use crate::engine::survey::Goal;
 use crate::store::journal;

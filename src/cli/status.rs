@@ -3,7 +3,8 @@
 //! matrix next to `check`'s prediction. The SSH edge; what is printed is in [`crate::ui::status`].
 
 use crate::check::{HostIndex, Verdict};
-use crate::cli::{StatusArgs, write_out};
+use crate::cli::args::StatusArgs;
+use crate::cli::out::write_out;
 use crate::core::error::{Diagnostic, Error, Result};
 use crate::core::facts::Facts;
 use crate::core::model::InterfaceName;

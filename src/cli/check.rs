@@ -1,0 +1,79 @@
+//! `wgdeploy check`: prove every ordered pair reachable on an inventory's configs or on a
+//! directory of existing wg-quick files.
+
+use crate::cli::args::CheckArgs;
+use crate::cli::out::write_out;
+use crate::core::error::{Diagnostic, Result};
+use crate::store::state::{self, State};
+use std::io::Write;
+use std::path::Path;
+
+pub fn check(args: &CheckArgs, out: &mut dyn Write) -> Result<()> {
+    let input = match (&args.inventory, &args.configs) {
+        (Some(inventory), _) => {
+            let state_path = args
+                .state
+                .clone()
+                .unwrap_or_else(|| state::default_path(inventory));
+            check_input_of(inventory, &state_path, args.templates.as_deref())?
+        }
+        (None, Some(dir)) => crate::check::input::CheckInput {
+            sets: crate::check::input::from_dir(dir)?,
+            nat: args.nat.clone(),
+            forwarding: None,
+        },
+        (None, None) => unreachable!("clap requires one of them"),
+    };
+    let names: Vec<&str> = input.sets.iter().map(|set| set.name.as_str()).collect();
+    if let Some(unknown) = input
+        .nat
+        .iter()
+        .find(|host| !names.contains(&host.as_str()))
+    {
+        return Err(Diagnostic::new(format!(
+            "`--nat` names `{unknown}`, which has no config in the set"
+        ))
+        .help(format!("name hosts of the set: {}", names.join(", ")))
+        .into());
+    }
+    let network =
+        crate::check::Network::from_configs(&input.sets, &input.facts()).map_err(|why| {
+            Diagnostic::new(why).help("each host needs its own config with its own PrivateKey")
+        })?;
+    let simulation = crate::check::Simulation::new(&network);
+    let report = crate::check::Report::run(&simulation);
+    let text = if args.json {
+        let mut text = serde_json::to_string_pretty(&crate::ui::check::json(&simulation, &report))
+            .expect("json");
+        text.push('\n');
+        text
+    } else {
+        crate::ui::check::human(&simulation, &report)
+    };
+    write_out(out, &text)?;
+    if report.all_reachable() {
+        Ok(())
+    } else {
+        Err(crate::core::error::Error::silent())
+    }
+}
+
+/// The configs `render` would write for an inventory, with the hosts behind NAT and the
+/// forwarding hosts as the inventory says. Keys come from the state; hosts without one get a
+/// throwaway key in memory (the state file is never written by `check`).
+fn check_input_of(
+    inventory: &Path,
+    state_path: &Path,
+    templates: Option<&Path>,
+) -> Result<crate::check::input::CheckInput> {
+    let renderer = crate::core::render::Renderer::new(templates)?;
+    let mut state = State::load(state_path)?;
+    let deployment =
+        crate::core::pipeline::plan_inventory(inventory, &state.remembered_addresses())?;
+    state.reconcile(
+        &deployment.inventory,
+        &deployment.addresses,
+        &deployment.topology,
+    );
+    crate::check::input::from_deployment(&deployment, &state, &renderer)
+}
