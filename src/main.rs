@@ -1,4 +1,5 @@
 //! wgdeploy: run the CLI, print errors in the one error style, map outcomes to exit codes.
+#![forbid(unsafe_code)]
 
 use clap::Parser;
 use std::process::ExitCode;
