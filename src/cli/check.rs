@@ -4,7 +4,7 @@
 use crate::cli::args::CheckArgs;
 use crate::cli::out::write_out;
 use crate::core::error::{Diagnostic, Result};
-use crate::store::state::{self, State};
+use crate::store::state;
 use std::io::Write;
 use std::path::Path;
 
@@ -66,14 +66,7 @@ fn check_input_of(
     state_path: &Path,
     templates: Option<&Path>,
 ) -> Result<crate::check::input::CheckInput> {
-    let renderer = crate::core::render::Renderer::new(templates)?;
-    let mut state = State::load(state_path)?;
-    let deployment =
-        crate::core::pipeline::plan_inventory(inventory, &state.remembered_addresses())?;
-    state.reconcile(
-        &deployment.inventory,
-        &deployment.addresses,
-        &deployment.topology,
-    );
-    crate::check::input::from_deployment(&deployment, &state, &renderer)
+    // Keys for hosts without one are generated in memory: `check` never writes the state.
+    let loaded = crate::engine::deploy::load(inventory, state_path, templates, &[])?;
+    crate::check::input::from_deployment(&loaded.deployment, &loaded.state, &loaded.renderer)
 }

@@ -3,27 +3,29 @@
 use crate::cli::args::RenderArgs;
 use crate::cli::out::write_out;
 use crate::core::error::Result;
-use crate::store::state::{self, State};
+use crate::store::state;
 use std::io::Write;
 
 pub fn render(args: &RenderArgs, out: &mut dyn Write) -> Result<()> {
-    let renderer = crate::core::render::Renderer::new(args.templates.as_deref())?;
     let state_path = args.common.state_path();
     // The files it writes carry the keys, so it saves them; under the lock like apply.
     let _lock = state::StateLock::acquire(&state_path)?;
-    let mut state = State::load(&state_path)?;
-    let deployment = crate::core::pipeline::plan_inventory(
+    let loaded = crate::engine::deploy::load(
         &args.common.inventory,
-        &state.remembered_addresses(),
+        &state_path,
+        args.templates.as_deref(),
+        &[],
     )?;
-    if state.reconcile(
-        &deployment.inventory,
-        &deployment.addresses,
-        &deployment.topology,
-    ) {
-        state.save(&state_path)?;
+    if loaded.state_changed {
+        loaded.state.save(&state_path)?;
     }
-    let written = crate::store::rendered::render_to_dir(&renderer, &args.out, &deployment, &state)?;
+    let deployment = &loaded.deployment;
+    let written = crate::store::rendered::render_to_dir(
+        &loaded.renderer,
+        &args.out,
+        deployment,
+        &loaded.state,
+    )?;
     write_out(
         out,
         &format!(
