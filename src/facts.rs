@@ -75,6 +75,9 @@ pub struct Facts {
     pub systemd: bool,
     /// `systemctl is-enabled wg-quick@IFACE` said `enabled`.
     pub unit_enabled: bool,
+    /// No systemd, and `setsid -w` does not work either: wgdeploy has no way to start wg-quick
+    /// so that its daemon outlives the SSH session.
+    pub no_setsid: bool,
     /// Whether `/etc/wireguard` can be read by the connecting user.
     pub dir_readable: bool,
     /// Inode, size and mtime of the config: the apply step refuses if it changed since.
@@ -169,6 +172,11 @@ impl Facts {
             missing.push("`wg-quick`");
         }
         if missing.is_empty() {
+            if self.no_setsid {
+                return Some(
+                    "this host runs neither systemd (no /run/systemd/system or no `systemctl`) nor a `setsid` with `-w`: wgdeploy starts wg-quick through the `wg-quick@` unit where systemd is PID 1, else with `setsid -w` so the interface outlives the SSH session (install `util-linux` >= 2.26, e.g. `apt-get install util-linux`; busybox's `setsid` is not enough)".into(),
+                );
+            }
             return None;
         }
         Some(format!(
@@ -328,6 +336,7 @@ pub fn parse(output: &[u8]) -> Result<Facts, FactsError> {
         has_flock: has("flock"),
         systemd: systemd_lines.first().is_some_and(|line| line == "yes"),
         unit_enabled: systemd_lines.iter().any(|line| line == "enabled enabled"),
+        no_setsid: systemd_lines.iter().any(|line| line == "no-setsid"),
         dir_readable: parsed
             .lines("dir")
             .first()
@@ -540,5 +549,52 @@ mod tests {
         facts.has_wg_quick = false;
         let why = facts.missing_tools().unwrap();
         assert!(why.contains("`wg-quick`") && why.contains("wireguard-tools"));
+    }
+
+    /// A host without systemd whose `setsid -w` fails (the facts script says `no-setsid`) is
+    /// stopped with what is missing; with systemd, or with a working setsid, it is not.
+    #[test]
+    fn a_host_without_systemd_and_setsid_is_named() {
+        let without = CAPTURED.replace("@@systemd\n", "@@systemd\nno-setsid\n");
+        let facts = parse(without.as_bytes()).unwrap();
+        assert!(!facts.systemd && facts.no_setsid);
+        let why = facts.missing_tools().unwrap();
+        assert!(
+            why.contains("neither systemd") && why.contains("setsid") && why.contains("util-linux")
+        );
+        assert_eq!(parse(CAPTURED.as_bytes()).unwrap().missing_tools(), None);
+        let with_systemd = CAPTURED.replace("@@systemd\n", "@@systemd\nyes\nenabled enabled\n");
+        let facts = parse(with_systemd.as_bytes()).unwrap();
+        assert!(facts.systemd && facts.unit_enabled && facts.missing_tools().is_none());
+    }
+
+    /// The facts script's own systemd section, run in a real `sh` with a PATH holding only a
+    /// `setsid` that fails: it prints `no-setsid` (this machine has no /run/systemd/system).
+    #[test]
+    fn the_facts_script_reports_a_missing_setsid() {
+        if std::path::Path::new("/run/systemd/system").exists() {
+            return; // the test machine boots systemd: the other branch runs
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let setsid = dir.path().join("setsid");
+        std::fs::write(&setsid, "#!/bin/sh\nexit 1\n").unwrap();
+        std::fs::set_permissions(&setsid, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let script =
+            crate::remote::facts_script(&crate::model::InterfaceName::parse("wg0").unwrap());
+        let run = |path: &str| {
+            let output = std::process::Command::new("/bin/sh")
+                .arg("-c")
+                .arg(&script)
+                .env("PATH", path)
+                .output()
+                .expect("sh runs");
+            String::from_utf8_lossy(&output.stdout).into_owned()
+        };
+        let failing = format!("{}:/usr/bin:/bin", dir.path().display());
+        let facts = parse(run(&failing).as_bytes()).unwrap();
+        assert!(facts.no_setsid && facts.missing_tools().is_some());
+        let facts = parse(run("/usr/bin:/bin:/usr/sbin:/sbin").as_bytes()).unwrap();
+        assert!(!facts.no_setsid, "util-linux's setsid -w works here");
     }
 }
