@@ -666,7 +666,7 @@ if [ "$(cat {state}/armed 2>/dev/null)" != {token} ]; then
   if [ "${{1:-}}" = {token} ]; then printf '@@reverted %s\n' "${{2:-}}"; else echo '@@not-armed'; fi
 elif [ "$(cat {state}/applied 2>/dev/null)" != {token} ]; then
   sh {state}/revert.sh {token} locked
-  echo '@@reverted-now'
+  {disarm}echo '@@reverted-now'
 else
   {disarm}rm -f {state}/armed {state}/armed.conf {state}/armed.up {state}/armed.pid {state}/applied
   echo '@@confirmed'
@@ -690,17 +690,21 @@ echo '@@end'
 
 /// Puts the previous config back at once over the apply step's own session (the step finished but
 /// the interface does not run the plan): the armed revert, run now instead of at the timer.
-pub fn revert_now_script(interface: &InterfaceName, token: &str) -> String {
+pub fn revert_now_script(interface: &InterfaceName, systemd: bool, token: &str) -> String {
     let paths = Paths::new(interface);
     let name = interface.as_str();
     let lock = quote(&paths.lock);
     let state = quote(&paths.state);
     let token = quote(token);
+    // Its timer has nothing left to do (a systemd one would linger until it fires).
+    let disarm = disarm_timer(interface, systemd);
     format!(
         r#"fail() {{ printf '@@fail %s\n' "$*"; exit 1; }}
 exec 9>>{lock} || fail "cannot open the lock file {lock}"
 flock -w 60 9 || fail "another wgdeploy run holds the lock on {name} (waited 60 s)"
-if [ "$(cat {state}/armed 2>/dev/null)" = {token} ]; then sh {state}/revert.sh {token} locked && echo '@@reverted-now'; else echo '@@not-armed'; fi
+if [ "$(cat {state}/armed 2>/dev/null)" = {token} ]; then
+  sh {state}/revert.sh {token} locked && echo '@@reverted-now'
+  {disarm}else echo '@@not-armed'; fi
 echo '@@end'
 "#
     )
@@ -978,7 +982,37 @@ mod tests {
             assert_parses("remove", &remove_script(&wg0(), systemd, "t"));
         }
         assert_parses("facts", &facts_script(&wg0()));
-        assert_parses("revert now", &revert_now_script(&wg0(), "t"));
+        for systemd in [false, true] {
+            let script = revert_now_script(&wg0(), systemd, "t");
+            assert_parses("revert now", &script);
+            // A step put back at once stops its timer too (systemd: the transient units).
+            assert_eq!(
+                script.contains("systemctl stop \"$unit.timer\""),
+                systemd,
+                "{script}"
+            );
+            let confirm = confirm_script(
+                &wg0(),
+                systemd,
+                "t",
+                &GenerationRecord {
+                    deployment: "t".into(),
+                    kind: "apply",
+                    inventory_digest: "sha256:00".into(),
+                    version: "0.1.0",
+                    keep: 10,
+                },
+            );
+            let now = confirm.find("revert.sh t locked").unwrap();
+            let stop = if systemd {
+                "systemctl stop \"$unit.timer\""
+            } else {
+                "kill -s TERM"
+            };
+            assert!(
+                confirm[now..].find(stop).unwrap() < confirm[now..].find("@@reverted-now").unwrap()
+            );
+        }
         assert_parses("read generation", &read_generation_script(&wg0(), 3));
         assert_parses(
             "ping",
