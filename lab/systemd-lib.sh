@@ -19,7 +19,6 @@ SYSTEMD_PACKAGES=(systemd systemd-sysv dbus openssh-server wireguard-tools wireg
 SYSTEMD_ROOT=""                  # the cached root (systemd_root sets it)
 declare -A NSPAWN_PID=()         # host -> pid of its systemd-nspawn (stop it by this pid, never by name)
 declare -A BOOT_START=()        # host -> when boot_container started it
-declare -A CONTAINER_IDX=()      # host -> management index N (198.18.0.N)
 CONTAINERS=()                    # container hosts, in creation order
 
 # _systemd_recipe: everything the cached root depends on, hashed into its cache key
@@ -109,7 +108,6 @@ start_container() {
     attach "${HOST_NS[$host]}" mgmt0 "$addr/24" "$OPS_NS" mgmt "m$n"
     ip -n "$OPS_NS" link set dev "m$n" type bridge_slave isolated on
     MGMT[$host]=$addr
-    CONTAINER_IDX[$host]=$n
     rm -f "$dir/ssh/ssh_host_ed25519_key" "$dir/ssh/ssh_host_ed25519_key.pub"
     ssh-keygen -q -t ed25519 -N '' -C "root@$host" -f "$dir/ssh/ssh_host_ed25519_key"
     mkdir -p "$up/etc/ssh/sshd_config.d" "$up/root/.ssh" "$up/etc/systemd/system/wg-quick@.service.d"
