@@ -9,12 +9,13 @@
 #      (an sshd in every lab host), then runs `wgdeploy plan` and `apply` end to end over SSH on
 #      the lab (lab/apply-e2e.sh), then generations, rollback, --atomic, lock-out protection and
 #      status --ping (lab/rollback-e2e.sh), then routed subnets added and removed, a NAT-ed host's
-#      port across a syncconf and a lost state file (lab/lifecycle-e2e.sh) (root only; skipped
-#      with a notice otherwise).
+#      port across a syncconf and a lost state file (lab/lifecycle-e2e.sh), then the systemd path
+#      on hosts booting systemd in containers: units, systemd-run timers, reboots
+#      (lab/systemd-e2e.sh) (root only; skipped with a notice otherwise).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-LAB_PACKAGES=(wireguard-tools wireguard-go iptables iproute2 iputils-ping openssh-server jq sudo)
+LAB_PACKAGES=(wireguard-tools wireguard-go iptables iproute2 iputils-ping openssh-server jq sudo mmdebstrap systemd-container)
 
 install_lab_packages() {
   local missing=()
@@ -37,7 +38,7 @@ cargo fmt --all -- --check
 echo "==> cargo clippy"
 cargo clippy --all-targets --quiet -- -D warnings
 
-echo "==> lab: nat-relay, check-agreement, ssh-smoke, apply-e2e, rollback-e2e and lifecycle-e2e on real WireGuard behind NAT"
+echo "==> lab: nat-relay, check-agreement, ssh-smoke, apply-e2e, rollback-e2e, lifecycle-e2e and systemd-e2e on real WireGuard behind NAT"
 if $is_root; then
   cargo build --quiet
   bash lab/nat-relay.sh
@@ -49,6 +50,7 @@ if $is_root; then
   bash lab/lifecycle-e2e.sh
   bash lab/adopt-e2e.sh
   bash lab/remove-e2e.sh
+  bash lab/systemd-e2e.sh
 else
   echo "skipped: the namespace lab needs root (run as root to include it)"
 fi

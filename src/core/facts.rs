@@ -99,6 +99,9 @@ pub struct Facts {
     pub systemd: bool,
     /// `systemctl is-enabled wg-quick@IFACE` said `enabled`.
     pub unit_enabled: bool,
+    /// No systemd, and `setsid -w` does not work either: wgdeploy has no way to start wg-quick
+    /// so that its daemon outlives the SSH session.
+    pub no_setsid: bool,
     /// Whether `/etc/wireguard` can be read by the connecting user.
     pub dir_readable: bool,
     /// Inode, size and mtime of the config: the apply step refuses if it changed since.
@@ -159,6 +162,11 @@ impl Facts {
             missing.push("`wg-quick`");
         }
         if missing.is_empty() {
+            if self.no_setsid {
+                return Some(
+                    "this host runs neither systemd (no /run/systemd/system or no `systemctl`) nor a `setsid` with `-w`: wgdeploy starts wg-quick through the `wg-quick@` unit where systemd is PID 1, else with `setsid -w` so the interface outlives the SSH session (install `util-linux` >= 2.26, e.g. `apt-get install util-linux`; busybox's `setsid` is not enough)".into(),
+                );
+            }
             return None;
         }
         Some(format!(

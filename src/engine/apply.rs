@@ -165,7 +165,8 @@ async fn apply_one<C: Connector>(
         StepEnd::Done(live) => match verify(job, live.as_ref()) {
             Ok(()) => None,
             Err(error) => {
-                let script = remote::revert_now_script(&job.interface, &run.deployment);
+                let script =
+                    remote::revert_now_script(&job.interface, facts.systemd, &run.deployment);
                 let reverted = run_on(session, job, &script)
                     .await
                     .is_ok_and(|parsed| parsed.section("reverted-now").is_some());

@@ -197,6 +197,7 @@ pub fn parse(output: &[u8]) -> Result<Facts, FactsError> {
         has_flock: has("flock"),
         systemd: systemd_lines.first().is_some_and(|line| line == "yes"),
         unit_enabled: systemd_lines.iter().any(|line| line == "enabled enabled"),
+        no_setsid: systemd_lines.iter().any(|line| line == "no-setsid"),
         dir_readable: parsed
             .lines("dir")
             .first()
@@ -343,5 +344,52 @@ mod tests {
         facts.has_wg_quick = false;
         let why = facts.missing_tools().unwrap();
         assert!(why.contains("`wg-quick`") && why.contains("wireguard-tools"));
+    }
+
+    /// A host without systemd whose `setsid -w` fails (the facts script says `no-setsid`) is
+    /// stopped with what is missing; with systemd, or with a working setsid, it is not.
+    #[test]
+    fn a_host_without_systemd_and_setsid_is_named() {
+        let without = CAPTURED.replace("@@systemd\n", "@@systemd\nno-setsid\n");
+        let facts = parse(without.as_bytes()).unwrap();
+        assert!(!facts.systemd && facts.no_setsid);
+        let why = facts.missing_tools().unwrap();
+        assert!(
+            why.contains("neither systemd") && why.contains("setsid") && why.contains("util-linux")
+        );
+        assert_eq!(parse(CAPTURED.as_bytes()).unwrap().missing_tools(), None);
+        let with_systemd = CAPTURED.replace("@@systemd\n", "@@systemd\nyes\nenabled enabled\n");
+        let facts = parse(with_systemd.as_bytes()).unwrap();
+        assert!(facts.systemd && facts.unit_enabled && facts.missing_tools().is_none());
+    }
+
+    /// The facts script's own systemd section, run in a real `sh` with a PATH holding only a
+    /// `setsid` that fails: it prints `no-setsid` (this machine has no /run/systemd/system).
+    #[test]
+    fn the_facts_script_reports_a_missing_setsid() {
+        if std::path::Path::new("/run/systemd/system").exists() {
+            return; // the test machine boots systemd: the other branch runs
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let setsid = dir.path().join("setsid");
+        std::fs::write(&setsid, "#!/bin/sh\nexit 1\n").unwrap();
+        std::fs::set_permissions(&setsid, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let script =
+            crate::remote::facts_script(&crate::core::model::InterfaceName::parse("wg0").unwrap());
+        let run = |path: &str| {
+            let output = std::process::Command::new("/bin/sh")
+                .arg("-c")
+                .arg(&script)
+                .env("PATH", path)
+                .output()
+                .expect("sh runs");
+            String::from_utf8_lossy(&output.stdout).into_owned()
+        };
+        let failing = format!("{}:/usr/bin:/bin", dir.path().display());
+        let facts = parse(run(&failing).as_bytes()).unwrap();
+        assert!(facts.no_setsid && facts.missing_tools().is_some());
+        let facts = parse(run("/usr/bin:/bin:/usr/sbin:/sbin").as_bytes()).unwrap();
+        assert!(!facts.no_setsid, "util-linux's setsid -w works here");
     }
 }

@@ -182,6 +182,10 @@ echo '@@systemd'
 if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
   echo yes
   printf 'enabled %s\n' "$(systemctl is-enabled {unit} 2>/dev/null || true)"
+else
+  # Without systemd, wg-quick runs in its own session (`setsid -w`, util-linux >= 2.26; busybox's
+  # setsid has no -w) so the userspace daemon outlives the SSH session.
+  setsid -w true < /dev/null > /dev/null 2>&1 || echo no-setsid
 fi
 echo '@@dir'
 if [ -d /etc/wireguard ]; then [ -r /etc/wireguard ] && [ -x /etc/wireguard ] && echo ok || echo unreadable; else echo absent; fi
@@ -272,12 +276,21 @@ pub fn apply_script(step: &ApplyStep) -> String {
     let expected = quote(&step.expected_stamp);
     let state = quote(&paths.state);
 
+    // The timer of a step reverted at once has nothing left to do: stopped with it (a systemd
+    // timer would otherwise linger, and run revert.sh for nothing, until it fires).
+    let disarm = disarm_timer(&step.interface, step.systemd);
     let mut script = format!("{PRELUDE}{SYNC_FUNCTIONS}");
     script.push_str(&format!(
         r#"
 # Once armed, a failing step puts the previous config back at once instead of leaving a broken
 # interface until the timer fires.
-fail() {{ printf '@@fail %s\n' "$*"; [ -n "${{tmp:-}}" ] && rm -f "$tmp"; if [ -n "${{armed:-}}" ]; then sh {state}/revert.sh "$armed" locked && echo '@@reverted-now'; fi; exit 1; }}
+fail() {{
+  printf '@@fail %s\n' "$*"; [ -n "${{tmp:-}}" ] && rm -f "$tmp"
+  if [ -n "${{armed:-}}" ]; then
+    sh {state}/revert.sh "$armed" locked && echo '@@reverted-now'
+    {disarm}  fi
+  exit 1
+}}
 umask 077
 mkdir -p /etc/wireguard || fail "cannot create /etc/wireguard"
 exec 9>>{lock} || fail "cannot open the lock file {lock}"
@@ -304,7 +317,17 @@ rm -f {temp_glob}
     };
     let systemctl = |verb: &str| {
         format!(
-            "systemctl {verb} {unit} 2> {log} 9>&- || {{ echo '@@log'; cat {log}; fail \"systemctl {verb} {name} failed\"; }}\n"
+            "systemctl {verb} {unit} 2> {log} 9>&- || {{ echo '@@log'; cat {log}; fail \"systemctl {verb} wg-quick@{name} failed\"; }}\n"
+        )
+    };
+    // With systemd, the interface may also run outside the unit (brought up by hand with
+    // `wg-quick up` before wgdeploy managed the host, or left half-up): `systemctl stop` does not
+    // touch it, and `systemctl start` then fails on the existing link. Take it down with its
+    // current config's hooks (the link deleted if that fails), as a revert does.
+    let systemd_down = || {
+        let (down, _) = down_up(&step.interface, true);
+        format!(
+            "if ip link show dev {iface} >/dev/null 2>&1; then {{ {down}; }} > {log} 2>&1 || {{ echo '@@log'; cat {log}; fail \"cannot take {name} down\"; }}; else systemctl stop {unit} 9>&- 2>/dev/null; fi\n"
         )
     };
     if let Some(len) = step.write_len {
@@ -321,7 +344,7 @@ chmod 600 "$tmp" && sync "$tmp" || fail "cannot write the config to disk"
     // would undo what never happened, and fail).
     if step.action == Action::Restart {
         if step.systemd {
-            script.push_str(&systemctl("stop"));
+            script.push_str(&systemd_down());
         } else {
             script.push_str(&format!(
                 "if ip link show dev {iface} >/dev/null 2>&1; then {}; fi\n",
@@ -350,6 +373,9 @@ echo '@@written'
             script.push_str("echo '@@done restart'\n");
         }
         (Action::Up, true) => {
+            // Not running, but a half-up link (or a unit left active over a dead device) would
+            // make the start fail or do nothing.
+            script.push_str(&systemd_down());
             script.push_str(&systemctl("start"));
             script.push_str("echo '@@done up'\n");
         }
@@ -620,7 +646,7 @@ if [ "$(cat {state}/armed 2>/dev/null)" != {token} ]; then
   if [ "${{1:-}}" = {token} ]; then printf '@@reverted %s\n' "${{2:-}}"; else echo '@@not-armed'; fi
 elif [ "$(cat {state}/applied 2>/dev/null)" != {token} ]; then
   sh {state}/revert.sh {token} locked
-  echo '@@reverted-now'
+  {disarm}echo '@@reverted-now'
 else
   {disarm}rm -f {state}/armed {state}/armed.conf {state}/armed.up {state}/armed.pid {state}/applied
   echo '@@confirmed'
@@ -644,17 +670,21 @@ echo '@@end'
 
 /// Puts the previous config back at once over the apply step's own session (the step finished but
 /// the interface does not run the plan): the armed revert, run now instead of at the timer.
-pub fn revert_now_script(interface: &InterfaceName, token: &str) -> String {
+pub fn revert_now_script(interface: &InterfaceName, systemd: bool, token: &str) -> String {
     let paths = Paths::new(interface);
     let name = interface.as_str();
     let lock = quote(&paths.lock);
     let state = quote(&paths.state);
     let token = quote(token);
+    // Its timer has nothing left to do (a systemd one would linger until it fires).
+    let disarm = disarm_timer(interface, systemd);
     format!(
         r#"fail() {{ printf '@@fail %s\n' "$*"; exit 1; }}
 exec 9>>{lock} || fail "cannot open the lock file {lock}"
 flock -w 60 9 || fail "another wgdeploy run holds the lock on {name} (waited 60 s)"
-if [ "$(cat {state}/armed 2>/dev/null)" = {token} ]; then sh {state}/revert.sh {token} locked && echo '@@reverted-now'; else echo '@@not-armed'; fi
+if [ "$(cat {state}/armed 2>/dev/null)" = {token} ]; then
+  sh {state}/revert.sh {token} locked && echo '@@reverted-now'
+  {disarm}else echo '@@not-armed'; fi
 echo '@@end'
 "#
     )
@@ -934,7 +964,37 @@ mod tests {
         }
         assert_parses("facts", &facts_script(&wg0()));
         assert_parses("adopt", &adopt_script(&wg0()));
-        assert_parses("revert now", &revert_now_script(&wg0(), "t"));
+        for systemd in [false, true] {
+            let script = revert_now_script(&wg0(), systemd, "t");
+            assert_parses("revert now", &script);
+            // A step put back at once stops its timer too (systemd: the transient units).
+            assert_eq!(
+                script.contains("systemctl stop \"$unit.timer\""),
+                systemd,
+                "{script}"
+            );
+            let confirm = confirm_script(
+                &wg0(),
+                systemd,
+                "t",
+                &GenerationRecord {
+                    deployment: "t".into(),
+                    kind: "apply",
+                    inventory_digest: "sha256:00".into(),
+                    version: "0.1.0",
+                    keep: 10,
+                },
+            );
+            let now = confirm.find("revert.sh t locked").unwrap();
+            let stop = if systemd {
+                "systemctl stop \"$unit.timer\""
+            } else {
+                "kill -s TERM"
+            };
+            assert!(
+                confirm[now..].find(stop).unwrap() < confirm[now..].find("@@reverted-now").unwrap()
+            );
+        }
         assert_parses("read generation", &read_generation_script(&wg0(), 3));
         assert_parses(
             "ping",
@@ -1137,13 +1197,27 @@ mod tests {
         // Stopped before the new config is in place (its PostDown hooks match what ran), then
         // started with the new one.
         let stop = script.find("systemctl stop wg-quick@wg0").unwrap();
-        assert!(stop < script.find("mv -f \"$tmp\"").unwrap());
-        assert!(script.find("systemctl start wg-quick@wg0").unwrap() > stop);
+        let install = script.find("mv -f \"$tmp\"").unwrap();
+        assert!(stop < install);
+        assert!(script.find("systemctl start wg-quick@wg0").unwrap() > install);
         assert!(script.contains("systemctl enable wg-quick@wg0"));
-        assert!(
-            !script.contains("wg-quick down"),
-            "systemd owns the interface"
-        );
+        // An interface brought up outside the unit (`wg-quick up` by hand) survives `systemctl
+        // stop`, and `systemctl start` would then fail on the existing link: it is taken down
+        // with the old config (the link deleted if that fails), still before the install.
+        let down = script.find("wg-quick down wg0").unwrap();
+        assert!(stop < down && down < install);
+        assert!(script[stop..install].contains("ip link show dev wg0"));
+        assert!(script[down..install].contains("|| ip link del dev wg0"));
+        assert!(script.contains("fail \"systemctl start wg-quick@wg0 failed\""));
+        // Up: a leftover link or a unit left active over a dead device is cleared first, or the
+        // start would fail or do nothing.
+        let up = apply_script(&ApplyStep {
+            systemd: true,
+            ..step(Action::Up)
+        });
+        let start = up.find("systemctl start wg-quick@wg0").unwrap();
+        assert!(up.find("systemctl stop wg-quick@wg0").unwrap() < start);
+        assert!(up.find("wg-quick down wg0").unwrap() < start);
         assert!(script.contains("/etc/sysctl.d/99-wgdeploy-wg0.conf"));
         assert!(script.contains("sysctl -q -w net.ipv4.ip_forward=1"));
     }
