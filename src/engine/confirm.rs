@@ -119,16 +119,7 @@ pub fn parse(stdout: &[u8]) -> Result<Confirmation, HostError> {
     Err(HostError::new("unexpected answer to the confirm"))
 }
 
-/// `HH:MM:SS UTC` of a Unix time (the host's clock), for reports.
-pub fn utc_time(unix: u64) -> String {
-    let day = unix % 86_400;
-    format!(
-        "{:02}:{:02}:{:02} UTC",
-        day / 3600,
-        day % 3600 / 60,
-        day % 60
-    )
-}
+pub use crate::core::time::utc_time;
 
 #[cfg(test)]
 mod tests {

@@ -332,30 +332,22 @@ pub fn human(simulation: &Simulation, report: &Report) -> String {
         counts.unreachable
     );
     if hosts <= GRID_MAX_HOSTS {
-        let width = (0..hosts)
-            .map(|host| name(simulation, host).chars().count())
-            .max()
-            .unwrap_or(0)
-            .max("from \\ to".len());
-        let _ = writeln!(out);
-        let _ = write!(out, "  {:width$}", "from \\ to");
-        for to in 0..hosts {
-            let _ = write!(out, "  {}", name(simulation, to));
-        }
-        let _ = writeln!(out);
+        let mut header = vec!["from \\ to".to_owned()];
+        header.extend((0..hosts).map(|to| name(simulation, to).to_owned()));
+        let mut rows = vec![header];
         for from in 0..hosts {
-            let _ = write!(out, "  {:width$}", name(simulation, from));
-            for to in 0..hosts {
-                let cell = if from == to {
-                    "·"
+            let mut row = vec![name(simulation, from).to_owned()];
+            row.extend((0..hosts).map(|to| {
+                if from == to {
+                    "·".to_owned()
                 } else {
-                    symbol(&report.pair(from, to))
-                };
-                let column = name(simulation, to).chars().count();
-                let _ = write!(out, "  {cell:<column$}");
-            }
-            let _ = writeln!(out);
+                    symbol(&report.pair(from, to)).to_owned()
+                }
+            }));
+            rows.push(row);
         }
+        let _ = writeln!(out);
+        out.push_str(&crate::ui::table::render(&rows, "  "));
     }
     let explained = explain_all(simulation, report);
     for item in explained.iter().take(FAILURES_SHOWN) {

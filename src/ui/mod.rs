@@ -7,3 +7,4 @@ pub mod output;
 pub mod plan_offline;
 pub mod status;
 pub mod status_json;
+pub mod table;

@@ -179,7 +179,7 @@ pub fn json_plan(rows: &[PlanRow]) -> serde_json::Value {
 
 /// The table `apply` ends with: one row per host, columns aligned.
 pub fn summary_table(reports: &[HostReport]) -> String {
-    let mut rows = vec![[
+    let mut rows = vec![vec![
         "host".to_owned(),
         "change".to_owned(),
         "result".to_owned(),
@@ -202,30 +202,14 @@ pub fn summary_table(reports: &[HostReport]) -> String {
             format!("{detail}; {}", report.notes.join("; "))
         };
         // Errors and notes may quote the host (`@@fail` reasons): escaped.
-        rows.push([
+        rows.push(vec![
             report.name.clone(),
             class,
             result.to_owned(),
             printable(&detail),
         ]);
     }
-    let widths: Vec<usize> = (0..3)
-        .map(|column| {
-            rows.iter()
-                .map(|row| row[column].chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut text = String::new();
-    for row in &rows {
-        for (column, width) in widths.iter().enumerate() {
-            text.push_str(&format!("{:<width$}  ", row[column]));
-        }
-        text.push_str(&row[3]);
-        text.push('\n');
-    }
-    text
+    crate::ui::table::render(&rows, "")
 }
 
 /// Generation and health after verifying: "generation 4; up, 3 peers, …".

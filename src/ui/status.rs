@@ -149,8 +149,7 @@ pub fn health_line(live: Option<&LiveInterface>, now: u64, stale_after: u64) -> 
 
 /// A public key as status shows a peer it cannot name: its first 8 characters.
 pub fn short_key(key: &str) -> String {
-    let head: String = key.chars().take(8).collect();
-    format!("{}…", printable(&head))
+    printable(&crate::core::keys::short_key(key))
 }
 
 /// A peer's inventory name from its public key, else its shortened key.
@@ -177,36 +176,6 @@ impl HostStatus {
             },
         }
     }
-}
-
-/// Rows of left-aligned columns, two spaces apart, each line indented; the last column is not
-/// padded, so no line ends in spaces.
-fn table(rows: &[Vec<String>], indent: &str) -> String {
-    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..columns)
-        .map(|column| {
-            rows.iter()
-                .filter_map(|row| row.get(column))
-                .map(|cell| cell.chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut text = String::new();
-    for row in rows {
-        let mut line = String::from(indent);
-        for (column, cell) in row.iter().enumerate() {
-            if column + 1 == row.len() {
-                line.push_str(cell);
-            } else {
-                let width = widths[column];
-                let _ = write!(line, "{cell:<width$}  ");
-            }
-        }
-        text.push_str(line.trim_end());
-        text.push('\n');
-    }
-    text
 }
 
 fn plural(count: usize, one: &str, many: &str) -> String {
@@ -329,7 +298,7 @@ pub fn host_block(host: &HostStatus, names: &HashMap<String, String>, stale_afte
                 if stale { "STALE" } else { "" }.to_owned(),
             ]);
         }
-        text.push_str(&table(&rows, "    "));
+        text.push_str(&crate::ui::table::render(&rows, "    "));
     }
     text
 }
@@ -524,7 +493,7 @@ pub fn ping_report(matrix: &PingMatrix) -> String {
             }));
             rows.push(line);
         }
-        text.push_str(&table(&rows, "  "));
+        text.push_str(&crate::ui::table::render(&rows, "  "));
     } else {
         let _ = writeln!(
             text,
