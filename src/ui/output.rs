@@ -141,39 +141,40 @@ pub fn human_plan(rows: &[PlanRow]) -> String {
 }
 
 pub fn json_plan(rows: &[PlanRow]) -> serde_json::Value {
-    let hosts: Vec<serde_json::Value> = rows
+    use crate::ui::json::{LivePlan, LivePlanHost, LivePlanSummary};
+    let hosts = rows
         .iter()
         .map(|row| match row {
-            PlanRow::Change(host, change) => serde_json::json!({
-                "host": host,
-                "changes": !change.is_empty(),
-                "class": change.class,
-                "write": change.write,
-                "reasons": change.reasons,
-                "replaces_unmanaged": change.replaces_unmanaged,
-                "forwarding": change.forwarding,
-                "diff": change.diff,
-            }),
-            PlanRow::Failed(host, error) => serde_json::json!({
-                "host": host,
-                "error": error.message,
-                "help": error.help,
-            }),
+            PlanRow::Change(host, change) => LivePlanHost::Change {
+                host: (*host).to_owned(),
+                changes: !change.is_empty(),
+                class: change.class,
+                write: change.write,
+                reasons: change.reasons.clone(),
+                replaces_unmanaged: change.replaces_unmanaged,
+                forwarding: change.forwarding.clone(),
+                diff: change.diff.clone(),
+            },
+            PlanRow::Failed(host, error) => LivePlanHost::Failed {
+                host: (*host).to_owned(),
+                error: error.message.clone(),
+                help: error.help.clone(),
+            },
         })
         .collect();
     let counts = PlanCounts::of(rows);
-    serde_json::json!({
-        "hosts": hosts,
-        "summary": {
-            "changed": counts.changed(),
-            "up": counts.up,
-            "restart": counts.restart,
-            "syncconf": counts.syncconf,
-            "remove": counts.remove,
-            "other": counts.other,
-            "unchanged": counts.unchanged,
-            "failed": counts.failed,
-        }
+    crate::ui::json::to_value(LivePlan {
+        hosts,
+        summary: LivePlanSummary {
+            changed: counts.changed(),
+            up: counts.up,
+            restart: counts.restart,
+            syncconf: counts.syncconf,
+            remove: counts.remove,
+            other: counts.other,
+            unchanged: counts.unchanged,
+            failed: counts.failed,
+        },
     })
 }
 
