@@ -341,7 +341,7 @@ pub fn human(simulation: &Simulation, report: &Report) -> String {
                 if from == to {
                     "·".to_owned()
                 } else {
-                    symbol(&report.pair(from, to)).to_owned()
+                    crate::ui::colour::verdict(symbol(&report.pair(from, to)))
                 }
             }));
             rows.push(row);
@@ -364,7 +364,7 @@ pub fn human(simulation: &Simulation, report: &Report) -> String {
         let _ = writeln!(
             out,
             "{} {} → {}{leg}",
-            symbol(&item.verdict),
+            crate::ui::colour::verdict(symbol(&item.verdict)),
             name(simulation, item.from),
             name(simulation, item.to)
         );

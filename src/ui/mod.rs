@@ -3,6 +3,7 @@
 
 pub mod adopt;
 pub mod check;
+pub mod colour;
 pub mod json;
 pub mod output;
 pub mod plan_offline;

@@ -4,6 +4,7 @@
 use crate::core::change::{Class, HostChange};
 use crate::core::model::{printable, printable_lines};
 use crate::engine::types::{HostError, HostReport, Reporter, Surveyed};
+use crate::ui::colour;
 use std::collections::HashMap;
 use std::io::Write;
 use std::sync::Mutex;
@@ -106,7 +107,7 @@ pub fn human_plan(rows: &[PlanRow]) -> String {
     for row in rows {
         match row {
             PlanRow::Change(host, change) if change.is_empty() => {
-                text.push_str(&format!("= {host}: nothing to do\n"));
+                text.push_str(&format!("{} {host}: nothing to do\n", colour::mark('=')));
             }
             PlanRow::Change(host, change) => {
                 let mark = if change.class == Class::Remove {
@@ -114,7 +115,11 @@ pub fn human_plan(rows: &[PlanRow]) -> String {
                 } else {
                     '~'
                 };
-                text.push_str(&format!("{mark} {host}: {}\n", change.summary()));
+                text.push_str(&format!(
+                    "{} {host}: {}\n",
+                    colour::mark(mark),
+                    change.summary()
+                ));
                 // Reasons and the diff carry the host's text (its live config): escaped.
                 for reason in &change.reasons {
                     text.push_str(&format!("    {}\n", printable(reason)));
@@ -124,12 +129,19 @@ pub fn human_plan(rows: &[PlanRow]) -> String {
                 }
                 if let Some(diff) = &change.diff {
                     for line in diff.lines() {
-                        text.push_str(&format!("    {}\n", printable_lines(line)));
+                        text.push_str(&format!(
+                            "    {}\n",
+                            colour::diff_line(&printable_lines(line))
+                        ));
                     }
                 }
             }
             PlanRow::Failed(host, error) => {
-                text.push_str(&format!("! {host}: error: {}\n", printable(&error.message)));
+                text.push_str(&format!(
+                    "{} {host}: error: {}\n",
+                    colour::mark('!'),
+                    printable(&error.message)
+                ));
                 if let Some(help) = &error.help {
                     text.push_str(&format!("    help: {}\n", printable_lines(help)));
                 }
@@ -285,5 +297,29 @@ impl Reporter for Progress {
         } else if self.plain {
             let _ = writeln!(std::io::stderr(), "{}: {host}: {mark}: {what}", self.phase);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn marks_are_coloured_only_when_colour_is_on() {
+        let error = HostError::new("cannot reach home");
+        let rows = [PlanRow::Failed("home", &error)];
+        let plain = human_plan(&rows);
+        assert!(
+            plain.starts_with("! home: error: cannot reach home\n"),
+            "{plain}"
+        );
+        colour::set(true);
+        let coloured = human_plan(&rows);
+        colour::set(false);
+        assert!(
+            coloured.starts_with("\u{1b}[31m!\u{1b}[0m home: error: cannot reach home\n"),
+            "{coloured}"
+        );
+        assert_eq!(human_plan(&rows), plain);
     }
 }

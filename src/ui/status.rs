@@ -187,7 +187,13 @@ pub fn host_block(host: &HostStatus, names: &HashMap<String, String>, stale_afte
     let mut text = String::new();
     let observed = match &host.outcome {
         Err(error) => {
-            let _ = writeln!(text, "! {}: FAILED: {}", host.name, error.message);
+            let _ = writeln!(
+                text,
+                "{} {}: FAILED: {}",
+                crate::ui::colour::mark('!'),
+                host.name,
+                error.message
+            );
             if let Some(help) = &error.help {
                 let _ = writeln!(text, "    help: {help}");
             }
@@ -209,8 +215,10 @@ pub fn host_block(host: &HostStatus, names: &HashMap<String, String>, stale_afte
     };
     let _ = writeln!(
         text,
-        "{mark} {}: {} {line}{down}",
-        host.name, host.interface
+        "{} {}: {} {line}{down}",
+        crate::ui::colour::mark(mark),
+        host.name,
+        host.interface
     );
     match &observed.generation {
         Some(generation) => {
@@ -511,7 +519,8 @@ pub fn ping_report(matrix: &PingMatrix) -> String {
         for row in errors {
             let _ = writeln!(
                 text,
-                "! {}: no pings from this host: {}",
+                "{} {}: no pings from this host: {}",
+                crate::ui::colour::mark('!'),
                 row.from,
                 row.error.as_deref().unwrap_or_default()
             );
