@@ -42,6 +42,20 @@ pub enum HostFailure {
     PlannedConfigUnparsable,
     #[error("verification failed: {}", .0.join("; "))]
     VerificationFailed(Vec<String>),
+    #[error("the apply step did not finish within {secs} s (--step-timeout)")]
+    StepTimeout { secs: u64 },
+    /// The lock-out protection put the previous config back: no new SSH connection got through
+    /// within the confirm window. `at`: when, as the host's clock read (`" at 10:15:00 UTC"`).
+    #[error(
+        "no confirmation within {secs} s (--confirm-timeout): no new SSH connection to {host} got through after the change, so the host put back its previous config by itself{at}; SSH works again"
+    )]
+    LockOutReverted { secs: u64, host: String, at: String },
+    #[error("another wgdeploy run took over this host before the change was confirmed")]
+    TakenOver,
+    #[error("the confirm stopped before its end")]
+    ConfirmCut,
+    #[error("unexpected answer to the confirm")]
+    ConfirmUnexpected,
 }
 
 /// How many of the host's last log lines a failed step shows.
@@ -67,6 +81,13 @@ impl HostFailure {
             HostFailure::UnreadableConfigDir { .. } => Some(
                 "set `ssh: {become: sudo}` for this host in the inventory, or connect as root"
                     .into(),
+            ),
+            HostFailure::StepTimeout { .. } => Some(
+                "a slow `wg-quick up` (many peers, slow hooks) needs a larger `--step-timeout`"
+                    .into(),
+            ),
+            HostFailure::LockOutReverted { .. } => Some(
+                "the change cut off management access (a PostUp hook, a route, or AllowedIPs covering the SSH path?): fix the inventory, `wgdeploy plan`, then apply again".into(),
             ),
             HostFailure::StepFailed { log, .. } if !log.is_empty() => {
                 let tail = &log[log.len().saturating_sub(LOG_LINES_SHOWN)..];
@@ -139,6 +160,21 @@ mod tests {
             }
             .help(),
             None
+        );
+        let error = HostError::from(HostFailure::LockOutReverted {
+            secs: 60,
+            host: "web1".into(),
+            at: " at 10:15:00 UTC".into(),
+        });
+        assert_eq!(
+            error.message,
+            "no confirmation within 60 s (--confirm-timeout): no new SSH connection to web1 got through after the change, so the host put back its previous config by itself at 10:15:00 UTC; SSH works again"
+        );
+        assert!(
+            error
+                .help
+                .unwrap()
+                .starts_with("the change cut off management access")
         );
     }
 
