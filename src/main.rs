@@ -5,7 +5,15 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    use std::io::IsTerminal;
+    use wgdeploy::ui::colour;
     let cli = wgdeploy::cli::args::Cli::parse();
+    let no_color = std::env::var_os("NO_COLOR");
+    colour::set(colour::decide(
+        cli.color.into(),
+        no_color.as_deref(),
+        std::io::stdout().is_terminal(),
+    ));
     let mut stdout = std::io::stdout().lock();
     match wgdeploy::cli::run(cli, &mut stdout) {
         Ok(code) => ExitCode::from(code),

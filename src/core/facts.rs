@@ -191,7 +191,10 @@ impl LiveInterface {
         }
         for peer in &config.peers {
             let key = peer.public_key.to_base64();
-            let name = peer.name.clone().unwrap_or_else(|| short(&key));
+            let name = peer
+                .name
+                .clone()
+                .unwrap_or_else(|| crate::core::keys::short_key(&key));
             match self.peers.iter().find(|live| live.public_key == key) {
                 None => drift.push(format!("peer `{name}` is missing")),
                 Some(live) => {
@@ -233,9 +236,4 @@ impl LiveInterface {
             None => Default::default(),
         }
     }
-}
-
-fn short(key: &str) -> String {
-    let head: String = key.chars().take(8).collect();
-    format!("{head}…")
 }

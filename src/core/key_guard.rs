@@ -45,15 +45,11 @@ impl KeyContext {
     }
 }
 
-fn short(key: &str) -> String {
-    key.chars().take(8).collect::<String>() + "…"
-}
-
 /// A public key as messages show it: its label when this run generated it, else shortened.
 fn shown(key: &str, keys: &KeyContext) -> String {
     let labelled = keys.label(key);
     if labelled == key {
-        short(key)
+        crate::core::keys::short_key(key)
     } else {
         labelled
     }
@@ -124,7 +120,7 @@ fn own_key(
         Err(KeyProblem {
             message: format!(
                 "the state file does not know the key `{name}` runs (public key {}): was it lost?",
-                short(&running)
+                crate::core::keys::short_key(&running)
             ),
             help: fix,
         })
@@ -132,8 +128,8 @@ fn own_key(
         Err(KeyProblem {
             message: format!(
                 "`{name}` runs another key (public key {}) than the state file's ({}): was the state file replaced or restored from an old copy?",
-                short(&running),
-                short(&planned_key)
+                crate::core::keys::short_key(&running),
+                crate::core::keys::short_key(&planned_key)
             ),
             help: fix,
         })
@@ -172,7 +168,7 @@ fn peer_keys(
         return Err(KeyProblem {
             message: format!(
                 "`{name}` lists `{peer_name}` with public key {}, but the plan would change it to {} ({why}): was the state file lost or replaced?",
-                short(&listed.public_key.to_base64()),
+                crate::core::keys::short_key(&listed.public_key.to_base64()),
                 shown(&peer.public_key.to_base64(), keys)
             ),
             help: format!(

@@ -9,6 +9,12 @@ use x25519_dalek::{PublicKey as DalekPublic, StaticSecret};
 
 const REDACTED: &str = "(redacted)";
 
+/// A public key as messages and reports show it: its first 8 characters and `…`.
+pub fn short_key(key: &str) -> String {
+    let head: String = key.chars().take(8).collect();
+    format!("{head}…")
+}
+
 fn decode32(text: &str) -> Option<[u8; 32]> {
     let bytes = STANDARD.decode(text.trim()).ok()?;
     bytes.try_into().ok()

@@ -15,5 +15,6 @@ pub mod paths;
 pub mod pipeline;
 pub mod render;
 pub mod routes;
+pub mod time;
 pub mod topology;
 pub mod wgconf;

@@ -7,6 +7,7 @@
 
 use crate::core::change::{Class, HostChange};
 use crate::core::facts::{Facts, FileFact};
+use crate::engine::error::HostFailure;
 use crate::engine::exec::*;
 use crate::engine::types::*;
 use crate::remote::{self};
@@ -147,11 +148,10 @@ async fn apply_one<C: Connector>(
     {
         Ok(end) => end,
         Err(_) => StepEnd::Unknown(
-            HostError::new(format!(
-                "the apply step did not finish within {} s (--step-timeout)",
-                step_limit.as_secs()
-            ))
-            .help("a slow `wg-quick up` (many peers, slow hooks) needs a larger `--step-timeout`"),
+            HostFailure::StepTimeout {
+                secs: step_limit.as_secs(),
+            }
+            .into(),
         ),
     };
     // The host restarted its countdown when the step ended, which is no later than now.
@@ -211,20 +211,18 @@ async fn apply_one<C: Connector>(
             let at = at
                 .map(|at| format!(" at {}", crate::engine::confirm::utc_time(at)))
                 .unwrap_or_default();
-            Err(HostError::new(format!(
-                "no confirmation within {seconds} s (--confirm-timeout): no new SSH connection to {name} got through after the change, so the host put back its previous config by itself{at}; SSH works again"
-            ))
-            .help("the change cut off management access (a PostUp hook, a route, or AllowedIPs covering the SSH path?): fix the inventory, `wgdeploy plan`, then apply again"))
+            Err(HostFailure::LockOutReverted {
+                secs: seconds,
+                host: name.to_string(),
+                at,
+            }
+            .into())
         }
         Confirmation::RevertedNow => Err(append(
             broken.unwrap_or_else(|| HostError::new("the apply step did not finish on the host")),
             "the step had not finished on the host, so its previous config was put back",
         )),
-        Confirmation::NotArmed => Err(broken.unwrap_or_else(|| {
-            HostError::new(
-                "another wgdeploy run took over this host before the change was confirmed",
-            )
-        })),
+        Confirmation::NotArmed => Err(broken.unwrap_or_else(|| HostFailure::TakenOver.into())),
         Confirmation::Unreachable(last) => {
             let unreachable = format!(
                 "cannot reach {name} over a fresh SSH connection to confirm the change ({}); the host puts back its previous config by itself {seconds} s after the step ended (--confirm-timeout)",

@@ -84,7 +84,7 @@ fn first_line(text: &str) -> &str {
 
 /// Reads the confirm script's answer; an error means "try again".
 pub fn parse(stdout: &[u8]) -> Result<Confirmation, HostError> {
-    let parsed = crate::remote::facts::split(stdout).map_err(|err| HostError::new(err.0))?;
+    let parsed = crate::remote::facts::split(stdout).map_err(HostError::from)?;
     let failure = parsed.section("fail").map(|(reason, _)| reason.to_owned());
     if parsed.section("confirmed").is_some() {
         return Ok(Confirmation::Confirmed {
@@ -103,7 +103,7 @@ pub fn parse(stdout: &[u8]) -> Result<Confirmation, HostError> {
         return Err(HostError::new(reason));
     }
     if !parsed.ended {
-        return Err(HostError::new("the confirm stopped before its end"));
+        return Err(crate::engine::error::HostFailure::ConfirmCut.into());
     }
     if let Some((at, _)) = parsed.section("reverted") {
         return Ok(Confirmation::Reverted {
@@ -116,19 +116,10 @@ pub fn parse(stdout: &[u8]) -> Result<Confirmation, HostError> {
     if parsed.section("not-armed").is_some() {
         return Ok(Confirmation::NotArmed);
     }
-    Err(HostError::new("unexpected answer to the confirm"))
+    Err(crate::engine::error::HostFailure::ConfirmUnexpected.into())
 }
 
-/// `HH:MM:SS UTC` of a Unix time (the host's clock), for reports.
-pub fn utc_time(unix: u64) -> String {
-    let day = unix % 86_400;
-    format!(
-        "{:02}:{:02}:{:02} UTC",
-        day / 3600,
-        day % 3600 / 60,
-        day % 60
-    )
-}
+pub use crate::core::time::utc_time;
 
 #[cfg(test)]
 mod tests {

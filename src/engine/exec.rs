@@ -3,6 +3,7 @@
 
 use crate::core::change::HostChange;
 use crate::core::facts::{Facts, FileFact, LiveInterface};
+use crate::engine::error::HostFailure;
 use crate::engine::types::*;
 use crate::remote::{self, Become};
 use crate::transport::{Output, Transport};
@@ -18,24 +19,17 @@ pub(crate) async fn run<T: Transport>(
     let output = transport
         .run(&command, stdin)
         .await
-        .map_err(|err| HostError::new(format!("the SSH session failed: {err}")))?;
+        .map_err(|err| HostFailure::Session(err.to_string()))?;
     let stderr = String::from_utf8_lossy(&output.stderr);
     if job.become_ == Become::Sudo
         && (stderr.contains("a password is required") || stderr.contains("a terminal is required"))
     {
-        return Err(
-            HostError::new("`sudo -n` needs a password on this host").help(
-                "allow the SSH user to run `sh` through sudo without a password (sudoers NOPASSWD), or connect as root",
-            ),
-        );
+        return Err(HostFailure::SudoNeedsPassword.into());
     }
     if job.become_ == Become::Sudo
         && (stderr.contains("sudo: command not found") || stderr.contains("sudo: not found"))
     {
-        return Err(HostError::new(
-            "`become: sudo` is set but `sudo` is not installed on this host",
-        )
-        .help("install sudo, or connect as root and drop `become: sudo`"));
+        return Err(HostFailure::SudoMissing.into());
     }
     Ok(output)
 }
@@ -46,27 +40,22 @@ pub async fn gather<T: Transport>(transport: &T, job: &Job) -> Result<Facts, Hos
     let facts = crate::remote::facts::parse(&output.stdout).map_err(|err| {
         let stderr = String::from_utf8_lossy(&output.stderr);
         let detail = stderr.lines().last().unwrap_or("").trim().to_owned();
-        if detail.is_empty() {
-            HostError::new(err.0)
-        } else {
-            HostError::new(format!("{}: {detail}", err.0))
+        HostFailure::FactsIncomplete {
+            problem: err.0,
+            detail: (!detail.is_empty()).then_some(detail),
         }
     })?;
     if let Some(missing) = facts.missing_tools() {
-        return Err(HostError::new(missing));
+        return Err(HostFailure::MissingTools(missing).into());
     }
     if !facts.has_flock {
-        return Err(HostError::new("`flock` not found on the host").help(
-            "install the `util-linux` package (wgdeploy locks the interface while applying)",
-        ));
+        return Err(HostFailure::MissingFlock.into());
     }
     if facts.config == FileFact::Unreadable || !facts.dir_readable {
-        let user = &facts.user;
-        return Err(
-            HostError::new(format!("`{user}` cannot read /etc/wireguard on this host")).help(
-                "set `ssh: {become: sudo}` for this host in the inventory, or connect as root",
-            ),
-        );
+        return Err(HostFailure::UnreadableConfigDir {
+            user: facts.user.clone(),
+        }
+        .into());
     }
     Ok(facts)
 }
@@ -103,29 +92,30 @@ pub async fn execute<T: Transport>(
     };
     let parsed = match crate::remote::facts::split(&output.stdout) {
         Ok(parsed) => parsed,
-        Err(err) => return StepEnd::Unknown(HostError::new(err.0)),
+        Err(err) => return StepEnd::Unknown(err.into()),
     };
     if let Some((reason, _)) = parsed.section("fail") {
-        let log = parsed.lines("log");
-        let mut error = HostError::new(reason.to_owned());
-        if !log.is_empty() {
-            let tail: Vec<&str> = log.iter().rev().take(8).rev().map(String::as_str).collect();
-            error = error.help(format!("the host said:\n  {}", tail.join("\n  ")));
+        let error = HostFailure::StepFailed {
+            reason: reason.to_owned(),
+            log: parsed.lines("log").to_vec(),
         }
+        .into();
         let reverted = parsed.section("reverted-now").is_some();
         return StepEnd::Failed { error, reverted };
     }
     if !parsed.ended {
-        return StepEnd::Unknown(HostError::new(format!(
-            "the apply step stopped before its end (exit status {}); the config on the host is either the old or the new one, never a partial file — run apply again",
-            output
-                .status
-                .map_or_else(|| "none".to_owned(), |status| status.to_string())
-        )));
+        return StepEnd::Unknown(
+            HostFailure::StepCut {
+                status: output
+                    .status
+                    .map_or_else(|| "none".to_owned(), |status| status.to_string()),
+            }
+            .into(),
+        );
     }
     match crate::remote::facts::parse_live(&parsed) {
         Ok(live) => StepEnd::Done(live),
-        Err(err) => StepEnd::Unknown(HostError::new(err.0)),
+        Err(err) => StepEnd::Unknown(err.into()),
     }
 }
 
@@ -133,20 +123,18 @@ pub async fn execute<T: Transport>(
 pub fn verify(job: &Job, live: Option<&LiveInterface>) -> Result<(), HostError> {
     let name = job.interface.as_str();
     let Some(live) = live else {
-        return Err(HostError::new(format!(
-            "verification failed: `{name}` is not running after the apply"
-        )));
+        return Err(HostFailure::NotRunning {
+            interface: name.to_owned(),
+        }
+        .into());
     };
     let config = crate::core::wgconf::parse(std::path::Path::new(name), job.desired.expose())
-        .map_err(|_| HostError::new("verification failed: the planned config does not parse"))?;
+        .map_err(|_| HostFailure::PlannedConfigUnparsable)?;
     let drift = live.drift_from(&config);
     if drift.is_empty() {
         Ok(())
     } else {
-        Err(HostError::new(format!(
-            "verification failed: {}",
-            drift.join("; ")
-        )))
+        Err(HostFailure::VerificationFailed(drift).into())
     }
 }
 
@@ -164,5 +152,5 @@ pub(crate) async fn run_on<T: Transport>(
     script: &str,
 ) -> Result<crate::remote::facts::Parsed, HostError> {
     let output = run(transport, job, script, &[]).await?;
-    crate::remote::facts::split(&output.stdout).map_err(|err| HostError::new(err.0))
+    crate::remote::facts::split(&output.stdout).map_err(HostError::from)
 }

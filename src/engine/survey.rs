@@ -68,8 +68,7 @@ async fn generation_job<T: Transport>(
     };
     let script = remote::read_generation_script(&job.interface, generation.number);
     let output = run(transport, job, &script, &[]).await?;
-    let parsed =
-        crate::remote::facts::split(&output.stdout).map_err(|err| HostError::new(err.0))?;
+    let parsed = crate::remote::facts::split(&output.stdout).map_err(HostError::from)?;
     match parsed.file("generation-config") {
         Some(FileFact::Present(text)) if parsed.ended => Ok(Job {
             desired: text,
@@ -129,11 +128,11 @@ pub async fn survey_for<C: Connector>(
             };
             let outcome = match tokio::time::timeout(limits.connect, work).await {
                 Ok(outcome) => outcome,
-                Err(_) => Err(HostError::new(format!(
-                    "no answer within {} s while connecting and gathering facts",
-                    limits.connect.as_secs()
-                ))
-                .help("check the host is up and reachable, or raise `--timeout`")),
+                Err(_) => Err(HostError::from(
+                    crate::engine::error::HostFailure::Unreachable {
+                        secs: limits.connect.as_secs(),
+                    },
+                )),
             };
             match &outcome {
                 Ok((_, _, change)) => reporter.finish(&job.name, true, &change.summary()),

@@ -152,7 +152,7 @@ pub fn reaches(entries: &[Entry], deployment: &str, kind: &str, target: &str) ->
 /// two operators) must never share an id, since a host's confirm and revert act on the id alone.
 pub fn new_id(unix: u64) -> String {
     use ring::rand::SecureRandom;
-    let (date, time) = civil(unix);
+    let (date, time) = crate::core::time::civil(unix);
     let mut bytes = [0u8; 4];
     // The system's random source failing is not something to work around with a weaker suffix.
     ring::rand::SystemRandom::new()
@@ -166,35 +166,7 @@ pub fn new_id(unix: u64) -> String {
     )
 }
 
-/// `2026-11-25T10:15:00Z` for Unix seconds.
-pub fn iso_utc(unix: u64) -> String {
-    let (date, time) = civil(unix);
-    format!("{date}T{time}Z")
-}
-
-/// (`YYYY-MM-DD`, `HH:MM:SS`) in UTC, by the days-from-civil inverse (proleptic Gregorian).
-fn civil(unix: u64) -> (String, String) {
-    let days = (unix / 86_400) as i64;
-    let secs = unix % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (
-        format!("{year:04}-{month:02}-{day:02}"),
-        format!(
-            "{:02}:{:02}:{:02}",
-            secs / 3600,
-            secs % 3600 / 60,
-            secs % 60
-        ),
-    )
-}
+pub use crate::core::time::iso_utc;
 
 /// `sha256:<hex>` of bytes (the inventory file).
 pub fn digest(bytes: &[u8]) -> String {

@@ -4,7 +4,7 @@
 use crate::check::{
     Condition, Forwarding, HostIndex, Problem, Report, Simulation, Verdict, Warning,
 };
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::fmt::Write;
 
 /// Above this many hosts the grid is not drawn (counts and failures still are).
@@ -332,30 +332,22 @@ pub fn human(simulation: &Simulation, report: &Report) -> String {
         counts.unreachable
     );
     if hosts <= GRID_MAX_HOSTS {
-        let width = (0..hosts)
-            .map(|host| name(simulation, host).chars().count())
-            .max()
-            .unwrap_or(0)
-            .max("from \\ to".len());
-        let _ = writeln!(out);
-        let _ = write!(out, "  {:width$}", "from \\ to");
-        for to in 0..hosts {
-            let _ = write!(out, "  {}", name(simulation, to));
-        }
-        let _ = writeln!(out);
+        let mut header = vec!["from \\ to".to_owned()];
+        header.extend((0..hosts).map(|to| name(simulation, to).to_owned()));
+        let mut rows = vec![header];
         for from in 0..hosts {
-            let _ = write!(out, "  {:width$}", name(simulation, from));
-            for to in 0..hosts {
-                let cell = if from == to {
-                    "·"
+            let mut row = vec![name(simulation, from).to_owned()];
+            row.extend((0..hosts).map(|to| {
+                if from == to {
+                    "·".to_owned()
                 } else {
-                    symbol(&report.pair(from, to))
-                };
-                let column = name(simulation, to).chars().count();
-                let _ = write!(out, "  {cell:<column$}");
-            }
-            let _ = writeln!(out);
+                    crate::ui::colour::verdict(symbol(&report.pair(from, to)))
+                }
+            }));
+            rows.push(row);
         }
+        let _ = writeln!(out);
+        out.push_str(&crate::ui::table::render(&rows, "  "));
     }
     let explained = explain_all(simulation, report);
     for item in explained.iter().take(FAILURES_SHOWN) {
@@ -372,7 +364,7 @@ pub fn human(simulation: &Simulation, report: &Report) -> String {
         let _ = writeln!(
             out,
             "{} {} → {}{leg}",
-            symbol(&item.verdict),
+            crate::ui::colour::verdict(symbol(&item.verdict)),
             name(simulation, item.from),
             name(simulation, item.to)
         );
@@ -426,6 +418,7 @@ pub fn human(simulation: &Simulation, report: &Report) -> String {
 
 /// The same content for machines.
 pub fn json(simulation: &Simulation, report: &Report) -> Value {
+    use crate::ui::json::{CheckPair, CheckReport, CheckSummary};
     let hosts = report.hosts;
     let counts = report.counts();
     let n = |host: HostIndex| name(simulation, host).to_owned();
@@ -435,19 +428,17 @@ pub fn json(simulation: &Simulation, report: &Report) -> Value {
         Verdict::Unreachable(_) => "unreachable",
     };
     let explained = explain_all(simulation, report);
-    let detail = |item: &Explained| {
-        json!({
-            "from": n(item.from),
-            "to": n(item.to),
-            "verdict": verdict_name(&item.verdict),
-            "leg": item.leg,
-            "path": item.path.iter().map(|&host| n(host)).collect::<Vec<_>>(),
-            "rule": item.rule,
-            "fix": item.fix,
-        })
+    let detail = |item: &Explained| CheckPair::Explained {
+        from: n(item.from),
+        to: n(item.to),
+        verdict: verdict_name(&item.verdict),
+        leg: item.leg,
+        path: item.path.iter().map(|&host| n(host)).collect(),
+        rule: item.rule.clone(),
+        fix: item.fix.clone(),
     };
     let all_pairs = hosts <= JSON_ALL_PAIRS_MAX_HOSTS;
-    let pairs: Vec<Value> = if all_pairs {
+    let pairs: Vec<CheckPair> = if all_pairs {
         let mut by_pair: std::collections::HashMap<(HostIndex, HostIndex), &Explained> =
             std::collections::HashMap::new();
         for item in &explained {
@@ -461,7 +452,11 @@ pub fn json(simulation: &Simulation, report: &Report) -> Value {
                 }
                 pairs.push(match by_pair.get(&(from, to)) {
                     Some(item) => detail(item),
-                    None => json!({ "from": n(from), "to": n(to), "verdict": "reachable" }),
+                    None => CheckPair::Reachable {
+                        from: n(from),
+                        to: n(to),
+                        verdict: "reachable",
+                    },
                 });
             }
         }
@@ -470,18 +465,25 @@ pub fn json(simulation: &Simulation, report: &Report) -> Value {
         explained.iter().map(detail).collect()
     };
     let warnings = simulation.warnings(&report.forwarders);
-    json!({
-        "hosts": (0..hosts).map(n).collect::<Vec<_>>(),
-        "summary": {
-            "pairs": hosts * hosts.saturating_sub(1),
-            "reachable": counts.reachable,
-            "conditional": counts.conditional,
-            "unreachable": counts.unreachable,
+    crate::ui::json::to_value(CheckReport {
+        hosts: (0..hosts).map(n).collect(),
+        summary: CheckSummary {
+            pairs: hosts * hosts.saturating_sub(1),
+            reachable: counts.reachable,
+            conditional: counts.conditional,
+            unreachable: counts.unreachable,
         },
-        "all_reachable": counts.unreachable == 0 && counts.conditional == 0,
-        "pairs_listed": if all_pairs { "all" } else { "not-reachable-only" },
-        "pairs": pairs,
-        "warnings": warnings.iter().map(|warning| describe_warning(simulation, warning)).collect::<Vec<_>>(),
-        "must_forward": report.forwarders.iter().map(|&host| n(host)).collect::<Vec<_>>(),
+        all_reachable: counts.unreachable == 0 && counts.conditional == 0,
+        pairs_listed: if all_pairs {
+            "all"
+        } else {
+            "not-reachable-only"
+        },
+        pairs,
+        warnings: warnings
+            .iter()
+            .map(|warning| describe_warning(simulation, warning))
+            .collect(),
+        must_forward: report.forwarders.iter().map(|&host| n(host)).collect(),
     })
 }

@@ -3,7 +3,10 @@
 
 pub mod adopt;
 pub mod check;
+pub mod colour;
+pub mod json;
 pub mod output;
 pub mod plan_offline;
 pub mod status;
 pub mod status_json;
+pub mod table;

@@ -4,6 +4,7 @@
 use crate::core::change::{Class, HostChange};
 use crate::core::model::{printable, printable_lines};
 use crate::engine::types::{HostError, HostReport, Reporter, Surveyed};
+use crate::ui::colour;
 use std::collections::HashMap;
 use std::io::Write;
 use std::sync::Mutex;
@@ -106,7 +107,7 @@ pub fn human_plan(rows: &[PlanRow]) -> String {
     for row in rows {
         match row {
             PlanRow::Change(host, change) if change.is_empty() => {
-                text.push_str(&format!("= {host}: nothing to do\n"));
+                text.push_str(&format!("{} {host}: nothing to do\n", colour::mark('=')));
             }
             PlanRow::Change(host, change) => {
                 let mark = if change.class == Class::Remove {
@@ -114,7 +115,11 @@ pub fn human_plan(rows: &[PlanRow]) -> String {
                 } else {
                     '~'
                 };
-                text.push_str(&format!("{mark} {host}: {}\n", change.summary()));
+                text.push_str(&format!(
+                    "{} {host}: {}\n",
+                    colour::mark(mark),
+                    change.summary()
+                ));
                 // Reasons and the diff carry the host's text (its live config): escaped.
                 for reason in &change.reasons {
                     text.push_str(&format!("    {}\n", printable(reason)));
@@ -124,12 +129,19 @@ pub fn human_plan(rows: &[PlanRow]) -> String {
                 }
                 if let Some(diff) = &change.diff {
                     for line in diff.lines() {
-                        text.push_str(&format!("    {}\n", printable_lines(line)));
+                        text.push_str(&format!(
+                            "    {}\n",
+                            colour::diff_line(&printable_lines(line))
+                        ));
                     }
                 }
             }
             PlanRow::Failed(host, error) => {
-                text.push_str(&format!("! {host}: error: {}\n", printable(&error.message)));
+                text.push_str(&format!(
+                    "{} {host}: error: {}\n",
+                    colour::mark('!'),
+                    printable(&error.message)
+                ));
                 if let Some(help) = &error.help {
                     text.push_str(&format!("    help: {}\n", printable_lines(help)));
                 }
@@ -141,45 +153,46 @@ pub fn human_plan(rows: &[PlanRow]) -> String {
 }
 
 pub fn json_plan(rows: &[PlanRow]) -> serde_json::Value {
-    let hosts: Vec<serde_json::Value> = rows
+    use crate::ui::json::{LivePlan, LivePlanHost, LivePlanSummary};
+    let hosts = rows
         .iter()
         .map(|row| match row {
-            PlanRow::Change(host, change) => serde_json::json!({
-                "host": host,
-                "changes": !change.is_empty(),
-                "class": change.class,
-                "write": change.write,
-                "reasons": change.reasons,
-                "replaces_unmanaged": change.replaces_unmanaged,
-                "forwarding": change.forwarding,
-                "diff": change.diff,
-            }),
-            PlanRow::Failed(host, error) => serde_json::json!({
-                "host": host,
-                "error": error.message,
-                "help": error.help,
-            }),
+            PlanRow::Change(host, change) => LivePlanHost::Change {
+                host: (*host).to_owned(),
+                changes: !change.is_empty(),
+                class: change.class,
+                write: change.write,
+                reasons: change.reasons.clone(),
+                replaces_unmanaged: change.replaces_unmanaged,
+                forwarding: change.forwarding.clone(),
+                diff: change.diff.clone(),
+            },
+            PlanRow::Failed(host, error) => LivePlanHost::Failed {
+                host: (*host).to_owned(),
+                error: error.message.clone(),
+                help: error.help.clone(),
+            },
         })
         .collect();
     let counts = PlanCounts::of(rows);
-    serde_json::json!({
-        "hosts": hosts,
-        "summary": {
-            "changed": counts.changed(),
-            "up": counts.up,
-            "restart": counts.restart,
-            "syncconf": counts.syncconf,
-            "remove": counts.remove,
-            "other": counts.other,
-            "unchanged": counts.unchanged,
-            "failed": counts.failed,
-        }
+    crate::ui::json::to_value(LivePlan {
+        hosts,
+        summary: LivePlanSummary {
+            changed: counts.changed(),
+            up: counts.up,
+            restart: counts.restart,
+            syncconf: counts.syncconf,
+            remove: counts.remove,
+            other: counts.other,
+            unchanged: counts.unchanged,
+            failed: counts.failed,
+        },
     })
 }
 
 /// The table `apply` ends with: one row per host, columns aligned.
 pub fn summary_table(reports: &[HostReport]) -> String {
-    let mut rows = vec![[
+    let mut rows = vec![vec![
         "host".to_owned(),
         "change".to_owned(),
         "result".to_owned(),
@@ -202,30 +215,14 @@ pub fn summary_table(reports: &[HostReport]) -> String {
             format!("{detail}; {}", report.notes.join("; "))
         };
         // Errors and notes may quote the host (`@@fail` reasons): escaped.
-        rows.push([
+        rows.push(vec![
             report.name.clone(),
             class,
             result.to_owned(),
             printable(&detail),
         ]);
     }
-    let widths: Vec<usize> = (0..3)
-        .map(|column| {
-            rows.iter()
-                .map(|row| row[column].chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut text = String::new();
-    for row in &rows {
-        for (column, width) in widths.iter().enumerate() {
-            text.push_str(&format!("{:<width$}  ", row[column]));
-        }
-        text.push_str(&row[3]);
-        text.push('\n');
-    }
-    text
+    crate::ui::table::render(&rows, "")
 }
 
 /// Generation and health after verifying: "generation 4; up, 3 peers, …".
@@ -300,5 +297,29 @@ impl Reporter for Progress {
         } else if self.plain {
             let _ = writeln!(std::io::stderr(), "{}: {host}: {mark}: {what}", self.phase);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn marks_are_coloured_only_when_colour_is_on() {
+        let error = HostError::new("cannot reach home");
+        let rows = [PlanRow::Failed("home", &error)];
+        let plain = human_plan(&rows);
+        assert!(
+            plain.starts_with("! home: error: cannot reach home\n"),
+            "{plain}"
+        );
+        colour::set(true);
+        let coloured = human_plan(&rows);
+        colour::set(false);
+        assert!(
+            coloured.starts_with("\u{1b}[31m!\u{1b}[0m home: error: cannot reach home\n"),
+            "{coloured}"
+        );
+        assert_eq!(human_plan(&rows), plain);
     }
 }

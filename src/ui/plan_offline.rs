@@ -4,7 +4,7 @@
 use crate::core::model::{HomeChoice, Host, HostId, Inventory, Role};
 use crate::core::render::Deployment;
 use crate::core::topology::{Carries, Link, Peer};
-use serde::Serialize;
+use crate::ui::json::{OfflineAllowed, OfflineHost, OfflinePeer, OfflinePlan};
 use std::fmt::Write;
 
 /// How many names to spell out when a catch-all stands for many hosts.
@@ -235,47 +235,6 @@ fn list(names: &[&str]) -> String {
     }
 }
 
-#[derive(Serialize)]
-struct JsonPlan<'a> {
-    inventory: String,
-    interface: &'a str,
-    overlay: Vec<String>,
-    hosts: Vec<JsonHost<'a>>,
-    must_forward: Vec<&'a str>,
-    peer_entries: usize,
-}
-
-#[derive(Serialize)]
-struct JsonHost<'a> {
-    name: &'a str,
-    role: Role,
-    addresses: Vec<String>,
-    endpoint: Option<String>,
-    home_relay: Option<&'a str>,
-    home_choice: Option<HomeChoice>,
-    forwarding: Option<Vec<&'static str>>,
-    peers: Vec<JsonPeer<'a>>,
-}
-
-#[derive(Serialize)]
-struct JsonPeer<'a> {
-    name: &'a str,
-    link: Link,
-    endpoint: Option<String>,
-    keepalive: Option<u16>,
-    allowed_ips: Vec<JsonAllowed<'a>>,
-}
-
-#[derive(Serialize)]
-struct JsonAllowed<'a> {
-    prefix: String,
-    carries: &'static str,
-    /// The host whose address or subnet this is; absent for the overlay catch-all.
-    host: Option<&'a str>,
-    /// For the catch-all: every host reached through it, besides the relay itself.
-    reaches: Option<Vec<&'a str>>,
-}
-
 pub fn json(deployment: &Deployment) -> serde_json::Value {
     let inventory = &deployment.inventory;
     let hosts = &inventory.hosts;
@@ -285,7 +244,7 @@ pub fn json(deployment: &Deployment) -> serde_json::Value {
         .enumerate()
         .map(|(id, host)| {
             let plan = &deployment.topology.hosts[id];
-            JsonHost {
+            OfflineHost {
                 name: host.name.as_str(),
                 role: host.role,
                 addresses: deployment.addresses[id]
@@ -301,7 +260,7 @@ pub fn json(deployment: &Deployment) -> serde_json::Value {
                 peers: plan
                     .peers
                     .iter()
-                    .map(|peer| JsonPeer {
+                    .map(|peer| OfflinePeer {
                         name: name(peer.host),
                         link: peer.link,
                         endpoint: if peer.dial {
@@ -328,7 +287,7 @@ pub fn json(deployment: &Deployment) -> serde_json::Value {
                                         ),
                                     ),
                                 };
-                                JsonAllowed {
+                                OfflineAllowed {
                                     prefix: allowed.net.to_string(),
                                     carries,
                                     host,
@@ -341,7 +300,7 @@ pub fn json(deployment: &Deployment) -> serde_json::Value {
             }
         })
         .collect();
-    let plan = JsonPlan {
+    let plan = OfflinePlan {
         inventory: inventory.path.display().to_string(),
         interface: inventory.network.interface.as_str(),
         overlay: inventory
@@ -362,5 +321,5 @@ pub fn json(deployment: &Deployment) -> serde_json::Value {
             .map(|plan| plan.peers.len())
             .sum(),
     };
-    serde_json::to_value(plan).expect("plan serializes")
+    crate::ui::json::to_value(plan)
 }

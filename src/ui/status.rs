@@ -149,8 +149,7 @@ pub fn health_line(live: Option<&LiveInterface>, now: u64, stale_after: u64) -> 
 
 /// A public key as status shows a peer it cannot name: its first 8 characters.
 pub fn short_key(key: &str) -> String {
-    let head: String = key.chars().take(8).collect();
-    format!("{}…", printable(&head))
+    printable(&crate::core::keys::short_key(key))
 }
 
 /// A peer's inventory name from its public key, else its shortened key.
@@ -179,36 +178,6 @@ impl HostStatus {
     }
 }
 
-/// Rows of left-aligned columns, two spaces apart, each line indented; the last column is not
-/// padded, so no line ends in spaces.
-fn table(rows: &[Vec<String>], indent: &str) -> String {
-    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..columns)
-        .map(|column| {
-            rows.iter()
-                .filter_map(|row| row.get(column))
-                .map(|cell| cell.chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut text = String::new();
-    for row in rows {
-        let mut line = String::from(indent);
-        for (column, cell) in row.iter().enumerate() {
-            if column + 1 == row.len() {
-                line.push_str(cell);
-            } else {
-                let width = widths[column];
-                let _ = write!(line, "{cell:<width$}  ");
-            }
-        }
-        text.push_str(line.trim_end());
-        text.push('\n');
-    }
-    text
-}
-
 fn plural(count: usize, one: &str, many: &str) -> String {
     format!("{count} {}", if count == 1 { one } else { many })
 }
@@ -218,7 +187,13 @@ pub fn host_block(host: &HostStatus, names: &HashMap<String, String>, stale_afte
     let mut text = String::new();
     let observed = match &host.outcome {
         Err(error) => {
-            let _ = writeln!(text, "! {}: FAILED: {}", host.name, error.message);
+            let _ = writeln!(
+                text,
+                "{} {}: FAILED: {}",
+                crate::ui::colour::mark('!'),
+                host.name,
+                error.message
+            );
             if let Some(help) = &error.help {
                 let _ = writeln!(text, "    help: {help}");
             }
@@ -240,8 +215,10 @@ pub fn host_block(host: &HostStatus, names: &HashMap<String, String>, stale_afte
     };
     let _ = writeln!(
         text,
-        "{mark} {}: {} {line}{down}",
-        host.name, host.interface
+        "{} {}: {} {line}{down}",
+        crate::ui::colour::mark(mark),
+        host.name,
+        host.interface
     );
     match &observed.generation {
         Some(generation) => {
@@ -329,7 +306,7 @@ pub fn host_block(host: &HostStatus, names: &HashMap<String, String>, stale_afte
                 if stale { "STALE" } else { "" }.to_owned(),
             ]);
         }
-        text.push_str(&table(&rows, "    "));
+        text.push_str(&crate::ui::table::render(&rows, "    "));
     }
     text
 }
@@ -524,7 +501,7 @@ pub fn ping_report(matrix: &PingMatrix) -> String {
             }));
             rows.push(line);
         }
-        text.push_str(&table(&rows, "  "));
+        text.push_str(&crate::ui::table::render(&rows, "  "));
     } else {
         let _ = writeln!(
             text,
@@ -542,7 +519,8 @@ pub fn ping_report(matrix: &PingMatrix) -> String {
         for row in errors {
             let _ = writeln!(
                 text,
-                "! {}: no pings from this host: {}",
+                "{} {}: no pings from this host: {}",
+                crate::ui::colour::mark('!'),
                 row.from,
                 row.error.as_deref().unwrap_or_default()
             );

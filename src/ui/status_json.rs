@@ -1,12 +1,16 @@
 //! `status --json`: the same observations as [`crate::ui::status`] prints, as one JSON document
-//! for monitoring and scripts. Pure: plain data in, a [`serde_json::Value`] out.
+//! for monitoring and scripts. Pure: plain data in, a [`serde_json::Value`] (of [`crate::ui::json`]'s types) out.
 //!
 //! Keys appear only as public keys (full, so they can be matched); times are the host's Unix
 //! seconds next to ages computed on the host's own clock, so clock skew never shows as staleness.
 
 use crate::core::facts::{LiveInterface, LivePeer};
+use crate::ui::json::{
+    StatusError, StatusGeneration, StatusHost, StatusLive, StatusObserved, StatusPeer, StatusPing,
+    StatusPingCounts, StatusPingError, StatusPingPair, StatusReport, StatusReverted,
+};
 use crate::ui::status::{Health, HostStatus, Observed, Ping, PingMatrix, Prediction, is_stale};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::collections::HashMap;
 
 /// The whole document: every host, the ping matrix when there is one, and the verdict `status`
@@ -18,67 +22,76 @@ pub fn document(
     matrix: Option<&PingMatrix>,
     healthy: bool,
 ) -> Value {
-    let mut document = json!({
-        "stale_after_secs": stale_after,
-        "healthy": healthy,
-        "hosts": hosts.iter().map(|host| host_json(host, names, stale_after)).collect::<Vec<_>>(),
-    });
-    if let Some(matrix) = matrix {
-        document["ping"] = ping_json(matrix);
-    }
-    document
+    crate::ui::json::to_value(StatusReport {
+        stale_after_secs: stale_after,
+        healthy,
+        hosts: hosts
+            .iter()
+            .map(|host| host_json(host, names, stale_after))
+            .collect(),
+        ping: matrix.map(ping_json),
+    })
 }
 
-fn host_json(host: &HostStatus, names: &HashMap<String, String>, stale_after: u64) -> Value {
+fn host_json(host: &HostStatus, names: &HashMap<String, String>, stale_after: u64) -> StatusHost {
     let health = match host.health(stale_after) {
         Health::Failed => "failed",
         Health::Down => "down",
         Health::Unrouted => "unrouted",
         Health::Up { .. } => "up",
     };
-    let mut value = json!({
-        "name": host.name,
-        "interface": host.interface,
-        "health": health,
-    });
-    match &host.outcome {
-        Err(error) => {
-            value["error"] = json!({ "message": error.message, "help": error.help });
-        }
-        Ok(observed) => observed_json(&mut value, observed, names, stale_after),
+    let (error, observed) = match &host.outcome {
+        Err(error) => (
+            Some(StatusError {
+                message: error.message.clone(),
+                help: error.help.clone(),
+            }),
+            None,
+        ),
+        Ok(observed) => (None, Some(observed_json(observed, names, stale_after))),
+    };
+    StatusHost {
+        name: host.name.clone(),
+        interface: host.interface.clone(),
+        health,
+        error,
+        observed,
     }
-    value
 }
 
 fn observed_json(
-    value: &mut Value,
     observed: &Observed,
     names: &HashMap<String, String>,
     stale_after: u64,
-) {
-    value["now_unix"] = json!(observed.now);
-    value["in_sync"] = json!(observed.in_sync);
-    value["route_drift"] = json!(observed.route_drift);
-    value["generation"] = match &observed.generation {
-        Some(generation) => json!({
-            "number": generation.number,
-            "deployment": generation.deployment,
-            "kind": generation.kind,
-            "time": generation.time,
-            "inventory_sha256": generation.inventory,
-            "version": generation.version,
-        }),
-        None => Value::Null,
-    };
-    value["unconfirmed_deployment"] = json!(observed.armed);
-    value["reverted"] = match &observed.reverted {
-        Some((deployment, at)) => json!({ "deployment": deployment, "at_unix": at }),
-        None => Value::Null,
-    };
-    value["live"] = match &observed.live {
-        Some(live) => live_json(live, observed.now, names, stale_after),
-        None => Value::Null,
-    };
+) -> StatusObserved {
+    StatusObserved {
+        now_unix: observed.now,
+        in_sync: observed.in_sync,
+        route_drift: observed.route_drift.clone(),
+        generation: observed
+            .generation
+            .as_ref()
+            .map(|generation| StatusGeneration {
+                number: generation.number,
+                deployment: generation.deployment.clone(),
+                kind: generation.kind.clone(),
+                time: generation.time.clone(),
+                inventory_sha256: generation.inventory.clone(),
+                version: generation.version.clone(),
+            }),
+        unconfirmed_deployment: observed.armed.clone(),
+        reverted: observed
+            .reverted
+            .as_ref()
+            .map(|(deployment, at)| StatusReverted {
+                deployment: deployment.clone(),
+                at_unix: *at,
+            }),
+        live: observed
+            .live
+            .as_ref()
+            .map(|live| live_json(live, observed.now, names, stale_after)),
+    }
 }
 
 fn live_json(
@@ -86,17 +99,16 @@ fn live_json(
     now: u64,
     names: &HashMap<String, String>,
     stale_after: u64,
-) -> Value {
-    let peers: Vec<Value> = live
-        .peers
-        .iter()
-        .map(|peer| peer_json(peer, now, names, stale_after))
-        .collect();
-    json!({
-        "public_key": live.public_key,
-        "listen_port": live.listen_port,
-        "peers": peers,
-    })
+) -> StatusLive {
+    StatusLive {
+        public_key: live.public_key.clone(),
+        listen_port: live.listen_port,
+        peers: live
+            .peers
+            .iter()
+            .map(|peer| peer_json(peer, now, names, stale_after))
+            .collect(),
+    }
 }
 
 fn peer_json(
@@ -104,66 +116,69 @@ fn peer_json(
     now: u64,
     names: &HashMap<String, String>,
     stale_after: u64,
-) -> Value {
+) -> StatusPeer {
     // 0 is how `wg show dump` says "never": null here, so no script mistakes it for 1970.
     let (handshake, age) = match peer.latest_handshake {
-        0 => (Value::Null, Value::Null),
-        at => (json!(at), json!(now.saturating_sub(at))),
+        0 => (None, None),
+        at => (Some(at), Some(now.saturating_sub(at))),
     };
-    json!({
-        "name": names.get(&peer.public_key),
-        "public_key": peer.public_key,
-        "endpoint": peer.endpoint,
-        "allowed_ips": peer.allowed_ips.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        "latest_handshake_unix": handshake,
-        "handshake_age_secs": age,
-        "stale": is_stale(peer, now, stale_after),
-        "rx_bytes": peer.rx,
-        "tx_bytes": peer.tx,
-    })
+    StatusPeer {
+        name: names.get(&peer.public_key).cloned(),
+        public_key: peer.public_key.clone(),
+        endpoint: peer.endpoint.clone(),
+        allowed_ips: peer.allowed_ips.iter().map(ToString::to_string).collect(),
+        latest_handshake_unix: handshake,
+        handshake_age_secs: age,
+        stale: is_stale(peer, now, stale_after),
+        rx_bytes: peer.rx,
+        tx_bytes: peer.tx,
+    }
 }
 
-fn ping_json(matrix: &PingMatrix) -> Value {
+fn ping_json(matrix: &PingMatrix) -> StatusPing {
     let mut pairs = Vec::new();
     let mut errors = Vec::new();
     for row in &matrix.rows {
         if let Some(error) = &row.error {
-            errors.push(json!({ "from": row.from, "message": error }));
+            errors.push(StatusPingError {
+                from: row.from.clone(),
+                message: error.clone(),
+            });
         }
         for (cell, to) in row.cells.iter().zip(&matrix.targets) {
             let Some(cell) = cell else { continue };
             let (check, reason) = match &cell.check {
                 Prediction::Reachable => ("reachable", None),
-                Prediction::Conditional(why) => ("conditional", Some(why)),
-                Prediction::Unreachable(why) => ("unreachable", Some(why)),
+                Prediction::Conditional(why) => ("conditional", Some(why.clone())),
+                Prediction::Unreachable(why) => ("unreachable", Some(why.clone())),
             };
-            pairs.push(json!({
-                "from": row.from,
-                "to": to,
-                "ping": match cell.ping {
+            pairs.push(StatusPingPair {
+                from: row.from.clone(),
+                to: to.clone(),
+                ping: match cell.ping {
                     Ping::Ok => "ok",
                     Ping::Fail => "fail",
                     Ping::Unknown => "unknown",
                 },
-                "check": check,
-                "check_reason": reason,
-                "disagrees": cell.disagrees(),
-            }));
+                check,
+                check_reason: reason,
+                disagrees: cell.disagrees(),
+            });
         }
     }
     let counts = matrix.counts();
-    json!({
-        "pairs": pairs,
-        "errors": errors,
-        "down": matrix.down,
-        "counts": {
-            "pairs": counts.pairs,
-            "agree": counts.agree,
-            "disagree": counts.disagree,
-            "conditional": counts.conditional,
-            "unknown": counts.unknown,
+    StatusPing {
+        pairs,
+        errors,
+        down: matrix.down.clone(),
+        counts: StatusPingCounts {
+            pairs: counts.pairs,
+            agree: counts.agree,
+            disagree: counts.disagree,
+            conditional: counts.conditional,
+            unknown: counts.unknown,
         },
-    })
+    }
 }
 
 #[cfg(test)]
@@ -172,6 +187,7 @@ mod tests {
     use crate::core::facts::Generation;
     use crate::engine::types::HostError;
     use crate::ui::status::{Cell, PingRow};
+    use serde_json::json;
 
     const NOW: u64 = 1_700_000_000;
 
