@@ -2,7 +2,8 @@
 # The whole test suite, as README.md documents it and CI runs it:
 #   1. installs what the tests need on a fresh Debian machine (when run as root),
 #   2. checks formatting and lints,
-#   3. runs every Rust test (unit, CLI, snapshot, property),
+#   3. runs shellcheck on the remote scripts (src/remote/scripts) and every Rust test (unit, CLI,
+#      snapshot, property; the remote scripts' tests run them under dash, busybox sh and posh),
 #   4. brings the nat-relay example up on real WireGuard behind real NAT in network namespaces
 #      and pings every pair, then holds `wgdeploy check` to ping on the config sets in
 #      inventories/configs, then deploys and restarts the nat-relay configs over real SSH
@@ -15,7 +16,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-LAB_PACKAGES=(wireguard-tools wireguard-go iptables iproute2 iputils-ping openssh-server jq sudo mmdebstrap systemd-container)
+LAB_PACKAGES=(wireguard-tools wireguard-go iptables iproute2 iputils-ping openssh-server jq sudo mmdebstrap systemd-container shellcheck dash busybox posh)
 
 install_lab_packages() {
   local missing=()
@@ -37,6 +38,17 @@ echo "==> cargo fmt --check"
 cargo fmt --all -- --check
 echo "==> cargo clippy"
 cargo clippy --all-targets --quiet -- -D warnings
+echo "==> shellcheck src/remote/scripts"
+if command -v shellcheck >/dev/null 2>&1; then
+  # lib.sh alone, then each script as it runs on hosts: lib.sh in front of it.
+  shellcheck -s sh src/remote/scripts/lib.sh
+  for script in src/remote/scripts/*.sh; do
+    [ "$script" = src/remote/scripts/lib.sh ] && continue
+    cat src/remote/scripts/lib.sh "$script" | shellcheck -s sh - || { echo "shellcheck: $script (lines counted after lib.sh)"; exit 1; }
+  done
+else
+  echo "skipped: shellcheck is not installed (run as root to install it)"
+fi
 
 echo "==> lab: nat-relay, check-agreement, ssh-smoke, apply-e2e, rollback-e2e, lifecycle-e2e and systemd-e2e on real WireGuard behind NAT"
 if $is_root; then

@@ -841,9 +841,12 @@ mod tests {
             dir.path().display(),
             std::env::var("PATH").unwrap_or_default()
         );
+        let script = crate::remote::adopt_script(&interface);
         let output = std::process::Command::new("sh")
             .arg("-c")
-            .arg(crate::remote::adopt_script(&interface))
+            .arg(script.text.as_ref())
+            .arg("wgdeploy")
+            .args(&script.args)
             .env("PATH", path)
             .output()
             .unwrap();
@@ -889,12 +892,12 @@ mod tests {
         let transport = FakeTransport::new(move |command, _| {
             if command.contains("wgdeploy-facts") {
                 ok(&facts)
-            } else if command.contains("generations/0.conf") {
+            } else if command.contains("# read-generation.sh") && command.ends_with(" wg0 0") {
                 ok(&format!(
                     "@@generation-config {}\n{original}\n@@end\n",
                     original.len()
                 ))
-            } else if command.contains("generations/1.conf") {
+            } else if command.contains("# read-generation.sh") && command.ends_with(" wg0 1") {
                 ok(&format!(
                     "@@generation-config {}\n{ours}\n@@end\n",
                     ours.len()
@@ -1036,9 +1039,17 @@ mod tests {
             step_seconds: 120,
         });
         let script = crate::remote::apply_script(&step);
-        let keep = script.find("generations/0.conf.tmp").unwrap();
+        assert_eq!(
+            script.args[11], "yes",
+            "keep the original: {:?}",
+            script.args
+        );
+        let text = &script.text;
+        let keep = text.find("generations/0.conf.tmp").unwrap_or(usize::MAX);
+        let keep = keep.min(text.find("\"$gens/0.conf.tmp\"").unwrap());
         assert!(
-            script.find("@@armed").unwrap() < keep && keep < script.find("mktemp /etc").unwrap()
+            text.find("@@armed").unwrap() < keep
+                && keep < text.find("mktemp \"$temp_prefix").unwrap()
         );
     }
 }

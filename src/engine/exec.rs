@@ -12,7 +12,7 @@ use crate::transport::{Output, Transport};
 pub(crate) async fn run<T: Transport>(
     transport: &T,
     job: &Job,
-    script: &str,
+    script: &remote::Script,
     stdin: &[u8],
 ) -> Result<Output, HostError> {
     let command = remote::command(script, job.become_);
@@ -149,7 +149,7 @@ pub(crate) fn append(mut error: HostError, more: &str) -> HostError {
 pub(crate) async fn run_on<T: Transport>(
     transport: &T,
     job: &Job,
-    script: &str,
+    script: &remote::Script,
 ) -> Result<crate::remote::facts::Parsed, HostError> {
     let output = run(transport, job, script, &[]).await?;
     crate::remote::facts::split(&output.stdout).map_err(HostError::from)

@@ -256,7 +256,7 @@ pub async fn survey<C: Connector>(
                     let change = plan_forget(&job.name, &job.interface, alias, &facts);
                     return Ok((Arc::new(session), facts, change));
                 }
-                let output = crate::engine::exec::run(&session, &job, &inspect_script(&job.interface), &[])
+                let output = crate::engine::exec::run(&session, &job, &remote::Script::inline(inspect_script(&job.interface)), &[])
                     .await?;
                 let inspection = Inspection::parse(&output.stdout)?;
                 let change = plan_removal(
@@ -598,7 +598,13 @@ pub async fn decommission<T: Transport>(
     let mut record = run.record();
     record.kind = "remove";
     let own = own_key(job).unwrap_or_default();
-    let script = remove_host_script(&job.interface, facts.systemd, &facts.stamp, &own, &record);
+    let script = remote::Script::inline(remove_host_script(
+        &job.interface,
+        facts.systemd,
+        &facts.stamp,
+        &own,
+        &record,
+    ));
     let output = match tokio::time::timeout(
         limits.apply,
         crate::engine::exec::run(session, job, &script, &[]),
@@ -1580,8 +1586,11 @@ mod tests {
             config(state.private_key("office").unwrap())
         );
         assert!(
-            pushed[0].0.contains("99-wgdeploy-wg0.conf"),
-            "forwarding persisted again"
+            pushed[0]
+                .0
+                .contains(" write '# Written by wgdeploy: wg0 forwards"),
+            "forwarding persisted again: {}",
+            pushed[0].0.rsplit("' wgdeploy ").next().unwrap_or("")
         );
         let dir = tempfile::tempdir().unwrap();
         let settled = settle(&mut state, Vec::new(), &reports, &dir.path().join("s.json")).unwrap();

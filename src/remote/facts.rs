@@ -380,7 +380,9 @@ mod tests {
         let run = |path: &str| {
             let output = std::process::Command::new("/bin/sh")
                 .arg("-c")
-                .arg(&script)
+                .arg(script.text.as_ref())
+                .arg("wgdeploy")
+                .args(&script.args)
                 .env("PATH", path)
                 .output()
                 .expect("sh runs");

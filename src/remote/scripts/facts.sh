@@ -1,0 +1,39 @@
+# facts.sh IFACE SYSCTL...: one round trip that gathers everything wgdeploy needs to plan a host.
+iface=$1; shift
+paths "$iface"
+armed='' reverted='' value=''
+echo '@@wgdeploy-facts 1'
+printf '@@user %s\n' "${LOGNAME:-$(id -un 2>/dev/null)}"
+echo '@@os'
+# shellcheck disable=SC1091
+( . /etc/os-release 2>/dev/null && printf '%s\n' "${PRETTY_NAME:-$ID}" ) || uname -sr
+echo '@@tools'
+for tool in wg wg-quick flock awk stat; do command -v "$tool" >/dev/null 2>&1 && echo "$tool"; done
+echo '@@systemd'
+if [ -d "$root/run/systemd/system" ] && command -v systemctl >/dev/null 2>&1; then
+  echo yes
+  printf 'enabled %s\n' "$(systemctl is-enabled "$unit" 2>/dev/null || true)"
+else
+  # Without systemd, wg-quick runs in its own session (`setsid -w`, util-linux >= 2.26; busybox's
+  # setsid has no -w) so the userspace daemon outlives the SSH session.
+  setsid -w true < /dev/null > /dev/null 2>&1 || echo no-setsid
+fi
+echo '@@dir'
+if [ -d "$dir" ]; then if [ -r "$dir" ] && [ -x "$dir" ]; then echo ok; else echo unreadable; fi; else echo absent; fi
+printf '@@stamp %s\n' "$(stamp "$config")"
+frame config "$config"
+frame sysctl-file "$sysctl_file"
+printf '@@now %s\n' "$(date +%s)"
+first_line armed "$state/armed"; printf '@@armed %s\n' "$armed"
+first_line reverted "$state/reverted"; printf '@@reverted %s\n' "$reverted"
+echo '@@generations'
+generations "$gens"
+echo '@@sysctl'
+# `sysctl -n KEY` reads /proc/sys/KEY-with-slashes; reading it directly starts no process.
+for key in "$@"; do sysctl_path "$key"; first_line value "$proc"; printf '%s\n' "$key=$value"; done
+echo '@@link'
+[ -e "$root/sys/class/net/$name" ] && echo present
+echo '@@dump'
+dump "$name"
+routes "$name"
+echo '@@end'

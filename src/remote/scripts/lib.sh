@@ -1,0 +1,166 @@
+# lib.sh: shell functions shared by every script wgdeploy runs on hosts. It is concatenated in front
+# of each script at compile time, and each script runs as `sh -c "$SCRIPT" wgdeploy ARG...`: every
+# value arrives as a positional argument, nothing from the inventory or a host is spliced into this
+# text. POSIX sh (tested under dash, busybox sh and posh; shellcheck -s sh in CI).
+
+# Every host path starts with $root. On hosts it is empty: WGDEPLOY_ROOT is set only by wgdeploy's
+# own tests, which run the scripts against a temporary directory.
+root=${WGDEPLOY_ROOT:-}
+
+# paths IFACE: where wgdeploy keeps things for IFACE (the layout of core::paths::Paths).
+# (Not every script uses every path.)
+# shellcheck disable=SC2034
+paths() {
+  name=$1
+  dir=$root/etc/wireguard
+  config=$dir/$name.conf
+  backup=$dir/$name.conf.wgdeploy-prev
+  lock=$dir/.$name.wgdeploy.lock
+  temp_prefix=$dir/.$name.conf.wgdeploy-tmp
+  log=$dir/.$name.wgdeploy.log
+  sysctl_file=$root/etc/sysctl.d/99-wgdeploy-$name.conf
+  state_root=$root/var/lib/wgdeploy
+  state=$state_root/$name
+  gens=$state/generations
+  unit=wg-quick@$name
+}
+
+# (apply.sh redefines it to revert at once once armed.)
+# shellcheck disable=SC2317
+fail() { printf '@@fail %s\n' "$*"; exit 1; }
+
+# take_lock SECONDS: the interface's advisory lock on descriptor 9 (every apply, confirm, revert
+# and removal holds it), waiting at most SECONDS.
+take_lock() {
+  exec 9>>"$lock" || fail "cannot open the lock file $lock"
+  flock -w "$1" 9 || fail "another wgdeploy run holds the lock on $name (waited $1 s)"
+}
+
+# (The size is unquoted on purpose: word splitting drops the padding some `wc` print.)
+# shellcheck disable=SC2046
+frame() { if [ -f "$2" ] && [ -r "$2" ]; then printf '@@%s %s\n' "$1" $(wc -c < "$2"); cat "$2"; printf '\n'; elif [ -e "$2" ]; then printf '@@%s unreadable\n' "$1"; else printf '@@%s absent\n' "$1"; fi; }
+stamp() { stat -c '%i %s %y' "$1" 2>/dev/null || echo absent; }
+# wg show dump prints the private key (line 1, field 1) and each peer's preshared key (field 2):
+# blank them on the host so no secret ever crosses the connection or reaches a log.
+dump() { wg show "$1" dump 2>/dev/null | awk 'BEGIN { FS = OFS = "\t" } NR == 1 { $1 = "-" } NR > 1 { $2 = "-" } { print }'; }
+# Every survey runs the facts script on every host, so what it reads often is read by the shell
+# itself, starting no process (on 100 hosts that halves the survey's CPU time on the hosts).
+# first_line VAR FILE: VAR = FILE's first line, or empty. (VAR is always a literal name here.)
+first_line() { eval "$1="; [ -r "$2" ] && IFS= read -r "$1" < "$2"; return 0; }
+# print_file FILE: FILE's lines (small files only).
+print_file() { while IFS= read -r line || [ -n "$line" ]; do printf '%s\n' "$line"; done < "$1"; }
+# The generations recorded in directory $1 (in glob order; the parser sorts them): "generation=N"
+# then that generation's meta.
+generations() { for meta in "$1"/*.meta; do n=${meta##*/}; n=${n%.meta}; case $n in '' | *[!0-9]*) continue ;; esac; if [ -f "$meta" ] && [ -r "$meta" ]; then printf 'generation=%s\n' "$n"; print_file "$meta"; fi; done; }
+# routes IFACE: every route through IFACE in every table (wgdeploy checks them against AllowedIPs).
+routes() { echo '@@routes4'; ip -4 route show table all dev "$1" 2>/dev/null; echo '@@routes6'; ip -6 route show table all dev "$1" 2>/dev/null; return 0; }
+# sysctl_path KEY: sets `proc` to the /proc/sys file of KEY (dots become slashes), starting no process.
+sysctl_path() {
+  rest=$1 proc=$root/proc/sys/
+  while :; do
+    case $rest in
+      *.*) proc=$proc${rest%%.*}/; rest=${rest#*.} ;;
+      *) proc=$proc$rest; return 0 ;;
+    esac
+  done
+}
+# The live answer every changing script ends with, for verification.
+live_answer() { echo '@@dump'; dump "$name"; routes "$name"; echo '@@end'; }
+
+# take_down / bring_up: the interface ($name) down (its current config's PostDown hooks run) and up
+# again, with systemd's unit when $systemd is set.
+take_down() {
+  if [ -n "$systemd" ]; then
+    systemctl stop "$unit" 9>&-
+    if ip link show dev "$name" >/dev/null 2>&1; then wg-quick down "$name" 9>&- || ip link del dev "$name"; fi
+  else
+    wg-quick down "$name" 9>&- || ip link del dev "$name"
+  fi
+}
+bring_up() {
+  if [ -n "$systemd" ]; then systemctl start "$unit" 9>&-; else setsid -w wg-quick up "$name" < /dev/null 9>&-; fi
+}
+
+# Shell functions for a `wg syncconf` that leaves the interface as `wg-quick up` would have made
+# it: syncconf neither keeps a port the config does not set nor touches routes (DESIGN.md §1.8).
+
+# config_table FILE: the `Table =` of FILE's [Interface] (empty when unset), as wg-quick reads it.
+config_table() { awk '/^[ \t]*\[/ { s = tolower($0); gsub(/[ \t]/, "", s); inif = (s == "[interface]"); next }
+  inif { line = $0; sub(/#.*/, "", line); k = line; sub(/=.*/, "", k); gsub(/[ \t]/, "", k)
+    if (tolower(k) == "table" && index(line, "=")) { v = substr(line, index(line, "=") + 1); gsub(/^[ \t]+|[ \t]+$/, "", v); print v; exit } }' "$1" 2>/dev/null; }
+# keep_port FILE IFACE: a stripped config without ListenPort makes syncconf bind a new random port,
+# and a host behind NAT then gets a new mapping its peers learn only when it next sends: keep the
+# port the interface listens on now.
+keep_port() {
+  grep -qiE '^[[:space:]]*ListenPort[[:space:]]*=' "$1" && return 0
+  port=$(wg show "$2" listen-port 2>/dev/null)
+  case $port in '' | 0 | *[!0-9]*) return 0 ;; esac
+  awk -v port="$port" '{ print } !done && tolower($0) ~ /^[ \t]*\[interface\][ \t]*$/ { print "ListenPort = " port; done = 1 }' "$1" > "$1.port" && mv -f "$1.port" "$1"
+}
+# sync_routes IFACE TABLE: adds the routes `wg-quick up` makes of IFACE's AllowedIPs: one per prefix
+# not already covered by a route of the interface (its own addresses' routes included), or every
+# prefix in TABLE when one is set. `off` leaves routing to the config's own hooks; a /0 with an
+# automatic table is wg-quick's policy routing, set up at `up` only (a change to it restarts the
+# interface instead). Routes of prefixes that went away are removed by name (planned from facts).
+sync_routes() {
+  case $2 in off) return 0 ;; '' | auto) table= ;; *) table=$2 ;; esac
+  # (Word splitting of the prefixes is intended: one per word.)
+  # shellcheck disable=SC2013
+  for prefix in $(wg show "$1" allowed-ips | awk '{ for (i = 2; i <= NF; i++) if ($i ~ /\/[0-9]+$/) print $i }' | sort -u | sort -t / -k 2 -nr); do
+    family=-4; case $prefix in *:*) family=-6 ;; esac
+    if [ -z "$table" ]; then
+      case $prefix in */0) continue ;; esac
+      [ -n "$(ip $family route show dev "$1" match "$prefix" 2>/dev/null)" ] || ip $family route add "$prefix" dev "$1" || return 1
+    else
+      [ -n "$(ip $family route show dev "$1" table "$table" exact "$prefix" 2>/dev/null)" ] || ip $family route add "$prefix" dev "$1" table "$table" || return 1
+    fi
+  done
+}
+# drop_route IFACE TABLE PREFIX: removes that route through IFACE if it is still there.
+drop_route() {
+  family=-4; case $3 in *:*) family=-6 ;; esac
+  [ -z "$(ip $family route show dev "$1" table "$2" exact "$3" 2>/dev/null)" ] || ip $family route del "$3" dev "$1" table "$2"
+}
+# guarded_syncconf HOOK ARG...: the `wg syncconf` of a script that holds the interface's lock:
+# strip into a file, refuse an empty or keyless one (syncconf removes whatever its input lacks),
+# keep the listen port, run `HOOK ARG...` (`:` for none; the refresh resets peers there), sync,
+# then make the routes match the new AllowedIPs. Uses the script's `fail`.
+guarded_syncconf() {
+  strip=$(mktemp "$dir/.$name.wgdeploy-strip.XXXXXX") || fail "cannot create a temp file in /etc/wireguard"
+  wg-quick strip "$name" > "$strip" 2> "$log" || { rm -f "$strip"; echo '@@log'; cat "$log"; fail "wg-quick strip $name failed"; }
+  # syncconf removes whatever the input lacks: never feed it an empty or keyless file.
+  grep -qiE '^[[:space:]]*PrivateKey[[:space:]]*=' "$strip" || { rm -f "$strip"; fail "wg-quick strip $name gave no PrivateKey; refusing wg syncconf"; }
+  keep_port "$strip" "$name" || { rm -f "$strip" "$strip.port"; fail "cannot keep the listen port of $name"; }
+  "$@"
+  wg syncconf "$name" "$strip" 2> "$log" || { rm -f "$strip"; echo '@@log'; cat "$log"; fail "wg syncconf $name failed"; }
+  rm -f "$strip"
+  sync_routes "$name" "$(config_table "$config")" 2> "$log" || { echo '@@log'; cat "$log"; fail "cannot add the routes of $name's AllowedIPs"; }
+}
+
+# Lock-out protection (the apply arms it, the confirm disarms it; revert.sh is what fires).
+# disarm: stops a pending revert timer of $name (best effort: the token check is what makes a late
+# one harmless). The pid is checked to still be wgdeploy's sleeper before its process group is
+# signalled. With systemd it also sets `timer_unit`, the name start_timer uses.
+disarm() {
+  if [ -n "$systemd" ]; then
+    timer_unit=wgdeploy-revert-$(systemd-escape "$name")
+    systemctl stop "$timer_unit.timer" "$timer_unit.service" >/dev/null 2>&1
+    systemctl reset-failed "$timer_unit.timer" "$timer_unit.service" >/dev/null 2>&1
+  else
+    pid=$(cat "$state/armed.pid" 2>/dev/null)
+    if [ -n "$pid" ] && grep -q wgdeploy-revert /proc/"$pid"/cmdline 2>/dev/null; then kill -s TERM -- -"$pid" 2>/dev/null; fi
+  fi
+  return 0
+}
+# start_timer SECONDS TOKEN: `revert.sh TOKEN` in SECONDS, detached from the SSH session and the lock
+# (systemd: a transient timer named by disarm, which always runs first).
+start_timer() {
+  if [ -n "$systemd" ]; then
+    systemd-run --quiet --unit="$timer_unit" --on-active="$1" --timer-property=AccuracySec=1s /bin/sh "$state/revert.sh" "$2" 9>&-
+  else
+    # Own session (no hangup when SSH goes), no inherited lock descriptor, no open output.
+    # shellcheck disable=SC2016
+    setsid sh -c 'sleep "$1"; exec sh "$2" "$3"' wgdeploy-revert "$1" "$state/revert.sh" "$2" < /dev/null > /dev/null 2>&1 9>&- &
+    echo $! > "$state/armed.pid"
+  fi
+}

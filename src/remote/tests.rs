@@ -1,0 +1,893 @@
+//! The remote scripts: their form (static text, values as arguments, config on stdin) and their
+//! behaviour, run for real under dash, busybox sh and posh against a temporary root with stub
+//! `wg`, `wg-quick`, `flock`, `systemctl`, `ip` and `sysctl` on PATH.
+
+use super::*;
+use crate::core::change::Arm;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn wg0() -> InterfaceName {
+    InterfaceName::parse("wg0").unwrap()
+}
+
+/// A step on wg0 that writes a 10-byte config where there was none and does `action`, without
+/// systemd, forwarding or arming; tests change what they look at.
+fn step(action: Action) -> ApplyStep {
+    ApplyStep {
+        interface: wg0(),
+        write_len: Some(10),
+        expected_stamp: "absent".into(),
+        action,
+        systemd: false,
+        enable_unit: false,
+        sysctl_file: None,
+        sysctl_on: vec![],
+        stale_routes: vec![],
+        arm: None,
+        keep_original: false,
+    }
+}
+
+fn record(keep: usize) -> GenerationRecord {
+    GenerationRecord {
+        deployment: "20261125-101500-abcd".into(),
+        kind: "apply",
+        inventory_digest: "sha256:00".into(),
+        version: "0.1.0",
+        keep,
+    }
+}
+
+/// The shells the scripts are run under: each that is installed (CI installs all three), with a
+/// clear notice for each that is not.
+fn shells() -> Vec<Vec<&'static str>> {
+    let mut found = Vec::new();
+    for shell in [vec!["dash"], vec!["busybox", "sh"], vec!["posh"]] {
+        let probe = Command::new(shell[0])
+            .args(&shell[1..])
+            .args(["-c", "exit 0"])
+            .output();
+        if probe.is_ok_and(|output| output.status.success()) {
+            found.push(shell);
+        } else {
+            eprintln!(
+                "skipped: `{}` is not installed (scripts/test.sh installs it)",
+                shell.join(" ")
+            );
+        }
+    }
+    found
+}
+
+/// Is `text` one of the embedded files (so no value was spliced into it)?
+fn is_static(text: &str) -> bool {
+    ALL_SCRIPTS.iter().any(|(_, file)| *file == text)
+}
+
+#[test]
+fn every_script_parses_in_every_shell() {
+    for shell in shells() {
+        for (name, text) in ALL_SCRIPTS {
+            let output = Command::new(shell[0])
+                .args(&shell[1..])
+                .args(["-n", "-c", text])
+                .output()
+                .unwrap();
+            assert!(
+                output.status.success(),
+                "{name} does not parse in {shell:?}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+    }
+}
+
+/// What runs on hosts is clean under shellcheck (as scripts/test.sh checks the files).
+#[test]
+fn every_script_is_clean_under_shellcheck() {
+    if Command::new("shellcheck")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: `shellcheck` is not installed (scripts/test.sh installs it)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in ALL_SCRIPTS {
+        let file = dir.path().join("script.sh");
+        std::fs::write(&file, text).unwrap();
+        let output = Command::new("shellcheck")
+            .args(["-s", "sh"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&output.stdout)
+        );
+    }
+}
+
+#[test]
+fn quoting_survives_hostile_words() {
+    assert_eq!(quote("wg0"), "wg0");
+    assert_eq!(quote("a b"), "'a b'");
+    assert_eq!(quote("x'; rm -rf /"), r"'x'\''; rm -rf /'");
+    assert_eq!(quote("$(reboot)"), "'$(reboot)'");
+    assert_eq!(quote("a\0b"), "''");
+}
+
+#[test]
+fn commands_run_in_sh_with_values_as_arguments_and_sudo_never_prompts() {
+    let script = Script::new("echo \"$1\"", vec!["it's".into(), "wg0".into()]);
+    assert_eq!(
+        command(&script, Become::None),
+        r#"sh -c 'echo "$1"' wgdeploy 'it'\''s' wg0"#
+    );
+    assert!(command(&script, Become::Sudo).starts_with("sudo -n sh -c 'echo "));
+    // The command line really passes them so.
+    let output = Command::new("sh")
+        .args(["-c", &command(&script, Become::None)])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8(output.stdout).unwrap(), "it's\n");
+}
+
+/// Hostile values reach every script as arguments only: its text is the embedded file.
+#[test]
+fn no_value_is_spliced_into_script_text() {
+    let hostile = "x'; reboot; $(reboot) `reboot`";
+    let armed = ApplyStep {
+        expected_stamp: hostile.into(),
+        sysctl_file: Some(format!("{hostile}\n")),
+        sysctl_on: vec!["net.ipv4.ip_forward"],
+        arm: Some(Arm {
+            token: hostile.into(),
+            seconds: 5,
+            step_seconds: 5,
+        }),
+        keep_original: true,
+        ..step(Action::Syncconf)
+    };
+    let mut hostile_record = record(3);
+    hostile_record.deployment = hostile.into();
+    hostile_record.inventory_digest = hostile.into();
+    let scripts = [
+        facts_script(&wg0()),
+        adopt_script(&wg0()),
+        apply_script(&armed),
+        confirm_script(&wg0(), true, hostile, &hostile_record),
+        revert_now_script(&wg0(), false, hostile),
+        read_generation_script(&wg0(), 3),
+        remove_script(&wg0(), false, hostile),
+        ping_script(&[hostile.into()]),
+        refresh_script(&wg0(), &[hostile.into()]),
+    ];
+    for script in &scripts {
+        assert!(is_static(&script.text), "{:?}", script.args);
+        assert!(!script.text.contains("reboot"));
+    }
+    // The revert.sh an armed apply writes to the host is static too.
+    assert!(is_static(&apply_script(&armed).args[13]));
+    assert_eq!(apply_script(&armed).args[13], revert_script(false));
+}
+
+#[test]
+fn apply_never_puts_the_config_on_the_command_line() {
+    let config = "[Interface]\nPrivateKey = c2VjcmV0\n";
+    let script = apply_script(&ApplyStep {
+        write_len: Some(config.len()),
+        ..step(Action::Syncconf)
+    });
+    let line = command(&script, Become::Sudo);
+    assert!(!line.contains("c2VjcmV0"));
+    assert!(script.args.contains(&config.len().to_string()));
+    // It arrives on stdin, checked whole, keyed, written before syncconf reads it.
+    let text = &script.text;
+    assert!(text.contains(r#"cat > "$tmp""#));
+    assert!(text.contains(r#"= "$write_len" ] || fail"#));
+    assert!(text.contains("grep -qiE '^[[:space:]]*PrivateKey[[:space:]]*='"));
+    assert!(text.find("mv -f \"$tmp\"").unwrap() < text.find("guarded_syncconf :").unwrap());
+}
+
+/// The order of apply.sh: lock and compare-and-swap, then arming, then receiving the config, then
+/// (restart) down while the old config is in place, then the rename, then up; the end of the step
+/// is marked before the timer restarts, and the live answer comes last.
+#[test]
+fn apply_arms_before_any_change_and_takes_down_before_replacing() {
+    let text = &APPLY[LIB.len()..];
+    let at = |needle: &str| {
+        text.find(needle)
+            .unwrap_or_else(|| panic!("{needle} not in apply.sh"))
+    };
+    let lock = at("take_lock 30");
+    let cas = at(r#"[ "$(stamp "$config")" = "$expected" ]"#);
+    let arm = at("echo '@@armed'");
+    let receive = at(r#"cat > "$tmp""#);
+    let down = at("systemd_down; elif ip link show dev \"$name\" >/dev/null 2>&1; then quick down");
+    let install = at("mv -f \"$tmp\" \"$config\"");
+    let up = at("quick up");
+    let applied = at(r#"> "$state/applied""#);
+    let restart = at(r#"start_timer "$seconds" "$armed""#);
+    let live = text.rfind("live_answer").unwrap();
+    assert!(lock < cas && cas < arm && arm < receive && receive < down);
+    assert!(down < install && install < up && up < applied);
+    assert!(applied < restart && restart < live);
+    // With systemd an interface running outside the unit (`wg-quick up` by hand) survives
+    // `systemctl stop`, and `systemctl start` would then fail on the existing link: it is taken
+    // down with the old config (the link deleted if that fails) before the install, and before
+    // an `up` too; a failing step's revert stops its timer.
+    let systemd_down = at("systemd_down() {");
+    let body = &text[systemd_down..];
+    let body = &body[..body.find("\n}").unwrap()];
+    assert!(body.contains("unit_do stop") && body.contains("wg-quick down \"$name\""));
+    assert!(body.contains("|| ip link del dev \"$name\""));
+    assert!(at(r#"[ "$action" = up ] && systemd_down"#) < at("unit_do start"));
+    let fail = at("fail() {");
+    assert!(text[fail..].find("disarm").unwrap() < text[fail..].find("exit 1").unwrap());
+    // The timer holds neither the lock nor the SSH channel; wg-quick's daemon not the lock.
+    assert!(LIB.contains("< /dev/null > /dev/null 2>&1 9>&- &"));
+    assert!(
+        text.contains("setsid -w wg-quick \"$1\" \"$name\" < /dev/null > \"$log\" 2>&1 9>&- ||")
+    );
+    // The first timer runs for the step's limit plus the confirm window, the restarted one for
+    // the window.
+    let armed = apply_script(&ApplyStep {
+        arm: Some(Arm {
+            token: "t".into(),
+            seconds: 45,
+            step_seconds: 120,
+        }),
+        ..step(Action::Restart)
+    });
+    assert_eq!(armed.args[8..11], ["t", "165", "45"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running the scripts for real.
+
+/// Stubs for the tools the scripts call, acting on the files under `$WGDEPLOY_ROOT` and logging
+/// every call to `$WGDEPLOY_ROOT/calls` (`wg-quick down` with the config in place at that moment).
+const STUBS: [(&str, &str); 6] = [
+    (
+        "wg",
+        r#"#!/bin/sh
+echo "wg $*" >> "$WGDEPLOY_ROOT/calls"
+case "$1 $3" in
+  "show dump") [ -e "$WGDEPLOY_ROOT/sys/class/net/$2" ] && printf 'PRIV\tPUB\t51820\toff\n' ;;
+  "show listen-port") ;;
+  "show allowed-ips") ;;
+esac
+exit 0
+"#,
+    ),
+    (
+        "wg-quick",
+        r#"#!/bin/sh
+root=$WGDEPLOY_ROOT
+case $1 in
+  up) echo "wg-quick up $(cat "$root/etc/wireguard/$2.conf")" >> "$root/calls"; mkdir -p "$root/sys/class/net/$2" ;;
+  down) echo "wg-quick down $(cat "$root/etc/wireguard/$2.conf")" >> "$root/calls"; rm -rf "$root/sys/class/net/$2" ;;
+  strip) cat "$root/etc/wireguard/$2.conf" ;;
+esac
+"#,
+    ),
+    ("flock", "#!/bin/sh\nexit 0\n"),
+    (
+        "systemctl",
+        "#!/bin/sh\necho \"systemctl $*\" >> \"$WGDEPLOY_ROOT/calls\"\nexit 0\n",
+    ),
+    (
+        "ip",
+        r#"#!/bin/sh
+# ip link show dev X | ip link del dev X | ip route ...: links are directories.
+case "$1 $2" in
+  "link show") [ -e "$WGDEPLOY_ROOT/sys/class/net/$4" ] ;;
+  "link del") rm -rf "$WGDEPLOY_ROOT/sys/class/net/$4" ;;
+  *) exit 0 ;;
+esac
+"#,
+    ),
+    (
+        "sysctl",
+        "#!/bin/sh\nkv=$3; key=${kv%%=*}; printf '%s\\n' \"${kv#*=}\" > \"$WGDEPLOY_ROOT/proc/sys/$(echo \"$key\" | tr . /)\"\n",
+    ),
+];
+
+/// A host's file tree under a temp dir, run by one shell.
+struct Host {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    path: String,
+    shell: Vec<&'static str>,
+}
+
+impl Host {
+    fn new(shell: &[&'static str]) -> Host {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_owned();
+        for sub in [
+            "etc/wireguard",
+            "etc/sysctl.d",
+            "proc/sys/net/ipv4",
+            "proc/sys/net/ipv6/conf/all",
+            "sys/class/net",
+            "var/lib/wgdeploy",
+            "bin",
+        ] {
+            std::fs::create_dir_all(root.join(sub)).unwrap();
+        }
+        std::fs::write(root.join("proc/sys/net/ipv4/ip_forward"), "0\n").unwrap();
+        std::fs::write(root.join("proc/sys/net/ipv6/conf/all/forwarding"), "0\n").unwrap();
+        for (name, body) in STUBS {
+            let file = root.join("bin").join(name);
+            std::fs::write(&file, body).unwrap();
+            std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+                .unwrap();
+        }
+        let path = format!(
+            "{}:{}",
+            root.join("bin").display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        Host {
+            _dir: dir,
+            root,
+            path,
+            shell: shell.to_vec(),
+        }
+    }
+
+    /// Runs `script` as the command line does (`SHELL -c TEXT wgdeploy ARG...`) with `stdin`.
+    fn run_with(&self, script: &Script, stdin: &[u8]) -> String {
+        use std::io::Write;
+        let mut child = Command::new(self.shell[0])
+            .args(&self.shell[1..])
+            .arg("-c")
+            .arg(script.text.as_ref())
+            .arg("wgdeploy")
+            .args(&script.args)
+            .env("PATH", &self.path)
+            .env("WGDEPLOY_ROOT", &self.root)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(stdin).unwrap();
+        let output = child.wait_with_output().unwrap();
+        let text = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(
+            text.ends_with("@@end\n") || text.contains("@@fail"),
+            "{:?}: {text}\n{}",
+            self.shell,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        text
+    }
+
+    fn run(&self, script: &Script) -> String {
+        self.run_with(script, b"")
+    }
+
+    fn file(&self, path: &str) -> Option<Vec<u8>> {
+        std::fs::read(self.root.join(path)).ok()
+    }
+
+    fn write(&self, path: &str, content: &str) {
+        std::fs::write(self.root.join(path), content).unwrap();
+    }
+
+    fn up(&self) {
+        std::fs::create_dir_all(self.root.join("sys/class/net/wg0")).unwrap();
+    }
+
+    fn is_up(&self) -> bool {
+        self.root.join("sys/class/net/wg0").exists()
+    }
+
+    fn calls(&self) -> String {
+        String::from_utf8(self.file("calls").unwrap_or_default()).unwrap()
+    }
+
+    /// The config's stamp as the facts script reports it.
+    fn stamp(&self) -> String {
+        let facts = self.run(&facts_script(&wg0()));
+        facts
+            .lines()
+            .find_map(|line| line.strip_prefix("@@stamp "))
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Applies `config` as a restart, armed with `token`; the timer fires `seconds` after the step.
+    fn apply_armed(&self, config: &str, token: &str, seconds: u64, keep_original: bool) -> String {
+        let step = ApplyStep {
+            write_len: Some(config.len()),
+            expected_stamp: self.stamp(),
+            arm: Some(Arm {
+                token: token.into(),
+                seconds,
+                step_seconds: 1,
+            }),
+            keep_original,
+            ..step(Action::Restart)
+        };
+        self.run_with(&apply_script(&step), config.as_bytes())
+    }
+
+    fn wait_for(&self, path: &str, limit: Duration) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if self.root.join(path).exists() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
+    }
+}
+
+const OLD: &str = "[Interface]\n# old, no trailing newline: PrivateKey = x";
+const NEW: &str = "[Interface]\nPrivateKey = bmV3\n";
+const STATE: &str = "var/lib/wgdeploy/wg0";
+
+/// The facts script reads the tree it is given, in every shell.
+#[test]
+fn facts_read_the_host_in_every_shell() {
+    for shell in shells() {
+        let host = Host::new(&shell);
+        host.write("etc/wireguard/wg0.conf", OLD);
+        host.write("proc/sys/net/ipv4/ip_forward", "1\n");
+        host.up();
+        let text = host.run(&facts_script(&wg0()));
+        let facts = crate::remote::facts::parse(text.as_bytes())
+            .unwrap_or_else(|err| panic!("{shell:?}: {}\n{text}", err.0));
+        assert!(
+            text.contains("@@sysctl\nnet.ipv4.ip_forward=1\nnet.ipv6.conf.all.forwarding=0\n"),
+            "{shell:?}: {text}"
+        );
+        assert!(
+            text.contains(&format!("@@config {}\n{OLD}\n", OLD.len())),
+            "{text}"
+        );
+        assert!(text.contains("@@link\npresent\n"), "{text}");
+        assert!(
+            text.contains("@@dump\n-\tPUB\t51820\toff\n"),
+            "the private key is blanked: {text}"
+        );
+        assert!(!facts.systemd);
+    }
+}
+
+/// An armed apply that is confirmed records a generation, disarms (no revert ever fires), and the
+/// interface went down with the old config in place and up with the new one.
+#[test]
+fn an_armed_apply_that_is_confirmed_records_a_generation_and_disarms() {
+    for shell in shells() {
+        let host = Host::new(&shell);
+        host.write("etc/wireguard/wg0.conf", OLD);
+        host.up();
+        let out = host.apply_armed(NEW, "token-1", 1, false);
+        assert!(
+            out.contains("@@armed\n")
+                && out.contains("@@written\n")
+                && out.contains("@@done restart\n"),
+            "{shell:?}: {out}"
+        );
+        assert!(!out.contains("@@fail"), "{shell:?}: {out}");
+        let calls = host.calls();
+        let down = calls
+            .find(&format!("wg-quick down {OLD}"))
+            .expect("down with the old config");
+        let up = calls
+            .find(&format!("wg-quick up {NEW}"))
+            .expect("up with the new config");
+        assert!(down < up, "{calls}");
+        assert_eq!(
+            host.file("etc/wireguard/wg0.conf.wgdeploy-prev").unwrap(),
+            OLD.as_bytes()
+        );
+        assert_eq!(
+            host.file(&format!("{STATE}/applied")).unwrap(),
+            b"token-1\n"
+        );
+
+        let confirmed = host.run(&confirm_script(&wg0(), false, "token-1", &record(10)));
+        assert!(
+            confirmed.contains("@@confirmed\n@@generation 1\n"),
+            "{shell:?}: {confirmed}"
+        );
+        assert_eq!(
+            host.file(&format!("{STATE}/generations/1.conf")).unwrap(),
+            NEW.as_bytes()
+        );
+        let meta =
+            String::from_utf8(host.file(&format!("{STATE}/generations/1.meta")).unwrap()).unwrap();
+        assert!(
+            meta.starts_with("deployment=20261125-101500-abcd\nkind=apply\ntime="),
+            "{meta}"
+        );
+        for file in ["armed", "armed.conf", "armed.up", "armed.pid", "applied"] {
+            assert!(
+                host.file(&format!("{STATE}/{file}")).is_none(),
+                "{shell:?}: {file} left"
+            );
+        }
+        // The timer (1 s) was stopped: nothing reverts.
+        std::thread::sleep(Duration::from_millis(1800));
+        assert!(
+            host.file(&format!("{STATE}/reverted")).is_none(),
+            "{shell:?}: reverted after a confirm"
+        );
+        assert_eq!(host.file("etc/wireguard/wg0.conf").unwrap(), NEW.as_bytes());
+    }
+}
+
+/// An armed apply that nobody confirms puts the old config back by itself when its timer fires,
+/// byte for byte, and the interface is up again with it.
+#[test]
+fn an_armed_apply_that_is_not_confirmed_reverts_when_its_timer_fires() {
+    for shell in shells() {
+        let host = Host::new(&shell);
+        host.write("etc/wireguard/wg0.conf", OLD);
+        host.up();
+        let out = host.apply_armed(NEW, "token-2", 1, false);
+        assert!(
+            out.contains("@@done restart\n") && !out.contains("@@fail"),
+            "{shell:?}: {out}"
+        );
+        assert_eq!(host.file("etc/wireguard/wg0.conf").unwrap(), NEW.as_bytes());
+        assert!(
+            host.wait_for(&format!("{STATE}/reverted"), Duration::from_secs(10)),
+            "{shell:?}: no revert"
+        );
+        assert_eq!(host.file("etc/wireguard/wg0.conf").unwrap(), OLD.as_bytes());
+        assert!(host.is_up(), "{shell:?}: brought back up");
+        assert!(
+            host.calls().ends_with(&format!("wg-quick up {OLD}\n")),
+            "{}",
+            host.calls()
+        );
+        let reverted = String::from_utf8(host.file(&format!("{STATE}/reverted")).unwrap()).unwrap();
+        assert!(reverted.starts_with("token-2 "), "{reverted}");
+        assert!(host.file(&format!("{STATE}/armed")).is_none());
+        // A late confirm learns that it reverted.
+        let late = host.run(&confirm_script(&wg0(), false, "token-2", &record(10)));
+        assert!(late.contains("@@reverted "), "{late}");
+    }
+}
+
+/// A confirm of another run's token changes nothing; revert-now puts the previous config back byte
+/// for byte (a first deployment: the config goes and the interface stays down).
+#[test]
+fn a_confirm_of_another_token_does_nothing_and_revert_now_restores_byte_for_byte() {
+    for shell in shells() {
+        let host = Host::new(&shell);
+        host.write("etc/wireguard/wg0.conf", OLD);
+        host.up();
+        host.apply_armed(NEW, "token-3", 30, false);
+        let other = host.run(&confirm_script(&wg0(), false, "token-other", &record(10)));
+        assert!(other.contains("@@not-armed\n"), "{shell:?}: {other}");
+        assert_eq!(host.file(&format!("{STATE}/armed")).unwrap(), b"token-3\n");
+        assert!(host.file(&format!("{STATE}/generations/1.conf")).is_none());
+        assert_eq!(host.file("etc/wireguard/wg0.conf").unwrap(), NEW.as_bytes());
+
+        let wrong = host.run(&revert_now_script(&wg0(), false, "token-other"));
+        assert!(wrong.contains("@@not-armed\n"), "{wrong}");
+        let now = host.run(&revert_now_script(&wg0(), false, "token-3"));
+        assert!(now.contains("@@reverted-now\n"), "{shell:?}: {now}");
+        assert_eq!(host.file("etc/wireguard/wg0.conf").unwrap(), OLD.as_bytes());
+        assert!(host.is_up());
+
+        // A first deployment reverted: no config before, none after, interface down.
+        let fresh = Host::new(&shell);
+        fresh.apply_armed(NEW, "token-4", 30, false);
+        assert!(fresh.is_up());
+        let now = fresh.run(&revert_now_script(&wg0(), false, "token-4"));
+        assert!(now.contains("@@reverted-now\n"), "{now}");
+        assert!(fresh.file("etc/wireguard/wg0.conf").is_none());
+        assert!(!fresh.is_up());
+    }
+}
+
+/// A failing armed step reverts at once; a stale stamp changes nothing.
+#[test]
+fn a_failing_step_reverts_at_once_and_a_stale_plan_changes_nothing() {
+    for shell in shells() {
+        let host = Host::new(&shell);
+        host.write("etc/wireguard/wg0.conf", OLD);
+        let stale = host.run_with(
+            &apply_script(&ApplyStep {
+                write_len: Some(NEW.len()),
+                expected_stamp: "1 2 3".into(),
+                ..step(Action::Up)
+            }),
+            NEW.as_bytes(),
+        );
+        assert!(
+            stale.contains("@@fail wg0.conf changed on the host since the plan was made"),
+            "{stale}"
+        );
+        assert_eq!(host.file("etc/wireguard/wg0.conf").unwrap(), OLD.as_bytes());
+        // Half a config arrives: refused before anything changed, and put back.
+        let cut_step = ApplyStep {
+            write_len: Some(NEW.len() + 5),
+            expected_stamp: host.stamp(),
+            arm: Some(Arm {
+                token: "t5".into(),
+                seconds: 30,
+                step_seconds: 30,
+            }),
+            ..step(Action::Restart)
+        };
+        let cut = host.run_with(&apply_script(&cut_step), NEW.as_bytes());
+        assert!(
+            cut.contains("@@fail the config arrived incomplete") && cut.contains("@@reverted-now"),
+            "{shell:?}: {cut}"
+        );
+        assert_eq!(host.file("etc/wireguard/wg0.conf").unwrap(), OLD.as_bytes());
+        let left: Vec<_> = std::fs::read_dir(host.root.join("etc/wireguard"))
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name.contains("wgdeploy-tmp"))
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
+}
+
+/// Generation 0 is the original config byte for byte, 0600, `kind=original`; confirms that prune
+/// old generations never remove it.
+#[test]
+fn generation_0_keeps_the_original_and_is_never_pruned() {
+    use std::os::unix::fs::PermissionsExt;
+    for shell in shells() {
+        let host = Host::new(&shell);
+        host.write("etc/wireguard/wg0.conf", OLD);
+        let out = host.apply_armed(NEW, "20261125-101500-abcd", 30, true);
+        assert!(out.contains("@@done original\n"), "{shell:?}: {out}");
+        let gens = host.root.join(STATE).join("generations");
+        assert_eq!(std::fs::read(gens.join("0.conf")).unwrap(), OLD.as_bytes());
+        let mode = std::fs::metadata(gens.join("0.conf"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let meta: Vec<String> = std::fs::read_to_string(gens.join("0.meta"))
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        let mut lines = vec!["generation=0".to_owned()];
+        lines.extend(meta);
+        let parsed = crate::remote::facts::parse_generations(&lines);
+        assert_eq!(parsed[0].kind, "original");
+        assert_eq!(parsed[0].deployment, "20261125-101500-abcd");
+        let read = host.run(&read_generation_script(&wg0(), 0));
+        assert!(
+            read.contains(&format!("@@generation-config {}\n{OLD}\n", OLD.len())),
+            "{read}"
+        );
+
+        for n in 1..=5 {
+            std::fs::write(gens.join(format!("{n}.meta")), "kind=apply\n").unwrap();
+            std::fs::write(gens.join(format!("{n}.conf")), "").unwrap();
+        }
+        let confirmed = host.run(&confirm_script(
+            &wg0(),
+            false,
+            "20261125-101500-abcd",
+            &record(3),
+        ));
+        assert!(confirmed.contains("@@generation 6\n"), "{confirmed}");
+        let mut left: Vec<String> = std::fs::read_dir(&gens)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name.ends_with(".meta"))
+            .collect();
+        left.sort();
+        assert_eq!(left, ["0.meta", "4.meta", "5.meta", "6.meta"], "{shell:?}");
+    }
+}
+
+/// A syncconf with forwarding: the sysctl.d file written, the sysctl switched on, a stale route
+/// dropped, and systemd's unit enabled; `up` with systemd starts the unit.
+#[test]
+fn syncconf_forwarding_and_systemd_run() {
+    for shell in shells() {
+        let host = Host::new(&shell);
+        host.write("etc/wireguard/wg0.conf", OLD);
+        host.up();
+        let syncconf = ApplyStep {
+            write_len: Some(NEW.len()),
+            expected_stamp: host.stamp(),
+            systemd: true,
+            enable_unit: true,
+            sysctl_file: Some("net.ipv4.ip_forward = 1\n".into()),
+            sysctl_on: vec!["net.ipv4.ip_forward"],
+            stale_routes: vec![crate::core::routes::StaleRoute {
+                prefix: "198.18.77.0/24".parse().unwrap(),
+                table: "main".into(),
+            }],
+            ..step(Action::Syncconf)
+        };
+        let out = host.run_with(&apply_script(&syncconf), NEW.as_bytes());
+        assert!(
+            out.contains("@@written\n@@done syncconf\n@@done enable\n@@done sysctl-file\n@@done sysctl\n@@dump\n"),
+            "{shell:?}: {out}"
+        );
+        assert_eq!(host.file("proc/sys/net/ipv4/ip_forward").unwrap(), b"1\n");
+        assert_eq!(
+            host.file("etc/sysctl.d/99-wgdeploy-wg0.conf").unwrap(),
+            b"net.ipv4.ip_forward = 1\n"
+        );
+        let calls = host.calls();
+        assert!(calls.contains("wg syncconf wg0 "), "{calls}");
+        assert!(calls.contains("systemctl enable wg-quick@wg0"), "{calls}");
+        assert!(!calls.contains("wg-quick down"), "{calls}");
+
+        let removed = host.run(&apply_script(&ApplyStep {
+            write_len: None,
+            expected_stamp: host.stamp(),
+            systemd: true,
+            sysctl_file: Some(String::new()),
+            ..step(Action::Restart)
+        }));
+        assert!(
+            removed.contains("@@done restart\n@@done sysctl-file\n"),
+            "{removed}"
+        );
+        assert!(host.file("etc/sysctl.d/99-wgdeploy-wg0.conf").is_none());
+        let calls = host.calls();
+        let stop = calls.find("systemctl stop wg-quick@wg0").unwrap();
+        assert!(
+            calls[stop..].contains("systemctl start wg-quick@wg0"),
+            "{calls}"
+        );
+    }
+}
+
+/// The refresh resets exactly the peers it is given, then syncs; remove undoes a first deployment.
+#[test]
+fn refresh_and_remove_run() {
+    for shell in shells() {
+        let host = Host::new(&shell);
+        host.write("etc/wireguard/wg0.conf", NEW);
+        host.up();
+        let out = host.run(&refresh_script(&wg0(), &["a+b/c=".into(), "it's".into()]));
+        assert!(out.contains("@@done refresh\n"), "{shell:?}: {out}");
+        let calls = host.calls();
+        assert!(
+            calls.contains("wg set wg0 peer a+b/c= remove\nwg set wg0 peer it's remove\n"),
+            "{calls}"
+        );
+        assert!(calls.find("peer it's remove").unwrap() < calls.find("wg syncconf").unwrap());
+
+        std::fs::create_dir_all(host.root.join(STATE).join("generations")).unwrap();
+        host.write(
+            &format!("{STATE}/generations/1.meta"),
+            "deployment=d1\nkind=apply\n",
+        );
+        host.write(&format!("{STATE}/generations/1.conf"), NEW);
+        host.write(
+            &format!("{STATE}/generations/2.meta"),
+            "deployment=d2\nkind=apply\n",
+        );
+        let out = host.run(&remove_script(&wg0(), false, "d1"));
+        assert!(out.contains("@@done remove\n"), "{out}");
+        assert!(!host.is_up() && host.file("etc/wireguard/wg0.conf").is_none());
+        assert!(host.file(&format!("{STATE}/generations/1.meta")).is_none());
+        assert!(host.file(&format!("{STATE}/generations/2.meta")).is_some());
+    }
+}
+
+/// The lib's readers: generations in any order with junk beside them, one-line files, a last line
+/// without a newline, a missing file; keep_port and config_table with a stub `wg`.
+#[test]
+fn lib_functions_work_in_every_shell() {
+    for shell in shells() {
+        let host = Host::new(&shell);
+        let dir = host.root.join("t");
+        std::fs::create_dir_all(dir.join("generations")).unwrap();
+        for n in [1, 2, 10] {
+            std::fs::write(
+                dir.join(format!("generations/{n}.meta")),
+                format!("deployment=d{n}\nkind=apply"),
+            )
+            .unwrap();
+        }
+        std::fs::write(dir.join("generations/x1.meta"), "deployment=junk\n").unwrap();
+        std::fs::write(dir.join("armed"), "token-1 1700000000\nsecond line\n").unwrap();
+        let snippet = format!(
+            "{LIB}\ngenerations \"$1/generations\"\nfirst_line a \"$1/armed\"; printf 'armed=[%s]\\n' \"$a\"\nfirst_line m \"$1/absent\"; printf 'missing=[%s]\\n' \"$m\"\nframe f \"$1/armed\"\necho '@@end'\n"
+        );
+        let script = Script::inline(snippet);
+        let text = host.run(&Script {
+            args: vec![dir.to_string_lossy().into_owned()],
+            ..script
+        });
+        let lines: Vec<String> = text.lines().map(str::to_owned).collect();
+        let parsed = crate::remote::facts::parse_generations(&lines);
+        let seen: Vec<(u64, &str)> = parsed
+            .iter()
+            .map(|g| (g.number, g.deployment.as_str()))
+            .collect();
+        assert_eq!(
+            seen,
+            [(1, "d1"), (2, "d2"), (10, "d10")],
+            "{shell:?}: {text}"
+        );
+        assert!(text.contains("armed=[token-1 1700000000]\n"), "{text}");
+        assert!(text.contains("missing=[]\n"), "{text}");
+        assert!(
+            text.contains("@@f 31\ntoken-1 1700000000\nsecond line\n\n"),
+            "{text}"
+        );
+
+        // keep_port with a `wg` that listens on 38434; a configured port stays.
+        std::fs::write(
+            host.root.join("bin/wg"),
+            "#!/bin/sh\n[ \"$3\" = listen-port ] && echo 38434\nexit 0\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("strip"),
+            "# c\n[interface]\nPrivateKey = K\n\n[Peer]\nPublicKey = P\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("fixed"),
+            "[Interface]\nlistenport = 51820\nPrivateKey = K\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("wg0.conf"),
+            "[Interface]\nAddress = 100.64.0.1/24\n Table = off # hooks route\n[Peer]\nTable = 7\n",
+        )
+        .unwrap();
+        let snippet = format!(
+            "{LIB}\nkeep_port \"$1/strip\" wg0 && keep_port \"$1/fixed\" wg0 && printf 'table=[%s]\\n' \"$(config_table \"$1/wg0.conf\")\"\necho '@@end'\n"
+        );
+        let text = host.run(&Script {
+            text: Cow::Owned(snippet),
+            args: vec![dir.to_string_lossy().into_owned()],
+        });
+        assert_eq!(text, "table=[off]\n@@end\n", "{shell:?}");
+        assert_eq!(
+            std::fs::read_to_string(dir.join("strip")).unwrap(),
+            "# c\n[interface]\nListenPort = 38434\nPrivateKey = K\n\n[Peer]\nPublicKey = P\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.join("fixed")).unwrap(),
+            "[Interface]\nlistenport = 51820\nPrivateKey = K\n"
+        );
+    }
+}
+
+/// lib.sh's paths are core::paths's.
+#[test]
+fn lib_paths_match_core_paths() {
+    let paths = crate::core::paths::Paths::new(&wg0());
+    let script = format!(
+        "{LIB}\npaths wg0\nprintf '%s\\n' \"$config\" \"$backup\" \"$lock\" \"$temp_prefix\" \"$sysctl_file\" \"$state\"\n"
+    );
+    let output = Command::new("sh")
+        .args(["-c", &script])
+        .env_remove("WGDEPLOY_ROOT")
+        .output()
+        .unwrap();
+    let expected = [
+        paths.config,
+        paths.backup,
+        paths.lock,
+        paths.temp_prefix,
+        paths.sysctl_file,
+        paths.state,
+    ]
+    .join("\n");
+    assert_eq!(String::from_utf8(output.stdout).unwrap(), expected + "\n");
+}
