@@ -423,19 +423,25 @@ pub fn plan_forget(
         forwarding: Vec::new(),
         unconfirmed: false,
         replaces_unmanaged: false,
-        step: ApplyStep {
-            interface: interface.clone(),
-            write_len: None,
-            expected_stamp: facts.stamp.clone(),
-            action: Action::None,
-            systemd: facts.systemd,
-            enable_unit: false,
-            sysctl_file: None,
-            sysctl_on: Vec::new(),
-            stale_routes: Vec::new(),
-            keep_original: false,
-            arm: None,
-        },
+        step: untouched_step(interface, facts),
+    }
+}
+
+/// The step of a removed host, which changes nothing through the apply script (the removal has
+/// its own script): only its stamp and service manager matter.
+fn untouched_step(interface: &InterfaceName, facts: &Facts) -> ApplyStep {
+    ApplyStep {
+        interface: interface.clone(),
+        write_len: None,
+        expected_stamp: facts.stamp.clone(),
+        action: Action::None,
+        systemd: facts.systemd,
+        enable_unit: false,
+        sysctl_file: None,
+        sysctl_on: Vec::new(),
+        stale_routes: Vec::new(),
+        keep_original: false,
+        arm: None,
     }
 }
 
@@ -449,19 +455,7 @@ pub fn plan_removal(
 ) -> HostChange {
     let name = interface.as_str();
     let paths = Paths::new(interface);
-    let step = ApplyStep {
-        interface: interface.clone(),
-        write_len: None,
-        expected_stamp: facts.stamp.clone(),
-        action: Action::None,
-        systemd: facts.systemd,
-        enable_unit: false,
-        sysctl_file: None,
-        sysctl_on: Vec::new(),
-        stale_routes: Vec::new(),
-        keep_original: false,
-        arm: None,
-    };
+    let step = untouched_step(interface, facts);
     if let (Some(own), Some(running)) = (own_key, running_key(facts))
         && own != running
     {
