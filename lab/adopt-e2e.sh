@@ -41,8 +41,6 @@ OUT="$WORK/out.txt"
 HOSTS=(relay1 web1 home office)
 
 gen_dir() { echo "$WORK/hosts/$1/var-lib-wgdeploy/$IFACE/generations"; }
-wg_pid() { ip netns pids "${HOST_NS[$1]}" | while read -r pid; do
-    [[ $(cat "/proc/$pid/comm" 2>/dev/null) == wireguard-go ]] && echo "$pid"; done | sort -n | head -1; }
 # same_as_original [HOSTS...]: each host's config is byte-identical to its hand-written one
 same_as_original() {
     local host bad=0

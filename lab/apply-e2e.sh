@@ -39,12 +39,6 @@ INV="$WORK/inventory.yaml"
 STATE="$WORK/inventory.wgdeploy-state.json"   # wgdeploy's default: beside the inventory
 OUT="$WORK/out.txt"
 
-# conf_stamp HOST: inode and mtime of the host's config, seen from outside (its per-host directory)
-conf_stamp() { stat -c '%i %y' "$(conf_file "$1")" 2>/dev/null || echo absent; }
-# wg_pid HOST: pid of the host's wireguard-go (a restart gives a new one)
-wg_pid() { ip netns pids "${HOST_NS[$1]}" | while read -r pid; do
-    [[ $(cat "/proc/$pid/comm" 2>/dev/null) == wireguard-go ]] && echo "$pid"; done | sort -n | head -1; }
-
 # --------------------------------------------------------------------------------------------------
 scenario_1() {
     log "scenario 1: apply converges the lab"

@@ -206,6 +206,11 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+# Under `set -e` an unexpected failure would end the run with only "exit status 1": say which
+# command on which line it was (only while -e is on: a `set +e` region expects failures).
+set -E
+# shellcheck disable=SC2154 # _rc is set by the trap itself
+trap '_rc=$?; [[ $- == *e* ]] && log "FATAL: line $LINENO exited $_rc: $BASH_COMMAND"' ERR
 
 # --------------------------------------------------------------------------------------------------
 # Building blocks
@@ -990,6 +995,17 @@ wgd() {
 
 # conf_file HOST: the host's config, seen from outside (its per-host directory)
 conf_file() { echo "$WORK/hosts/$1/etc-wireguard/$IFACE.conf"; }
+# conf_stamp HOST: inode and mtime of the host's config ("absent" without one): a rewrite changes it
+conf_stamp() { stat -c '%i %y' "$(conf_file "$1")" 2>/dev/null || echo absent; }
+# wg_pid HOST: pid of the host's wireguard-go, empty without one (a restart gives a new pid). Always
+# succeeds: the namespace also holds sshd sessions that may exit while it is read.
+wg_pid() {
+    local pid
+    for pid in $(ip netns pids "${HOST_NS[$1]}" 2>/dev/null); do
+        if [[ $(cat "/proc/$pid/comm" 2>/dev/null) == wireguard-go ]]; then echo "$pid"; return 0; fi
+    done
+    return 0
+}
 
 refresh_overlay() {
     local host

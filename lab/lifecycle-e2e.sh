@@ -51,7 +51,6 @@ routes_line() {
     sed -i "/^  $1:\$/,/^    ssh:/ { /^    routes:/d }" "$INV"
     [[ -z $2 ]] || sed -i "/^  $1:\$/a\\    routes: [$2]" "$INV"
 }
-conf_stamp() { stat -c '%i %y' "$(conf_file "$1")" 2>/dev/null || echo absent; }
 listen_port() { in_host "$1" wg show "$IFACE" listen-port; }
 
 # --------------------------------------------------------------------------------------------------

@@ -54,10 +54,6 @@ unit() { local host=$1; shift; lab_ssh "$host" systemctl "$@" 2>&1 || true; }
 # unit_pid HOST: the main pid of HOST's wg-quick@wg0 invocation: a restart gives a new
 # InvocationID (wg-quick exits, so its MainPID is 0; the invocation id changes on every start)
 unit_run() { unit "$1" show -p InvocationID --value "wg-quick@$IFACE"; }
-# wg_pid HOST: pid of the host's wireguard-go (a restart gives a new one). Never fails: with
-# pipefail the loop's last test would otherwise fail the assignment, and set -e the script.
-wg_pid() { ip netns pids "${HOST_NS[$1]}" | while read -r pid; do
-    [[ $(cat "/proc/$pid/comm" 2>/dev/null) == wireguard-go ]] && echo "$pid"; done | sort -n | head -1; return 0; }
 # unit_journal: the wg-quick unit's journal on every systemd host (shown when something failed)
 unit_journal() {
     local host
@@ -66,7 +62,6 @@ unit_journal() {
         lab_ssh "$host" journalctl --no-pager -n 60 -u "wg-quick@$IFACE" 2>&1 | grep -v '│\|┌\|└' | sed 's/^/    /'
     done
 }
-conf_stamp() { stat -c '%i %y' "$(conf_file "$1")" 2>/dev/null || echo absent; }
 
 # make_systemd_lab: the standard lab (lab_plan standard, write_lab_inventory standard) with relay1
 # and home booting systemd; web1 and office as in make_ssh_lab
