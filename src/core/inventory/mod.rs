@@ -75,7 +75,7 @@ fn help_for(message: &str) -> String {
             .split(", ")
             .map(|name| name.trim_matches('`'))
             .filter(|name| !name.is_empty())
-            .map(|name| (validate::edit_distance(wrong, name), name))
+            .map(|name| (validate::suggest::edit_distance(wrong, name), name))
             .filter(|(distance, _)| *distance <= 3)
             .min();
         return match closest {
