@@ -1,22 +1,21 @@
-//! The inventory exactly as written: plain serde structs, every value wrapped in [`Spanned`] so that
-//! validation can point at the line and column of whatever it rejects. Unknown keys are refused here
-//! (`deny_unknown_fields`), which is how typos such as `endpiont:` are caught.
+//! The inventory's settings as written, before their values are checked: each value wrapped in
+//! [`Spanned`] so that validation can point at the line and column of whatever it rejects. Built
+//! from the YAML tree by `structure`, which has already reported unknown keys and values of the
+//! wrong kind.
 
-use serde::Deserialize;
-use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::Spanned;
-use std::fmt;
 
-#[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Default)]
 pub struct RawInventory {
     pub network: Option<Spanned<RawNetwork>>,
     pub defaults: Option<Spanned<RawDefaults>>,
     pub hosts: Option<Spanned<RawHosts>>,
+    /// A value outside `hosts` had the wrong kind (already reported): checks that depend on it
+    /// would only report its consequences, so validation stops after the hosts' own checks.
+    pub broken: bool,
 }
 
-#[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Default)]
 pub struct RawNetwork {
     pub interface: Option<Spanned<String>>,
     pub addresses: Option<Spanned<OneOrMany>>,
@@ -24,28 +23,26 @@ pub struct RawNetwork {
     pub keepalive: Option<Spanned<i64>>,
     pub mtu: Option<Spanned<i64>>,
     pub preshared_keys: Option<Spanned<bool>>,
+    /// A value had the wrong kind (already reported), e.g. `addresses: {}`.
+    pub broken: bool,
 }
 
-#[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Default)]
 pub struct RawDefaults {
     pub ssh: Option<Spanned<RawSsh>>,
 }
 
-#[derive(Debug, Deserialize, Default, Clone)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Default, Clone)]
 pub struct RawSsh {
     pub host: Option<Spanned<String>>,
     pub user: Option<Spanned<String>>,
     pub port: Option<Spanned<i64>>,
     pub identity: Option<Spanned<String>>,
     pub jump: Option<Spanned<String>>,
-    #[serde(rename = "become")]
     pub become_: Option<Spanned<String>>,
 }
 
-#[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Default)]
 pub struct RawHost {
     pub endpoint: Option<Spanned<String>>,
     pub relay: Option<Spanned<bool>>,
@@ -54,69 +51,17 @@ pub struct RawHost {
     pub routes: Option<Spanned<OneOrMany>>,
     pub listen_port: Option<Spanned<i64>>,
     pub ssh: Option<Spanned<RawSsh>>,
+    /// One of its values had the wrong kind (already reported): its own checks are skipped, as
+    /// they would report the consequences of the missing value.
+    pub broken: bool,
 }
 
 /// The `hosts:` mapping in file order. A host written with no body (`laptop:`) is a NAT-ed host with
-/// every default, hence the `Option`.
+/// every default.
 #[derive(Debug, Default)]
-pub struct RawHosts(pub Vec<(Spanned<String>, Option<Spanned<RawHost>>)>);
-
-impl<'de> Deserialize<'de> for RawHosts {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct HostsVisitor;
-        impl<'de> Visitor<'de> for HostsVisitor {
-            type Value = RawHosts;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a mapping of host names to host settings")
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<RawHosts, E> {
-                Ok(RawHosts::default())
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawHosts, A::Error> {
-                let mut hosts = Vec::with_capacity(map.size_hint().unwrap_or(0));
-                while let Some(entry) = map.next_entry()? {
-                    hosts.push(entry);
-                }
-                Ok(RawHosts(hosts))
-            }
-        }
-        deserializer.deserialize_map(HostsVisitor)
-    }
-}
+pub struct RawHosts(pub Vec<(Spanned<String>, RawHost)>);
 
 /// A value written either as one scalar or as a list: `address: 100.64.0.9` and
-/// `address: [100.64.0.9, fd00::9]` both work. List items keep their own location; a lone scalar
-/// has `Location::UNKNOWN` and validation falls back to the location of the whole value.
+/// `address: [100.64.0.9, fd00::9]` both work. Each item keeps its own location.
 #[derive(Debug, Default, Clone)]
 pub struct OneOrMany(pub Vec<Spanned<String>>);
-
-impl<'de> Deserialize<'de> for OneOrMany {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct OneOrManyVisitor;
-        impl<'de> Visitor<'de> for OneOrManyVisitor {
-            type Value = OneOrMany;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("an address or a list of addresses")
-            }
-            fn visit_str<E: de::Error>(self, value: &str) -> Result<OneOrMany, E> {
-                let unknown = serde_saphyr::Location::UNKNOWN;
-                Ok(OneOrMany(vec![Spanned::new(
-                    value.to_owned(),
-                    unknown,
-                    unknown,
-                )]))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<OneOrMany, E> {
-                Ok(OneOrMany(Vec::new()))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<OneOrMany, A::Error> {
-                let mut items = Vec::new();
-                while let Some(item) = seq.next_element::<Spanned<String>>()? {
-                    items.push(item);
-                }
-                Ok(OneOrMany(items))
-            }
-        }
-        deserializer.deserialize_any(OneOrManyVisitor)
-    }
-}

@@ -5,7 +5,7 @@ use super::Checker;
 use super::network::{NetworkDraft, parse_cidr};
 use super::ssh::check_ssh;
 use crate::core::error::At;
-use crate::core::model::{Endpoint, Host, HostName, Role, printable};
+use crate::core::model::{Endpoint, Host, HostName, Role, printable_excerpt};
 use ipnet::IpNet;
 use serde_saphyr::Spanned;
 use std::net::IpAddr;
@@ -31,7 +31,7 @@ pub(super) fn check_host(
     let host_name = match HostName::parse(&name.value) {
         Ok(host_name) => host_name,
         Err(why) => {
-            let shown = printable(&name.value);
+            let shown = printable_excerpt(&name.value);
             checker.report(
                 name_at,
                 Some(&shown),
@@ -41,6 +41,10 @@ pub(super) fn check_host(
             return None;
         }
     };
+    if raw.broken {
+        // A value of the wrong kind was reported; the checks below would report its absence.
+        return None;
+    }
     let label = Some(host_name.as_str());
     let problems_before = checker.problems.len();
 
@@ -173,7 +177,7 @@ pub(super) fn check_host(
 
 /// A pinned address: a single address (optionally written /32 or /128) usable inside the overlay.
 pub(super) fn check_pin(network: &NetworkDraft, text: &str) -> Result<IpAddr, (String, String)> {
-    let shown = printable(text);
+    let shown = printable_excerpt(text);
     let trimmed = text.trim();
     let ip = match trimmed.parse::<IpAddr>() {
         Ok(ip) => ip,

@@ -7,107 +7,24 @@ mod host;
 mod network;
 mod references;
 mod ssh;
-pub(super) mod suggest;
 
-use super::raw::{OneOrMany, RawHost, RawInventory};
-use crate::core::error::{At, Diagnostic, Error};
+pub(super) use super::checker::Checker;
+use super::raw::RawInventory;
+use crate::core::error::{At, Error};
 use crate::core::model::Inventory;
-use serde_saphyr::{Location, Spanned};
 use std::path::Path;
 
 pub const DEFAULT_PORT: u16 = 51820;
 pub const DEFAULT_KEEPALIVE: u16 = 25;
 
-/// Collects diagnostics and turns saphyr locations into [`At`]s with the source line attached.
-pub(super) struct Checker<'a> {
-    file: &'a Path,
-    source: &'a str,
-    /// The source split once: every value gets a location, and rescanning per value is quadratic.
-    lines: Vec<&'a str>,
-    pub(super) problems: Vec<Diagnostic>,
-}
-
-impl Checker<'_> {
-    pub(super) fn at(&self, location: &Location) -> Option<At> {
-        if *location == Location::UNKNOWN || location.line() == 0 {
-            return None;
-        }
-        Some(At::in_lines(
-            self.file,
-            &self.lines,
-            location.line() as usize,
-            location.column() as usize,
-        ))
-    }
-
-    pub(super) fn at_of<T>(&self, spanned: &Spanned<T>) -> Option<At> {
-        self.at(&spanned.referenced)
-    }
-
-    /// Records a problem. `at` falls back to the whole file so every error names the file.
-    pub(super) fn report(
-        &mut self,
-        at: Option<At>,
-        host: Option<&str>,
-        message: String,
-        help: Option<String>,
-    ) {
-        let mut diagnostic = Diagnostic::new(message);
-        diagnostic.at = Some(at.unwrap_or_else(|| At::file(self.file)));
-        diagnostic.host = host.map(str::to_owned);
-        diagnostic.help = help;
-        self.problems.push(diagnostic);
-    }
-
-    /// An integer setting within `min..=max`.
-    pub(super) fn number(
-        &mut self,
-        value: &Spanned<i64>,
-        host: Option<&str>,
-        what: &str,
-        min: u16,
-        max: u16,
-    ) -> Option<u16> {
-        match u16::try_from(value.value) {
-            Ok(number) if (min..=max).contains(&number) => Some(number),
-            _ => {
-                let at = self.at_of(value);
-                self.report(
-                    at,
-                    host,
-                    format!("`{what}` is {}, outside {min}-{max}", value.value),
-                    Some(format!("use a whole number from {min} to {max}")),
-                );
-                None
-            }
-        }
-    }
-
-    /// Items of a scalar-or-list value, each with the best location known for it.
-    pub(super) fn items<'v>(&self, value: &'v Spanned<OneOrMany>) -> Vec<(&'v str, Option<At>)> {
-        let outer = self.at_of(value);
-        value
-            .value
-            .0
-            .iter()
-            .map(|item| {
-                (
-                    item.value.as_str(),
-                    self.at_of(item).or_else(|| outer.clone()),
-                )
-            })
-            .collect()
-    }
-}
-
-/// Validates a parsed inventory. `source` is the file's text, used for error snippets.
-pub fn validate(file: &Path, source: &str, raw: RawInventory) -> Result<Inventory, Error> {
-    let mut checker = Checker {
-        file,
-        source,
-        lines: source.lines().collect(),
-        problems: Vec::new(),
-    };
+/// Validates the settings read by `structure`, whose problems `checker` already holds: every
+/// problem of the file is reported in one run.
+pub(super) fn validate(mut checker: Checker, raw: RawInventory) -> Result<Inventory, Error> {
+    let file = checker.file;
+    // Problems of structure (unknown keys, values of the wrong kind) were reported already; rules
+    // across hosts still run after them unless a value they depend on is missing.
+    let structural = checker.problems.len();
+    let broken = raw.broken;
     let network = network::check_network(&mut checker, raw.network.as_ref());
     let defaults_ssh = raw
         .defaults
@@ -119,6 +36,9 @@ pub fn validate(file: &Path, source: &str, raw: RawInventory) -> Result<Inventor
         .map(|hosts| hosts.value.0)
         .filter(|hosts| !hosts.is_empty())
     else {
+        if broken {
+            return Err(Error::from_all(checker.problems).expect("a problem was reported"));
+        }
         let at = raw_hosts_location(&checker, file);
         checker.report(
             at,
@@ -131,9 +51,9 @@ pub fn validate(file: &Path, source: &str, raw: RawInventory) -> Result<Inventor
 
     let mut hosts = Vec::with_capacity(raw_hosts.len());
     let mut pending = Vec::with_capacity(raw_hosts.len());
+    let mut complete = !broken;
     for (name, body) in &raw_hosts {
-        let body_default = RawHost::default();
-        let body = body.as_ref().map_or(&body_default, |body| &body.value);
+        complete &= !body.broken;
         if let Some((host, refs)) =
             host::check_host(&mut checker, &network, name, body, defaults_ssh.as_ref())
         {
@@ -142,13 +62,20 @@ pub fn validate(file: &Path, source: &str, raw: RawInventory) -> Result<Inventor
         }
     }
     // Cross-host rules only make sense once every host parsed; otherwise they would cascade.
-    if checker.problems.is_empty() {
+    let sound = |checker: &Checker| complete && checker.problems.len() == structural;
+    if sound(&checker) {
         references::resolve_references(&mut checker, &mut hosts, &pending);
     }
-    if checker.problems.is_empty() {
+    if sound(&checker) {
         cross_host::check_cross_host(&mut checker, &network, &mut hosts, &pending);
     }
-    if let Some(error) = Error::from_all(checker.problems) {
+    // In file order: problems of structure and of meaning were found in two passes.
+    let mut problems = checker.problems;
+    problems.sort_by_key(|problem| match &problem.at {
+        Some(at) if at.line > 0 => (at.line, at.column),
+        _ => (usize::MAX, 0),
+    });
+    if let Some(error) = Error::from_all(problems) {
         return Err(error);
     }
     Ok(Inventory {

@@ -5,7 +5,7 @@ use super::Checker;
 use super::DEFAULT_KEEPALIVE;
 use super::DEFAULT_PORT;
 use crate::core::error::At;
-use crate::core::model::{InterfaceName, Network, printable};
+use crate::core::model::{InterfaceName, Network, printable_excerpt};
 use ipnet::IpNet;
 use serde_saphyr::Spanned;
 use std::net::IpAddr;
@@ -66,6 +66,8 @@ pub(super) fn check_network(
         .as_ref()
         .and_then(|addresses| checker.at_of(addresses));
     match &raw.addresses {
+        // Written, but not as an address or a list (reported already).
+        None if raw.broken => ranges_ok = false,
         None => {
             ranges_ok = false;
             checker.report(
@@ -166,7 +168,7 @@ pub(super) fn same_family(a: &IpNet, b: &IpNet) -> bool {
 
 /// Parses a CIDR range that must be written as a network address (no host bits set).
 pub(super) fn parse_cidr(text: &str, what: &str) -> Result<IpNet, (String, String)> {
-    let shown = printable(text);
+    let shown = printable_excerpt(text);
     match text.trim().parse::<IpNet>() {
         Ok(net) if net.trunc() != net => Err((
             format!("{what} `{shown}` has host bits set"),

@@ -1,9 +1,9 @@
 //! Names that point at other hosts: `via` and `ssh.jump`, and jump loops.
 
+use super::super::suggest::suggest;
 use super::Checker;
 use super::host::HostRefs;
-use super::suggest::suggest;
-use crate::core::model::{Home, HomeChoice, Host, HostId, printable};
+use crate::core::model::{Home, HomeChoice, Host, HostId, printable_excerpt};
 use std::collections::HashMap;
 
 /// Resolves `via` and `ssh.jump` names to host indices.
@@ -27,7 +27,7 @@ pub(super) fn resolve_references(checker: &mut Checker, hosts: &mut [Host], refs
                 None => checker.report(
                     at.clone(),
                     label,
-                    format!("`via` names `{}`, which is not a host in this inventory", printable(via)),
+                    format!("`via` names `{}`, which is not a host in this inventory", printable_excerpt(via)),
                     Some(suggest(via, &relays, "relay")),
                 ),
                 Some(&relay) if !hosts[relay].is_relay() => checker.report(
@@ -64,7 +64,7 @@ pub(super) fn resolve_references(checker: &mut Checker, hosts: &mut [Host], refs
                         label,
                         format!(
                             "`ssh.jump` names `{}`, which is not a host in this inventory",
-                            printable(jump)
+                            printable_excerpt(jump)
                         ),
                         Some(suggest(jump, &names, "host")),
                     )

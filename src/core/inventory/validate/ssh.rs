@@ -3,7 +3,7 @@
 use super::super::raw::RawSsh;
 use super::Checker;
 use crate::core::error::At;
-use crate::core::model::{Endpoint, HostName, Ssh, printable};
+use crate::core::model::{Endpoint, HostName, Ssh, printable_excerpt};
 use serde_saphyr::Spanned;
 use std::net::IpAddr;
 
@@ -49,7 +49,7 @@ pub(super) fn check_ssh(
                     label,
                     format!(
                         "`ssh.host` `{}` is neither an IP address nor a DNS name",
-                        printable(&host.value)
+                        printable_excerpt(&host.value)
                     ),
                     Some("write an address or name only; put the port in `ssh.port`".into()),
                 );
@@ -76,7 +76,7 @@ pub(super) fn check_ssh(
                 label,
                 format!(
                     "`ssh.user` `{}` is not a valid user name",
-                    printable(&user.value)
+                    printable_excerpt(&user.value)
                 ),
                 Some("use letters, digits, `_`, `-` and `.`".into()),
             );
@@ -107,7 +107,10 @@ pub(super) fn check_ssh(
                 checker.report(
                     at,
                     label,
-                    format!("`ssh.become` `{}` is not supported", printable(other)),
+                    format!(
+                        "`ssh.become` `{}` is not supported",
+                        printable_excerpt(other)
+                    ),
                     Some("use `sudo` (runs commands with `sudo -n`) or `none`".into()),
                 );
             }
