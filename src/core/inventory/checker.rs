@@ -32,6 +32,10 @@ impl<'a> Checker<'a> {
         let start = usize::try_from(span.byte_offset()?).ok()?;
         let len = usize::try_from(span.byte_len()?).ok()?;
         let text = self.source.get(start..start.checked_add(len)?)?;
+        if text.starts_with('*') {
+            // An alias: its text is the alias's name, not the value.
+            return None;
+        }
         let (opener, closer) = match text {
             "[" => ('[', ']'),
             "{" => ('{', '}'),

@@ -24,11 +24,11 @@ pub enum Node {
 }
 
 impl Node {
-    /// What YAML read, in words for an error message: "a list", "the number 5".
+    /// What YAML read, in words for an error message: "a list", "a whole number".
     pub fn kind(&self) -> &'static str {
         match self {
             Node::Null => "empty",
-            Node::Bool(_) => "a boolean (`true`/`false`)",
+            Node::Bool(_) => "a boolean",
             Node::Int(_) => "a whole number",
             Node::Float(_) => "a decimal number",
             Node::Text(_) => "text",
