@@ -245,10 +245,15 @@ pub fn printable(text: &str) -> String {
 /// [`printable`] for a value echoed in a message: at most [`EXCERPT_CHARS`] characters, then `…`.
 /// A 10 MB value must not become 10 MB of error.
 pub fn printable_excerpt(text: &str) -> String {
-    if text.chars().count() <= EXCERPT_CHARS {
+    printable_cut(text, EXCERPT_CHARS)
+}
+
+/// [`printable`] of at most `chars` characters, then `…`.
+pub fn printable_cut(text: &str, chars: usize) -> String {
+    if text.chars().count() <= chars {
         return printable(text);
     }
-    let mut shown = printable(&text.chars().take(EXCERPT_CHARS).collect::<String>());
+    let mut shown = printable(&text.chars().take(chars).collect::<String>());
     shown.push('…');
     shown
 }

@@ -2,7 +2,7 @@
 //! wgdeploy's error style with their location. What values mean is not decided here.
 
 use crate::core::error::{At, Diagnostic, Error};
-use crate::core::model::printable_excerpt;
+use crate::core::model::{printable_cut, printable_excerpt};
 use serde_saphyr::budget::BudgetBreach;
 use serde_saphyr::{SnippetMode, render_options};
 use std::path::Path;
@@ -134,7 +134,8 @@ fn parser_message(err: &serde_saphyr::Error) -> String {
         Some(index) => &without_prefix[..index],
         None => without_prefix,
     };
-    let mut text = printable_excerpt(trimmed.trim_end_matches('.'));
+    // The parser's sentences run up to ~70 characters; a quoted value could run to megabytes.
+    let mut text = printable_cut(trimmed.trim_end_matches('.'), 200);
     if let Some(first) = text.get(..1) {
         let lower = first.to_lowercase();
         text.replace_range(..1, &lower);
