@@ -207,10 +207,11 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 # Under `set -e` an unexpected failure would end the run with only "exit status 1": say which
-# command on which line it was (only while -e is on: a `set +e` region expects failures).
+# command on which line it was (only while -e is on: a `set +e` region expects failures; and only
+# in the script's own shell: a background job's failure is its waiter's business).
 set -E
 # shellcheck disable=SC2154 # _rc is set by the trap itself
-trap '_rc=$?; [[ $- == *e* ]] && log "FATAL: line $LINENO exited $_rc: $BASH_COMMAND"' ERR
+trap '_rc=$?; [[ $- == *e* && $BASHPID == "$$" ]] && log "FATAL: line $LINENO exited $_rc: $BASH_COMMAND"' ERR
 
 # --------------------------------------------------------------------------------------------------
 # Building blocks
