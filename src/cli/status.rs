@@ -77,7 +77,7 @@ pub fn status(args: &StatusArgs, out: &mut dyn Write) -> Result<u8> {
         matrix = Some(pinged);
     }
     if args.json {
-        let document = crate::ui::status_json::document(
+        let document = crate::ui::status::json::document(
             &hosts,
             &names,
             args.stale_after,
