@@ -56,6 +56,15 @@ pub enum HostFailure {
     ConfirmCut,
     #[error("unexpected answer to the confirm")]
     ConfirmUnexpected,
+    /// `status --ping`: the pings from one host did not all finish within the connect timeout.
+    #[error("no answer within {secs} s while pinging")]
+    PingTimeout { secs: u64 },
+    /// `status --ping`: the host has no `ping` binary (the ping script says so instead of failing
+    /// every ping).
+    #[error("`ping` not found on the host")]
+    PingMissing,
+    #[error("the ping script stopped before its end on the host")]
+    PingCut,
 }
 
 /// How many of the host's last log lines a failed step shows.
@@ -93,6 +102,9 @@ impl HostFailure {
                 let tail = &log[log.len().saturating_sub(LOG_LINES_SHOWN)..];
                 Some(format!("the host said:\n  {}", tail.join("\n  ")))
             }
+            HostFailure::PingMissing => Some(
+                "install the `iputils-ping` package (e.g. `apt-get install iputils-ping`)".into(),
+            ),
             _ => None,
         }
     }
@@ -194,5 +206,22 @@ mod tests {
             log: Vec::new(),
         };
         assert_eq!(quiet.help(), None);
+    }
+
+    #[test]
+    fn ping_failures_say_what_went_wrong_on_the_host() {
+        let error = HostError::from(HostFailure::PingTimeout { secs: 10 });
+        assert_eq!(error.message, "no answer within 10 s while pinging");
+        assert_eq!(error.help, None);
+        let error = HostError::from(HostFailure::PingMissing);
+        assert_eq!(error.message, "`ping` not found on the host");
+        assert_eq!(
+            error.help.as_deref(),
+            Some("install the `iputils-ping` package (e.g. `apt-get install iputils-ping`)")
+        );
+        assert_eq!(
+            HostFailure::PingCut.to_string(),
+            "the ping script stopped before its end on the host"
+        );
     }
 }

@@ -8,5 +8,4 @@ pub mod json;
 pub mod output;
 pub mod plan_offline;
 pub mod status;
-pub mod status_json;
 pub mod table;
