@@ -8,12 +8,12 @@ use crate::core::forwarding::Families;
 use crate::core::keys::PrivateKey;
 use crate::core::model::Inventory;
 use crate::core::removal::fixtures::{SYSCTL_FILE, config, facts_output, public, wg0};
-use crate::engine::types::{Applied, Connector, HostError, HostReport, Job, Limits, Run};
+use crate::engine::testing::{Quiet, limits, run_of};
+use crate::engine::types::{Applied, Connector, HostError, HostReport, Job};
 use crate::remote::Become;
 use crate::store::state::{Managed, RememberedSsh, State};
 use crate::transport::fake::{FakeTransport, ok};
 use std::path::Path;
-use std::time::Duration;
 
 /// The key a removed host's job carries (its identity from the state).
 fn key_of(job: &Job) -> PrivateKey {
@@ -44,12 +44,6 @@ impl Connector for Fleet {
             }
         }))
     }
-}
-
-struct Quiet;
-impl Reporter for Quiet {
-    fn update(&self, _: &str, _: &str) {}
-    fn finish(&self, _: &str, _: bool, _: &str) {}
 }
 
 fn managed(host: &str) -> Managed {
@@ -104,11 +98,7 @@ async fn apply_decommissions_a_removed_host_then_the_state_forgets_it_and_keeps_
     let selected = jobs(&state, &inventory, &["office".into()]);
     assert_eq!(selected.len(), 1);
     assert!(selected[0].alias.is_none());
-    let limits = Limits {
-        parallel: 4,
-        connect: Duration::from_secs(5),
-        apply: Duration::from_secs(5),
-    };
+    let limits = limits(4);
     let fleet = Arc::new(Fleet);
     let surveyed = survey(
         fleet.clone(),
@@ -128,14 +118,7 @@ async fn apply_decommissions_a_removed_host_then_the_state_forgets_it_and_keeps_
         )
     );
     assert!(error.help.as_deref().unwrap().contains("--keep-removed"));
-    let run = Arc::new(Run {
-        deployment: "20261130-233000-abcd".into(),
-        kind: "apply",
-        inventory_digest: "sha256:00".into(),
-        keep: 10,
-        confirm_timeout: Duration::from_secs(5),
-        atomic: false,
-    });
+    let run = run_of(false);
     let reports = crate::engine::apply::apply(fleet, surveyed, limits, run, Arc::new(Quiet)).await;
     let office = reports
         .iter()
@@ -252,11 +235,7 @@ impl Connector for AtomicFleet {
 #[tokio::test]
 async fn atomic_brings_a_decommissioned_host_back_when_another_host_fails() {
     let (mut state, inventory) = state_after_removal();
-    let limits = Limits {
-        parallel: 4,
-        connect: Duration::from_secs(5),
-        apply: Duration::from_secs(5),
-    };
+    let limits = limits(4);
     let fleet = Arc::new(AtomicFleet {
         office: Default::default(),
     });
@@ -273,14 +252,7 @@ async fn atomic_brings_a_decommissioned_host_back_when_another_host_fails() {
     surveyed.extend(
         crate::engine::survey::survey(fleet.clone(), vec![broken], limits, Arc::new(Quiet)).await,
     );
-    let run = Arc::new(Run {
-        deployment: "20261130-233000-abcd".into(),
-        kind: "apply",
-        inventory_digest: "sha256:00".into(),
-        keep: 10,
-        confirm_timeout: Duration::from_secs(5),
-        atomic: true,
-    });
+    let run = run_of(true);
     let reports =
         crate::engine::apply::apply(fleet.clone(), surveyed, limits, run, Arc::new(Quiet)).await;
     let office = &reports[0];
