@@ -1,7 +1,7 @@
 //! Decommissioning hosts removed from the inventory, as pure decisions: what a removed host's
 //! inspection and the removal's answer mean ([`Inspection`], [`Answer`]), what `plan` shows for it
-//! ([`plan`]), what `apply` reports after it ([`done_notes`]), and which decommissioned hosts the
-//! state may forget ([`forgettable`]). The engine (`engine::removal`) reads hosts and runs the
+//! ([`plan`]), what `apply` reports after it ([`done_notes`]), which removed hosts a run leaves
+//! alone ([`left_alone`]) and which decommissioned hosts the state may forget ([`forgettable`]). The engine (`engine::removal`) reads hosts and runs the
 //! scripts; nothing here does I/O.
 
 pub mod plan;
@@ -136,6 +136,18 @@ pub fn families_in(text: &str) -> Families {
     }
 }
 
+/// Why the removed host `name` is left alone this run (`--keep-removed` when `keep`, or not among
+/// the hosts `selected` by `--hosts`, when any are), or `None` when it is contacted.
+pub fn left_alone(name: &str, keep: bool, selected: &[String]) -> Option<&'static str> {
+    if keep {
+        Some("--keep-removed")
+    } else if !selected.is_empty() && !selected.iter().any(|s| s == name) {
+        Some("not selected by --hosts")
+    } else {
+        None
+    }
+}
+
 /// Which of the decommissioned hosts `decommissioned` the state may forget: not the jump host of a
 /// host that stays in the state (`jumps`: each host the state holds and its jump host), through
 /// chains too, since forgetting it would leave that host unreachable. Returns the hosts to forget
@@ -180,6 +192,25 @@ mod tests {
         assert_eq!(
             done_notes("wg0", &Decommissioned::default()),
             ["decommissioned: `wg0` down, no config"]
+        );
+    }
+
+    #[test]
+    fn removed_hosts_are_left_alone_when_kept_or_not_selected() {
+        let selected = ["office".to_owned()];
+        assert_eq!(
+            left_alone("office", true, &selected),
+            Some("--keep-removed")
+        );
+        assert_eq!(left_alone("office", false, &selected), None);
+        assert_eq!(
+            left_alone("gone", false, &selected),
+            Some("not selected by --hosts")
+        );
+        assert_eq!(
+            left_alone("gone", false, &[]),
+            None,
+            "no --hosts: every one"
         );
     }
 

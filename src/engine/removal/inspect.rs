@@ -1,7 +1,7 @@
 //! The survey of removed hosts: connect, gather facts, inspect what decommissioning would do, and
 //! plan it (`core::removal`).
 
-use crate::core::facts::{Facts, SecretText};
+use crate::core::facts::SecretText;
 use crate::core::removal::{families_in, plan_forget, plan_removal};
 use crate::engine::removal::RemovalFailure;
 use crate::engine::removal::jobs::{RemovedJob, own_key};
@@ -28,7 +28,8 @@ pub async fn survey<C: Connector>(
         }
         let (connector, reporter) = (connector.clone(), reporter.clone());
         async move {
-            if let Some(error) = invalid {
+            if let Some(invalid) = invalid {
+                let error = HostError::from(invalid);
                 reporter.finish(&job.name, false, &error.message);
                 return Surveyed {
                     job: Arc::new(job),
@@ -69,7 +70,7 @@ pub async fn survey<C: Connector>(
             // What an `--atomic` undo would restore: the forwarding the host had.
             let mut job = job;
             if let Ok((_, facts, _)) = &outcome {
-                job.forwarding = forwarding_of(facts);
+                job.forwarding = families_in(facts.sysctl_file.text().unwrap_or(""));
             }
             match &outcome {
                 Ok((_, _, change)) => reporter.finish(&job.name, true, &change.summary()),
@@ -96,8 +97,4 @@ async fn inspect<T: Transport>(
         return Err(RemovalFailure::InspectionCut.into());
     }
     Ok(crate::remote::removal::inspection(&parsed))
-}
-
-fn forwarding_of(facts: &Facts) -> crate::core::forwarding::Families {
-    families_in(facts.sysctl_file.text().unwrap_or(""))
 }

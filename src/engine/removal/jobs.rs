@@ -4,7 +4,7 @@ use crate::core::facts::SecretText;
 use crate::core::forwarding::Families;
 use crate::core::model::{InterfaceName, Inventory};
 use crate::engine::removal::RemovalFailure;
-use crate::engine::types::{HostError, Job};
+use crate::engine::types::Job;
 use crate::remote::Become;
 use crate::store::state::State;
 
@@ -13,7 +13,7 @@ use crate::store::state::State;
 pub struct RemovedJob {
     pub job: Job,
     /// Why it cannot be contacted at all.
-    pub invalid: Option<HostError>,
+    pub invalid: Option<RemovalFailure>,
     /// The inventory host reached the same way (SSH host, port and jump): the same machine under a
     /// new name, so it is not decommissioned, only forgotten.
     pub alias: Option<String>,
@@ -24,7 +24,7 @@ pub fn jobs(state: &State, inventory: &Inventory, selected: &[String]) -> Vec<Re
     state
         .removed(inventory)
         .into_iter()
-        .filter(|(name, _)| selected.is_empty() || selected.iter().any(|s| s == name))
+        .filter(|(name, _)| crate::core::removal::left_alone(name, false, selected).is_none())
         .map(|(name, managed)| {
             let become_ = match managed.ssh.become_.as_deref() {
                 Some(_) => Become::Sudo,
@@ -54,12 +54,9 @@ pub fn jobs(state: &State, inventory: &Inventory, selected: &[String]) -> Vec<Re
                 },
                 Err(_) => RemovedJob {
                     job: job(inventory.network.interface.clone()),
-                    invalid: Some(
-                        RemovalFailure::InvalidInterface {
-                            name: crate::core::model::printable(&managed.interface),
-                        }
-                        .into(),
-                    ),
+                    invalid: Some(RemovalFailure::InvalidInterface {
+                        name: crate::core::model::printable(&managed.interface),
+                    }),
                     alias,
                 },
             }

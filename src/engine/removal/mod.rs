@@ -48,11 +48,7 @@ pub fn add_removed(
     let selected = &fleet.connection.hosts;
     let mut left = String::new();
     for (name, _) in fleet.state.removed(inventory) {
-        let why = if keep {
-            "--keep-removed"
-        } else if !selected.is_empty() && !selected.iter().any(|s| s == name) {
-            "not selected by --hosts"
-        } else {
+        let Some(why) = crate::core::removal::left_alone(name, keep, selected) else {
             continue;
         };
         left.push_str(&format!(
