@@ -13,6 +13,7 @@ pub mod model;
 pub mod parallel;
 pub mod paths;
 pub mod pipeline;
+pub mod removal;
 pub mod render;
 pub mod routes;
 pub mod time;

@@ -473,6 +473,7 @@ mod tests {
     use crate::core::keys::PrivateKey;
     use crate::core::model::InterfaceName;
     use crate::engine::survey::*;
+    use crate::engine::testing::{Quiet, limits, run_of};
     use crate::remote::Become;
     use crate::transport::Output;
     use crate::transport::TransportError;
@@ -541,25 +542,6 @@ mod tests {
                 ok(&applied)
             }
         })
-    }
-
-    fn run_of(atomic: bool) -> Arc<Run> {
-        Arc::new(Run {
-            deployment: "20261125-101500-abcd".into(),
-            kind: "apply",
-            inventory_digest: "sha256:00".into(),
-            keep: 10,
-            confirm_timeout: Duration::from_secs(5),
-            atomic,
-        })
-    }
-
-    fn limits(parallel: usize) -> Limits {
-        Limits {
-            parallel,
-            connect: Duration::from_secs(5),
-            apply: Duration::from_secs(5),
-        }
     }
 
     /// Surveys and applies `jobs` on `fleet`, as `apply` does.
@@ -880,12 +862,6 @@ mod tests {
             );
             Ok(host(facts_output(None, None), after))
         }
-    }
-
-    struct Quiet;
-    impl Reporter for Quiet {
-        fn update(&self, _: &str, _: &str) {}
-        fn finish(&self, _: &str, _: bool, _: &str) {}
     }
 
     /// A fleet for the lock-out and --atomic tests: every host's config moves from `old` to `new`
