@@ -15,6 +15,7 @@ pub mod paths;
 pub mod pipeline;
 pub mod render;
 pub mod routes;
+pub mod selection;
 pub mod time;
 pub mod topology;
 pub mod wgconf;
