@@ -22,18 +22,8 @@ pub fn adopt(args: &AdoptArgs, out: &mut dyn Write) -> Result<u8> {
         &state.remembered_addresses(),
     )?;
     let inventory = &deployment.inventory;
-    let connection = args.connect.connection();
-    for name in &connection.hosts {
-        if inventory.host_id(name).is_none() {
-            let names: Vec<&str> = inventory.hosts.iter().map(|h| h.name.as_str()).collect();
-            return Err(Diagnostic::new(format!(
-                "`--hosts` names `{}`, which is not in the inventory",
-                crate::core::model::printable(name)
-            ))
-            .help(format!("hosts are: {}", names.join(", ")))
-            .into());
-        }
-    }
+    let connection = args.connect.connection(&args.hosts);
+    crate::core::selection::select(inventory, &connection.hosts, "--hosts")?;
     let jobs: Vec<Job> = inventory
         .hosts
         .iter()

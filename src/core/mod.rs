@@ -16,6 +16,7 @@ pub mod pipeline;
 pub mod removal;
 pub mod render;
 pub mod routes;
+pub mod selection;
 pub mod time;
 pub mod topology;
 pub mod wgconf;

@@ -183,15 +183,9 @@ pub fn jobs(
 
 /// Refuses a host name the inventory does not have, naming the option that gave it.
 fn known_host(inventory: &Inventory, name: &str, option: &str) -> Result<HostId> {
-    inventory.host_id(name).ok_or_else(|| {
-        let names: Vec<&str> = inventory.hosts.iter().map(|h| h.name.as_str()).collect();
-        Diagnostic::new(format!(
-            "`{option}` names `{}`, which is not in the inventory",
-            crate::core::model::printable(name)
-        ))
-        .help(format!("hosts are: {}", names.join(", ")))
-        .into()
-    })
+    inventory
+        .host_id(name)
+        .ok_or_else(|| crate::core::selection::unknown_host(inventory, name, option).into())
 }
 
 /// A planned inventory with the keys it needs.
