@@ -255,7 +255,7 @@ async fn ping_from(session: &SshSession, job: &Job, addresses: &[String]) -> Pin
 
 /// Parses the ping script's output: `ADDRESS ok|fail` lines in the `ping` section.
 fn parse_ping(stdout: &[u8]) -> PingResults {
-    let parsed = crate::remote::facts::split(stdout).map_err(|err| HostError::new(err.0))?;
+    let parsed = crate::remote::facts::split(stdout).map_err(HostError::from)?;
     if parsed.section("no-ping").is_some() {
         return Err(HostError::new("`ping` not found on the host")
             .help("install the `iputils-ping` package (e.g. `apt-get install iputils-ping`)"));

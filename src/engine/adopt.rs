@@ -82,7 +82,7 @@ pub struct HostRead {
 
 /// Parses the adopt script's answer. Errors never quote the answer (it holds keys).
 pub fn parse_read(name: &str, output: &[u8]) -> std::result::Result<HostRead, HostError> {
-    let parsed = crate::remote::facts::split(output).map_err(|err| HostError::new(err.0))?;
+    let parsed = crate::remote::facts::split(output).map_err(HostError::from)?;
     if parsed.section("wgdeploy-adopt").is_none() || !parsed.ended {
         return Err(HostError::new(
             "the host's answer to the adopt script is incomplete (the script did not run to the end)",
@@ -185,8 +185,8 @@ pub fn parse_read(name: &str, output: &[u8]) -> std::result::Result<HostRead, Ho
                 .and_then(|port| port.trim().parse().ok())
                 .filter(|&port| port != 0);
         }
-        let dump = crate::remote::facts::parse_dump(parsed.lines("dump"))
-            .map_err(|err| HostError::new(err.0))?;
+        let dump =
+            crate::remote::facts::parse_dump(parsed.lines("dump")).map_err(HostError::from)?;
         for peer in dump.map(|live| live.peers).unwrap_or_default() {
             let Some(public_key) = PublicKey::from_base64(&peer.public_key) else {
                 continue;

@@ -111,7 +111,7 @@ impl From<HostFailure> for HostError {
 impl From<crate::remote::facts::FactsError> for HostFailure {
     fn from(error: crate::remote::facts::FactsError) -> HostFailure {
         HostFailure::FactsIncomplete {
-            problem: error.0,
+            problem: error.to_string(),
             detail: None,
         }
     }

@@ -41,7 +41,7 @@ pub async fn gather<T: Transport>(transport: &T, job: &Job) -> Result<Facts, Hos
         let stderr = String::from_utf8_lossy(&output.stderr);
         let detail = stderr.lines().last().unwrap_or("").trim().to_owned();
         HostFailure::FactsIncomplete {
-            problem: err.0,
+            problem: err.to_string(),
             detail: (!detail.is_empty()).then_some(detail),
         }
     })?;

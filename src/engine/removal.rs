@@ -395,7 +395,7 @@ impl Inspection {
     }
 
     fn parse(stdout: &[u8]) -> std::result::Result<Inspection, HostError> {
-        let parsed = crate::remote::facts::split(stdout).map_err(|err| HostError::new(err.0))?;
+        let parsed = crate::remote::facts::split(stdout).map_err(HostError::from)?;
         if !parsed.ended {
             return Err(HostError::new(
                 "the host's answer about its generations and forwarding was cut short",
@@ -619,7 +619,7 @@ pub async fn decommission<T: Transport>(
     };
     let parsed = match crate::remote::facts::split(&output.stdout) {
         Ok(parsed) => parsed,
-        Err(err) => return (Err(HostError::new(err.0)), Vec::new()),
+        Err(err) => return (Err(HostError::from(err)), Vec::new()),
     };
     let log = parsed.lines("log");
     if let Some((reason, _)) = parsed.section("fail") {
