@@ -139,12 +139,6 @@ pub fn verify(job: &Job, live: Option<&LiveInterface>) -> Result<(), HostError> 
 }
 
 /// Connects to every job's host, gathers facts and classifies, `limits.parallel` at a time.
-/// `error` with `more` added to its message.
-pub(crate) fn append(mut error: HostError, more: &str) -> HostError {
-    error.message = format!("{}; {more}", error.message);
-    error
-}
-
 /// Runs a short script and splits its answer.
 pub(crate) async fn run_on<T: Transport>(
     transport: &T,
