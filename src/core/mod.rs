@@ -2,6 +2,7 @@
 //! in, plans and configs out, so every rule is tested without a host.
 
 pub mod addressing;
+pub mod adopt;
 pub mod change;
 pub mod error;
 pub mod facts;

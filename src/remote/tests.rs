@@ -451,7 +451,7 @@ fn facts_read_the_host_in_every_shell() {
         host.up();
         let text = host.run(&facts_script(&wg0()));
         let facts = crate::remote::facts::parse(text.as_bytes())
-            .unwrap_or_else(|err| panic!("{shell:?}: {}\n{text}", err.0));
+            .unwrap_or_else(|err| panic!("{shell:?}: {err}\n{text}"));
         assert!(
             text.contains("@@sysctl\nnet.ipv4.ip_forward=1\nnet.ipv6.conf.all.forwarding=0\n"),
             "{shell:?}: {text}"
