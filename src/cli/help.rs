@@ -152,11 +152,11 @@ pub fn markdown_table() -> String {
     for (name, codes) in EXIT_CODES {
         let cells: Vec<String> = codes
             .iter()
-            .map(|(code, meaning)| format!("{code}: {meaning}"))
+            .map(|(code, meaning)| format!("`{code}` {meaning}"))
             .collect();
         let _ = writeln!(text, "| `{name}` | {} |", cells.join("; "));
     }
-    let _ = writeln!(text, "| every command | {}: {} |", USAGE.0, USAGE.1);
+    let _ = writeln!(text, "| every command | `{}` {} |", USAGE.0, USAGE.1);
     text
 }
 

@@ -89,6 +89,13 @@ pub fn proof(deployment: &Deployment, simulation: &Simulation, report: &Report) 
 /// The graph in Mermaid's flowchart syntax.
 pub fn mermaid(deployment: &Deployment, graph: &Graph, proof: Option<&Proof>) -> String {
     let drawing = Drawing::new(deployment, graph, proof);
+    let ids = mermaid_ids(
+        deployment
+            .inventory
+            .hosts
+            .iter()
+            .map(|host| host.name.as_str()),
+    );
     let mut out = String::new();
     let _ = writeln!(out, "flowchart BT");
     let _ = writeln!(out, "    %% {LEGEND}");
@@ -96,7 +103,10 @@ pub fn mermaid(deployment: &Deployment, graph: &Graph, proof: Option<&Proof>) ->
         let _ = writeln!(
             out,
             "    subgraph {}[\"{}\"]",
-            mermaid_id("g_", &cluster.key),
+            match &cluster.relay {
+                Some(relay) => format!("g_nat_{}", &ids[relay.as_str()][2..]),
+                None => format!("g_{}", cluster.key),
+            },
             mermaid_text(&cluster.title)
         );
         for node in &cluster.nodes {
@@ -104,7 +114,7 @@ pub fn mermaid(deployment: &Deployment, graph: &Graph, proof: Option<&Proof>) ->
             let _ = writeln!(
                 out,
                 "        {}[\"{}\"]",
-                mermaid_id("h_", &node.name),
+                ids[node.name.as_str()],
                 lines.join("<br/>")
             );
         }
@@ -124,9 +134,9 @@ pub fn mermaid(deployment: &Deployment, graph: &Graph, proof: Option<&Proof>) ->
         let _ = writeln!(
             out,
             "    {} {link}|\"{}\"| {}",
-            mermaid_id("h_", &edge.from),
+            ids[edge.from.as_str()],
             mermaid_text(&edge.label),
-            mermaid_id("h_", &edge.to)
+            ids[edge.to.as_str()]
         );
     }
     if !red.is_empty() {
@@ -221,6 +231,8 @@ struct Drawing {
 struct ClusterView {
     /// Unique among clusters, for ids.
     key: String,
+    /// The relay whose NAT-ed hosts these are.
+    relay: Option<String>,
     title: String,
     nodes: Vec<NodeView>,
 }
@@ -260,8 +272,13 @@ impl Drawing {
                     ),
                     Group::BehindNat => ("nat".to_owned(), "behind NAT, no relay".to_owned()),
                 };
+                let relay = match cluster.group {
+                    Group::BehindRelay(relay) => Some(name(relay)),
+                    _ => None,
+                };
                 ClusterView {
                     key,
+                    relay,
                     title,
                     nodes: cluster
                         .members
@@ -446,22 +463,39 @@ fn summarise(items: &[String], shown: usize) -> String {
     }
 }
 
-/// A Mermaid id for a name: letters and digits kept, every other character spelled out, so two
-/// names never share an id and no name becomes a keyword (`end`) or breaks the syntax.
-fn mermaid_id(prefix: &str, name: &str) -> String {
-    let mut id = prefix.to_owned();
-    for c in name.chars() {
-        match c {
-            'a'..='z' | 'A'..='Z' | '0'..='9' => id.push(c),
-            '_' => id.push_str("__"),
-            '-' => id.push_str("_h"),
-            '.' => id.push_str("_p"),
-            other => {
-                let _ = write!(id, "_x{:x}_", u32::from(other));
-            }
-        }
+/// Mermaid ids for host names: `h_` and the name with every character but ASCII letters and
+/// digits as `_`, so no name becomes a keyword (`end`) or breaks the syntax; names that would
+/// share an id (`a-b`, `a_b`) get `_2`, `_3`… in name order.
+fn mermaid_ids<'a>(names: impl Iterator<Item = &'a str>) -> HashMap<&'a str, String> {
+    let mut names: Vec<&str> = names.collect();
+    names.sort_unstable();
+    let base = |name: &str| -> String {
+        let plain: String = name
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        format!("h_{plain}")
+    };
+    let mut count: HashMap<String, usize> = HashMap::new();
+    for name in &names {
+        *count.entry(base(name)).or_default() += 1;
     }
-    id
+    let mut taken: std::collections::HashSet<String> = count.keys().cloned().collect();
+    let mut ids = HashMap::new();
+    for name in names {
+        let plain = base(name);
+        let id = if count[&plain] == 1 {
+            plain
+        } else {
+            (2..)
+                .map(|n| format!("{plain}_{n}"))
+                .find(|id| !taken.contains(id))
+                .expect("a free id")
+        };
+        taken.insert(id.clone());
+        ids.insert(name, id);
+    }
+    ids
 }
 
 /// Text inside a quoted Mermaid label: quotes, `#`, markup and `|` as Mermaid's entity codes.
@@ -503,17 +537,19 @@ mod tests {
 
     #[test]
     fn mermaid_ids_are_distinct_and_plain() {
-        let ids: Vec<String> = ["a-b", "a_b", "a.b", "ab", "end", "a_hb"]
-            .iter()
-            .map(|name| mermaid_id("h_", name))
-            .collect();
-        assert_eq!(
-            ids,
-            ["h_a_hb", "h_a__b", "h_a_pb", "h_ab", "h_end", "h_a__hb"]
-        );
-        let unique: std::collections::HashSet<&String> = ids.iter().collect();
-        assert_eq!(unique.len(), ids.len());
-        assert_eq!(mermaid_id("h_", "é\"x"), "h__xe9__x22_x");
+        let names = ["a-b", "a_b", "a.b", "ab", "end", "a_b_2", "x\"y"];
+        let ids = mermaid_ids(names.iter().copied());
+        let id = |name: &str| ids[name].as_str();
+        assert_eq!(id("ab"), "h_ab");
+        assert_eq!(id("end"), "h_end");
+        assert_eq!(id("x\"y"), "h_x_y");
+        // a-b, a.b and a_b share `h_a_b`; `h_a_b_2` is a_b_2's own, so they skip it.
+        assert_eq!(id("a_b_2"), "h_a_b_2");
+        assert_eq!(id("a-b"), "h_a_b_3");
+        assert_eq!(id("a.b"), "h_a_b_4");
+        assert_eq!(id("a_b"), "h_a_b_5");
+        let unique: std::collections::HashSet<&String> = ids.values().collect();
+        assert_eq!(unique.len(), names.len());
     }
 
     #[test]
