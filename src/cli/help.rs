@@ -9,7 +9,7 @@ use std::fmt::Write;
 /// Exit codes every command shares: clap's for a command line it cannot read.
 const USAGE: (u8, &str) = (
     2,
-    "the command line is wrong (unknown option, missing argument); `--help` and `--version` exit 0",
+    "the command line is wrong: an unknown or missing argument, or an option the command would ignore there; `--help` and `--version` exit 0",
 );
 
 /// Each command's exit codes besides [`USAGE`], read off `cli/*.rs` (`main` maps every error to 1).
