@@ -7,6 +7,7 @@ pub mod colour;
 pub mod json;
 pub mod output;
 pub mod plan_offline;
+pub mod render;
 pub mod status;
 pub mod status_json;
 pub mod table;
