@@ -185,7 +185,10 @@ fn foreign_configs(
     let mut foreign = Vec::new();
     for entry in read(out)?.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let is_dir = entry.path().is_dir();
+        // The entry's own type needs no stat; a symlink is followed, as check follows it.
+        let is_dir = entry
+            .file_type()
+            .is_ok_and(|kind| kind.is_dir() || (kind.is_symlink() && entry.path().is_dir()));
         if is_dir && !hosts.contains(name.as_str()) {
             for inner in read(&entry.path())?.flatten() {
                 let inner = inner.file_name().to_string_lossy().into_owned();
