@@ -4,7 +4,7 @@
 //! `check --configs DIR` would read them as hosts); what it knows it wrote is in its manifest
 //! (`render_manifest`), and nothing else in the directory is ever removed.
 
-use crate::core::error::{Error, Result};
+use crate::core::error::{Diagnostic, Error, Result};
 use crate::core::keys::KeySource;
 use crate::core::render::{Deployment, Renderer};
 use crate::store::render_manifest::{self, Manifest};
@@ -52,12 +52,39 @@ pub fn render_to_dir(
         .iter()
         .map(|host| host.name.as_str())
         .collect();
+    let problems = remove_leftovers(
+        out,
+        &earlier,
+        &mut manifest,
+        &hosts,
+        &inventory.network.interface.to_string(),
+        &mut written,
+    );
+    render_manifest::save(out, &manifest)?;
+    written.foreign = foreign_configs(out, &manifest, &hosts, &written.left_changed)?;
+    match Error::from_all(problems) {
+        Some(error) => Err(error),
+        None => Ok(written),
+    }
+}
+
+/// Removes the files of `earlier` this render did not write again, when they are still what
+/// render wrote, and the directories render created for them once empty; records in `written`
+/// what it removed and left, and in `manifest` what is still render's. Returns the failures.
+fn remove_leftovers(
+    out: &Path,
+    earlier: &Manifest,
+    manifest: &mut Manifest,
+    hosts: &HashSet<&str>,
+    interface: &str,
+    written: &mut Written,
+) -> Vec<Diagnostic> {
     let why = |path: &str| {
         let host = path.split_once('/').map_or(path, |(host, _)| host);
         if hosts.contains(host) {
             Why::InterfaceChanged {
                 host: host.to_owned(),
-                interface: inventory.network.interface.to_string(),
+                interface: interface.to_owned(),
             }
         } else {
             Why::HostGone {
@@ -65,7 +92,7 @@ pub fn render_to_dir(
             }
         }
     };
-    let mut problems = Vec::new();
+    let mut problems: Vec<Diagnostic> = Vec::new();
     for (path, digest) in &earlier.files {
         if manifest.files.contains_key(path) {
             continue;
@@ -98,18 +125,14 @@ pub fn render_to_dir(
         match std::fs::remove_dir(out.join(dir)) {
             Ok(()) => written.removed_dirs.push(dir.clone()),
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-            // Something else is still in it: left, and removed by a later render once empty.
+            // Not empty (something else is in it), or not removable: still render's, and tried
+            // again by a later render.
             Err(_) => {
                 manifest.directories.insert(dir.clone());
             }
         }
     }
-    render_manifest::save(out, &manifest)?;
-    written.foreign = foreign_configs(out, &manifest, &hosts, &written.left_changed)?;
-    match Error::from_all(problems) {
-        Some(error) => Err(error),
-        None => Ok(written),
-    }
+    problems
 }
 
 /// What writing the configs did.
