@@ -8,5 +8,6 @@ pub mod graph;
 pub mod json;
 pub mod output;
 pub mod plan_offline;
+pub mod render;
 pub mod status;
 pub mod table;
