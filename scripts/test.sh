@@ -11,7 +11,8 @@
 #      (an sshd in every lab host), then runs `wgdeploy plan` and `apply` end to end over SSH on
 #      the lab (lab/apply-e2e.sh), then generations, rollback, --atomic, lock-out protection and
 #      status --ping (lab/rollback-e2e.sh), then routed subnets added and removed, a NAT-ed host's
-#      port across a syncconf and a lost state file (lab/lifecycle-e2e.sh), then the systemd path
+#      port across a syncconf and a lost state file (lab/lifecycle-e2e.sh), then adopting hand-written
+#      configs (lab/adopt-e2e.sh) and decommissioning removed hosts (lab/remove-e2e.sh), then the systemd path
 #      on hosts booting systemd in containers: units, systemd-run timers, reboots
 #      (lab/systemd-e2e.sh) (root only; skipped with a notice otherwise).
 set -euo pipefail
@@ -75,7 +76,7 @@ else
   echo "skipped: shellcheck is not installed (run as root to install it)"
 fi
 
-echo "==> lab: demo, nat-relay, check-agreement, ssh-smoke, apply-e2e, rollback-e2e, lifecycle-e2e and systemd-e2e on real WireGuard behind NAT"
+echo "==> lab: demo, nat-relay, check-agreement, ssh-smoke, apply-e2e, rollback-e2e, lifecycle-e2e, adopt-e2e, remove-e2e and systemd-e2e on real WireGuard behind NAT"
 if $is_root; then
   cargo build --quiet
   run_demo_as_a_new_user
