@@ -237,7 +237,7 @@ kill_sessions() {
     local pid
     for pid in $(ip netns pids "${HOST_NS[$1]}"); do
         [[ $pid == "${SSHD_PID[$1]}" ]] && continue
-        [[ $(cat "/proc/$pid/comm" 2>/dev/null) == sshd ]] && kill -KILL "$pid" 2>/dev/null
+        [[ $(cat "/proc/$pid/comm" 2>/dev/null) == sshd ]] && { kill -KILL "$pid" 2>/dev/null || true; }  # it may have exited since the listing
     done
     return 0
 }

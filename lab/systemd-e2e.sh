@@ -293,7 +293,7 @@ kill_sessions() {
     listener=$(container_sshd "$1")
     for pid in $(ip netns pids "${HOST_NS[$1]}"); do
         [[ $pid == "$listener" ]] && continue
-        [[ $(cat "/proc/$pid/comm" 2>/dev/null) == sshd ]] && kill -KILL "$pid" 2>/dev/null
+        [[ $(cat "/proc/$pid/comm" 2>/dev/null) == sshd ]] && { kill -KILL "$pid" 2>/dev/null || true; }  # it may have exited since the listing
     done
     return 0
 }

@@ -9,6 +9,7 @@ use crate::core::error::{Diagnostic, Error, Result};
 use crate::core::facts::Facts;
 use crate::core::model::InterfaceName;
 use crate::core::render::{Deployment, Renderer};
+use crate::engine::error::HostFailure;
 use crate::engine::types::{HostError, Job, Surveyed};
 use crate::store::state::State;
 use crate::transport::ssh::SshSession;
@@ -31,12 +32,17 @@ use std::sync::Arc;
 /// Stale handshakes, drift from the inventory and unconfirmed applies are highlighted but exit 0:
 /// an idle tunnel without keepalives has no recent handshake and is still healthy.
 pub fn status(args: &StatusArgs, out: &mut dyn Write) -> Result<u8> {
+    let selected = crate::cli::live::Selected {
+        hosts: &args.hosts,
+        templates: args.templates.as_deref(),
+        rekey: &[],
+    };
     let fleet = crate::cli::live::survey(
         &args.common,
         &args.connect,
+        selected,
         "status",
         crate::engine::survey::Goal::Observed,
-        &[],
     )?;
     let (runtime, connection, deployment, state, renderer, surveyed) = (
         fleet.runtime,
@@ -77,7 +83,7 @@ pub fn status(args: &StatusArgs, out: &mut dyn Write) -> Result<u8> {
         matrix = Some(pinged);
     }
     if args.json {
-        let document = crate::ui::status_json::document(
+        let document = crate::ui::status::json::document(
             &hosts,
             &names,
             args.stale_after,
@@ -230,10 +236,10 @@ async fn ping_all(
             let result = match tokio::time::timeout(limit, ping_from(&session, &job, &others)).await
             {
                 Ok(result) => result,
-                Err(_) => Err(HostError::new(format!(
-                    "no answer within {} s while pinging",
-                    limit.as_secs()
-                ))),
+                Err(_) => Err(HostFailure::PingTimeout {
+                    secs: limit.as_secs(),
+                }
+                .into()),
             };
             match &result {
                 Ok(_) => reporter.finish(&job.name, true, "pinged"),
@@ -255,15 +261,12 @@ async fn ping_from(session: &SshSession, job: &Job, addresses: &[String]) -> Pin
 
 /// Parses the ping script's output: `ADDRESS ok|fail` lines in the `ping` section.
 fn parse_ping(stdout: &[u8]) -> PingResults {
-    let parsed = crate::remote::facts::split(stdout).map_err(|err| HostError::new(err.0))?;
+    let parsed = crate::remote::facts::split(stdout)?;
     if parsed.section("no-ping").is_some() {
-        return Err(HostError::new("`ping` not found on the host")
-            .help("install the `iputils-ping` package (e.g. `apt-get install iputils-ping`)"));
+        return Err(HostFailure::PingMissing.into());
     }
     if parsed.section("ping").is_none() || !parsed.ended {
-        return Err(HostError::new(
-            "the ping script stopped before its end on the host",
-        ));
+        return Err(HostFailure::PingCut.into());
     }
     Ok(parsed
         .lines("ping")
@@ -362,6 +365,8 @@ mod tests {
         assert!(parse_ping(b"@@ping\n100.64.0.2 ok\n").is_err());
         assert!(parse_ping(b"").is_err());
         let error = parse_ping(b"@@no-ping\n@@ping\n100.64.0.2 fail\n@@end\n").unwrap_err();
-        assert!(error.message.contains("`ping` not found"));
+        assert_eq!(error, HostFailure::PingMissing.into());
+        let error = parse_ping(b"@@ping\n100.64.0.2 ok\n").unwrap_err();
+        assert_eq!(error, HostFailure::PingCut.into());
     }
 }

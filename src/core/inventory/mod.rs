@@ -10,6 +10,7 @@ mod tree;
 mod validate;
 mod yaml_error;
 
+pub(crate) use suggest::edit_distance;
 pub use validate::{DEFAULT_KEEPALIVE, DEFAULT_PORT};
 
 use crate::core::error::{At, Diagnostic, Error, Result};

@@ -31,7 +31,7 @@ pub(super) fn suggest(wrong: &str, names: &[&str], kind: &str) -> String {
 
 /// Edits between two names, a swap of neighbouring characters counting as one (optimal string
 /// alignment): `endpiont` is one edit from `endpoint`.
-pub(super) fn edit_distance(a: &str, b: &str) -> usize {
+pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
     let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
     // Three rows: the one before the previous is needed for swaps.

@@ -9,7 +9,9 @@ use crate::ui::json::{
     StatusError, StatusGeneration, StatusHost, StatusLive, StatusObserved, StatusPeer, StatusPing,
     StatusPingCounts, StatusPingError, StatusPingPair, StatusReport, StatusReverted,
 };
-use crate::ui::status::{Health, HostStatus, Observed, Ping, PingMatrix, Prediction, is_stale};
+use crate::ui::status::model::{
+    Health, HostStatus, Observed, Ping, PingMatrix, Prediction, is_stale,
+};
 use serde_json::Value;
 use std::collections::HashMap;
 
@@ -186,7 +188,7 @@ mod tests {
     use super::*;
     use crate::core::facts::Generation;
     use crate::engine::types::HostError;
-    use crate::ui::status::{Cell, PingRow};
+    use crate::ui::status::model::{Cell, PingRow};
     use serde_json::json;
 
     const NOW: u64 = 1_700_000_000;

@@ -1,0 +1,187 @@
+//! The hosts as the simulation sees them, built from one wg-quick config per host: identities from
+//! the private keys, each `[Peer]` resolved to the host it names, endpoints to the host that owns
+//! them, forwarding from the inventory or the hooks.
+
+use crate::check::HostIndex;
+use crate::check::verdict::Warning;
+use crate::core::keys::PublicKey;
+use crate::core::wgconf::WgConfig;
+use ipnet::IpNet;
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+/// Whether a host forwards packets between peers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Forwarding {
+    /// Known to forward: a relay of the inventory, or a forwarding sysctl in its hooks.
+    Yes(String),
+    /// Known not to (an inventory host that is not marked as forwarding).
+    No,
+    /// No evidence either way (a hand-written config): needed forwarding becomes a condition.
+    Unknown,
+}
+
+/// One host as the simulation sees it.
+#[derive(Debug, Clone)]
+pub struct Node {
+    pub name: String,
+    pub addresses: Vec<IpAddr>,
+    /// Others can dial its endpoint (it has one, and it is not behind NAT).
+    pub reachable: bool,
+    pub forwarding: Forwarding,
+    pub entries: Vec<Entry>,
+}
+
+/// One `[Peer]` of a host.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// The host whose key this is; `None` for a key that matches no host (external).
+    pub target: Option<HostIndex>,
+    pub label: String,
+    pub allowed: Vec<IpNet>,
+    pub endpoint: Option<String>,
+    pub keepalive: Option<u16>,
+}
+
+/// The whole set of hosts, with endpoint ownership resolved.
+#[derive(Debug, Clone)]
+pub struct Network {
+    pub nodes: Vec<Node>,
+    /// Which host each endpoint (as written) belongs to.
+    pub endpoint_owner: HashMap<String, HostIndex>,
+    /// Facts found while building that deserve a warning (e.g. host bits in AllowedIPs).
+    pub notes: Vec<Warning>,
+}
+
+/// One host's config, named, ready for checking.
+#[derive(Debug, Clone)]
+pub struct ConfigSet {
+    pub name: String,
+    pub config: WgConfig,
+}
+
+/// What the caller knows beyond the configs.
+pub struct Facts<'a> {
+    /// Hosts whose listed endpoints cannot be dialled from outside.
+    pub nat: &'a [String],
+    /// Per host (same order as the sets), forwarding known from the inventory; `None` → evidence
+    /// from the hooks, else unknown.
+    pub forwarding: Option<Vec<bool>>,
+}
+
+impl Network {
+    /// Builds the network from one config per host. Hosts are identified by the public key
+    /// derived from each file's PrivateKey. An endpoint listed for a host's key is taken as that
+    /// host's address; when one endpoint is listed for several keys, the key listed most often
+    /// owns it (the others are the mistakes).
+    pub fn from_configs(sets: &[ConfigSet], facts: &Facts) -> Result<Network, String> {
+        let mut by_key: HashMap<PublicKey, HostIndex> = HashMap::new();
+        for (index, set) in sets.iter().enumerate() {
+            let key = set
+                .config
+                .private_key
+                .as_ref()
+                .ok_or_else(|| {
+                    format!(
+                        "`{}` has no PrivateKey, so its public key (its identity) is unknown",
+                        set.name
+                    )
+                })?
+                .public_key();
+            if let Some(other) = by_key.insert(key, index) {
+                return Err(format!(
+                    "`{}` and `{}` have the same private key",
+                    sets[other].name, set.name
+                ));
+            }
+        }
+        let mut listings: HashMap<&str, HashMap<HostIndex, usize>> = HashMap::new();
+        for set in sets {
+            for peer in &set.config.peers {
+                if let (Some(endpoint), Some(&target)) =
+                    (&peer.endpoint, by_key.get(&peer.public_key))
+                {
+                    *listings
+                        .entry(endpoint.as_str())
+                        .or_default()
+                        .entry(target)
+                        .or_default() += 1;
+                }
+            }
+        }
+        let endpoint_owner: HashMap<String, HostIndex> = listings
+            .into_iter()
+            .filter_map(|(endpoint, counts)| {
+                counts
+                    .into_iter()
+                    .max_by_key(|&(host, count)| (count, std::cmp::Reverse(host)))
+                    .map(|(host, _)| (endpoint.to_owned(), host))
+            })
+            .collect();
+        let mut has_endpoint = vec![false; sets.len()];
+        for &owner in endpoint_owner.values() {
+            has_endpoint[owner] = true;
+        }
+        let mut notes = Vec::new();
+        let nodes = sets
+            .iter()
+            .enumerate()
+            .map(|(index, set)| {
+                let forwarding = match &facts.forwarding {
+                    Some(known) if known[index] => {
+                        Forwarding::Yes("marked as forwarding by the inventory".into())
+                    }
+                    Some(_) => Forwarding::No,
+                    None => match set.config.forwarding_evidence() {
+                        Some(command) => Forwarding::Yes(format!("PostUp `{command}`")),
+                        None => Forwarding::Unknown,
+                    },
+                };
+                let entries = set
+                    .config
+                    .peers
+                    .iter()
+                    .map(|peer| {
+                        let target = by_key.get(&peer.public_key).copied();
+                        for allowed in peer
+                            .allowed_ips
+                            .iter()
+                            .filter(|allowed| allowed.host_bits_set)
+                        {
+                            notes.push(Warning::HostBits {
+                                host: index,
+                                prefix: allowed.net.to_string(),
+                            });
+                        }
+                        let label = match target {
+                            Some(target) => sets[target].name.clone(),
+                            None => peer
+                                .name
+                                .clone()
+                                .unwrap_or_else(|| peer.public_key.to_base64()),
+                        };
+                        Entry {
+                            target,
+                            label,
+                            allowed: peer.allowed_ips.iter().map(|allowed| allowed.net).collect(),
+                            endpoint: peer.endpoint.clone(),
+                            keepalive: peer.keepalive,
+                        }
+                    })
+                    .collect();
+                Node {
+                    name: set.name.clone(),
+                    addresses: set.config.addresses.iter().map(IpNet::addr).collect(),
+                    reachable: has_endpoint[index] && !facts.nat.contains(&set.name),
+                    forwarding,
+                    entries,
+                }
+            })
+            .collect();
+        Ok(Network {
+            nodes,
+            endpoint_owner,
+            notes,
+        })
+    }
+}

@@ -1,0 +1,112 @@
+//! What the simulation concludes: a verdict per direction or pair, the conditions it depends on,
+//! the problem that breaks it, and warnings about the set as a whole.
+
+use crate::check::{EntryIndex, HostIndex};
+use ipnet::IpNet;
+use std::net::IpAddr;
+
+/// Something that works only under a condition.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Condition {
+    /// `talker` can send to `peer` only after `peer` has sent first (no endpoint configured).
+    FirstContact { talker: HostIndex, peer: HostIndex },
+    /// `initiator` is behind NAT and sends no keepalive to `peer`: works while the mapping lasts.
+    NatMapping {
+        initiator: HostIndex,
+        peer: HostIndex,
+    },
+    /// `host` must forward, and nothing shows it does.
+    MustForward { host: HostIndex },
+}
+
+/// Why a packet does not arrive: the rule that breaks, with everything needed to explain it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    NoCommonFamily,
+    /// No AllowedIPs of `at` covers `dst`.
+    NoRoute {
+        at: HostIndex,
+        dst: IpAddr,
+    },
+    /// The chosen peer's key belongs to no host in the set.
+    External {
+        at: HostIndex,
+        entry: EntryIndex,
+    },
+    /// `to` does not list `at`'s key, so it rejects the handshake.
+    NotListed {
+        at: HostIndex,
+        to: HostIndex,
+    },
+    /// `at` lists `to` without a usable endpoint and `to` never initiates towards `at`.
+    NoEndpoint {
+        at: HostIndex,
+        entry: EntryIndex,
+        dst: IpAddr,
+    },
+    /// `at` dials `to`'s key at an endpoint that belongs to `owner`: the handshake lands there.
+    WrongEndpoint {
+        at: HostIndex,
+        entry: EntryIndex,
+        owner: HostIndex,
+        dst: IpAddr,
+    },
+    /// `at` received from `from` a packet whose source it attributes to another peer (or none).
+    SourceFilter {
+        at: HostIndex,
+        from: HostIndex,
+        src: IpAddr,
+        attributed: Option<EntryIndex>,
+    },
+    /// `at` would have to forward but does not.
+    NoForwarding {
+        at: HostIndex,
+    },
+    /// The packet arrived at a host that owns the destination address but is not the destination.
+    WrongHost {
+        at: HostIndex,
+    },
+    Loop,
+}
+
+/// The result of one direction or one pair.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Reachable,
+    Conditional(Vec<Condition>),
+    Unreachable(Problem),
+}
+
+/// A warning about the set as a whole.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Warning {
+    NoKeepalive {
+        host: HostIndex,
+        peer: HostIndex,
+    },
+    KeepaliveWrongSide {
+        host: HostIndex,
+        peer: HostIndex,
+    },
+    HostBits {
+        host: HostIndex,
+        prefix: String,
+    },
+    OneSided {
+        host: HostIndex,
+        peer: HostIndex,
+    },
+    DuplicatePrefix {
+        host: HostIndex,
+        prefix: IpNet,
+        winner: String,
+        loser: String,
+    },
+    External {
+        host: HostIndex,
+        label: String,
+    },
+    MustForward {
+        host: HostIndex,
+    },
+}
