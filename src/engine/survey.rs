@@ -116,6 +116,13 @@ pub async fn survey_for<C: Connector>(
                         .map_err(|problem| HostError::new(problem.message).help(problem.help))?;
                     }
                 }
+                // Rollback and plan alike: a config with DNS cannot come up without resolvconf.
+                if !matches!(goal.as_ref(), Goal::Observed)
+                    && let Some((message, help)) =
+                        crate::core::facts::dns_without_resolvconf(job.desired.expose(), &facts)
+                {
+                    return Err(HostError::new(message).help(help));
+                }
                 let mut change = crate::core::change::classify(
                     &job.name,
                     &job.interface,
