@@ -257,7 +257,7 @@ host_settings() {
         sed -i "/^  $host:\$/a\\    $line   # s7" "$INV"
     done
 }
-hook_log() { cat "$WORK/hosts/$1/run/wgd-hooks" 2>/dev/null | tr '\n' ' '; }
+hook_log() { tr '\n' ' ' 2>/dev/null <"$WORK/hosts/$1/run/wgd-hooks"; }
 mtu_of() { in_host "$1" cat "/sys/class/net/$IFACE/mtu"; }
 
 scenario_7() {
