@@ -14,6 +14,18 @@ pub mod plan_offline;
 pub mod render;
 pub mod rollback;
 pub mod status;
+pub mod usage;
+
+/// Reads the command line. A usage error — clap's own, or an option given to a command that would
+/// ignore it (see [`usage`]) — prints its message and exits 2.
+pub fn parse() -> Cli {
+    use clap::{CommandFactory, FromArgMatches};
+    let matches = Cli::command().get_matches();
+    if let Err(error) = usage::refuse_ignored(&matches) {
+        error.exit()
+    }
+    Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit())
+}
 
 /// Runs a command; what it prints goes to `out`. Returns the exit code of a successful run (`plan
 /// --detailed-exitcode` uses 2 for "changes").

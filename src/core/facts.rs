@@ -179,23 +179,14 @@ impl Facts {
 }
 
 /// A config that sets `DNS` on a host without `resolvconf` would fail at `wg-quick up` (after the
-/// file is written, under lock-out protection): the message and the fix, said before anything is
-/// written.
-pub fn dns_without_resolvconf(desired: &str, facts: &Facts) -> Option<(String, String)> {
+/// file is written, under lock-out protection): its `DNS` value, so the survey can stop the host
+/// before anything is written.
+pub fn dns_without_resolvconf(desired: &str, facts: &Facts) -> Option<String> {
     if facts.has_resolvconf {
         return None;
     }
     let config = crate::core::wgconf::parse(std::path::Path::new("planned"), desired).ok()?;
-    if config.dns.is_empty() {
-        return None;
-    }
-    Some((
-        format!(
-            "the config sets `DNS = {}` but `resolvconf` is not installed on this host: wg-quick needs it to set resolvers and would fail to bring the interface up",
-            config.dns.join(", ")
-        ),
-        "install `resolvconf` (the `openresolv` package, or systemd-resolved's `resolvconf`, e.g. `apt-get install systemd-resolved`), or drop `dns` for this host in the inventory".to_owned(),
-    ))
+    (!config.dns.is_empty()).then(|| config.dns.join(", "))
 }
 
 impl LiveInterface {

@@ -2,6 +2,7 @@
 //! in, plans and configs out, so every rule is tested without a host.
 
 pub mod addressing;
+pub mod adopt;
 pub mod change;
 pub mod error;
 pub mod facts;
@@ -13,8 +14,10 @@ pub mod model;
 pub mod parallel;
 pub mod paths;
 pub mod pipeline;
+pub mod removal;
 pub mod render;
 pub mod routes;
+pub mod selection;
 pub mod time;
 pub mod topology;
 pub mod wgconf;

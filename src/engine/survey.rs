@@ -2,6 +2,7 @@
 //! classify its change (towards the plan, or towards a rollback's generation).
 
 use crate::core::facts::{Facts, FileFact};
+use crate::engine::error::HostFailure;
 use crate::engine::exec::*;
 use crate::engine::types::*;
 use crate::remote::{self};
@@ -48,23 +49,17 @@ async fn generation_job<T: Transport>(
             .iter()
             .map(|generation| generation.deployment.as_str())
             .collect();
-        let (message, help) = if target == crate::store::journal::ORIGINAL {
-            (
-                "no original config (generation 0) on this host: wgdeploy replaced no config of another's here".to_owned(),
-                "a host wgdeploy set up from scratch has nothing from before its first deployment; leave it out with `--hosts`".to_owned(),
-            )
+        let failure = if target == crate::store::journal::ORIGINAL {
+            HostFailure::NoOriginal
         } else if known.is_empty() {
-            (
-                "no generation recorded on this host: there is nothing to go back to".to_owned(),
-                "only runs of wgdeploy with generations record them; leave the host out with `--hosts`".to_owned(),
-            )
+            HostFailure::NoGenerations
         } else {
-            (
-                format!("no generation from deployment {target} or earlier on this host (its oldest is from {})", known[0]),
-                "it joined after that deployment: choose a later `--to`, or leave it out with `--hosts`".to_owned(),
-            )
+            HostFailure::NoGenerationAsOf {
+                target: target.to_owned(),
+                oldest: known[0].to_owned(),
+            }
         };
-        return Err(HostError::new(message).help(help));
+        return Err(failure.into());
     };
     let script = remote::read_generation_script(&job.interface, generation.number);
     let output = run(transport, job, &script, &[]).await?;
@@ -74,10 +69,11 @@ async fn generation_job<T: Transport>(
             desired: text,
             ..job.clone()
         }),
-        _ => Err(HostError::new(format!(
-            "generation {} (deployment {}) cannot be read on this host",
-            generation.number, generation.deployment
-        ))),
+        _ => Err(HostFailure::GenerationUnreadable {
+            number: generation.number,
+            deployment: generation.deployment.clone(),
+        }
+        .into()),
     }
 }
 
@@ -113,15 +109,15 @@ pub async fn survey_for<C: Connector>(
                             &facts,
                             &job.keys,
                         )
-                        .map_err(|problem| HostError::new(problem.message).help(problem.help))?;
+                        .map_err(|problem| HostError::from(HostFailure::KeyChange(problem)))?;
                     }
                 }
                 // Rollback and plan alike: a config with DNS cannot come up without resolvconf.
                 if !matches!(goal.as_ref(), Goal::Observed)
-                    && let Some((message, help)) =
+                    && let Some(dns) =
                         crate::core::facts::dns_without_resolvconf(job.desired.expose(), &facts)
                 {
-                    return Err(HostError::new(message).help(help));
+                    return Err(HostFailure::NoResolvconf { dns }.into());
                 }
                 let mut change = crate::core::change::classify(
                     &job.name,
@@ -135,11 +131,9 @@ pub async fn survey_for<C: Connector>(
             };
             let outcome = match tokio::time::timeout(limits.connect, work).await {
                 Ok(outcome) => outcome,
-                Err(_) => Err(HostError::from(
-                    crate::engine::error::HostFailure::Unreachable {
-                        secs: limits.connect.as_secs(),
-                    },
-                )),
+                Err(_) => Err(HostError::from(HostFailure::Unreachable {
+                    secs: limits.connect.as_secs(),
+                })),
             };
             match &outcome {
                 Ok((_, _, change)) => reporter.finish(&job.name, true, &change.summary()),
@@ -149,4 +143,98 @@ pub async fn survey_for<C: Connector>(
         }
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::facts::SecretText;
+    use crate::transport::fake::{FakeTransport, ok};
+
+    struct Quiet;
+    impl crate::engine::types::Reporter for Quiet {
+        fn update(&self, _: &str, _: &str) {}
+        fn finish(&self, _: &str, _: bool, _: &str) {}
+    }
+
+    struct One(FakeTransport);
+    impl crate::engine::types::Connector for One {
+        type Session = FakeTransport;
+        async fn connect(&self, _: &Job) -> std::result::Result<FakeTransport, HostError> {
+            Ok(self.0.clone())
+        }
+    }
+
+    /// `rollback` right after the first deployment goes to generation 0, the original; `--to` that
+    /// deployment goes to its own generation.
+    #[tokio::test]
+    async fn rollback_after_the_first_deployment_reaches_generation_0() {
+        let d1 = "20261125-101500-abcd";
+        let ours = "# wg0 on relay1: generated by wgdeploy; local edits are overwritten on the next apply.\n[Interface]\n";
+        let original = "[Interface]\n# hand-written\n";
+        let facts = format!(
+            "@@wgdeploy-facts 1\n@@user root\n@@tools\nwg\nwg-quick\nflock\n@@dir\nok\n@@stamp 1 2 3\n@@config {}\n{ours}\n@@generations\ngeneration=1\ndeployment={d1}\nkind=apply\ngeneration=0\ndeployment={d1}\nkind=original\n@@end\n",
+            ours.len()
+        );
+        let transport = FakeTransport::new(move |command, _| {
+            if command.contains("wgdeploy-facts") {
+                ok(&facts)
+            } else if command.contains("# read-generation.sh") && command.ends_with(" wg0 0") {
+                ok(&format!(
+                    "@@generation-config {}\n{original}\n@@end\n",
+                    original.len()
+                ))
+            } else if command.contains("# read-generation.sh") && command.ends_with(" wg0 1") {
+                ok(&format!(
+                    "@@generation-config {}\n{ours}\n@@end\n",
+                    ours.len()
+                ))
+            } else {
+                ok("")
+            }
+        });
+        let entry = crate::store::journal::Entry {
+            id: d1.into(),
+            time: String::new(),
+            command: "apply".into(),
+            target: None,
+            inventory: String::new(),
+            version: String::new(),
+            outcome: "ok".into(),
+            hosts: [(
+                "relay1".to_owned(),
+                crate::store::journal::CHANGED.to_owned(),
+            )]
+            .into(),
+        };
+        let job = Job {
+            name: "relay1".into(),
+            interface: crate::core::model::InterfaceName::parse("wg0").unwrap(),
+            desired: SecretText::new(ours.into()),
+            forwarding: Default::default(),
+            become_: crate::remote::Become::None,
+            keys: Default::default(),
+        };
+        let limits = crate::engine::types::Limits {
+            parallel: 1,
+            connect: std::time::Duration::from_secs(5),
+            apply: std::time::Duration::from_secs(5),
+        };
+        for (target, want) in [(crate::store::journal::ORIGINAL, original), (d1, ours)] {
+            let goal = crate::engine::survey::Goal::AsOf {
+                target: target.into(),
+                journal: vec![entry.clone()],
+            };
+            let surveyed = crate::engine::survey::survey_for(
+                Arc::new(One(transport.clone())),
+                vec![job.clone()],
+                limits,
+                Arc::new(Quiet),
+                Arc::new(goal),
+            )
+            .await;
+            assert!(surveyed[0].outcome.is_ok(), "{target}");
+            assert_eq!(surveyed[0].job.desired.expose(), want, "{target}");
+        }
+    }
 }

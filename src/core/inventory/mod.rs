@@ -5,7 +5,7 @@ mod settings;
 mod validate;
 
 pub use settings::{MTU_MAX, mtu_min};
-
+pub(crate) use validate::edit_distance;
 pub use validate::{DEFAULT_KEEPALIVE, DEFAULT_PORT};
 
 use crate::core::error::{At, Diagnostic, Error, Result};
