@@ -425,3 +425,60 @@ fn a_template_writing_save_config_is_refused() {
             .exists()
     );
 }
+
+/// The offline plan's JSON carries each host's settings and its warnings (an up-hook that nothing
+/// takes down), and the human plan shows both.
+#[test]
+fn offline_plan_shows_settings_and_warns_about_an_unpaired_hook() {
+    let dir = tempfile::tempdir().unwrap();
+    let inventory = dir.path().join("i.yaml");
+    std::fs::write(
+        &inventory,
+        "network: { addresses: [100.64.0.0/24], dns: 1.1.1.1 }
+hosts:
+  gw: { endpoint: 198.51.100.7, table: off, fwmark: 51820, post_up: \"iptables -I INPUT -p tcp --dport 22 -j DROP\" }
+  laptop: { keepalive: 10, dns: [], allowed_ips: { gw: [198.18.60.0/24] } }
+",
+    )
+    .unwrap();
+    let plan = |json: bool| {
+        let mut args = vec![
+            "plan",
+            inventory.to_str().unwrap(),
+            "--offline",
+            "--state",
+            "/nonexistent/s.json",
+        ];
+        if json {
+            args.push("--json");
+        }
+        let output = wgdeploy(&args);
+        assert!(output.status.success(), "{}", stderr(&output));
+        stdout(&output)
+    };
+    let parsed: serde_json::Value = serde_json::from_str(&plan(true)).unwrap();
+    let (gw, laptop) = (&parsed["hosts"][0], &parsed["hosts"][1]);
+    assert_eq!(gw["settings"]["table"], "off");
+    assert_eq!(gw["settings"]["fwmark"], "0xca6c");
+    assert_eq!(gw["settings"]["dns"], serde_json::json!(["1.1.1.1"]));
+    assert!(
+        gw["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("`post_up` has no matching `pre_down`/`post_down`"),
+        "{gw}"
+    );
+    assert_eq!(laptop["settings"]["keepalive"], 10);
+    assert_eq!(laptop["settings"]["dns"], serde_json::json!([]));
+    assert_eq!(laptop["warnings"], serde_json::json!([]));
+    assert_eq!(laptop["peers"][0]["allowed_ips"][1]["carries"], "extra");
+    let human = plan(false);
+    assert!(human.contains("every host: DNS 1.1.1.1\n"), "{human}");
+    assert!(
+        human.contains("  settings: Table off, FwMark 0xca6c\n")
+            && human.contains("  post_up: iptables -I INPUT -p tcp --dport 22 -j DROP\n")
+            && human.contains("  warning: `post_up` has no matching")
+            && human.contains("  settings: no DNS\n"),
+        "{human}"
+    );
+}

@@ -4,7 +4,7 @@
 use crate::core::model::{HomeChoice, Host, HostId, InterfaceSettings, Inventory, Role};
 use crate::core::render::Deployment;
 use crate::core::topology::{Carries, Link, Peer};
-use crate::ui::json::{OfflineAllowed, OfflineHost, OfflinePeer, OfflinePlan};
+use crate::ui::json::{OfflineAllowed, OfflineHost, OfflinePeer, OfflinePlan, OfflineSettings};
 use std::fmt::Write;
 
 /// How many names to spell out when a catch-all stands for many hosts.
@@ -275,6 +275,15 @@ fn describe_settings(
     .collect()
 }
 
+/// What the plan warns about for this host.
+fn own_warnings(host: &Host) -> Vec<String> {
+    host.settings
+        .interface
+        .unpaired_hooks()
+        .into_iter()
+        .collect()
+}
+
 /// The host's settings that differ from the network's, its hooks, and the warning for an up-hook
 /// nothing undoes.
 fn settings_lines(out: &mut String, host: &Host, defaults: &InterfaceSettings) {
@@ -412,6 +421,21 @@ pub fn json(deployment: &Deployment, shown: Shown) -> serde_json::Value {
                 forwarding: plan
                     .forwarding
                     .then(|| crate::core::forwarding::families(inventory, host).sysctls()),
+                settings: {
+                    let own = &host.settings.interface;
+                    OfflineSettings {
+                        dns: &own.dns,
+                        mtu: own.mtu,
+                        table: own.table.map(|table| table.to_string()),
+                        fwmark: own.fwmark.map(|mark| format!("{mark:#x}")),
+                        keepalive: host.settings.keepalive,
+                        pre_up: &own.pre_up,
+                        post_up: &own.post_up,
+                        pre_down: &own.pre_down,
+                        post_down: &own.post_down,
+                    }
+                },
+                warnings: own_warnings(host),
                 peers: plan
                     .peers
                     .iter()
