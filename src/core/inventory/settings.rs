@@ -644,6 +644,36 @@ mod tests {
     }
 
     #[test]
+    fn a_value_of_the_wrong_shape_says_what_is_expected() {
+        for (host, error) in [
+            (
+                "post_up: { a: b }",
+                "`post_up` has a value of the wrong type: expected a command or a list of commands",
+            ),
+            (
+                "table: 1.5",
+                "`table` has a value of the wrong type: expected `auto`, `off` or a table number",
+            ),
+            (
+                "allowed_ips: [198.18.60.0/24]",
+                "`allowed_ips` has a value of the wrong type: expected a mapping of peer names to prefixes",
+            ),
+            (
+                "dns: { a: b }",
+                "`dns` has a value of the wrong type: expected a resolver address or search domain",
+            ),
+        ] {
+            let yaml =
+                format!("network:\n  addresses: [100.64.0.0/24]\nhosts:\n  laptop:\n    {host}\n");
+            let err = parse(&yaml).unwrap_err();
+            assert!(
+                err.contains(error) && err.contains("i.yaml:5:"),
+                "{host}: {err}"
+            );
+        }
+    }
+
+    #[test]
     fn extra_allowed_ips_reach_the_named_peer_only() {
         let inventory = parse(
             "network: { addresses: [100.64.0.0/24] }\nhosts:\n  relay1: { endpoint: 198.51.100.1, relay: true }\n  web: { endpoint: 198.51.100.2 }\n  laptop: { allowed_ips: { relay1: [0.0.0.0/0, 198.18.60.0/24] } }\n",
