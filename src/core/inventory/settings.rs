@@ -695,6 +695,31 @@ mod tests {
         assert_eq!(topology.hosts[0].peers[0].allowed.len(), 1);
     }
 
+    /// `lists` decides from roles and homes what `topology::plan` computes: they must agree on
+    /// every ordered pair, or `allowed_ips` would accept a peer the config never lists.
+    #[test]
+    fn lists_agrees_with_the_topology() {
+        let inventory = parse(
+            "network: { addresses: [100.64.0.0/24] }\nhosts:\n  r1: { endpoint: 198.51.100.1, relay: true }\n  r2: { endpoint: 198.51.100.2, relay: true }\n  web: { endpoint: 198.51.100.3 }\n  a: { via: r1 }\n  b: { via: r2 }\n  c: {}\n",
+        )
+        .unwrap();
+        let addresses = crate::core::addressing::assign(&inventory, &Default::default()).unwrap();
+        let topology = crate::core::topology::plan(&inventory, &addresses);
+        for me in 0..inventory.hosts.len() {
+            for other in (0..inventory.hosts.len()).filter(|&other| other != me) {
+                let planned = topology.hosts[me]
+                    .peers
+                    .iter()
+                    .any(|peer| peer.host == other);
+                assert_eq!(
+                    lists(&inventory.hosts, me, other),
+                    planned,
+                    "{me} → {other}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn an_up_hook_without_any_down_hook_is_warned_about() {
         let settings = |up: &[&str], down: &[&str]| InterfaceSettings {
