@@ -7,7 +7,10 @@
 #   sudo bash lab/demo.sh
 #
 # The operator's key is loaded into a private ssh-agent, so the example inventory is used as is.
-# Nothing is written next to the example: the state file goes to the lab's temp directory.
+# Nothing is written next to the example, nor anywhere in the checkout: the state file, its lock and
+# the journal go to the lab's temp directory (scripts/test.sh checks `git status` after a run). The
+# wgdeploy it runs is target/debug/wgdeploy when that is up to date, else a build (lab/lib.sh's
+# wgdeploy_bin finds cargo even where sudo's PATH has no ~/.cargo/bin).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -42,10 +45,10 @@ echo "\$ wgdeploy plan examples/nat-relay/inventory.yaml"
 wgd plan "$REPO/examples/nat-relay/inventory.yaml" | sed -n '1,40p'
 echo
 echo "\$ wgdeploy apply examples/nat-relay/inventory.yaml --yes"
-wgd apply "$REPO/examples/nat-relay/inventory.yaml" --yes | tail -n 6
+wgd apply "$REPO/examples/nat-relay/inventory.yaml" --yes --journal "$WORK/journal.jsonl" | tail -n 6
 echo
 echo "\$ wgdeploy apply examples/nat-relay/inventory.yaml --yes    # again: nothing to do"
-wgd apply "$REPO/examples/nat-relay/inventory.yaml" --yes | tail -n 2
+wgd apply "$REPO/examples/nat-relay/inventory.yaml" --yes --journal "$WORK/journal.jsonl" | tail -n 2
 
 for host in "${HOSTS[@]}"; do
     CONF[$host]="$WORK/hosts/$host/etc-wireguard/$IFACE.conf"

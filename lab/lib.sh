@@ -79,14 +79,63 @@ selected() {
 }
 
 # wgdeploy_bin [--release]: WGDEPLOY is the wgdeploy binary the lab runs: as given in the
-# environment, else built from the checkout at REPO (debug, or release for benchmarks).
+# environment; else target/PROFILE/wgdeploy of the checkout at REPO (debug, or release for
+# benchmarks) when nothing under src/ or templates/, nor Cargo.toml or Cargo.lock, changed after it
+# was built (then no cargo is needed: `sudo` drops ~/.cargo/bin from PATH); else a fresh build with
+# the cargo find_cargo finds. An out-of-date binary is never run: a lab run would test old code.
 wgdeploy_bin() {
     [[ -n ${WGDEPLOY:-} ]] && return 0
-    local profile=debug flag=()
+    local profile=debug flag=() bin newer="" cargo
     if [[ ${1:-} == --release ]]; then profile=release flag=(--release); fi
-    log "building wgdeploy ($profile)"
-    (cd "$REPO" && cargo build -q "${flag[@]}") || die "cargo build failed"
-    WGDEPLOY="$REPO/target/$profile/wgdeploy"
+    bin="$REPO/target/$profile/wgdeploy"
+    if [[ -x $bin ]]; then
+        newer=$(find "$REPO/src" "$REPO/templates" "$REPO/Cargo.toml" "$REPO/Cargo.lock" \
+            -newer "$bin" -print -quit 2>/dev/null)
+        if [[ -z $newer ]]; then
+            log "using target/$profile/wgdeploy (built after the last change to the sources)"
+            WGDEPLOY=$bin
+            return 0
+        fi
+    fi
+    if ! cargo=$(find_cargo); then
+        local why="there is no target/$profile/wgdeploy"
+        [[ -n $newer ]] && why="target/$profile/wgdeploy is older than ${newer#"$REPO/"}"
+        die "$why, and no cargo was found to build it (not on PATH, which sudo resets, nor in ~/.cargo/bin of ${SUDO_USER:-${USER:-root}} or root): build it as yourself first, \`cargo build${flag[*]:+ ${flag[*]}}\` in $REPO, then run this again"
+    fi
+    log "building wgdeploy ($profile) with $cargo"
+    cargo_build "$cargo" -q "${flag[@]}" || die "cargo build failed"
+    WGDEPLOY=$bin
+}
+
+# find_cargo: prints the path of a cargo to build with. Not only from PATH: under sudo, PATH is
+# sudo's secure_path, without ~/.cargo/bin. So also $CARGO (cargo sets it for what it runs), the
+# invoking user's ~/.cargo/bin (SUDO_USER), $CARGO_HOME/bin or ~/.cargo/bin, root's, and
+# /usr/local/cargo/bin (the Rust container images).
+find_cargo() {
+    local candidate home=""
+    [[ -n ${SUDO_USER:-} ]] && home=$(getent passwd "$SUDO_USER" | cut -d: -f6)
+    for candidate in "${CARGO:-}" "$(command -v cargo 2>/dev/null)" ${home:+"$home/.cargo/bin/cargo"} \
+        "${CARGO_HOME:-${HOME:-/root}/.cargo}/bin/cargo" /root/.cargo/bin/cargo /usr/local/cargo/bin/cargo; do
+        if [[ -n $candidate && -x $candidate ]]; then
+            echo "$candidate"
+            return 0
+        fi
+    done
+    return 1
+}
+
+# cargo_build CARGO ARGS...: `cargo build ARGS` in REPO. Under sudo, when the checkout belongs to
+# the user who ran sudo, as that user (HOME theirs, so rustup finds their toolchain): target/ stays
+# theirs, and their next `cargo build` is not refused files root wrote.
+cargo_build() {
+    local cargo=$1
+    shift
+    local path="${cargo%/*}:/usr/local/bin:/usr/bin:/bin"
+    if [[ -n ${SUDO_USER:-} && $SUDO_USER != root && $(stat -c %U "$REPO") == "$SUDO_USER" ]]; then
+        (cd "$REPO" && sudo -u "$SUDO_USER" -H env "PATH=$path" "$cargo" build "$@")
+    else
+        (cd "$REPO" && PATH="$path:$PATH" "$cargo" build "$@")
+    fi
 }
 
 # --------------------------------------------------------------------------------------------------

@@ -4,20 +4,22 @@
 #   2. checks formatting and lints,
 #   3. runs shellcheck on the remote scripts (src/remote/scripts) and every Rust test (unit, CLI,
 #      snapshot, property; the remote scripts' tests run them under dash, busybox sh and posh),
-#   4. brings the nat-relay example up on real WireGuard behind real NAT in network namespaces
+#   4. runs the README's demo (`sudo bash lab/demo.sh`, checking it leaves `git status` as it was),
+#      brings the nat-relay example up on real WireGuard behind real NAT in network namespaces
 #      and pings every pair, then holds `wgdeploy check` to ping on the config sets in
 #      inventories/configs, then deploys and restarts the nat-relay configs over real SSH
 #      (an sshd in every lab host), then runs `wgdeploy plan` and `apply` end to end over SSH on
 #      the lab (lab/apply-e2e.sh), then generations, rollback, --atomic, lock-out protection and
 #      status --ping (lab/rollback-e2e.sh), then routed subnets added and removed, a NAT-ed host's
 #      port across a syncconf, a lost state file and per-host settings (MTU, hooks, DNS without
-#      resolvconf) (lab/lifecycle-e2e.sh), then the systemd path
+#      resolvconf) (lab/lifecycle-e2e.sh), then adopting hand-written configs (lab/adopt-e2e.sh)
+#      and decommissioning removed hosts (lab/remove-e2e.sh), then the systemd path
 #      on hosts booting systemd in containers: units, systemd-run timers, reboots
 #      (lab/systemd-e2e.sh) (root only; skipped with a notice otherwise).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-LAB_PACKAGES=(wireguard-tools wireguard-go iptables iproute2 iputils-ping openssh-server jq sudo mmdebstrap systemd-container shellcheck dash busybox posh)
+LAB_PACKAGES=(wireguard-tools wireguard-go iptables iproute2 iputils-ping openssh-server jq sudo mmdebstrap systemd-container shellcheck dash busybox posh graphviz)
 
 install_lab_packages() {
   local missing=()
@@ -29,6 +31,30 @@ install_lab_packages() {
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   fi
+}
+
+# The README's demo exactly as a new user runs it: `sudo bash lab/demo.sh` from a login's plain
+# environment (sudo's secure_path has no ~/.cargo/bin; it must run the binary just built, or find
+# cargo itself). It must leave the checkout as it found it: `git status`, ignored files included (a
+# state file or journal beside the example is ignored by .gitignore, and still a file it wrote).
+# Compared before and after, so a checkout with work in progress can run the suite too; on CI's
+# clean clone that is `git status --porcelain` staying empty.
+run_demo_as_a_new_user() {
+  local git=(git -c "safe.directory=$PWD") before after
+  if ! "${git[@]}" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+    echo "skipped: lab/demo.sh's git status check (not a git checkout)"
+    env -i PATH=/usr/bin:/bin sudo bash lab/demo.sh
+    return
+  fi
+  before=$("${git[@]}" status --porcelain --ignored)
+  env -i PATH=/usr/bin:/bin sudo bash lab/demo.sh
+  after=$("${git[@]}" status --porcelain --ignored)
+  if [ "$before" != "$after" ]; then
+    echo "FAIL: lab/demo.sh changed the checkout (git status --porcelain --ignored, before and after):"
+    diff <(echo "$before") <(echo "$after") || true
+    exit 1
+  fi
+  echo "ok: lab/demo.sh under sudo left the checkout as it was"
 }
 
 is_root=false
@@ -51,9 +77,10 @@ else
   echo "skipped: shellcheck is not installed (run as root to install it)"
 fi
 
-echo "==> lab: nat-relay, check-agreement, ssh-smoke, apply-e2e, rollback-e2e, lifecycle-e2e and systemd-e2e on real WireGuard behind NAT"
+echo "==> lab: demo, nat-relay, check-agreement, ssh-smoke, apply-e2e, rollback-e2e, lifecycle-e2e, adopt-e2e, remove-e2e and systemd-e2e on real WireGuard behind NAT"
 if $is_root; then
   cargo build --quiet
+  run_demo_as_a_new_user
   bash lab/nat-relay.sh
   bash lab/nat-relay.sh --broken-proposal
   bash lab/check-agreement.sh

@@ -27,6 +27,7 @@ fn render_example(example: &str, dir: &std::path::Path) -> Vec<(String, String)>
     assert!(output.status.success(), "{}", stderr(&output));
     let mut files: Vec<(String, String)> = std::fs::read_dir(&out)
         .unwrap()
+        .filter(|entry| entry.as_ref().unwrap().path().is_dir())
         .map(|entry| {
             let host = entry.unwrap().file_name().to_string_lossy().into_owned();
             let path = out.join(&host).join("wg0.conf");

@@ -58,7 +58,7 @@ pub fn adopt(args: &AdoptArgs, out: &mut dyn Write) -> Result<u8> {
         .filter(|host| host.key.is_some())
         .count();
     if adopted > 0 {
-        state.save(&state_path)?;
+        crate::cli::out::save_state(&state, &state_path)?;
     }
     write_out(
         out,

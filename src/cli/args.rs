@@ -55,6 +55,13 @@ pub enum Command {
     /// Prove that every host reaches every other host, by simulating WireGuard's rules: on the
     /// configs an inventory renders, or with `--configs DIR` on existing wg-quick files.
     Check(CheckArgs),
+    /// Draw the network: hosts grouped by kind, tunnels labelled with what they carry (Mermaid or
+    /// Graphviz DOT); `--check`: mark the pairs `check` cannot prove.
+    Graph(GraphArgs),
+    /// Print a completion script for a shell (bash, zsh, fish, elvish, powershell).
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) of wgdeploy, or of one of its commands.
+    Man(ManArgs),
 }
 
 #[derive(Args, Debug)]
@@ -320,4 +327,41 @@ pub struct RenderArgs {
     /// Directory whose wg-quick.conf.j2 replaces the built-in template.
     #[arg(long, value_name = "DIR")]
     pub templates: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct GraphArgs {
+    #[command(flatten)]
+    pub common: StateArgs,
+    /// mermaid (renders in Markdown viewers) or dot (Graphviz: `dot -Tsvg`).
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = GraphFormat::Mermaid)]
+    pub format: GraphFormat,
+    /// Also run `check` on the configs `render` would write and mark the pairs it cannot prove
+    /// (dashed red, listed in a note); exit 1 when there are any.
+    #[arg(long)]
+    pub check: bool,
+    /// With --check: directory whose wg-quick.conf.j2 replaces the built-in template.
+    #[arg(long, value_name = "DIR", requires = "check")]
+    pub templates: Option<PathBuf>,
+}
+
+/// `graph --format`.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GraphFormat {
+    Mermaid,
+    Dot,
+}
+
+#[derive(Args, Debug)]
+pub struct CompletionsArgs {
+    /// The shell the script is for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Args, Debug)]
+pub struct ManArgs {
+    /// A command whose page to print (wgdeploy-COMMAND(1)) [default: wgdeploy(1)].
+    #[arg(value_name = "COMMAND")]
+    pub command: Option<String>,
 }

@@ -136,7 +136,7 @@ pub fn apply(args: &ApplyArgs, out: &mut dyn Write) -> Result<u8> {
     }
     // The keys the configs carry are saved before any host gets them.
     if fleet.state_changed {
-        fleet.state.save(&args.common.state_path())?;
+        crate::cli::out::save_state(&fleet.state, &args.common.state_path())?;
     }
     let run = new_run("apply", &args.common.inventory, &args.change, args.atomic)?;
     change(fleet, run, &args.common, &args.change, None, out)

@@ -8,6 +8,9 @@ use std::io::Write;
 pub mod adopt;
 pub mod args;
 pub mod check;
+pub mod completions;
+pub mod graph;
+pub mod help;
 pub mod live;
 pub mod out;
 pub mod plan_offline;
@@ -17,10 +20,11 @@ pub mod status;
 pub mod usage;
 
 /// Reads the command line. A usage error — clap's own, or an option given to a command that would
-/// ignore it (see [`usage`]) — prints its message and exits 2.
+/// ignore it (see [`usage`]) — prints its message and exits 2. `--help` ends with the exit codes
+/// (see [`help`]).
 pub fn parse() -> Cli {
-    use clap::{CommandFactory, FromArgMatches};
-    let matches = Cli::command().get_matches();
+    use clap::FromArgMatches;
+    let matches = help::command().get_matches();
     if let Err(error) = usage::refuse_ignored(&matches) {
         error.exit()
     }
@@ -39,5 +43,8 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<u8> {
         Command::Status(args) => status::status(&args, out),
         Command::Render(args) => render::render(&args, out).map(|()| 0),
         Command::Check(args) => check::check(&args, out).map(|()| 0),
+        Command::Graph(args) => graph::graph(&args, out).map(|()| 0),
+        Command::Completions(args) => completions::completions(&args, out).map(|()| 0),
+        Command::Man(args) => completions::man(&args, out).map(|()| 0),
     }
 }

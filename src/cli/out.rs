@@ -1,7 +1,9 @@
-//! Writing a command's output.
+//! Writing a command's output, and saving the state file where a command may create it.
 
 use crate::core::error::{Diagnostic, Result};
+use crate::store::state::State;
 use std::io::Write;
+use std::path::Path;
 
 pub(crate) fn write_out(out: &mut dyn Write, text: &str) -> Result<()> {
     // A closed pipe (`wgdeploy plan … | head`) is not an error worth reporting.
@@ -11,4 +13,22 @@ pub(crate) fn write_out(out: &mut dyn Write, text: &str) -> Result<()> {
         }
         _ => Ok(()),
     }
+}
+
+/// Saves the state, saying so on stderr when this creates the file: it holds private keys, and
+/// appears beside the inventory unless `--state` puts it elsewhere, so the operator should know.
+/// Callers hold the state lock, so the file cannot appear between the look and the save.
+pub(crate) fn save_state(state: &State, path: &Path) -> Result<()> {
+    let created = matches!(
+        std::fs::symlink_metadata(path),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound
+    );
+    state.save(path)?;
+    if created {
+        eprintln!(
+            "created the state file {} (this network's private keys, mode 0600; keep it, and keep it private)",
+            path.display()
+        );
+    }
+    Ok(())
 }

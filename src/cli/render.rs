@@ -1,7 +1,7 @@
 //! `wgdeploy render`: every host's config written to a directory.
 
 use crate::cli::args::RenderArgs;
-use crate::cli::out::write_out;
+use crate::cli::out::{save_state, write_out};
 use crate::core::error::Result;
 use crate::store::state;
 use std::io::Write;
@@ -17,7 +17,7 @@ pub fn render(args: &RenderArgs, out: &mut dyn Write) -> Result<()> {
         &[],
     )?;
     if loaded.state_changed {
-        loaded.state.save(&state_path)?;
+        save_state(&loaded.state, &state_path)?;
     }
     let deployment = &loaded.deployment;
     let written = crate::store::rendered::render_to_dir(
@@ -28,12 +28,6 @@ pub fn render(args: &RenderArgs, out: &mut dyn Write) -> Result<()> {
     )?;
     write_out(
         out,
-        &format!(
-            "rendered {} hosts into {}: {} written, {} unchanged\n",
-            deployment.inventory.hosts.len(),
-            args.out.display(),
-            written.written,
-            written.unchanged
-        ),
+        &crate::ui::render::report(&args.out, deployment.inventory.hosts.len(), &written),
     )
 }

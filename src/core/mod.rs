@@ -7,6 +7,7 @@ pub mod change;
 pub mod error;
 pub mod facts;
 pub mod forwarding;
+pub mod graph;
 pub mod inventory;
 pub mod key_guard;
 pub mod keys;

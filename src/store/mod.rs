@@ -3,5 +3,6 @@
 
 pub mod files;
 pub mod journal;
+pub mod render_manifest;
 pub mod rendered;
 pub mod state;

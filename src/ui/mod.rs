@@ -4,8 +4,10 @@
 pub mod adopt;
 pub mod check;
 pub mod colour;
+pub mod graph;
 pub mod json;
 pub mod output;
 pub mod plan_offline;
+pub mod render;
 pub mod status;
 pub mod table;
