@@ -290,6 +290,63 @@ const CASES: &[Case] = &[
         "second range of the same family",
         "one overlay range per address family",
     ),
+    // Per-host interface settings (settings.rs).
+    case(
+        "table-unknown",
+        "6:12",
+        Some("laptop"),
+        "`table` `mian` is not a known table",
+        "`auto`",
+    ),
+    case(
+        "mtu-out-of-range",
+        "6:10",
+        Some("laptop"),
+        "`mtu` is 1200, outside 1280-9000 (IPv6 needs at least 1280",
+        "1420",
+    ),
+    case(
+        "hook-newline",
+        "9:9",
+        Some("relay1"),
+        "`post_up` command `ip rule add table 100\\nip route add default dev %i table 100` has a newline",
+        "its own list item",
+    ),
+    case(
+        "fwmark-bad",
+        "3:11",
+        None,
+        "`network.fwmark` `68719476735` is not a mark",
+        "`0xca6c`",
+    ),
+    case(
+        "dns-bad",
+        "3:9",
+        None,
+        "`network.dns` entry `1.1.1.1, 9.9.9.9` is neither an IP address nor a search domain",
+        "search domains",
+    ),
+    case(
+        "keepalive-on-public",
+        "4:61",
+        Some("relay1"),
+        "`keepalive` is for hosts behind NAT",
+        "remove `keepalive`",
+    ),
+    case(
+        "allowed-ips-not-a-peer",
+        "7:20",
+        Some("laptop"),
+        "`allowed_ips` names `home`, which is not a peer of `laptop`",
+        "`laptop`'s peers: relay1",
+    ),
+    case(
+        "allowed-ips-bad-prefix",
+        "6:29",
+        Some("laptop"),
+        "`allowed_ips` prefix `198.18.60.1/24` has host bits set",
+        "`198.18.60.0/24`",
+    ),
 ];
 
 #[test]

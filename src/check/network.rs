@@ -30,6 +30,12 @@ pub struct Node {
     pub reachable: bool,
     pub forwarding: Forwarding,
     pub entries: Vec<Entry>,
+    /// `Table = off` or a table other than main, as written: wg-quick routes no AllowedIPs the
+    /// kernel uses by itself. `None`: routes in the main table (`auto`, `main`, `254`, unset).
+    pub own_routing: Option<String>,
+    /// The prefixes of the interface's addresses: the kernel routes these to the interface
+    /// whatever the `Table` (connected routes).
+    pub connected: Vec<IpNet>,
 }
 
 /// One `[Peer]` of a host.
@@ -175,6 +181,10 @@ impl Network {
                     reachable: has_endpoint[index] && !facts.nat.contains(&set.name),
                     forwarding,
                     entries,
+                    own_routing: set.config.table.clone().filter(|table| {
+                        !matches!(table.to_ascii_lowercase().as_str(), "auto" | "main" | "254")
+                    }),
+                    connected: set.config.addresses.iter().map(IpNet::trunc).collect(),
                 }
             })
             .collect();

@@ -94,6 +94,31 @@ impl Renderer {
         diagnostic.into()
     }
 
+    /// `SaveConfig = true` makes wg-quick write the running state over the file on `down`,
+    /// undoing what wgdeploy wrote and fighting every later plan: a template that writes it is
+    /// refused rather than silently stripped, so the template says what is deployed.
+    fn refuse_save_config(&self, text: &str, host: &str) -> Result<()> {
+        let saves = text.lines().any(|line| {
+            let line = line.split('#').next().unwrap_or("");
+            line.split_once('=').is_some_and(|(key, value)| {
+                key.trim().eq_ignore_ascii_case("SaveConfig")
+                    && value.trim().eq_ignore_ascii_case("true")
+            })
+        });
+        if !saves {
+            return Ok(());
+        }
+        let mut diagnostic = Diagnostic::new(
+            "the template writes `SaveConfig = true`: wg-quick would save the running interface over the file on every `down`, fighting wgdeploy's config",
+        )
+        .host(host)
+        .help("remove `SaveConfig` from the template; wgdeploy keeps the config from the inventory");
+        if let Some(path) = &self.origin {
+            diagnostic = diagnostic.at(At::file(path));
+        }
+        Err(diagnostic.into())
+    }
+
     /// Renders every host's config, in inventory order, on all cores.
     pub fn render_all(&self, deployment: &Deployment, keys: &dyn KeySource) -> Result<Vec<String>> {
         self.render_each(deployment, keys, |_, text| Ok(text))
@@ -114,9 +139,11 @@ impl Renderer {
             .expect("template was added");
         let results = crate::core::parallel::map(deployment.inventory.hosts.len(), |id| {
             let context = shared.context(deployment, keys, id);
-            let text = template.render(context).map_err(|err| {
-                self.template_error(&err, Some(deployment.inventory.hosts[id].name.as_str()))
-            })?;
+            let host = deployment.inventory.hosts[id].name.as_str();
+            let text = template
+                .render(context)
+                .map_err(|err| self.template_error(&err, Some(host)))?;
+            self.refuse_save_config(&text, host)?;
             sink(id, text)
         });
         results.into_iter().collect()
@@ -190,11 +217,20 @@ impl Shared {
         let inventory = &deployment.inventory;
         let host = &inventory.hosts[id];
         let plan = &deployment.topology.hosts[id];
-        let (post_up, post_down) = if plan.forwarding {
+        let (mut post_up, forwarding_down) = if plan.forwarding {
             crate::core::forwarding::hooks(inventory, host)
         } else {
             (Vec::new(), Vec::new())
         };
+        // The user's hooks run after forwarding is set up, and are undone before it is taken down.
+        let settings = &host.settings.interface;
+        post_up.extend(settings.post_up.iter().cloned());
+        let post_down: Vec<String> = settings
+            .post_down
+            .iter()
+            .cloned()
+            .chain(forwarding_down)
+            .collect();
         let addresses: Vec<String> = deployment.addresses[id]
             .iter()
             .zip(&inventory.network.ranges)
@@ -236,7 +272,12 @@ impl Shared {
             addresses => addresses,
             // NAT-ed hosts let the kernel pick a port: nobody can dial them anyway.
             listen_port => (host.role != Role::Nat).then_some(host.listen_port),
-            mtu => inventory.network.mtu,
+            mtu => settings.mtu,
+            dns => &settings.dns,
+            table => settings.table.map(|table| table.to_string()),
+            fwmark => settings.fwmark.map(|mark| format!("{mark:#x}")),
+            pre_up => &settings.pre_up,
+            pre_down => &settings.pre_down,
             private_key => keys.private_key(host.name.as_str()).map(|key| key.expose_base64()).unwrap_or_default(),
             forwarding => plan.forwarding,
             post_up => post_up,

@@ -15,6 +15,11 @@ pub struct WgConfig {
     pub table: Option<String>,
     /// PreUp, PostUp, PreDown and PostDown commands, in file order.
     pub hooks: Vec<(String, String)>,
+    pub mtu: Option<u16>,
+    /// `DNS =` entries (resolvers and search domains): wg-quick hands them to `resolvconf`.
+    pub dns: Vec<String>,
+    /// `FwMark`, as written.
+    pub fwmark: Option<String>,
     pub peers: Vec<WgPeer>,
 }
 
@@ -176,7 +181,19 @@ pub fn parse(path: &Path, text: &str) -> Result<WgConfig> {
                 config.hooks.push((key.to_owned(), value.to_owned()))
             }
             (Section::Interface, "Table") => config.table = Some(value.to_owned()),
-            (Section::Interface, "MTU" | "DNS" | "SaveConfig" | "FwMark") => {}
+            (Section::Interface, "MTU") => match value.parse() {
+                Ok(mtu) => config.mtu = Some(mtu),
+                Err(_) => problems.push(error(line, bad("a number of bytes"), "use e.g. 1420")),
+            },
+            (Section::Interface, "DNS") => config.dns.extend(
+                value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|item| !item.is_empty())
+                    .map(str::to_owned),
+            ),
+            (Section::Interface, "FwMark") => config.fwmark = Some(value.to_owned()),
+            (Section::Interface, "SaveConfig") => {}
             (Section::Peer, _) => {
                 let draft = peer.as_mut().expect("a [Peer] section has a draft");
                 match key {

@@ -55,7 +55,8 @@ pub fn survey(options: FleetOptions, goal: Goal, reporter: Arc<dyn Reporter>) ->
         Arc::new(loaded.keys),
     )?;
     let runtime = deploy::runtime()?;
-    let hosts = deploy::survey(
+    let planned = matches!(goal, Goal::Planned);
+    let mut hosts = deploy::survey(
         &runtime,
         &loaded.deployment,
         jobs,
@@ -63,6 +64,9 @@ pub fn survey(options: FleetOptions, goal: Goal, reporter: Arc<dyn Reporter>) ->
         reporter,
         goal,
     );
+    if planned {
+        warn_unpaired_hooks(&loaded.deployment, &mut hosts);
+    }
     Ok(Fleet {
         runtime,
         connection,
@@ -73,6 +77,25 @@ pub fn survey(options: FleetOptions, goal: Goal, reporter: Arc<dyn Reporter>) ->
         renderer: loaded.renderer,
         hosts,
     })
+}
+
+/// A host whose new config brings up a hook that nothing takes down gets the warning among its
+/// plan's reasons: lock-out protection can put back the config, not what the hook did.
+fn warn_unpaired_hooks(deployment: &Deployment, hosts: &mut [Surveyed<SshSession>]) {
+    for surveyed in hosts {
+        let Ok((_, _, change)) = &mut surveyed.outcome else {
+            continue;
+        };
+        let host = deployment.inventory.host_id(&surveyed.job.name);
+        if let Some(warning) = host.filter(|_| change.write).and_then(|id| {
+            deployment.inventory.hosts[id]
+                .settings
+                .interface
+                .unpaired_hooks()
+        }) {
+            change.reasons.push(warning);
+        }
+    }
 }
 
 /// A new key must reach the host and every peer in the same run: `--hosts` may not leave one out.

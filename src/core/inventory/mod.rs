@@ -1,8 +1,10 @@
 //! Reading an inventory file: YAML → raw structs (serde-saphyr) → validated model.
 
 mod raw;
+mod settings;
 mod validate;
 
+pub use settings::{MTU_MAX, mtu_min};
 pub(crate) use validate::edit_distance;
 pub use validate::{DEFAULT_KEEPALIVE, DEFAULT_PORT};
 
@@ -106,6 +108,11 @@ fn expected_for(key: &str) -> &'static str {
         "port" | "keepalive" | "mtu" | "listen_port" => "a whole number",
         "relay" | "preshared_keys" => "`true` or `false`",
         "addresses" | "address" | "routes" => "an address or a list of them",
+        "dns" => "a resolver address or search domain, or a list of them",
+        "pre_up" | "post_up" | "pre_down" | "post_down" => "a command or a list of commands",
+        "table" => "`auto`, `off` or a table number",
+        "fwmark" => "a number, hex such as `0xca6c`, or `off`",
+        "allowed_ips" => "a mapping of peer names to prefixes, e.g. `{ relay1: [198.18.60.0/24] }`",
         _ => "a plain value",
     }
 }

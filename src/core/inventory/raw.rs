@@ -24,6 +24,14 @@ pub struct RawNetwork {
     pub keepalive: Option<Spanned<i64>>,
     pub mtu: Option<Spanned<i64>>,
     pub preshared_keys: Option<Spanned<bool>>,
+    // Interface settings every host gets unless it sets its own (see `settings.rs`).
+    pub dns: Option<Spanned<OneOrMany>>,
+    pub table: Option<Spanned<Scalar>>,
+    pub fwmark: Option<Spanned<Scalar>>,
+    pub pre_up: Option<Spanned<OneOrMany>>,
+    pub post_up: Option<Spanned<OneOrMany>>,
+    pub pre_down: Option<Spanned<OneOrMany>>,
+    pub post_down: Option<Spanned<OneOrMany>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -54,6 +62,17 @@ pub struct RawHost {
     pub routes: Option<Spanned<OneOrMany>>,
     pub listen_port: Option<Spanned<i64>>,
     pub ssh: Option<Spanned<RawSsh>>,
+    // Per-host interface settings over the network's (see `settings.rs`).
+    pub dns: Option<Spanned<OneOrMany>>,
+    pub mtu: Option<Spanned<i64>>,
+    pub table: Option<Spanned<Scalar>>,
+    pub fwmark: Option<Spanned<Scalar>>,
+    pub keepalive: Option<Spanned<i64>>,
+    pub pre_up: Option<Spanned<OneOrMany>>,
+    pub post_up: Option<Spanned<OneOrMany>>,
+    pub pre_down: Option<Spanned<OneOrMany>>,
+    pub post_down: Option<Spanned<OneOrMany>>,
+    pub allowed_ips: Option<Spanned<PeerPrefixes>>,
 }
 
 /// The `hosts:` mapping in file order. A host written with no body (`laptop:`) is a NAT-ed host with
@@ -118,5 +137,62 @@ impl<'de> Deserialize<'de> for OneOrMany {
             }
         }
         deserializer.deserialize_any(OneOrManyVisitor)
+    }
+}
+
+/// A scalar kept as text whatever YAML made of it: `table: off` (a YAML 1.1 boolean), `table: 100`
+/// and `fwmark: 0xca6c` all arrive here, and validation decides what the text means.
+#[derive(Debug, Default, Clone)]
+pub struct Scalar(pub String);
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ScalarVisitor;
+        impl<'de> Visitor<'de> for ScalarVisitor {
+            type Value = Scalar;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a single value")
+            }
+            fn visit_str<E: de::Error>(self, value: &str) -> Result<Scalar, E> {
+                Ok(Scalar(value.to_owned()))
+            }
+            fn visit_i64<E: de::Error>(self, value: i64) -> Result<Scalar, E> {
+                Ok(Scalar(value.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, value: u64) -> Result<Scalar, E> {
+                Ok(Scalar(value.to_string()))
+            }
+            fn visit_bool<E: de::Error>(self, value: bool) -> Result<Scalar, E> {
+                Ok(Scalar(if value { "on" } else { "off" }.to_owned()))
+            }
+        }
+        deserializer.deserialize_any(ScalarVisitor)
+    }
+}
+
+/// `allowed_ips: { relay1: [198.18.60.0/24] }`: extra prefixes per peer name, in file order.
+#[derive(Debug, Default)]
+pub struct PeerPrefixes(pub Vec<(Spanned<String>, Spanned<OneOrMany>)>);
+
+impl<'de> Deserialize<'de> for PeerPrefixes {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct PeersVisitor;
+        impl<'de> Visitor<'de> for PeersVisitor {
+            type Value = PeerPrefixes;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a mapping of peer names to prefixes")
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<PeerPrefixes, E> {
+                Ok(PeerPrefixes::default())
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<PeerPrefixes, A::Error> {
+                let mut peers = Vec::new();
+                while let Some(entry) = map.next_entry()? {
+                    peers.push(entry);
+                }
+                Ok(PeerPrefixes(peers))
+            }
+        }
+        deserializer.deserialize_map(PeersVisitor)
     }
 }

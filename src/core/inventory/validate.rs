@@ -38,6 +38,15 @@ impl Checker<'_> {
         ))
     }
 
+    /// The checker as `settings.rs` takes it.
+    fn settings(&mut self) -> super::settings::Sink<'_> {
+        super::settings::Sink {
+            file: self.file,
+            lines: &self.lines,
+            problems: &mut self.problems,
+        }
+    }
+
     fn at_of<T>(&self, spanned: &Spanned<T>) -> Option<At> {
         self.at(&spanned.referenced)
     }
@@ -107,6 +116,11 @@ pub fn validate(file: &Path, source: &str, raw: RawInventory) -> Result<Inventor
         problems: Vec::new(),
     };
     let network = check_network(&mut checker, raw.network.as_ref());
+    let defaults = super::settings::network(
+        &mut checker.settings(),
+        raw.network.as_ref().map(|raw| &raw.value),
+        network.mtu,
+    );
     let defaults_ssh = raw
         .defaults
         .and_then(|defaults| defaults.value.ssh)
@@ -129,14 +143,32 @@ pub fn validate(file: &Path, source: &str, raw: RawInventory) -> Result<Inventor
 
     let mut hosts = Vec::with_capacity(raw_hosts.len());
     let mut pending = Vec::with_capacity(raw_hosts.len());
+    let mut extra_peers = Vec::with_capacity(raw_hosts.len());
     for (name, body) in &raw_hosts {
         let body_default = RawHost::default();
         let body = body.as_ref().map_or(&body_default, |body| &body.value);
-        if let Some((host, refs)) =
+        let role = if body.endpoint.is_some() {
+            Role::Public
+        } else {
+            Role::Nat
+        };
+        let has_v6 = network.ranges.iter().any(|net| matches!(net, IpNet::V6(_)));
+        let (own, peers) = super::settings::host(
+            &mut checker.settings(),
+            &defaults,
+            network.keepalive,
+            has_v6,
+            &printable(&name.value),
+            role,
+            body,
+        );
+        if let Some((mut host, refs)) =
             check_host(&mut checker, &network, name, body, defaults_ssh.as_ref())
         {
+            host.settings = own;
             hosts.push(host);
             pending.push(refs);
+            extra_peers.push(peers);
         }
     }
     // Cross-host rules only make sense once every host parsed; otherwise they would cascade.
@@ -146,12 +178,22 @@ pub fn validate(file: &Path, source: &str, raw: RawInventory) -> Result<Inventor
     if checker.problems.is_empty() {
         check_cross_host(&mut checker, &network, &mut hosts, &pending);
     }
+    if checker.problems.is_empty() {
+        super::settings::resolve_peers(
+            &mut checker.settings(),
+            &mut hosts,
+            extra_peers,
+            &network.ranges,
+        );
+    }
     if let Some(error) = Error::from_all(checker.problems) {
         return Err(error);
     }
+    let mut network = network.into_network();
+    network.settings = defaults;
     Ok(Inventory {
         path: file.to_owned(),
-        network: network.into_network(),
+        network,
         hosts,
     })
 }
@@ -188,6 +230,7 @@ impl NetworkDraft {
             mtu: self.mtu,
             preshared_keys: self.preshared_keys,
             ranges_at: self.ranges_at,
+            settings: Default::default(),
         }
     }
 }
@@ -291,10 +334,9 @@ fn check_network(checker: &mut Checker, raw: Option<&Spanned<RawNetwork>>) -> Ne
         .and_then(|keepalive| checker.at_of(keepalive));
     let has_v6 = ranges.iter().any(|net| matches!(net, IpNet::V6(_)));
     let mtu_min = if has_v6 { 1280 } else { 576 };
-    let mtu = raw
-        .mtu
-        .as_ref()
-        .and_then(|mtu| checker.number(mtu, None, "network.mtu", mtu_min, u16::MAX));
+    let mtu = raw.mtu.as_ref().and_then(|mtu| {
+        checker.number(mtu, None, "network.mtu", mtu_min, super::settings::MTU_MAX)
+    });
     let preshared_keys = raw.preshared_keys.as_ref().is_some_and(|psk| psk.value);
     NetworkDraft {
         interface,
@@ -489,6 +531,7 @@ fn check_host(
         listen_port,
         ssh,
         at: name_at.clone(),
+        settings: Default::default(),
     };
     let refs = HostRefs {
         name_at,
@@ -854,8 +897,14 @@ fn check_cross_host(
             Some("mark a host with a public endpoint as a relay (`relay: true`), or give these hosts endpoints if they are reachable".into()),
         );
     }
-    if !nat.is_empty() && network.keepalive == 0 {
-        let names: Vec<&str> = nat
+    // A NAT-ed host with its own `keepalive` does not use the network's.
+    let nat_default: Vec<HostId> = nat
+        .iter()
+        .copied()
+        .filter(|&id| hosts[id].settings.keepalive.is_none())
+        .collect();
+    if !nat_default.is_empty() && network.keepalive == 0 {
+        let names: Vec<&str> = nat_default
             .iter()
             .take(5)
             .map(|&id| hosts[id].name.as_str())
