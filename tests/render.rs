@@ -4,7 +4,13 @@ mod common;
 
 use common::{fixed_state, mode, repo, stderr, stdout, wgdeploy};
 
-const EXAMPLES: &[&str] = &["nat-relay", "multi-relay", "site-to-site", "dual-stack"];
+const EXAMPLES: &[&str] = &[
+    "nat-relay",
+    "multi-relay",
+    "site-to-site",
+    "dual-stack",
+    "road-warriors",
+];
 
 fn render_example(example: &str, dir: &std::path::Path) -> Vec<(String, String)> {
     let inventory = repo(&format!("examples/{example}/inventory.yaml"));

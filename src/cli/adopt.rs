@@ -37,6 +37,8 @@ pub fn adopt(args: &AdoptArgs, out: &mut dyn Write) -> Result<u8> {
     let jobs: Vec<Job> = inventory
         .hosts
         .iter()
+        // Devices are never logged into: nothing to read there.
+        .filter(|host| !host.is_device())
         .filter(|host| {
             connection.hosts.is_empty() || connection.hosts.iter().any(|h| h == host.name.as_str())
         })

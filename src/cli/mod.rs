@@ -8,6 +8,7 @@ use std::io::Write;
 pub mod adopt;
 pub mod args;
 pub mod check;
+pub mod export;
 pub mod live;
 pub mod out;
 pub mod plan_offline;
@@ -27,5 +28,6 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<u8> {
         Command::Status(args) => status::status(&args, out),
         Command::Render(args) => render::render(&args, out).map(|()| 0),
         Command::Check(args) => check::check(&args, out).map(|()| 0),
+        Command::Export(args) => export::export(&args, out).map(|()| 0),
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod addressing;
 pub mod change;
+pub mod device;
 pub mod error;
 pub mod facts;
 pub mod forwarding;

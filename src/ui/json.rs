@@ -75,6 +75,8 @@ pub struct OfflineHost<'a> {
     pub home_choice: Option<HomeChoice>,
     pub forwarding: Option<Vec<&'static str>>,
     pub peers: Vec<OfflinePeer<'a>>,
+    /// `false` for a device (`manage: false`) wgdeploy never logs into.
+    pub managed: bool,
 }
 
 #[derive(Serialize)]

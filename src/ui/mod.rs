@@ -4,8 +4,10 @@
 pub mod adopt;
 pub mod check;
 pub mod colour;
+pub mod device;
 pub mod json;
 pub mod output;
 pub mod plan_offline;
+pub mod qr;
 pub mod status;
 pub mod table;

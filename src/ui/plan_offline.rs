@@ -40,6 +40,12 @@ pub fn human(deployment: &Deployment) -> String {
             addresses(deployment, id),
             describe_host(inventory, host)
         );
+        if host.is_device() {
+            let _ = writeln!(
+                out,
+                "  device (not managed over SSH): `wgdeploy export` hands out its config"
+            );
+        }
         if plan.forwarding {
             let _ = writeln!(out, "  forwards: {}", forwarding_summary(inventory, host));
         }
@@ -254,6 +260,7 @@ pub fn json(deployment: &Deployment) -> serde_json::Value {
                 endpoint: host.endpoint.as_ref().map(ToString::to_string),
                 home_relay: host.home.map(|home| name(home.relay)),
                 home_choice: host.home.map(|home| home.choice),
+                managed: !host.is_device(),
                 forwarding: plan
                     .forwarding
                     .then(|| crate::core::forwarding::families(inventory, host).sysctls()),

@@ -103,7 +103,7 @@ fn key_on_line(source: &str, line: usize) -> Option<String> {
 fn expected_for(key: &str) -> &'static str {
     match key {
         "port" | "keepalive" | "mtu" | "listen_port" => "a whole number",
-        "relay" | "preshared_keys" => "`true` or `false`",
+        "relay" | "preshared_keys" | "manage" => "`true` or `false`",
         "addresses" | "address" | "routes" => "an address or a list of them",
         _ => "a plain value",
     }

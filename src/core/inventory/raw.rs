@@ -54,6 +54,10 @@ pub struct RawHost {
     pub routes: Option<Spanned<OneOrMany>>,
     pub listen_port: Option<Spanned<i64>>,
     pub ssh: Option<Spanned<RawSsh>>,
+    /// `false`: a device wgdeploy never logs into (see `validate/device.rs`).
+    pub manage: Option<Spanned<bool>>,
+    /// A device's own public key (`wg pubkey` on the device); only with `manage: false`.
+    pub public_key: Option<Spanned<String>>,
 }
 
 /// The `hosts:` mapping in file order. A host written with no body (`laptop:`) is a NAT-ed host with
