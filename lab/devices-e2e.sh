@@ -13,7 +13,7 @@
 #   placeholder, as its owner would) and every ordered pair of the six hosts pings
 # 3 plan again: nothing to do, each device "unchanged since exported"; `check` proves every pair;
 #   the state holds no private key for the laptop and no output shows a key
-# 4 status: each device with the latest handshake its peers saw
+# 4 status: each device with the latest handshake its peers saw; status --ping reaches the devices
 # 5 a change that reaches a device (the phone's address): plan shows the redacted diff since the
 #   export; apply updates relay1; a new export, installed again, and every pair pings
 #
@@ -130,6 +130,14 @@ if grep -Eq '^= phone: device \(not managed over SSH\): latest handshake .* ago 
     pass "4: status shows each device's latest handshake with relay1"
 else
     fail "4: status does not show the devices' handshakes"
+fi
+# The managed hosts ping the devices too: real reachability agrees with check's prediction.
+wgd status "$INV" --ping
+if [[ $RC == 0 ]] && grep -q 'ping agrees with check on all 20 ordered pairs' "$OUT" &&
+    grep -Eq '^ +relay1 +- +(ok/ok *){5}$' "$OUT"; then
+    pass "4: status --ping: the managed hosts reach both devices, as check predicts"
+else
+    fail "4: status --ping exited $RC or disagrees with check"
 fi
 
 log "5: a change that reaches a device"

@@ -87,6 +87,8 @@ pub fn status(args: &StatusArgs, out: &mut dyn Write) -> Result<u8> {
             matrix.as_ref(),
             healthy,
         );
+        let mut document = serde_json::to_value(&document).expect("a JSON value serializes");
+        document["devices"] = crate::ui::device::status_json(&devices);
         let mut text = serde_json::to_string_pretty(&document).expect("a JSON value serializes");
         text.push('\n');
         write_out(out, &text)?;

@@ -93,6 +93,25 @@ pub fn status_text(devices: &[DeviceSeen]) -> String {
         .collect()
 }
 
+/// The devices as JSON, for `status --json`: the latest handshake seen, or null.
+pub fn status_json(devices: &[DeviceSeen]) -> serde_json::Value {
+    let items = devices
+        .iter()
+        .map(|device| {
+            let handshake = device
+                .handshake
+                .as_ref()
+                .map(|(peer, age)| serde_json::json!({ "peer": peer, "seconds_ago": age }));
+            serde_json::json!({
+                "host": device.name,
+                "managed": false,
+                "latest_handshake": handshake,
+            })
+        })
+        .collect();
+    serde_json::Value::Array(items)
+}
+
 /// What `wgdeploy export` says on stderr beside the config (never the config itself).
 pub fn export_note(host: &str, own_key: bool, written: Option<&Path>) -> String {
     let mut note = String::new();
@@ -120,6 +139,34 @@ mod tests {
             own_key: false,
             since,
         }
+    }
+
+    #[test]
+    fn devices_in_json_carry_no_config_when_unchanged_and_the_diff_when_changed() {
+        let value = json(&[
+            view(SinceExport::Never),
+            view(SinceExport::Changed {
+                at: "2026-12-01T03:00:00Z".into(),
+                diff: "+x\n".into(),
+            }),
+        ]);
+        assert_eq!(value[0]["since_export"], "never-exported");
+        assert_eq!(value[0]["diff"], serde_json::Value::Null);
+        assert_eq!(value[1]["since_export"], "changed");
+        assert_eq!(value[1]["diff"], "+x\n");
+        assert_eq!(value[1]["managed"], false);
+        let seen = status_json(&[DeviceSeen {
+            name: "phone".into(),
+            handshake: Some(("relay1".into(), 12)),
+        }]);
+        assert_eq!(seen[0]["latest_handshake"]["peer"], "relay1");
+        assert_eq!(
+            status_text(&[DeviceSeen {
+                name: "phone".into(),
+                handshake: None
+            }]),
+            "= phone: device (not managed over SSH): no handshake seen by the peers surveyed\n"
+        );
     }
 
     #[test]
