@@ -16,7 +16,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-LAB_PACKAGES=(wireguard-tools wireguard-go iptables iproute2 iputils-ping openssh-server jq sudo mmdebstrap systemd-container shellcheck dash busybox posh)
+LAB_PACKAGES=(wireguard-tools wireguard-go iptables iproute2 iputils-ping openssh-server jq sudo mmdebstrap systemd-container shellcheck dash busybox posh graphviz)
 
 install_lab_packages() {
   local missing=()

@@ -1,13 +1,12 @@
 //! wgdeploy: run the CLI, print errors in the one error style, map outcomes to exit codes.
 #![forbid(unsafe_code)]
 
-use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     use std::io::IsTerminal;
     use wgdeploy::ui::colour;
-    let cli = wgdeploy::cli::args::Cli::parse();
+    let cli = wgdeploy::cli::parse();
     let no_color = std::env::var_os("NO_COLOR");
     colour::set(colour::decide(
         cli.color.into(),

@@ -269,7 +269,10 @@ fn live_plan_refuses_unknown_hosts_before_connecting_to_any() {
         text.contains("`--hosts` names `nosuch`, which is not in the inventory"),
         "{text}"
     );
-    assert!(text.contains("relay1, web1, home, office"), "{text}");
+    assert!(
+        text.contains("hosts are: `home`, `office`, `relay1`, `web1`"),
+        "{text}"
+    );
 }
 
 #[test]

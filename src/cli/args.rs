@@ -39,7 +39,7 @@ impl From<ColorWhen> for crate::ui::colour::Choice {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Show what apply would change on the live hosts (diffs, keys redacted); `--offline`: the
-    /// planned peers and AllowedIPs from the inventory alone.
+    /// planned peers and AllowedIPs from the inventory alone (one line per host beyond 20 hosts).
     Plan(PlanArgs),
     /// Bring every host to its planned config over SSH, touching only what changed.
     Apply(ApplyArgs),
@@ -52,33 +52,53 @@ pub enum Command {
     Status(StatusArgs),
     /// Write every host's wg-quick config to DIR/<host>/<interface>.conf (mode 0600).
     Render(RenderArgs),
-    /// Prove that every host reaches every other host, by simulating WireGuard's rules.
+    /// Prove that every host reaches every other host, by simulating WireGuard's rules: on the
+    /// configs an inventory renders, or with `--configs DIR` on existing wg-quick files.
     Check(CheckArgs),
     /// Print a device's wg-quick config (`manage: false` hosts), or its QR code for the WireGuard
     /// apps, or write it to a file (mode 0600).
     Export(ExportArgs),
+    /// Draw the network: hosts grouped by kind, tunnels labelled with what they carry (Mermaid or
+    /// Graphviz DOT); `--check`: mark the pairs `check` cannot prove.
+    Graph(GraphArgs),
+    /// Print a completion script for a shell (bash, zsh, fish, elvish, powershell).
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) of wgdeploy, or of one of its commands.
+    Man(ManArgs),
 }
 
 #[derive(Args, Debug)]
+#[command(
+    override_usage = "wgdeploy check [OPTIONS] INVENTORY\n       wgdeploy check [OPTIONS] --configs DIR",
+    after_help = "Two inputs: an INVENTORY, whose configs are rendered in memory, or `--configs DIR`, \
+                  existing wg-quick files. Each takes only the options under its heading."
+)]
 pub struct CheckArgs {
-    /// Inventory whose rendered configs are checked (no SSH).
+    /// Inventory whose rendered configs are checked (no SSH); or give `--configs DIR` instead.
     #[arg(required_unless_present = "configs", conflicts_with = "configs")]
     pub inventory: Option<PathBuf>,
-    /// Check existing wg-quick files instead: DIR/NAME.conf or DIR/NAME/IFACE.conf, one per host.
+    /// Check existing wg-quick files instead of an inventory: DIR/NAME.conf or
+    /// DIR/NAME/IFACE.conf, one per host.
     #[arg(long, value_name = "DIR")]
     pub configs: Option<PathBuf>,
-    /// With --configs: hosts behind NAT, whose listed endpoints cannot be dialled from outside.
-    #[arg(long, value_name = "HOST,...", value_delimiter = ',')]
-    pub nat: Vec<String>,
     /// Print the verdicts as JSON.
     #[arg(long)]
     pub json: bool,
-    /// State file (with an inventory) [default: beside the inventory]; read, never written.
-    #[arg(long, value_name = "FILE")]
+    /// State file [default: beside the inventory]; read, never written.
+    #[arg(long, value_name = "FILE", help_heading = "With an INVENTORY")]
     pub state: Option<PathBuf>,
-    /// Directory whose wg-quick.conf.j2 replaces the built-in template (with an inventory).
-    #[arg(long, value_name = "DIR")]
+    /// Directory whose wg-quick.conf.j2 replaces the built-in template.
+    #[arg(long, value_name = "DIR", help_heading = "With an INVENTORY")]
     pub templates: Option<PathBuf>,
+    /// Hosts behind NAT, whose listed endpoints cannot be dialled from outside (an inventory
+    /// says it with `role: nat`).
+    #[arg(
+        long,
+        value_name = "HOST,...",
+        value_delimiter = ',',
+        help_heading = "With --configs DIR"
+    )]
+    pub nat: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -102,23 +122,41 @@ impl StateArgs {
 pub struct PlanArgs {
     #[command(flatten)]
     pub common: StateArgs,
-    /// Plan from the inventory alone, without contacting hosts.
+    /// Plan from the inventory alone, without contacting hosts: each host's peers, AllowedIPs and
+    /// why. Beyond 20 hosts one line per host (`--verbose` or `--hosts` for the details).
     #[arg(long)]
     pub offline: bool,
-    /// Print the plan as JSON.
+    /// Print the plan as JSON (with `--offline`: always the full details).
     #[arg(long)]
     pub json: bool,
+    /// Live: only contact these hosts (every host is still planned from the whole inventory).
+    /// With `--offline`: only show these hosts, in full.
+    #[arg(long, value_name = "HOST,...", value_delimiter = ',')]
+    pub hosts: Vec<String>,
+    /// One line per host, however small the fleet.
+    #[arg(long, conflicts_with = "verbose", help_heading = "With --offline")]
+    pub summary: bool,
+    /// Every host's peers and AllowedIPs, however large the fleet.
+    #[arg(long, help_heading = "With --offline")]
+    pub verbose: bool,
+    /// Directory whose wg-quick.conf.j2 replaces the built-in template.
+    #[arg(long, value_name = "DIR", help_heading = LIVE_PLAN)]
+    pub templates: Option<PathBuf>,
     /// Exit 0 when there is nothing to do, 2 when there are changes, 1 on errors.
-    #[arg(long)]
+    #[arg(long, help_heading = LIVE_PLAN)]
     pub detailed_exitcode: bool,
     /// Leave hosts removed from the inventory alone: not contacted, kept in the state file.
-    #[arg(long)]
+    #[arg(long, help_heading = LIVE_PLAN)]
     pub keep_removed: bool,
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = LIVE_PLAN)]
     pub keys: KeyArgs,
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = LIVE_PLAN)]
     pub connect: ConnectArgs,
 }
+
+/// The heading of `plan`'s options that only the live plan takes (`cli::usage` refuses them with
+/// `--offline`).
+const LIVE_PLAN: &str = "Live plan only (not with --offline)";
 
 /// Key changes asked for (a key never changes otherwise).
 #[derive(Args, Debug, Clone, Default)]
@@ -138,6 +176,13 @@ pub struct ApplyArgs {
     /// If any host fails, roll back the hosts this run already changed.
     #[arg(long)]
     pub atomic: bool,
+    /// Only contact and change these hosts (every host is still planned from the whole
+    /// inventory; a host removed from it may be named to decommission it alone).
+    #[arg(long, value_name = "HOST,...", value_delimiter = ',')]
+    pub hosts: Vec<String>,
+    /// Directory whose wg-quick.conf.j2 replaces the built-in template.
+    #[arg(long, value_name = "DIR")]
+    pub templates: Option<PathBuf>,
     /// Replace configs wgdeploy did not write on hosts that were not adopted (new keys); the
     /// original is kept on the host as generation 0.
     #[arg(long)]
@@ -185,6 +230,12 @@ pub struct RollbackArgs {
     /// Show what would change (diffs, keys redacted) and change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Only contact and roll back these hosts.
+    #[arg(long, value_name = "HOST,...", value_delimiter = ',')]
+    pub hosts: Vec<String>,
+    /// Refused (see `cli::usage`): taken before, ignored, since configs come from the hosts.
+    #[arg(long, value_name = "DIR", hide = true)]
+    pub templates: Option<PathBuf>,
     /// Roll back without asking for confirmation (required when stdin is not a terminal).
     #[arg(long, short = 'y')]
     pub yes: bool,
@@ -198,6 +249,12 @@ pub struct RollbackArgs {
 pub struct AdoptArgs {
     #[command(flatten)]
     pub common: StateArgs,
+    /// Only read these hosts.
+    #[arg(long, value_name = "HOST,...", value_delimiter = ',')]
+    pub hosts: Vec<String>,
+    /// Refused (see `cli::usage`): taken before, ignored, since adopt renders nothing.
+    #[arg(long, value_name = "DIR", hide = true)]
+    pub templates: Option<PathBuf>,
     #[command(flatten)]
     pub connect: ConnectArgs,
 }
@@ -215,6 +272,13 @@ pub struct StatusArgs {
     /// Print hosts (and with `--ping` the matrix) as one JSON document; the exit code is the same.
     #[arg(long)]
     pub json: bool,
+    /// Only survey these hosts (with `--ping`, each still pings every host of the inventory).
+    #[arg(long, value_name = "HOST,...", value_delimiter = ',')]
+    pub hosts: Vec<String>,
+    /// Directory whose wg-quick.conf.j2 replaces the built-in template: the configs hosts are
+    /// compared with ("in sync") and `--ping`'s predictions are rendered with it.
+    #[arg(long, value_name = "DIR")]
+    pub templates: Option<PathBuf>,
     #[command(flatten)]
     pub connect: ConnectArgs,
 }
@@ -234,16 +298,11 @@ pub struct ConnectArgs {
     /// Seconds to connect and gather a host's facts.
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     pub timeout: u64,
-    /// Only contact these hosts; every host is still planned from the whole inventory.
-    #[arg(long, value_name = "HOST,...", value_delimiter = ',')]
-    pub hosts: Vec<String>,
-    /// Directory whose wg-quick.conf.j2 replaces the built-in template.
-    #[arg(long, value_name = "DIR")]
-    pub templates: Option<PathBuf>,
 }
 
 impl ConnectArgs {
-    pub(crate) fn connection(&self) -> crate::engine::deploy::Connection {
+    /// How to reach `hosts` (every host of the inventory when empty).
+    pub(crate) fn connection(&self, hosts: &[String]) -> crate::engine::deploy::Connection {
         crate::engine::deploy::Connection {
             ssh: crate::engine::deploy::ssh_options(
                 self.known_hosts.clone(),
@@ -256,7 +315,7 @@ impl ConnectArgs {
                 // `apply` and `rollback` set it from `--step-timeout` (see `ChangeArgs`).
                 apply: std::time::Duration::from_secs(120),
             },
-            hosts: self.hosts.clone(),
+            hosts: hosts.to_vec(),
         }
     }
 }
@@ -289,4 +348,41 @@ pub struct ExportArgs {
     /// Directory whose wg-quick.conf.j2 replaces the built-in template.
     #[arg(long, value_name = "DIR")]
     pub templates: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct GraphArgs {
+    #[command(flatten)]
+    pub common: StateArgs,
+    /// mermaid (renders in Markdown viewers) or dot (Graphviz: `dot -Tsvg`).
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = GraphFormat::Mermaid)]
+    pub format: GraphFormat,
+    /// Also run `check` on the configs `render` would write and mark the pairs it cannot prove
+    /// (dashed red, listed in a note); exit 1 when there are any.
+    #[arg(long)]
+    pub check: bool,
+    /// With --check: directory whose wg-quick.conf.j2 replaces the built-in template.
+    #[arg(long, value_name = "DIR", requires = "check")]
+    pub templates: Option<PathBuf>,
+}
+
+/// `graph --format`.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GraphFormat {
+    Mermaid,
+    Dot,
+}
+
+#[derive(Args, Debug)]
+pub struct CompletionsArgs {
+    /// The shell the script is for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Args, Debug)]
+pub struct ManArgs {
+    /// A command whose page to print (wgdeploy-COMMAND(1)) [default: wgdeploy(1)].
+    #[arg(value_name = "COMMAND")]
+    pub command: Option<String>,
 }

@@ -22,22 +22,30 @@ fn add_removed(fleet: &mut Fleet, keep: bool) -> String {
     left_alone
 }
 
+/// What a command chose to survey and how to render it: `--hosts`, `--templates`, `--rekey`.
+#[derive(Default)]
+pub struct Selected<'a> {
+    pub hosts: &'a [String],
+    pub templates: Option<&'a Path>,
+    pub rekey: &'a [String],
+}
+
 /// Loads, plans and surveys (see [`crate::engine::fleet::survey`]), drawing progress as `phase`.
 pub fn survey(
     common: &StateArgs,
     connect: &ConnectArgs,
+    selected: Selected<'_>,
     phase: &'static str,
     goal: Goal,
-    rekey: &[String],
 ) -> Result<Fleet> {
     let progress = Arc::new(Progress::new(phase, false));
     let state = common.state_path();
     let options = FleetOptions {
         inventory: &common.inventory,
         state: &state,
-        templates: connect.templates.as_deref(),
-        connection: connect.connection(),
-        rekey,
+        templates: selected.templates,
+        connection: connect.connection(selected.hosts),
+        rekey: selected.rekey,
     };
     let fleet = crate::engine::fleet::survey(options, goal, progress.clone());
     progress.clear();
@@ -47,13 +55,12 @@ pub fn survey(
 /// `plan INVENTORY`: what apply would do, per host. Exit code 0, or with `--detailed-exitcode`
 /// 0 nothing to do / 2 changes; errors (a host that could not be surveyed) exit 1.
 pub fn plan(args: &PlanArgs, out: &mut dyn Write) -> Result<u8> {
-    let mut fleet = survey(
-        &args.common,
-        &args.connect,
-        "plan",
-        Goal::Planned,
-        &args.keys.rekey,
-    )?;
+    let selected = Selected {
+        hosts: &args.hosts,
+        templates: args.templates.as_deref(),
+        rekey: &args.keys.rekey,
+    };
+    let mut fleet = survey(&args.common, &args.connect, selected, "plan", Goal::Planned)?;
     crate::engine::adopt::guard(&mut fleet.hosts, &fleet.state, false, false);
     let left_alone = add_removed(&mut fleet, args.keep_removed);
     let rows = output::rows(&fleet.hosts);
@@ -85,12 +92,17 @@ pub fn plan(args: &PlanArgs, out: &mut dyn Write) -> Result<u8> {
 pub fn apply(args: &ApplyArgs, out: &mut dyn Write) -> Result<u8> {
     // Held to the end: no other run generates keys for these hosts or changes them meanwhile.
     let _lock = crate::store::state::StateLock::acquire(&args.common.state_path())?;
+    let selected = Selected {
+        hosts: &args.hosts,
+        templates: args.templates.as_deref(),
+        rekey: &args.keys.rekey,
+    };
     let mut fleet = survey(
         &args.common,
         &args.connect,
+        selected,
         "survey",
         Goal::Planned,
-        &args.keys.rekey,
     )?;
     crate::engine::adopt::guard(&mut fleet.hosts, &fleet.state, args.replace_unmanaged, true);
     let left_alone = add_removed(&mut fleet, args.keep_removed);

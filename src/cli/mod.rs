@@ -8,13 +8,29 @@ use std::io::Write;
 pub mod adopt;
 pub mod args;
 pub mod check;
+pub mod completions;
 pub mod export;
+pub mod graph;
+pub mod help;
 pub mod live;
 pub mod out;
 pub mod plan_offline;
 pub mod render;
 pub mod rollback;
 pub mod status;
+pub mod usage;
+
+/// Reads the command line. A usage error — clap's own, or an option given to a command that would
+/// ignore it (see [`usage`]) — prints its message and exits 2. `--help` ends with the exit codes
+/// (see [`help`]).
+pub fn parse() -> Cli {
+    use clap::FromArgMatches;
+    let matches = help::command().get_matches();
+    if let Err(error) = usage::refuse_ignored(&matches) {
+        error.exit()
+    }
+    Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit())
+}
 
 /// Runs a command; what it prints goes to `out`. Returns the exit code of a successful run (`plan
 /// --detailed-exitcode` uses 2 for "changes").
@@ -29,5 +45,8 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<u8> {
         Command::Render(args) => render::render(&args, out).map(|()| 0),
         Command::Check(args) => check::check(&args, out).map(|()| 0),
         Command::Export(args) => export::export(&args, out).map(|()| 0),
+        Command::Graph(args) => graph::graph(&args, out).map(|()| 0),
+        Command::Completions(args) => completions::completions(&args, out).map(|()| 0),
+        Command::Man(args) => completions::man(&args, out).map(|()| 0),
     }
 }

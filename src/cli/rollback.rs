@@ -26,7 +26,12 @@ pub fn rollback(args: &RollbackArgs, out: &mut dyn Write) -> Result<u8> {
             &args.common.state_path(),
         )?),
     };
-    let fleet = live::survey(&args.common, &args.connect, "survey", goal, &[])?;
+    // The configs come from the hosts' generations: nothing is rendered, so no `--templates`.
+    let selected = live::Selected {
+        hosts: &args.hosts,
+        ..Default::default()
+    };
+    let fleet = live::survey(&args.common, &args.connect, selected, "survey", goal)?;
     let rows = crate::ui::output::rows(&fleet.hosts);
     let counts = crate::ui::output::counts(&fleet.hosts);
     let heading = if target == journal::ORIGINAL {

@@ -32,12 +32,17 @@ use std::sync::Arc;
 /// Stale handshakes, drift from the inventory and unconfirmed applies are highlighted but exit 0:
 /// an idle tunnel without keepalives has no recent handshake and is still healthy.
 pub fn status(args: &StatusArgs, out: &mut dyn Write) -> Result<u8> {
+    let selected = crate::cli::live::Selected {
+        hosts: &args.hosts,
+        templates: args.templates.as_deref(),
+        rekey: &[],
+    };
     let fleet = crate::cli::live::survey(
         &args.common,
         &args.connect,
+        selected,
         "status",
         crate::engine::survey::Goal::Observed,
-        &[],
     )?;
     let (runtime, connection, deployment, state, renderer, surveyed) = (
         fleet.runtime,

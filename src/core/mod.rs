@@ -2,11 +2,13 @@
 //! in, plans and configs out, so every rule is tested without a host.
 
 pub mod addressing;
+pub mod adopt;
 pub mod change;
 pub mod device;
 pub mod error;
 pub mod facts;
 pub mod forwarding;
+pub mod graph;
 pub mod inventory;
 pub mod key_guard;
 pub mod keys;
@@ -14,8 +16,10 @@ pub mod model;
 pub mod parallel;
 pub mod paths;
 pub mod pipeline;
+pub mod removal;
 pub mod render;
 pub mod routes;
+pub mod selection;
 pub mod time;
 pub mod topology;
 pub mod wgconf;

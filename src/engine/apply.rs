@@ -157,7 +157,7 @@ async fn apply_one<C: Connector>(
     // The host restarted its countdown when the step ended, which is no later than now.
     let step_ended = std::time::Instant::now();
     let put_back = |error: HostError, reverted: bool| match reverted {
-        true => append(error, "the host put its previous config back"),
+        true => error.and(HostFailure::PutBack),
         false => error,
     };
     let broken = match step {
@@ -218,27 +218,21 @@ async fn apply_one<C: Connector>(
             }
             .into())
         }
-        Confirmation::RevertedNow => Err(append(
-            broken.unwrap_or_else(|| HostError::new("the apply step did not finish on the host")),
-            "the step had not finished on the host, so its previous config was put back",
-        )),
+        Confirmation::RevertedNow => Err(broken
+            .unwrap_or_else(|| HostFailure::StepUnfinished.into())
+            .and(HostFailure::UnfinishedPutBack)),
         Confirmation::NotArmed => Err(broken.unwrap_or_else(|| HostFailure::TakenOver.into())),
         Confirmation::Unreachable(last) => {
-            let unreachable = format!(
-                "cannot reach {name} over a fresh SSH connection to confirm the change ({}); the host puts back its previous config by itself {seconds} s after the step ended (--confirm-timeout)",
-                last.message
-            );
+            let unreachable = HostFailure::ConfirmUnreachable {
+                host: name.to_string(),
+                last: last.message,
+                secs: seconds,
+            };
             // A step that overran its limit comes first: that is the limit to raise.
-            let error = match broken {
-                Some(broken) => append(broken, &unreachable),
-                None => HostError::new(unreachable),
-            };
-            let help = "if the change cut off SSH, the host reverts on its own; check it with `wgdeploy status`";
-            let help = match &error.help {
-                Some(first) => format!("{first}; {help}"),
-                None => help.to_owned(),
-            };
-            Err(error.help(help))
+            Err(match broken {
+                Some(broken) => broken.and(unreachable),
+                None => unreachable.into(),
+            })
         }
     };
     (outcome, notes)
@@ -296,10 +290,10 @@ async fn roll_back_changed<C: Connector>(
                     report.outcome = Ok(applied);
                 }
                 Err(error) => {
-                    let error = HostError::new(format!(
-                        "changed, then could not be rolled back ({why}): {}",
-                        error.message
-                    ));
+                    let error = HostError::from(HostFailure::RollbackFailed {
+                        why: why.clone(),
+                        error: error.message,
+                    });
                     reporter.finish(&report.name, false, &error.message);
                     report.outcome = Err(error);
                 }
@@ -349,10 +343,13 @@ async fn roll_back_one<C: Connector>(
             let script = remote::remove_script(&job.interface, systemd, &run.deployment);
             let parsed = run_on(session, job, &script).await?;
             if let Some((reason, _)) = parsed.section("fail") {
-                return Err(HostError::new(reason.to_owned()));
+                return Err(HostFailure::ScriptFailed {
+                    reason: reason.to_owned(),
+                }
+                .into());
             }
             if parsed.section("done").is_none() || !parsed.ended {
-                return Err(HostError::new("removing the config did not finish"));
+                return Err(HostFailure::RemovalCut.into());
             }
             Ok(Applied {
                 changed: true,
@@ -361,9 +358,7 @@ async fn roll_back_one<C: Connector>(
                 now: 0,
             })
         }
-        FileFact::Unreadable => Err(HostError::new(
-            "its config before this run could not be read, so it cannot be put back",
-        )),
+        FileFact::Unreadable => Err(HostFailure::PreviousUnreadable.into()),
     }
 }
 
@@ -439,7 +434,7 @@ async fn refresh_after_restarts<S: Transport + 'static>(
             let script = remote::refresh_script(&job.interface, &keys);
             let outcome = tokio::time::timeout(limits.apply, run(session.as_ref(), &job, &script, &[]))
                 .await
-                .map_err(|_| HostError::new("timed out"))
+                .map_err(|_| HostError::from(HostFailure::RefreshTimeout))
                 .and_then(|outcome| outcome);
             let note = match outcome.map(|output| crate::remote::facts::split(&output.stdout)) {
                 Ok(Ok(parsed)) if parsed.section("done").is_some() && parsed.ended => {
@@ -473,6 +468,7 @@ mod tests {
     use crate::core::keys::PrivateKey;
     use crate::core::model::InterfaceName;
     use crate::engine::survey::*;
+    use crate::engine::testing::{Quiet, limits, run_of};
     use crate::remote::Become;
     use crate::transport::Output;
     use crate::transport::TransportError;
@@ -541,25 +537,6 @@ mod tests {
                 ok(&applied)
             }
         })
-    }
-
-    fn run_of(atomic: bool) -> Arc<Run> {
-        Arc::new(Run {
-            deployment: "20261125-101500-abcd".into(),
-            kind: "apply",
-            inventory_digest: "sha256:00".into(),
-            keep: 10,
-            confirm_timeout: Duration::from_secs(5),
-            atomic,
-        })
-    }
-
-    fn limits(parallel: usize) -> Limits {
-        Limits {
-            parallel,
-            connect: Duration::from_secs(5),
-            apply: Duration::from_secs(5),
-        }
     }
 
     /// Surveys and applies `jobs` on `fleet`, as `apply` does.
@@ -862,9 +839,14 @@ mod tests {
         type Session = FakeTransport;
         async fn connect(&self, job: &Job) -> Result<FakeTransport, HostError> {
             if job.name == "down" {
-                return Err(HostError::new(
-                    "cannot connect to 198.18.0.9:22: no route to host",
-                ));
+                return Err(
+                    HostFailure::from(crate::transport::ssh::SshError::Unreachable {
+                        hop: "down".into(),
+                        addr: "198.18.0.9:22".into(),
+                        reason: "no route to host".into(),
+                    })
+                    .into(),
+                );
             }
             if job.name == "broken" {
                 return Ok(FakeTransport::new(|_, _| {
@@ -880,12 +862,6 @@ mod tests {
             );
             Ok(host(facts_output(None, None), after))
         }
-    }
-
-    struct Quiet;
-    impl Reporter for Quiet {
-        fn update(&self, _: &str, _: &str) {}
-        fn finish(&self, _: &str, _: bool, _: &str) {}
     }
 
     /// A fleet for the lock-out and --atomic tests: every host's config moves from `old` to `new`

@@ -5,6 +5,7 @@
 //! by itself, and the next connection that does get through learns that it did.
 
 use crate::core::facts::LiveInterface;
+use crate::engine::error::HostFailure;
 use crate::engine::types::{Connector, HostError, Job, Reporter, Run};
 use crate::remote;
 use std::time::{Duration, Instant};
@@ -44,7 +45,7 @@ pub async fn confirm<C: Connector>(
     reporter: &dyn Reporter,
 ) -> Confirmation {
     let script = remote::confirm_script(&job.interface, systemd, &run.deployment, &run.record());
-    let mut last_error = HostError::new("no connection attempt was possible");
+    let mut last_error = HostError::from(HostFailure::ConfirmNotTried);
     loop {
         let Some(remaining) = deadline.checked_duration_since(Instant::now()) else {
             return Confirmation::Unreachable(last_error);
@@ -60,10 +61,10 @@ pub async fn confirm<C: Connector>(
             },
             Ok(Err(error)) => last_error = error,
             Err(_) => {
-                last_error = HostError::new(format!(
-                    "no answer within {} s",
-                    remaining.min(ATTEMPT).as_secs()
-                ))
+                last_error = HostFailure::ConfirmNoAnswer {
+                    secs: remaining.min(ATTEMPT).as_secs(),
+                }
+                .into()
             }
         }
         reporter.update(
@@ -100,10 +101,10 @@ pub fn parse(stdout: &[u8]) -> Result<Confirmation, HostError> {
         });
     }
     if let Some(reason) = failure {
-        return Err(HostError::new(reason));
+        return Err(HostFailure::ScriptFailed { reason }.into());
     }
     if !parsed.ended {
-        return Err(crate::engine::error::HostFailure::ConfirmCut.into());
+        return Err(HostFailure::ConfirmCut.into());
     }
     if let Some((at, _)) = parsed.section("reverted") {
         return Ok(Confirmation::Reverted {

@@ -8,6 +8,7 @@ use crate::core::facts::SecretText;
 use crate::core::key_guard::KeyContext;
 use crate::core::model::{HostId, Inventory};
 use crate::core::render::{Deployment, Renderer};
+use crate::engine::error::HostFailure;
 use crate::engine::types::{Connector, HostError, Job, Limits, Surveyed};
 use crate::remote::Become;
 use crate::store::state::State;
@@ -104,18 +105,11 @@ impl Connector for SshConnector {
 
     async fn connect(&self, job: &Job) -> std::result::Result<SshSession, HostError> {
         let Some(index) = self.names.iter().position(|name| *name == job.name) else {
-            return Err(HostError::new("no SSH settings for this host"));
+            return Err(HostFailure::NoSshSettings.into());
         };
         SshSession::connect(&self.targets[index], &self.options)
             .await
-            .map_err(|err| {
-                let help = err.help();
-                let error = HostError::new(err.to_string());
-                match help {
-                    Some(help) => error.help(help),
-                    None => error,
-                }
-            })
+            .map_err(|err| HostFailure::from(err).into())
     }
 }
 
@@ -185,15 +179,9 @@ pub fn jobs(
 
 /// Refuses a host name the inventory does not have, naming the option that gave it.
 fn known_host(inventory: &Inventory, name: &str, option: &str) -> Result<HostId> {
-    inventory.host_id(name).ok_or_else(|| {
-        let names: Vec<&str> = inventory.hosts.iter().map(|h| h.name.as_str()).collect();
-        Diagnostic::new(format!(
-            "`{option}` names `{}`, which is not in the inventory",
-            crate::core::model::printable(name)
-        ))
-        .help(format!("hosts are: {}", names.join(", ")))
-        .into()
-    })
+    inventory
+        .host_id(name)
+        .ok_or_else(|| crate::core::selection::unknown_host(inventory, name, option).into())
 }
 
 /// A planned inventory with the keys it needs.

@@ -4,8 +4,9 @@
 
 use crate::engine::types::HostError;
 
-/// The per-host failure kinds of surveying, applying and verifying.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// The per-host failure kinds of connecting, surveying, applying, verifying, rolling back and
+/// adopting.
+#[derive(Debug, thiserror::Error)]
 pub enum HostFailure {
     /// The transport failed under a running script.
     #[error("the SSH session failed: {0}")]
@@ -56,6 +57,77 @@ pub enum HostFailure {
     ConfirmCut,
     #[error("unexpected answer to the confirm")]
     ConfirmUnexpected,
+    /// A script other than the apply step (confirm, removal in a rollback) reported `@@fail`.
+    #[error("{reason}")]
+    ScriptFailed { reason: String },
+    /// Added to a step's failure when the host's timer put the previous config back.
+    #[error("the host put its previous config back")]
+    PutBack,
+    /// The confirm found the step unfinished and put the previous config back (`revert-now`).
+    #[error("the apply step did not finish on the host")]
+    StepUnfinished,
+    #[error("the step had not finished on the host, so its previous config was put back")]
+    UnfinishedPutBack,
+    /// No fresh connection got through to confirm before the deadline (`last`: the last
+    /// attempt's error); the host reverts by itself.
+    #[error(
+        "cannot reach {host} over a fresh SSH connection to confirm the change ({last}); the host puts back its previous config by itself {secs} s after the step ended (--confirm-timeout)"
+    )]
+    ConfirmUnreachable {
+        host: String,
+        last: String,
+        secs: u64,
+    },
+    /// Before any confirm attempt: the deadline had already passed.
+    #[error("no connection attempt was possible")]
+    ConfirmNotTried,
+    #[error("no answer within {secs} s")]
+    ConfirmNoAnswer { secs: u64 },
+    /// `apply --atomic`: the host was changed, another failed, and undoing this one failed.
+    #[error("changed, then could not be rolled back ({why}): {error}")]
+    RollbackFailed { why: String, error: String },
+    #[error("removing the config did not finish")]
+    RemovalCut,
+    #[error("its config before this run could not be read, so it cannot be put back")]
+    PreviousUnreadable,
+    /// Refreshing peers' sessions after a restart overran `--step-timeout` (a note, not a failure).
+    #[error("refreshing the sessions timed out")]
+    RefreshTimeout,
+    #[error("no SSH settings for this host")]
+    NoSshSettings,
+    /// Connecting failed: transport's words and fix (boxed: it is the largest kind by far).
+    #[error(transparent)]
+    Ssh(Box<crate::transport::ssh::SshError>),
+    /// `rollback --to original`: wgdeploy kept no original here.
+    #[error(
+        "no original config (generation 0) on this host: wgdeploy replaced no config of another's here"
+    )]
+    NoOriginal,
+    #[error("no generation recorded on this host: there is nothing to go back to")]
+    NoGenerations,
+    /// `rollback --to DEPLOYMENT`: the host's generations all came later (`oldest`).
+    #[error(
+        "no generation from deployment {target} or earlier on this host (its oldest is from {oldest})"
+    )]
+    NoGenerationAsOf { target: String, oldest: String },
+    #[error("generation {number} (deployment {deployment}) cannot be read on this host")]
+    GenerationUnreadable { number: u64, deployment: String },
+    /// The plan would change the host's key without leave (`core::key_guard` words it).
+    #[error("{}", .0.message)]
+    KeyChange(crate::core::key_guard::KeyProblem),
+    /// apply's guard: the host runs a config wgdeploy did not write and it was not adopted.
+    #[error(
+        "refusing to replace `{interface}` on {host}: wgdeploy did not write it and it was not adopted (nothing was changed)"
+    )]
+    RefuseUnmanaged { interface: String, host: String },
+    /// adopt: `wg` is needed to read the running interface.
+    #[error("`wg` not found on the host")]
+    WgMissing,
+    /// adopt: the host's wg-quick config does not parse (`first`: the first problem, no keys).
+    #[error("its wg-quick config cannot be read: {first}")]
+    AdoptConfigUnreadable { first: String },
+    #[error("no answer within {secs} s while connecting and reading the interface")]
+    AdoptUnreachable { secs: u64 },
     /// `status --ping`: the pings from one host did not all finish within the connect timeout.
     #[error("no answer within {secs} s while pinging")]
     PingTimeout { secs: u64 },
@@ -102,10 +174,52 @@ impl HostFailure {
                 let tail = &log[log.len().saturating_sub(LOG_LINES_SHOWN)..];
                 Some(format!("the host said:\n  {}", tail.join("\n  ")))
             }
+            HostFailure::ConfirmUnreachable { .. } => Some(
+                "if the change cut off SSH, the host reverts on its own; check it with `wgdeploy status`".into(),
+            ),
+            HostFailure::Ssh(error) => error.help(),
+            HostFailure::NoOriginal => Some(
+                "a host wgdeploy set up from scratch has nothing from before its first deployment; leave it out with `--hosts`".into(),
+            ),
+            HostFailure::NoGenerations => Some(
+                "only runs of wgdeploy with generations record them; leave the host out with `--hosts`".into(),
+            ),
+            HostFailure::NoGenerationAsOf { .. } => Some(
+                "it joined after that deployment: choose a later `--to`, or leave it out with `--hosts`".into(),
+            ),
+            HostFailure::KeyChange(problem) => Some(problem.help.clone()),
+            HostFailure::RefuseUnmanaged { host, .. } => Some(format!(
+                "run `wgdeploy adopt INVENTORY --hosts {host}` to keep its keys and addresses, or apply with `--replace-unmanaged` to replace it (new keys); either way the original is kept on the host as generation 0 for `wgdeploy rollback`"
+            )),
+            HostFailure::WgMissing => Some(
+                "install the `wireguard-tools` package (e.g. `apt-get install wireguard-tools`)"
+                    .into(),
+            ),
+            HostFailure::AdoptConfigUnreadable { .. } => Some(
+                "fix the config on the host (or move it away to start afresh), then run adopt again"
+                    .into(),
+            ),
+            HostFailure::AdoptUnreachable { .. } => {
+                Some("check the host is up and reachable, or raise `--timeout`".into())
+            }
             HostFailure::PingMissing => Some(
                 "install the `iputils-ping` package (e.g. `apt-get install iputils-ping`)".into(),
             ),
             _ => None,
+        }
+    }
+}
+
+impl HostError {
+    /// This error followed by `more` (`first; more`), with both fixes.
+    pub(crate) fn and(self, more: HostFailure) -> HostError {
+        let more = HostError::from(more);
+        HostError {
+            message: format!("{}; {}", self.message, more.message),
+            help: match (self.help, more.help) {
+                (Some(first), Some(then)) => Some(format!("{first}; {then}")),
+                (first, then) => first.or(then),
+            },
         }
     }
 }
@@ -119,11 +233,17 @@ impl From<HostFailure> for HostError {
     }
 }
 
+impl From<crate::transport::ssh::SshError> for HostFailure {
+    fn from(error: crate::transport::ssh::SshError) -> HostFailure {
+        HostFailure::Ssh(Box::new(error))
+    }
+}
+
 /// A cut or malformed answer from a host's script.
 impl From<crate::remote::facts::FactsError> for HostFailure {
     fn from(error: crate::remote::facts::FactsError) -> HostFailure {
         HostFailure::FactsIncomplete {
-            problem: error.0,
+            problem: error.to_string(),
             detail: None,
         }
     }
@@ -206,6 +326,74 @@ mod tests {
             log: Vec::new(),
         };
         assert_eq!(quiet.help(), None);
+    }
+
+    /// A failure followed by another: both messages, both fixes, in order (a step that overran
+    /// its limit, then the confirm that could not reach the host).
+    #[test]
+    fn a_failure_and_what_followed_keep_both_messages_and_fixes() {
+        let error = HostError::from(HostFailure::StepTimeout { secs: 120 }).and(
+            HostFailure::ConfirmUnreachable {
+                host: "web1".into(),
+                last: "no answer within 10 s".into(),
+                secs: 60,
+            },
+        );
+        assert_eq!(
+            error.message,
+            "the apply step did not finish within 120 s (--step-timeout); cannot reach web1 over a fresh SSH connection to confirm the change (no answer within 10 s); the host puts back its previous config by itself 60 s after the step ended (--confirm-timeout)"
+        );
+        assert_eq!(
+            error.help.unwrap(),
+            "a slow `wg-quick up` (many peers, slow hooks) needs a larger `--step-timeout`; if the change cut off SSH, the host reverts on its own; check it with `wgdeploy status`"
+        );
+        let error =
+            HostError::from(HostFailure::StepUnfinished).and(HostFailure::UnfinishedPutBack);
+        assert_eq!(
+            error.message,
+            "the apply step did not finish on the host; the step had not finished on the host, so its previous config was put back"
+        );
+        assert_eq!(error.help, None);
+    }
+
+    #[test]
+    fn ssh_failures_keep_the_transports_words_and_fix() {
+        let ssh = crate::transport::ssh::SshError::Unreachable {
+            hop: "web1".into(),
+            addr: "198.51.100.2:22".into(),
+            reason: "connection refused".into(),
+        };
+        let (message, help) = (ssh.to_string(), ssh.help());
+        let error = HostError::from(HostFailure::from(ssh));
+        assert_eq!(error.message, message);
+        assert!(help.is_some());
+        assert_eq!(error.help, help);
+    }
+
+    #[test]
+    fn refusing_an_unmanaged_host_names_the_adopt_command_for_it() {
+        let error = HostError::from(HostFailure::RefuseUnmanaged {
+            interface: "wg0".into(),
+            host: "web1".into(),
+        });
+        assert_eq!(
+            error.message,
+            "refusing to replace `wg0` on web1: wgdeploy did not write it and it was not adopted (nothing was changed)"
+        );
+        assert!(
+            error
+                .help
+                .unwrap()
+                .starts_with("run `wgdeploy adopt INVENTORY --hosts web1` to keep")
+        );
+        assert_eq!(
+            HostFailure::NoGenerationAsOf {
+                target: "20261125-101500-abcd".into(),
+                oldest: "20261126-090000-beef".into(),
+            }
+            .to_string(),
+            "no generation from deployment 20261125-101500-abcd or earlier on this host (its oldest is from 20261126-090000-beef)"
+        );
     }
 
     #[test]

@@ -41,7 +41,7 @@ pub async fn gather<T: Transport>(transport: &T, job: &Job) -> Result<Facts, Hos
         let stderr = String::from_utf8_lossy(&output.stderr);
         let detail = stderr.lines().last().unwrap_or("").trim().to_owned();
         HostFailure::FactsIncomplete {
-            problem: err.0,
+            problem: err.to_string(),
             detail: (!detail.is_empty()).then_some(detail),
         }
     })?;
@@ -139,12 +139,6 @@ pub fn verify(job: &Job, live: Option<&LiveInterface>) -> Result<(), HostError> 
 }
 
 /// Connects to every job's host, gathers facts and classifies, `limits.parallel` at a time.
-/// `error` with `more` added to its message.
-pub(crate) fn append(mut error: HostError, more: &str) -> HostError {
-    error.message = format!("{}; {more}", error.message);
-    error
-}
-
 /// Runs a short script and splits its answer.
 pub(crate) async fn run_on<T: Transport>(
     transport: &T,

@@ -13,4 +13,6 @@ pub mod fleet;
 pub mod parallel;
 pub mod removal;
 pub mod survey;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod types;

@@ -4,7 +4,6 @@
 
 use crate::core::facts::{Facts, FileFact, Generation, LiveInterface, LivePeer, SecretText};
 use ipnet::IpNet;
-use std::fmt;
 
 /// Parses the `generations` section: `generation=N` starts a record, `key=value` lines fill it.
 pub fn parse_generations(lines: &[String]) -> Vec<Generation> {
@@ -40,14 +39,25 @@ pub fn parse_generations(lines: &[String]) -> Vec<Generation> {
     generations
 }
 
-/// Output that is not what the facts script prints.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FactsError(pub String);
-
-impl fmt::Display for FactsError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
+/// A host's answer that is not what its script prints: cut, malformed, or not text. Messages name
+/// the section, never its content (a section may hold keys).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FactsError {
+    /// A framed section's length is not a number.
+    #[error("malformed `{section}` frame in the host's answer")]
+    MalformedFrame { section: &'static str },
+    /// The answer ended before the framed section's last byte.
+    #[error("the host's answer ended inside `{section}`")]
+    EndedInside { section: &'static str },
+    #[error("`{section}` on the host is not UTF-8 text")]
+    NotText { section: &'static str },
+    /// The script's first section or its `@@end` is missing: it did not run to the end.
+    #[error(
+        "the host's answer to the {script} script is incomplete (the script did not run to the end)"
+    )]
+    Incomplete { script: &'static str },
+    #[error("unexpected `wg show dump` output on the host")]
+    UnexpectedDump,
 }
 
 /// A cursor over script output: `@@name args` headers, lines, and length-framed blobs.
@@ -132,25 +142,24 @@ pub fn split(output: &[u8]) -> Result<Parsed, FactsError> {
             parsed.ended = true;
             break;
         }
-        if FILE_SECTIONS.contains(&name) {
+        if let Some(&section) = FILE_SECTIONS.iter().find(|section| **section == name) {
             let fact = match arg {
                 "absent" => FileFact::Absent,
                 "unreadable" => FileFact::Unreadable,
                 len => {
-                    let len: usize = len.parse().map_err(|_| {
-                        FactsError(format!("malformed `{name}` frame in the host's answer"))
-                    })?;
-                    let blob = cursor.take(len).ok_or_else(|| {
-                        FactsError(format!("the host's answer ended inside `{name}`"))
-                    })?;
+                    let len: usize = len
+                        .parse()
+                        .map_err(|_| FactsError::MalformedFrame { section })?;
+                    let blob = cursor
+                        .take(len)
+                        .ok_or(FactsError::EndedInside { section })?;
                     cursor.next_line(); // the newline the script adds after the content
-                    let text = String::from_utf8(blob.to_vec()).map_err(|_| {
-                        FactsError(format!("`{name}` on the host is not UTF-8 text"))
-                    })?;
+                    let text = String::from_utf8(blob.to_vec())
+                        .map_err(|_| FactsError::NotText { section })?;
                     FileFact::Present(SecretText::new(text))
                 }
             };
-            parsed.files.push((name.to_owned(), fact));
+            parsed.files.push((section.to_owned(), fact));
             continue;
         }
         parsed
@@ -164,10 +173,7 @@ pub fn split(output: &[u8]) -> Result<Parsed, FactsError> {
 pub fn parse(output: &[u8]) -> Result<Facts, FactsError> {
     let parsed = split(output)?;
     if parsed.section("wgdeploy-facts").is_none() || !parsed.ended {
-        return Err(FactsError(
-            "the host's answer to the facts script is incomplete (the script did not run to the end)"
-                .into(),
-        ));
+        return Err(FactsError::Incomplete { script: "facts" });
     }
     let tools = parsed.lines("tools");
     let has = |tool: &str| tools.iter().any(|line| line == tool);
@@ -247,7 +253,7 @@ pub fn parse_dump(lines: &[String]) -> Result<Option<LiveInterface>, FactsError>
     let Some(first) = lines.next() else {
         return Ok(None);
     };
-    let bad = || FactsError("unexpected `wg show dump` output on the host".into());
+    let bad = || FactsError::UnexpectedDump;
     let fields: Vec<&str> = first.split('\t').collect();
     if fields.len() < 4 {
         return Err(bad());
@@ -319,6 +325,35 @@ mod tests {
         assert!(parse(cut).is_err());
         let no_end = CAPTURED.replace("@@end\n", "");
         assert!(parse(no_end.as_bytes()).is_err());
+    }
+
+    /// Each kind of broken answer names the section it broke in, and never quotes the content.
+    #[test]
+    fn a_broken_answer_says_where_it_broke() {
+        let cut = "@@wgdeploy-facts 1\n@@config 500\nPrivateKey = secret\n";
+        assert_eq!(
+            split(cut.as_bytes()).unwrap_err().to_string(),
+            "the host's answer ended inside `config`"
+        );
+        assert_eq!(
+            split(b"@@preshared-keys x\n").unwrap_err(),
+            FactsError::MalformedFrame {
+                section: "preshared-keys"
+            }
+        );
+        assert_eq!(
+            split(b"@@sysctl-file 1\n\xff\n").unwrap_err().to_string(),
+            "`sysctl-file` on the host is not UTF-8 text"
+        );
+        assert_eq!(
+            parse(b"@@wgdeploy-facts 1\n").unwrap_err().to_string(),
+            "the host's answer to the facts script is incomplete (the script did not run to the end)"
+        );
+        let dump = ["-\tPUB=\t51820\toff".to_owned(), "PEER=\t-".to_owned()];
+        assert_eq!(
+            parse_dump(&dump).unwrap_err().to_string(),
+            "unexpected `wg show dump` output on the host"
+        );
     }
 
     #[test]
@@ -393,5 +428,34 @@ mod tests {
         assert!(facts.no_setsid && facts.missing_tools().is_some());
         let facts = parse(run("/usr/bin:/bin:/usr/sbin:/sbin").as_bytes()).unwrap();
         assert!(!facts.no_setsid, "util-linux's setsid -w works here");
+    }
+
+    #[test]
+    fn a_config_without_our_header_or_generations_is_unmanaged() {
+        let facts = |config: &str, generations: &str| {
+            let output = format!(
+                "@@wgdeploy-facts 1\n@@tools\nwg\nwg-quick\nflock\n@@config {}\n{config}\n@@generations\n{generations}@@end\n",
+                config.len()
+            );
+            parse(output.as_bytes()).unwrap()
+        };
+        let ours = "# wg0 on relay1: generated by wgdeploy; local edits are overwritten on the next apply.\n[Interface]\n";
+        assert!(crate::core::facts::written_by_wgdeploy(ours));
+        assert!(!crate::core::facts::unmanaged(&facts(ours, "")));
+        assert!(crate::core::facts::unmanaged(&facts("[Interface]\n", "")));
+        // Only the original kept by a reverted first apply: still unmanaged.
+        assert!(crate::core::facts::unmanaged(&facts(
+            "[Interface]\n",
+            "generation=0\nkind=original\n"
+        )));
+        // wgdeploy has deployed here (e.g. with a template without our header, or rolled back to
+        // the original): managed.
+        assert!(!crate::core::facts::unmanaged(&facts(
+            "[Interface]\n",
+            "generation=0\nkind=original\ngeneration=1\nkind=apply\n"
+        )));
+        let mut absent = facts("", "");
+        absent.config = FileFact::Absent;
+        assert!(!crate::core::facts::unmanaged(&absent));
     }
 }

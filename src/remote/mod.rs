@@ -14,9 +14,11 @@
 //! prompt would hang an unattended run).
 //!
 //! Output is a sequence of `@@section` lines followed by that section's lines; file contents are
-//! framed by their byte length so any content survives. The parsers live in `facts`.
+//! framed by their byte length so any content survives. The parsers live in `facts`, and in
+//! `removal` for the decommissioning scripts.
 
 pub mod facts;
+pub mod removal;
 
 use crate::core::change::{Action, ApplyStep};
 use crate::core::model::InterfaceName;
@@ -67,15 +69,6 @@ impl Script {
             args,
         }
     }
-
-    /// A script still assembled in Rust (the removal scripts of `engine::removal`, until they
-    /// become files too); its values are quoted into it by [`quote`].
-    pub fn inline(text: String) -> Script {
-        Script {
-            text: Cow::Owned(text),
-            args: Vec::new(),
-        }
-    }
 }
 
 /// The command line that runs `script` in `sh` as `sh -c SCRIPT wgdeploy ARG...` (`$0` is
@@ -111,6 +104,8 @@ const CONFIRM: &str = script_file!("confirm.sh");
 const REVERT_NOW: &str = script_file!("revert-now.sh");
 const READ_GENERATION: &str = script_file!("read-generation.sh");
 const REMOVE: &str = script_file!("remove.sh");
+const INSPECT: &str = script_file!("inspect.sh");
+const REMOVE_HOST: &str = script_file!("remove-host.sh");
 const PING: &str = script_file!("ping.sh");
 const REFRESH: &str = script_file!("refresh.sh");
 /// `revert.sh` as an armed apply writes it to the host: it runs there alone, so which service
@@ -127,7 +122,7 @@ const REVERT_DIRECT: &str = concat!(
 );
 
 /// Every script wgdeploy runs on hosts, by file name (for the tests: parsing, shellcheck, shells).
-pub const ALL_SCRIPTS: [(&str, &str); 12] = [
+pub const ALL_SCRIPTS: [(&str, &str); 14] = [
     ("lib.sh", LIB),
     ("facts.sh", FACTS),
     ("adopt.sh", ADOPT),
@@ -136,6 +131,8 @@ pub const ALL_SCRIPTS: [(&str, &str); 12] = [
     ("revert-now.sh", REVERT_NOW),
     ("read-generation.sh", READ_GENERATION),
     ("remove.sh", REMOVE),
+    ("inspect.sh", INSPECT),
+    ("remove-host.sh", REMOVE_HOST),
     ("ping.sh", PING),
     ("refresh.sh", REFRESH),
     ("revert.sh (systemd)", REVERT_SYSTEMD),
@@ -303,6 +300,42 @@ pub fn remove_script(interface: &InterfaceName, systemd: bool, deployment: &str)
             deployment.to_owned(),
         ],
     )
+}
+
+/// Read-only, for `plan`: what decommissioning a removed host's interface would keep (a new or an
+/// existing generation) and which forwarding sysctls it would switch off (those only wgdeploy's
+/// sysctl.d file turns on). `remove_host_script` decides with the same shell functions.
+pub fn inspect_script(interface: &InterfaceName) -> Script {
+    let mut args = vec![interface.as_str().to_owned()];
+    args.extend(FORWARDING_SYSCTLS.iter().map(|key| (*key).to_owned()));
+    Script::new(INSPECT, args)
+}
+
+/// Decommissions a removed host's interface, under the same lock as every apply step: drops a
+/// pending lock-out revert, keeps the config as the last generation (`record`), takes the interface
+/// down (its PostDown hooks run), disables the unit, removes the config, its backup and the
+/// sysctl.d file, and switches off the forwarding only that file turned on. Refuses if the config
+/// changed since the plan (`expected_stamp`), and leaves everything untouched (`@@not-ours`) when
+/// the interface runs another public key than `own_key` (empty: not checked).
+pub fn remove_host_script(
+    interface: &InterfaceName,
+    systemd: bool,
+    expected_stamp: &str,
+    own_key: &str,
+    record: &GenerationRecord,
+) -> Script {
+    let mut args = vec![
+        interface.as_str().to_owned(),
+        flag(systemd),
+        expected_stamp.to_owned(),
+        own_key.to_owned(),
+        record.deployment.clone(),
+        record.kind.to_owned(),
+        record.inventory_digest.clone(),
+        record.version.to_owned(),
+    ];
+    args.extend(FORWARDING_SYSCTLS.iter().map(|key| (*key).to_owned()));
+    Script::new(REMOVE_HOST, args)
 }
 
 /// Pings every address from the host, all at once: the real reachability behind `status --ping`

@@ -166,6 +166,8 @@ fn no_value_is_spliced_into_script_text() {
         remove_script(&wg0(), false, hostile),
         ping_script(&[hostile.into()]),
         refresh_script(&wg0(), &[hostile.into()]),
+        inspect_script(&wg0()),
+        remove_host_script(&wg0(), true, hostile, hostile, &hostile_record),
     ];
     for script in &scripts {
         assert!(is_static(&script.text), "{:?}", script.args);
@@ -261,6 +263,9 @@ case "$1 $3" in
   "show dump") [ -e "$WGDEPLOY_ROOT/sys/class/net/$2" ] && printf 'PRIV\tPUB\t51820\toff\n' ;;
   "show listen-port") ;;
   "show allowed-ips") ;;
+  # The public key of a private key on stdin, from the test's table `keys` (`PRIVATE PUBLIC` lines).
+  "pubkey ") read -r key; sed -n "s|^$key ||p" "$WGDEPLOY_ROOT/keys" ;;
+  "show public-key") cat "$WGDEPLOY_ROOT/live-key" ;;
 esac
 exit 0
 "#,
@@ -446,7 +451,7 @@ fn facts_read_the_host_in_every_shell() {
         host.up();
         let text = host.run(&facts_script(&wg0()));
         let facts = crate::remote::facts::parse(text.as_bytes())
-            .unwrap_or_else(|err| panic!("{shell:?}: {}\n{text}", err.0));
+            .unwrap_or_else(|err| panic!("{shell:?}: {err}\n{text}"));
         assert!(
             text.contains("@@sysctl\nnet.ipv4.ip_forward=1\nnet.ipv6.conf.all.forwarding=0\n"),
             "{shell:?}: {text}"
@@ -805,10 +810,10 @@ fn lib_functions_work_in_every_shell() {
         let snippet = format!(
             "{LIB}\ngenerations \"$1/generations\"\nfirst_line a \"$1/armed\"; printf 'armed=[%s]\\n' \"$a\"\nfirst_line m \"$1/absent\"; printf 'missing=[%s]\\n' \"$m\"\nframe f \"$1/armed\"\necho '@@end'\n"
         );
-        let script = Script::inline(snippet);
+        // A test-only script: lib.sh's functions called on a directory of the test's own.
         let text = host.run(&Script {
+            text: Cow::Owned(snippet),
             args: vec![dir.to_string_lossy().into_owned()],
-            ..script
         });
         let lines: Vec<String> = text.lines().map(str::to_owned).collect();
         let parsed = crate::remote::facts::parse_generations(&lines);
@@ -891,3 +896,5 @@ fn lib_paths_match_core_paths() {
     .join("\n");
     assert_eq!(String::from_utf8(output.stdout).unwrap(), expected + "\n");
 }
+
+mod removal;

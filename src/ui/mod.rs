@@ -5,6 +5,7 @@ pub mod adopt;
 pub mod check;
 pub mod colour;
 pub mod device;
+pub mod graph;
 pub mod json;
 pub mod output;
 pub mod plan_offline;

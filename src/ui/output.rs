@@ -306,18 +306,20 @@ mod tests {
 
     #[test]
     fn marks_are_coloured_only_when_colour_is_on() {
-        let error = HostError::new("cannot reach home");
+        let error = HostError::from(crate::engine::error::HostFailure::Unreachable { secs: 10 });
         let rows = [PlanRow::Failed("home", &error)];
         let plain = human_plan(&rows);
         assert!(
-            plain.starts_with("! home: error: cannot reach home\n"),
+            plain.starts_with(
+                "! home: error: no answer within 10 s while connecting and gathering facts\n"
+            ),
             "{plain}"
         );
         colour::set(true);
         let coloured = human_plan(&rows);
         colour::set(false);
         assert!(
-            coloured.starts_with("\u{1b}[31m!\u{1b}[0m home: error: cannot reach home\n"),
+            coloured.starts_with("\u{1b}[31m!\u{1b}[0m home: error: no answer within 10 s"),
             "{coloured}"
         );
         assert_eq!(human_plan(&rows), plain);

@@ -10,7 +10,24 @@ use std::fmt::Write;
 /// How many names to spell out when a catch-all stands for many hosts.
 const NAMES_SHOWN: usize = 6;
 
-pub fn human(deployment: &Deployment) -> String {
+/// Fleets larger than this are shown one line per host unless details are asked for: 300 hosts in
+/// full are 100,000 lines nobody reads.
+pub const SUMMARY_ABOVE: usize = 20;
+
+/// How much of each host the text shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Form {
+    /// Peers, AllowedIPs and why, forwarding.
+    Details,
+    /// One line per host: role, address, peer count, endpoint or home relay, forwards.
+    Summary,
+}
+
+/// The hosts to show: `None` for all of them, else these (inventory order).
+pub type Shown<'a> = Option<&'a [HostId]>;
+
+/// The offline plan as text: a header, the `shown` hosts in `form`, and the fleet's totals.
+pub fn human(deployment: &Deployment, shown: Shown, form: Form) -> String {
     let inventory = &deployment.inventory;
     let network = &inventory.network;
     let mut out = String::new();
@@ -28,53 +45,21 @@ pub fn human(deployment: &Deployment) -> String {
             .map(|mtu| format!(", MTU {mtu}"))
             .unwrap_or_default()
     );
-    let mut peer_count = 0;
-    for (id, host) in inventory.hosts.iter().enumerate() {
-        let plan = &deployment.topology.hosts[id];
-        peer_count += plan.peers.len();
-        let _ = writeln!(out);
-        let _ = writeln!(
-            out,
-            "{}  {}  {}",
-            host.name,
-            addresses(deployment, id),
-            describe_host(inventory, host)
-        );
-        if host.is_device() {
-            let _ = writeln!(
-                out,
-                "  device (not managed over SSH): `wgdeploy export` hands out its config"
-            );
-        }
-        if plan.forwarding {
-            let _ = writeln!(out, "  forwards: {}", forwarding_summary(inventory, host));
-        }
-        if plan.peers.is_empty() {
-            let _ = writeln!(out, "  (no peers)");
-        }
-        let width = plan
-            .peers
-            .iter()
-            .map(|peer| inventory.hosts[peer.host].name.as_str().len())
-            .max()
-            .unwrap_or(0);
-        for peer in &plan.peers {
-            let other = &inventory.hosts[peer.host];
-            let _ = writeln!(
-                out,
-                "  {:width$}  {}",
-                other.name.as_str(),
-                describe_peer(inventory, peer)
-            );
-            for allowed in &peer.allowed {
-                let _ = writeln!(
-                    out,
-                    "  {:width$}    {:<18} {}",
-                    "",
-                    allowed.net.to_string(),
-                    carries(deployment, id, peer, allowed.carries)
-                );
+    let all: Vec<HostId> = (0..inventory.hosts.len()).collect();
+    let ids = shown.unwrap_or(&all);
+    match form {
+        Form::Details => {
+            for &id in ids {
+                host_details(&mut out, deployment, id);
             }
+        }
+        Form::Summary => {
+            let _ = writeln!(out);
+            out.push_str(&summary_table(deployment, ids));
+            let _ = writeln!(
+                out,
+                "\nOne line per host; each host's peers and AllowedIPs: `--hosts NAME,...` or `--verbose`."
+            );
         }
     }
     let forwarders: Vec<String> = inventory
@@ -90,12 +75,117 @@ pub fn human(deployment: &Deployment) -> String {
     } else {
         let _ = writeln!(out, "Must forward: {}", forwarders.join(", "));
     }
+    let peer_count: usize = deployment
+        .topology
+        .hosts
+        .iter()
+        .map(|plan| plan.peers.len())
+        .sum();
+    if shown.is_some() {
+        let _ = writeln!(
+            out,
+            "Shown: {} of {} hosts (`--hosts`).",
+            ids.len(),
+            inventory.hosts.len()
+        );
+    }
     let _ = writeln!(
         out,
         "{} hosts, {peer_count} peer entries.",
         inventory.hosts.len()
     );
     out
+}
+
+/// One host in full: its addresses and kind, what it forwards, and each peer with its AllowedIPs.
+fn host_details(out: &mut String, deployment: &Deployment, id: HostId) {
+    let inventory = &deployment.inventory;
+    let host = &inventory.hosts[id];
+    let plan = &deployment.topology.hosts[id];
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "{}  {}  {}",
+        host.name,
+        addresses(deployment, id),
+        describe_host(inventory, host)
+    );
+    if host.is_device() {
+        let _ = writeln!(
+            out,
+            "  device (not managed over SSH): `wgdeploy export` hands out its config"
+        );
+    }
+    if plan.forwarding {
+        let _ = writeln!(out, "  forwards: {}", forwarding_summary(inventory, host));
+    }
+    if plan.peers.is_empty() {
+        let _ = writeln!(out, "  (no peers)");
+    }
+    let width = plan
+        .peers
+        .iter()
+        .map(|peer| inventory.hosts[peer.host].name.as_str().len())
+        .max()
+        .unwrap_or(0);
+    for peer in &plan.peers {
+        let other = &inventory.hosts[peer.host];
+        let _ = writeln!(
+            out,
+            "  {:width$}  {}",
+            other.name.as_str(),
+            describe_peer(inventory, peer)
+        );
+        for allowed in &peer.allowed {
+            let _ = writeln!(
+                out,
+                "  {:width$}    {:<18} {}",
+                "",
+                allowed.net.to_string(),
+                carries(deployment, id, peer, allowed.carries)
+            );
+        }
+    }
+}
+
+/// One line per host, aligned: name, addresses, role, peer count, how it is reached, forwarding.
+fn summary_table(deployment: &Deployment, ids: &[HostId]) -> String {
+    let inventory = &deployment.inventory;
+    let mut rows = vec![
+        [
+            "HOST",
+            "ADDRESSES",
+            "ROLE",
+            "PEERS",
+            "REACHED AT",
+            "FORWARDS",
+        ]
+        .map(str::to_owned)
+        .to_vec(),
+    ];
+    for &id in ids {
+        let host = &inventory.hosts[id];
+        let plan = &deployment.topology.hosts[id];
+        let reached = match (&host.endpoint, host.home) {
+            (Some(endpoint), _) => endpoint.to_string(),
+            (None, Some(home)) => format!("home relay {}", inventory.hosts[home.relay].name),
+            (None, None) => "behind NAT, no relay".to_owned(),
+        };
+        rows.push(vec![
+            host.name.to_string(),
+            addresses(deployment, id),
+            // A device's role says it is never logged into: `nat device`.
+            if host.is_device() {
+                format!("{} device", host.role.as_str())
+            } else {
+                host.role.as_str().to_owned()
+            },
+            plan.peers.len().to_string(),
+            reached,
+            if plan.forwarding { "yes" } else { "no" }.to_owned(),
+        ]);
+    }
+    crate::ui::table::render(&rows, "")
 }
 
 fn addresses(deployment: &Deployment, id: HostId) -> String {
@@ -241,14 +331,17 @@ fn list(names: &[&str]) -> String {
     }
 }
 
-pub fn json(deployment: &Deployment) -> serde_json::Value {
+/// The offline plan as JSON: every detail of the `shown` hosts; the totals are the fleet's.
+pub fn json(deployment: &Deployment, shown: Shown) -> serde_json::Value {
     let inventory = &deployment.inventory;
     let hosts = &inventory.hosts;
     let name = |id: HostId| hosts[id].name.as_str();
-    let json_hosts = hosts
+    let all: Vec<HostId> = (0..hosts.len()).collect();
+    let json_hosts = shown
+        .unwrap_or(&all)
         .iter()
-        .enumerate()
-        .map(|(id, host)| {
+        .map(|&id| {
+            let host = &hosts[id];
             let plan = &deployment.topology.hosts[id];
             OfflineHost {
                 name: host.name.as_str(),

@@ -3,6 +3,7 @@
 mod raw;
 mod validate;
 
+pub(crate) use validate::edit_distance;
 pub use validate::{DEFAULT_KEEPALIVE, DEFAULT_PORT};
 
 use crate::core::error::{At, Diagnostic, Error, Result};

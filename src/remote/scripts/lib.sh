@@ -164,3 +164,36 @@ start_timer() {
     echo $! > "$state/armed.pid"
   fi
 }
+
+# What decommissioning a removed host keeps and switches off, shared by inspect.sh (for `plan`)
+# and remove-host.sh (for `apply`), so the plan says exactly what apply then does.
+# decide_generation: sets `gen` to `kept N` (the newest generation N already holds the config),
+# `new N` (the config is to be recorded as generation N) or empty (no config). (`gen` is read by
+# the scripts after lib.sh.)
+# shellcheck disable=SC2034
+decide_generation() {
+  # shellcheck disable=SC2012
+  last=$(ls "$gens" 2>/dev/null | sed -n 's/^\([0-9][0-9]*\)\.meta$/\1/p' | sort -n | tail -n 1)
+  if [ ! -f "$config" ]; then gen=
+  elif [ -n "$last" ] && cmp -s "$config" "$gens/$last.conf"; then gen="kept $last"
+  else gen="new $(( ${last:-0} + 1 ))"; fi
+}
+# decide_forwarding KEY...: for each forwarding sysctl KEY that wgdeploy's sysctl.d file sets and
+# that is on, `off KEY` when only that file sets it, or `keep KEY WHY` when something else wants it
+# on too (WHY: the other file, or docker0 for IPv4 when Docker runs).
+decide_forwarding() {
+  for key; do
+    # `net.ipv4.ip_forward = 1` (sysctl.d also accepts slashes and a leading `-`).
+    pattern="^[[:space:]]*-?$(printf '%s' "$key" | sed 's|\.|[./]|g')[[:space:]]*=[[:space:]]*1[[:space:]]*\$"
+    if [ -f "$sysctl_file" ] && grep -Eq "$pattern" "$sysctl_file"; then
+      sysctl_path "$key"
+      value=; [ -r "$proc" ] && read -r value < "$proc"
+      if [ "$value" = 1 ]; then
+        other=$(grep -lE "$pattern" "$root/etc/sysctl.conf" "$root"/etc/sysctl.d/*.conf "$root"/run/sysctl.d/*.conf "$root"/usr/local/lib/sysctl.d/*.conf "$root"/usr/lib/sysctl.d/*.conf "$root"/lib/sysctl.d/*.conf 2>/dev/null | grep -vxF "$sysctl_file" | head -n 1)
+        if [ -n "$other" ]; then echo "keep $key $other"
+        elif [ "$key" = net.ipv4.ip_forward ] && [ -e "$root/sys/class/net/docker0" ]; then echo "keep $key docker0"
+        else echo "off $key"; fi
+      fi
+    fi
+  done
+}
