@@ -257,3 +257,25 @@ fn plans_say_what_changed_in_a_device_config_since_its_export() {
     );
     assert!(!diff.contains(&fixed_key("phone-ana")));
 }
+
+#[test]
+fn a_device_with_its_own_key_pair_cannot_be_rekeyed_by_wgdeploy() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = fixture(dir.path());
+    // Refused while loading, before any host is contacted.
+    let output = wgdeploy(&[
+        "plan",
+        ROAD_WARRIORS,
+        "--rekey",
+        "laptop-ana",
+        "--state",
+        state.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr(&output);
+    assert!(
+        err.contains("`--rekey laptop-ana`: the inventory declares this device's public key")
+            && err.contains("make a new key pair on the device"),
+        "{err}"
+    );
+}
