@@ -61,7 +61,7 @@ pub fn export(args: &ExportArgs, out: &mut dyn Write) -> Result<()> {
         let encoded = if svg {
             crate::ui::qr::svg(&text)
         } else {
-            crate::ui::qr::terminal(&text)
+            crate::ui::qr::terminal(&text, to_stdout && std::io::stdout().is_terminal())
         };
         encoded.map_err(|why| {
             Error::from(
