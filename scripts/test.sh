@@ -90,6 +90,7 @@ if $is_root; then
   bash lab/lifecycle-e2e.sh
   bash lab/adopt-e2e.sh
   bash lab/remove-e2e.sh
+  bash lab/devices-e2e.sh
   bash lab/systemd-e2e.sh
 else
   echo "skipped: the namespace lab needs root (run as root to include it)"

@@ -347,6 +347,49 @@ const CASES: &[Case] = &[
         "`allowed_ips` prefix `198.18.60.1/24` has host bits set",
         "`198.18.60.0/24`",
     ),
+    // Devices (`manage: false`).
+    case(
+        "device-public-key-not-a-key",
+        "7:17",
+        Some("phone"),
+        "`public_key` of `phone` is not a WireGuard public key",
+        "`wg pubkey` on the device",
+    ),
+    case(
+        "device-with-ssh",
+        "7:10",
+        Some("phone"),
+        "`phone` has `manage: false`, so wgdeploy never logs into it, but it has `ssh` settings",
+        "remove the `ssh` block",
+    ),
+    case(
+        "device-via-not-relay",
+        "6:32",
+        Some("phone"),
+        "`via` names `web`, which is not a relay",
+        "point `via` at a relay (relay1)",
+    ),
+    case(
+        "device-relay",
+        "4:44",
+        Some("router"),
+        "`router` is a relay with `manage: false`",
+        "make a host wgdeploy manages the relay",
+    ),
+    case(
+        "public-key-on-managed-host",
+        "6:17",
+        Some("laptop"),
+        "`laptop` has a `public_key` but is managed over SSH",
+        "add `manage: false`",
+    ),
+    case(
+        "jump-through-device",
+        "6:26",
+        Some("office"),
+        "`ssh.jump` of `office` names `router`, a device wgdeploy never logs into",
+        "name a host wgdeploy manages as the jump host",
+    ),
 ];
 
 #[test]
@@ -435,6 +478,20 @@ fn bad_inventories_fail_with_located_actionable_errors() {
             );
         }
     }
+}
+
+#[test]
+fn a_bad_public_key_is_never_shown() {
+    let output = wgdeploy(&[
+        "plan",
+        "inventories/invalid/device-public-key-not-a-key.yaml",
+        "--offline",
+    ]);
+    let err = stderr(&output);
+    assert!(
+        !err.contains("xyzzy") && err.contains("(not shown)"),
+        "{err}"
+    );
 }
 
 #[test]

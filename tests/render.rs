@@ -10,6 +10,7 @@ const EXAMPLES: &[&str] = &[
     "site-to-site",
     "dual-stack",
     "pirate-example-full",
+    "road-warriors",
 ];
 
 fn render_example(example: &str, dir: &std::path::Path) -> Vec<(String, String)> {

@@ -83,17 +83,19 @@ impl Network {
     pub fn from_configs(sets: &[ConfigSet], facts: &Facts) -> Result<Network, String> {
         let mut by_key: HashMap<PublicKey, HostIndex> = HashMap::new();
         for (index, set) in sets.iter().enumerate() {
+            // A device's exported config may carry a placeholder and its own public key instead.
             let key = set
                 .config
                 .private_key
                 .as_ref()
+                .map(|key| key.public_key())
+                .or(set.config.public_key)
                 .ok_or_else(|| {
                     format!(
                         "`{}` has no PrivateKey, so its public key (its identity) is unknown",
                         set.name
                     )
-                })?
-                .public_key();
+                })?;
             if let Some(other) = by_key.insert(key, index) {
                 return Err(format!(
                     "`{}` and `{}` have the same private key",

@@ -444,9 +444,30 @@ pub struct Host {
     /// Its interface settings (the network's defaults with its own overrides), keepalive and
     /// extra AllowedIPs.
     pub settings: HostSettings,
+    /// `manage: false`: a device (phone, laptop, router) wgdeploy plans and renders but never
+    /// logs into; `None` for hosts it manages over SSH.
+    pub device: Option<Device>,
+}
+
+/// A host wgdeploy never contacts: its config is exported (`wgdeploy export`) and installed by hand.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Device {
+    /// `public_key:` from the inventory, generated on the device: wgdeploy then never holds the
+    /// private key. `None`: wgdeploy generates the key and keeps it in the state.
+    pub public_key: Option<crate::core::keys::PublicKey>,
 }
 
 impl Host {
+    /// Whether wgdeploy never logs into this host (`manage: false`).
+    pub fn is_device(&self) -> bool {
+        self.device.is_some()
+    }
+
+    /// The public key written in the inventory, when the device made its own key pair.
+    pub fn declared_key(&self) -> Option<&crate::core::keys::PublicKey> {
+        self.device.as_ref()?.public_key.as_ref()
+    }
+
     pub fn is_relay(&self) -> bool {
         self.role == Role::Relay
     }

@@ -150,6 +150,34 @@ impl Renderer {
     }
 }
 
+impl Renderer {
+    /// Renders only the hosts `ids`, in that order: the devices a plan lists, the one exported.
+    pub fn render_hosts(
+        &self,
+        deployment: &Deployment,
+        keys: &dyn KeySource,
+        ids: &[HostId],
+    ) -> Result<Vec<String>> {
+        let shared = Shared::new(deployment, keys)?;
+        let template = self
+            .env
+            .get_template(TEMPLATE_NAME)
+            .expect("template was added");
+        ids.iter()
+            .map(|&id| {
+                template
+                    .render(shared.context(deployment, keys, id))
+                    .map_err(|err| {
+                        self.template_error(
+                            &err,
+                            Some(deployment.inventory.hosts[id].name.as_str()),
+                        )
+                    })
+            })
+            .collect()
+    }
+}
+
 /// Per-host template values every peer entry repeats, computed once (in parallel) and shared:
 /// minijinja values are reference-counted, so each peer entry only bumps counters.
 struct Shared {
@@ -171,7 +199,7 @@ impl Shared {
         let hosts = &deployment.inventory.hosts;
         let values = crate::core::parallel::map(hosts.len(), |id| -> Result<HostValues> {
             let host = &hosts[id];
-            let key = keys.private_key(host.name.as_str()).ok_or_else(|| {
+            let key = crate::core::device::public_key(host, keys).ok_or_else(|| {
                 Error::from(
                     Diagnostic::new(format!("no key for `{}` in the state", host.name))
                         .host(host.name.as_str()),
@@ -184,7 +212,7 @@ impl Shared {
                 .collect();
             Ok(HostValues {
                 name: Value::from(host.name.as_str()),
-                public_key: Value::from(key.public_key().to_base64()),
+                public_key: Value::from(key.to_base64()),
                 endpoint: host.endpoint.as_ref().map_or(Value::from(()), |endpoint| {
                     Value::from(endpoint.to_string())
                 }),
@@ -278,7 +306,11 @@ impl Shared {
             fwmark => settings.fwmark.map(|mark| format!("{mark:#x}")),
             pre_up => &settings.pre_up,
             pre_down => &settings.pre_down,
-            private_key => keys.private_key(host.name.as_str()).map(|key| key.expose_base64()).unwrap_or_default(),
+            private_key => crate::core::device::private_key_text(host, keys),
+            // A device (`manage: false`) is configured by hand: the template says so, and names
+            // its own public key when wgdeploy never held the private one.
+            device => host.is_device(),
+            declared_public_key => host.declared_key().map(|key| key.to_base64()),
             forwarding => plan.forwarding,
             post_up => post_up,
             post_down => post_down,

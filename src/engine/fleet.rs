@@ -23,6 +23,8 @@ pub struct Fleet {
     pub renamed: Vec<(String, String)>,
     pub renderer: crate::core::render::Renderer,
     pub hosts: Vec<Surveyed<SshSession>>,
+    /// Devices (`manage: false`): never contacted, listed with what changed since their export.
+    pub devices: Vec<crate::engine::devices::DeviceView>,
 }
 
 /// What to survey: the command line's choices as plain values.
@@ -54,6 +56,8 @@ pub fn survey(options: FleetOptions, goal: Goal, reporter: Arc<dyn Reporter>) ->
         &connection.hosts,
         Arc::new(loaded.keys),
     )?;
+    let devices =
+        crate::engine::devices::views(&loaded.deployment, &loaded.state, &loaded.renderer)?;
     let runtime = deploy::runtime()?;
     let planned = matches!(goal, Goal::Planned);
     let mut hosts = deploy::survey(
@@ -76,6 +80,7 @@ pub fn survey(options: FleetOptions, goal: Goal, reporter: Arc<dyn Reporter>) ->
         renamed: loaded.renamed,
         renderer: loaded.renderer,
         hosts,
+        devices,
     })
 }
 
@@ -119,6 +124,12 @@ fn rekey_reaches_every_peer(
                 .iter()
                 .map(|peer| inventory.hosts[peer.host].name.as_str()),
         );
+        // A device gets its new key by export, never over SSH.
+        needed.retain(|host| {
+            inventory
+                .host_id(host)
+                .is_none_or(|id| !inventory.hosts[id].is_device())
+        });
         let left_out: Vec<&str> = needed
             .into_iter()
             .filter(|host| !selected.iter().any(|s| s == host))

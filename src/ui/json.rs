@@ -79,6 +79,8 @@ pub struct OfflineHost<'a> {
     /// Plan warnings, e.g. an up-hook nothing takes down.
     pub warnings: Vec<String>,
     pub peers: Vec<OfflinePeer<'a>>,
+    /// `false` for a device (`manage: false`) wgdeploy never logs into.
+    pub managed: bool,
 }
 
 #[derive(Serialize)]

@@ -4,10 +4,12 @@
 pub mod adopt;
 pub mod check;
 pub mod colour;
+pub mod device;
 pub mod graph;
 pub mod json;
 pub mod output;
 pub mod plan_offline;
 pub mod render;
+pub mod qr;
 pub mod status;
 pub mod table;

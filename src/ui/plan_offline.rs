@@ -115,6 +115,12 @@ fn host_details(out: &mut String, deployment: &Deployment, id: HostId) {
         addresses(deployment, id),
         describe_host(inventory, host)
     );
+    if host.is_device() {
+        let _ = writeln!(
+            out,
+            "  device (not managed over SSH): `wgdeploy export` hands out its config"
+        );
+    }
     if plan.forwarding {
         let _ = writeln!(out, "  forwards: {}", forwarding_summary(inventory, host));
     }
@@ -174,7 +180,12 @@ fn summary_table(deployment: &Deployment, ids: &[HostId]) -> String {
         rows.push(vec![
             host.name.to_string(),
             addresses(deployment, id),
-            host.role.as_str().to_owned(),
+            // A device's role says it is never logged into: `nat device`.
+            if host.is_device() {
+                format!("{} device", host.role.as_str())
+            } else {
+                host.role.as_str().to_owned()
+            },
             plan.peers.len().to_string(),
             reached,
             if plan.forwarding { "yes" } else { "no" }.to_owned(),
@@ -418,6 +429,7 @@ pub fn json(deployment: &Deployment, shown: Shown) -> serde_json::Value {
                 endpoint: host.endpoint.as_ref().map(ToString::to_string),
                 home_relay: host.home.map(|home| name(home.relay)),
                 home_choice: host.home.map(|home| home.choice),
+                managed: !host.is_device(),
                 forwarding: plan
                     .forwarding
                     .then(|| crate::core::forwarding::families(inventory, host).sysctls()),

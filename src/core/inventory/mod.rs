@@ -106,7 +106,7 @@ fn key_on_line(source: &str, line: usize) -> Option<String> {
 fn expected_for(key: &str) -> &'static str {
     match key {
         "port" | "keepalive" | "mtu" | "listen_port" => "a whole number",
-        "relay" | "preshared_keys" => "`true` or `false`",
+        "relay" | "preshared_keys" | "manage" => "`true` or `false`",
         "addresses" | "address" | "routes" => "an address or a list of them",
         "dns" => "a resolver address or search domain, or a list of them",
         "pre_up" | "post_up" | "pre_down" | "post_down" => "a command or a list of commands",

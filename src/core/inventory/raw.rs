@@ -73,6 +73,10 @@ pub struct RawHost {
     pub pre_down: Option<Spanned<OneOrMany>>,
     pub post_down: Option<Spanned<OneOrMany>>,
     pub allowed_ips: Option<Spanned<PeerPrefixes>>,
+    /// `false`: a device wgdeploy never logs into (see `validate/device.rs`).
+    pub manage: Option<Spanned<bool>>,
+    /// A device's own public key (`wg pubkey` on the device); only with `manage: false`.
+    pub public_key: Option<Spanned<String>>,
 }
 
 /// The `hosts:` mapping in file order. A host written with no body (`laptop:`) is a NAT-ed host with

@@ -1,6 +1,8 @@
 //! Raw inventory → validated [`Inventory`]. Collects every problem instead of stopping at the first,
 //! and attaches to each the file, line, column, host and the fix.
 
+mod device;
+
 use super::raw::{OneOrMany, RawHost, RawInventory, RawNetwork, RawSsh};
 use crate::core::error::{At, Diagnostic, Error};
 use crate::core::model::{
@@ -174,6 +176,9 @@ pub fn validate(file: &Path, source: &str, raw: RawInventory) -> Result<Inventor
     // Cross-host rules only make sense once every host parsed; otherwise they would cascade.
     if checker.problems.is_empty() {
         resolve_references(&mut checker, &mut hosts, &pending);
+        device::check_jumps(&mut checker, &hosts, |id| {
+            pending[id].jump.as_ref().and_then(|(_, at)| at.clone())
+        });
     }
     if checker.problems.is_empty() {
         check_cross_host(&mut checker, &network, &mut hosts, &pending);
@@ -517,6 +522,9 @@ fn check_host(
         raw.ssh.as_ref().map(|ssh| &ssh.value),
         defaults_ssh,
     );
+    let device = device::check_device(checker, &host_name, raw);
+    // A device is never logged into, so `defaults.ssh.jump` means nothing for it.
+    let jump = jump.filter(|_| device.is_none());
 
     if checker.problems.len() > problems_before {
         return None;
@@ -532,6 +540,7 @@ fn check_host(
         ssh,
         at: name_at.clone(),
         settings: Default::default(),
+        device,
     };
     let refs = HostRefs {
         name_at,
