@@ -21,6 +21,12 @@
 #     key stops too; `--rekey web1` replaces web1's key on it and all its peers (plan labels it,
 #     never prints it); --rekey with a --hosts that leaves a peer out is refused; a run holding the
 #     state lock makes apply refuse
+#   7 per-host settings (issue 12): web1 gets `mtu` and a `post_up`/`post_down` pair: after the
+#     apply its interface runs the planned MTU and the hook ran (it writes into web1's private
+#     /run); a new MTU is a restart (the plan says so and names MTU; the hooks ran down then up);
+#     a `post_up` without a down-hook is warned about in the plan; `dns` on a host without
+#     `resolvconf` fails that host in the plan and apply before anything is written, and with a
+#     `resolvconf` in the host's private /usr/local/sbin wg-quick hands it the DNS servers
 #
 # Environment: WGDEPLOY=/path/to/wgdeploy skips `cargo build`. Needs root.
 set -euo pipefail
@@ -242,12 +248,85 @@ scenario_6() {
     else fail "6: some pairs do not ping after --rekey"; fi
 }
 
+# host_settings HOST LINES...: the inventory's settings become exactly these lines in HOST's block
+# (none: no settings anywhere); every earlier one, on any host, goes. They are marked `# s7`.
+host_settings() {
+    local host=$1 line; shift
+    sed -i '/# s7$/d' "$INV"
+    for line in "$@"; do
+        sed -i "/^  $host:\$/a\\    $line   # s7" "$INV"
+    done
+}
+hook_log() { tr '\n' ' ' 2>/dev/null <"$WORK/hosts/$1/run/wgd-hooks"; }
+mtu_of() { in_host "$1" cat "/sys/class/net/$IFACE/mtu"; }
+
+scenario_7() {
+    log "scenario 7: per-host settings: mtu, hooks, dns"
+    host_settings web1 "mtu: 1380" 'post_up: ["echo up >> /run/wgd-hooks"]' 'post_down: ["echo down >> /run/wgd-hooks"]'
+    wgd plan "$INV"
+    [[ $RC == 0 ]] || { fail "7: plan exited $RC"; return; }
+    grep -q "~ web1: restart" "$OUT" || fail "7: web1's new settings are not a restart"
+    grep -q "interface changes: MTU, PostDown, PostUp" "$OUT" || fail "7: the plan does not name MTU and the hooks"
+    grep -q "+MTU = 1380" "$OUT" && grep -q "+PostUp = echo up >> /run/wgd-hooks" "$OUT" || fail "7: the diff does not show MTU and PostUp"
+    grep -q "has no matching" "$OUT" && fail "7: a paired hook is warned about"
+    wgd apply "$INV" --yes
+    [[ $RC == 0 ]] || { fail "7: apply exited $RC"; return; }
+    [[ $(mtu_of web1) == 1380 ]] || fail "7: web1's $IFACE has MTU $(mtu_of web1), planned 1380"
+    [[ $(hook_log web1) == "up " ]] || fail "7: web1's PostUp did not run once (log: $(hook_log web1))"
+
+    host_settings web1 "mtu: 1400" 'post_up: ["echo up >> /run/wgd-hooks"]' 'post_down: ["echo down >> /run/wgd-hooks"]'
+    wgd apply "$INV" --yes
+    [[ $RC == 0 ]] || { fail "7: the MTU change exited $RC"; return; }
+    grep -q "interface changes: MTU$" "$OUT" || fail "7: the MTU change's reason does not name MTU alone"
+    grep -Eq "web1 +restart +applied" "$OUT" || fail "7: the MTU change was not applied as a restart"
+    [[ $(mtu_of web1) == 1400 ]] || fail "7: web1's $IFACE has MTU $(mtu_of web1) after the change, planned 1400"
+    [[ $(hook_log web1) == "up down up " ]] || fail "7: the restart did not run PostDown then PostUp (log: $(hook_log web1))"
+    all_pairs_ping 30 || fail "7: some pairs do not ping with web1's MTU 1400"
+
+    # An up-hook with nothing to undo it: the plan warns, naming lock-out protection.
+    host_settings office 'post_up: ["echo up >> /run/wgd-hooks"]'
+    wgd plan "$INV"
+    grep -A4 "~ office" "$OUT" | grep -q "warning: \`post_up\` has no matching \`pre_down\`/\`post_down\`: if lock-out protection reverts" ||
+        fail "7: the plan does not warn about office's post_up without a down-hook"
+
+    # DNS needs resolvconf: without it, home fails in the plan and nothing is written there.
+    host_settings home "dns: [1.1.1.1, corp.example]"
+    local stamp
+    stamp=$(conf_stamp home)
+    wgd plan "$INV"
+    [[ $RC == 1 ]] || fail "7: plan with dns on home (no resolvconf) exited $RC (want 1)"
+    grep -q "! home: error: the config sets \`DNS = 1.1.1.1, corp.example\` but \`resolvconf\` is not installed on this host" "$OUT" ||
+        fail "7: the plan does not stop home for its missing resolvconf"
+    grep -q "help: install \`resolvconf\` (the \`openresolv\` package" "$OUT" || fail "7: the plan does not give the fix"
+    wgd apply "$INV" --yes
+    [[ $RC == 1 ]] || fail "7: apply with dns on home (no resolvconf) exited $RC (want 1)"
+    [[ $(conf_stamp home) == "$stamp" ]] || fail "7: home's config was written although resolvconf is missing"
+
+    # A resolvconf of the host's own (its private /usr/local/sbin) that records what wg-quick gives.
+    mkdir -p "$WORK/hosts/home/sbin"
+    printf '#!/bin/sh\n{ echo "resolvconf $*"; cat; } >> /run/resolvconf.log\n' >"$WORK/hosts/home/sbin/resolvconf"
+    chmod 755 "$WORK/hosts/home/sbin/resolvconf"
+    in_host home mount --bind "$WORK/hosts/home/sbin" /usr/local/sbin
+    wgd apply "$INV" --yes
+    [[ $RC == 0 ]] || fail "7: apply with resolvconf on home exited $RC"
+    grep -q "nameserver 1.1.1.1" "$WORK/hosts/home/run/resolvconf.log" 2>/dev/null &&
+        grep -q "search corp.example" "$WORK/hosts/home/run/resolvconf.log" ||
+        fail "7: wg-quick did not hand home's DNS to resolvconf ($(cat "$WORK/hosts/home/run/resolvconf.log" 2>/dev/null))"
+
+    host_settings web1
+    wgd apply "$INV" --yes
+    [[ $RC == 0 ]] || fail "7: going back to no settings exited $RC"
+    [[ $(mtu_of web1) == 1420 ]] || fail "7: web1's MTU is $(mtu_of web1) without the setting (wg-quick's default 1420)"
+    if all_pairs_ping 30; then pass "7: MTU and hooks applied as planned, an MTU change is a restart, unpaired hooks warned about, DNS needs resolvconf"
+    else fail "7: some pairs do not ping after the settings were removed"; fi
+}
+
 # --------------------------------------------------------------------------------------------------
 make_ssh_lab
 write_lab_inventory "$INV" standard
 HOSTS=(relay1 web1 home office)
 scenario_1
-for n in 2 3 4 5 6; do
+for n in 2 3 4 5 6 7; do
     selected "$n" && "scenario_$n"
 done
 if ((FAILURES > 0)); then

@@ -11,8 +11,9 @@
 #      (an sshd in every lab host), then runs `wgdeploy plan` and `apply` end to end over SSH on
 #      the lab (lab/apply-e2e.sh), then generations, rollback, --atomic, lock-out protection and
 #      status --ping (lab/rollback-e2e.sh), then routed subnets added and removed, a NAT-ed host's
-#      port across a syncconf and a lost state file (lab/lifecycle-e2e.sh), then adopting hand-written
-#      configs (lab/adopt-e2e.sh) and decommissioning removed hosts (lab/remove-e2e.sh), then the systemd path
+#      port across a syncconf, a lost state file and per-host settings (MTU, hooks, DNS without
+#      resolvconf) (lab/lifecycle-e2e.sh), then adopting hand-written configs (lab/adopt-e2e.sh)
+#      and decommissioning removed hosts (lab/remove-e2e.sh), then the systemd path
 #      on hosts booting systemd in containers: units, systemd-run timers, reboots
 #      (lab/systemd-e2e.sh) (root only; skipped with a notice otherwise).
 set -euo pipefail
@@ -89,6 +90,7 @@ if $is_root; then
   bash lab/lifecycle-e2e.sh
   bash lab/adopt-e2e.sh
   bash lab/remove-e2e.sh
+  bash lab/devices-e2e.sh
   bash lab/systemd-e2e.sh
 else
   echo "skipped: the namespace lab needs root (run as root to include it)"

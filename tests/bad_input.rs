@@ -329,15 +329,15 @@ const CASES: &[Case] = &[
         "unknown-key-not-yet",
         "3:3",
         None,
-        "unknown key `dns` in `network`: wgdeploy has no `dns` setting yet",
-        "does not configure DNS servers",
+        "unknown key `save_config` in `network`: wgdeploy has no `save_config` setting",
+        "wgdeploy never writes `SaveConfig = true`",
     ),
     case(
-        "unknown-key-host-mtu",
+        "unknown-key-host-interface",
         "6:5",
         Some("relay1"),
-        "unknown key `mtu` in host `relay1`: wgdeploy has no per-host `mtu` setting yet",
-        "`network.mtu` sets the MTU of every host",
+        "unknown key `interface` in host `relay1`: wgdeploy has no per-host `interface` setting yet",
+        "`network.interface` names the interface on every host",
     ),
     case(
         "two-ranges-one-family",
@@ -345,6 +345,106 @@ const CASES: &[Case] = &[
         None,
         "second range of the same family",
         "one overlay range per address family",
+    ),
+    // Per-host interface settings (settings.rs).
+    case(
+        "table-unknown",
+        "6:12",
+        Some("laptop"),
+        "`table` `mian` is not a known table",
+        "`auto`",
+    ),
+    case(
+        "mtu-out-of-range",
+        "6:10",
+        Some("laptop"),
+        "`mtu` is 1200, outside 1280-9000 (IPv6 needs at least 1280",
+        "1420",
+    ),
+    case(
+        "hook-newline",
+        "9:9",
+        Some("relay1"),
+        "`post_up` command `ip rule add table 100\\nip route add default dev %i table 100` has a newline",
+        "its own list item",
+    ),
+    case(
+        "fwmark-bad",
+        "3:11",
+        None,
+        "`network.fwmark` `0xfffffffff` is not a mark",
+        "`0xca6c`",
+    ),
+    case(
+        "dns-bad",
+        "3:9",
+        None,
+        "`network.dns` entry `1.1.1.1, 9.9.9.9` is neither an IP address nor a search domain",
+        "search domains",
+    ),
+    case(
+        "keepalive-on-public",
+        "4:61",
+        Some("relay1"),
+        "`keepalive` is for hosts behind NAT",
+        "remove `keepalive`",
+    ),
+    case(
+        "allowed-ips-not-a-peer",
+        "7:20",
+        Some("laptop"),
+        "`allowed_ips` names `home`, which is not a peer of `laptop`",
+        "`laptop`'s peers: relay1",
+    ),
+    case(
+        "allowed-ips-bad-prefix",
+        "6:29",
+        Some("laptop"),
+        "`allowed_ips` prefix `198.18.60.1/24` has host bits set",
+        "`198.18.60.0/24`",
+    ),
+    // Devices (`manage: false`).
+    case(
+        "device-public-key-not-a-key",
+        "7:17",
+        Some("phone"),
+        "`public_key` of `phone` is not a WireGuard public key",
+        "`wg pubkey` on the device",
+    ),
+    case(
+        "device-with-ssh",
+        "7:10",
+        Some("phone"),
+        "`phone` has `manage: false`, so wgdeploy never logs into it, but it has `ssh` settings",
+        "remove the `ssh` block",
+    ),
+    case(
+        "device-via-not-relay",
+        "6:32",
+        Some("phone"),
+        "`via` names `web`, which is not a relay",
+        "point `via` at a relay (relay1)",
+    ),
+    case(
+        "device-relay",
+        "4:44",
+        Some("router"),
+        "`router` is a relay with `manage: false`",
+        "make a host wgdeploy manages the relay",
+    ),
+    case(
+        "public-key-on-managed-host",
+        "6:17",
+        Some("laptop"),
+        "`laptop` has a `public_key` but is managed over SSH",
+        "add `manage: false`",
+    ),
+    case(
+        "jump-through-device",
+        "6:26",
+        Some("office"),
+        "`ssh.jump` of `office` names `router`, a device wgdeploy never logs into",
+        "name a host wgdeploy manages as the jump host",
     ),
 ];
 
@@ -434,6 +534,20 @@ fn bad_inventories_fail_with_located_actionable_errors() {
             );
         }
     }
+}
+
+#[test]
+fn a_bad_public_key_is_never_shown() {
+    let output = wgdeploy(&[
+        "plan",
+        "inventories/invalid/device-public-key-not-a-key.yaml",
+        "--offline",
+    ]);
+    let err = stderr(&output);
+    assert!(
+        !err.contains("xyzzy") && err.contains("(not shown)"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -500,3 +500,68 @@ fn host_bits_and_external_peers_are_warned_about() {
     // Host bits are cleared as wg does, so the layout still works.
     assert_eq!(pair(&network, "a", "b"), Verdict::Reachable);
 }
+
+/// `Table = off`: wg-quick adds no routes, so only the interface's own address prefix (a kernel
+/// connected route) reaches it. A hand-written /32 address leaves every peer to the user's own
+/// routing (conditional, with that reason); a /24 covers the overlay, and only the prefixes
+/// outside it get a warning.
+#[test]
+fn table_off_leaves_routing_to_the_user() {
+    let hosts = vec![
+        host(
+            "pub",
+            "100.64.0.1",
+            Some("198.51.100.1:51820"),
+            vec![peer("nat", "100.64.0.2/32, 198.18.60.0/24", false, false)],
+        ),
+        host(
+            "nat",
+            "100.64.0.2",
+            None,
+            vec![peer("pub", "100.64.0.1/32", true, true)],
+        ),
+    ];
+    let build = |prefix: &str| {
+        let sets: Vec<ConfigSet> = hosts
+            .iter()
+            .map(|host| {
+                let mut text = config(host, &hosts);
+                if host.name == "pub" {
+                    text = text
+                        .replace("[Interface]\n", "[Interface]\nTable = off\n")
+                        .replace("/24\nPrivateKey", &format!("/{prefix}\nPrivateKey"));
+                }
+                ConfigSet {
+                    name: host.name.into(),
+                    config: wgdeploy::core::wgconf::parse(std::path::Path::new(host.name), &text)
+                        .unwrap(),
+                }
+            })
+            .collect();
+        let nat = vec!["nat".to_owned()];
+        Network::from_configs(
+            &sets,
+            &Facts {
+                nat: &nat,
+                forwarding: None,
+            },
+        )
+        .unwrap()
+    };
+    let narrow = build("32");
+    let pub_ = index(&narrow, "pub");
+    assert_eq!(
+        pair(&narrow, "pub", "nat"),
+        Verdict::Conditional(vec![Condition::OwnRouting { host: pub_ }])
+    );
+    let wide = build("24");
+    assert_eq!(pair(&wide, "pub", "nat"), Verdict::Reachable);
+    let warnings = Simulation::new(&wide).warnings(&[]);
+    assert!(
+        warnings.contains(&Warning::OwnRouting {
+            host: pub_,
+            prefixes: vec!["198.18.60.0/24".parse().unwrap()],
+        }),
+        "{warnings:?}"
+    );
+}

@@ -27,6 +27,7 @@ fn the_command_list_is_the_one_documented() {
             "render",
             "check",
             "graph",
+            "export",
             "completions",
             "man"
         ]

@@ -7,7 +7,13 @@ use common::{repo, stderr, stdout, wgdeploy};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-const EXAMPLES: &[&str] = &["nat-relay", "multi-relay", "site-to-site", "dual-stack"];
+const EXAMPLES: &[&str] = &[
+    "nat-relay",
+    "multi-relay",
+    "site-to-site",
+    "dual-stack",
+    "road-warriors",
+];
 /// No state file: addresses as a fresh run allocates them, whatever lies beside the examples.
 const NO_STATE: &str = "/nonexistent/state.json";
 

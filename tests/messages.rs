@@ -127,16 +127,16 @@ fn did_you_mean_only_for_close_names_and_plain_words_for_missing_settings() {
     let path = write(
         dir.path(),
         "i.yaml",
-        "network:\n  addresses: [100.64.0.0/24]\n  dns: 1.1.1.1\n  prot: 51820\nhosts:\n  relay1: { endpoint: 198.51.100.1, relay: true, dns: 1.1.1.1 }\n  laptop: { mtu: 1400, shh: { user: root } }\n  web: { endpoint: 198.51.100.2, post_up: x, colour: blue }\n",
+        "network:\n  addresses: [100.64.0.0/24]\n  save_config: true\n  dns: 1.1.1.1\n  prot: 51820\nhosts:\n  relay1: { endpoint: 198.51.100.1, relay: true, dns: 1.1.1.1, PostUp: x }\n  laptop: { mtu: 1400, interface: wg1, shh: { user: root } }\n  web: { endpoint: 198.51.100.2, post_up: x, colour: blue }\n",
     );
     let (code, err) = plan_offline(&path);
     assert_eq!(code, Some(1));
-    // `dns` is not a typo of `ssh` or `mtu`, nor `mtu` of `ssh`.
-    for key in [
-        "`dns` in `network`",
-        "`dns` in host `relay1`",
-        "`mtu` in host `laptop`",
-    ] {
+    // Settings wgdeploy has (`dns`, `mtu`, `post_up`) are not unknown keys anywhere.
+    for key in ["`dns`", "`mtu`", "`post_up` in"] {
+        assert!(!err.contains(&format!("unknown key {key}")), "{key}: {err}");
+    }
+    // `save_config` and a host's `interface` are not typos of anything: no guess, plain words.
+    for key in ["`save_config` in `network`", "`interface` in host `laptop`"] {
         let block = err
             .split("\n\n")
             .find(|block| block.contains(key))
@@ -144,25 +144,21 @@ fn did_you_mean_only_for_close_names_and_plain_words_for_missing_settings() {
         assert!(!block.contains("did you mean"), "{block}");
     }
     assert!(
-        err.contains("unknown key `dns` in `network`: wgdeploy has no `dns` setting yet"),
+        err.contains(
+            "unknown key `save_config` in `network`: wgdeploy has no `save_config` setting\n"
+        ) && err.contains("wgdeploy never writes `SaveConfig = true`"),
         "{err}"
     );
     assert!(
         err.contains(
-            "unknown key `dns` in host `relay1`: wgdeploy has no per-host `dns` setting yet"
-        ),
+            "unknown key `interface` in host `laptop`: wgdeploy has no per-host `interface` setting yet"
+        ) && err.contains("`network.interface` names the interface on every host"),
         "{err}"
     );
+    // wg-quick's name of a setting wgdeploy has leads to wgdeploy's name.
     assert!(
-        err.contains(
-            "unknown key `mtu` in host `laptop`: wgdeploy has no per-host `mtu` setting yet"
-        ) && err.contains("`network.mtu` sets the MTU of every host"),
-        "{err}"
-    );
-    assert!(
-        err.contains(
-            "unknown key `post_up` in host `web`: wgdeploy has no per-host `post_up` setting yet"
-        ),
+        err.contains("unknown key `PostUp` in host `relay1`")
+            && err.contains("did you mean `post_up`?"),
         "{err}"
     );
     // Real typos still get their suggestion.
@@ -176,10 +172,10 @@ fn did_you_mean_only_for_close_names_and_plain_words_for_missing_settings() {
     );
     // Neither close nor known: the keys that exist, and no guess.
     assert!(
-        err.contains("unknown key `colour` in host `web`; the keys there are endpoint, relay, address, via, routes, listen_port, ssh"),
+        err.contains("unknown key `colour` in host `web`; the keys there are endpoint, relay, address, via, routes, listen_port, ssh, dns, mtu"),
         "{err}"
     );
-    assert!(err.ends_with("7 errors\n"), "{err}");
+    assert!(err.ends_with("6 errors\n"), "{err}");
 }
 
 #[test]
@@ -319,7 +315,7 @@ fn under_json_errors_are_one_json_document_on_stdout() {
     let path = write(
         dir.path(),
         "i.yaml",
-        "network:\n  addresses: [100.64.0.0/24]\n  dns: 1.1.1.1\nhosts:\n  relay1: { endpoint: 198.51.100.1, relay: true }\n  laptop: { address: 1.2.3.4 }\n",
+        "network:\n  addresses: [100.64.0.0/24]\n  save_config: true\nhosts:\n  relay1: { endpoint: 198.51.100.1, relay: true }\n  laptop: { address: 1.2.3.4 }\n",
     );
     let path = path.to_str().unwrap();
     let state = dir.path().join("state.json");
@@ -340,7 +336,7 @@ fn under_json_errors_are_one_json_document_on_stdout() {
         assert_eq!(
             errors[0],
             serde_json::json!({
-                "message": "unknown key `dns` in `network`: wgdeploy has no `dns` setting yet",
+                "message": "unknown key `save_config` in `network`: wgdeploy has no `save_config` setting",
                 "file": path,
                 "line": 3,
                 "column": 3,
@@ -349,7 +345,7 @@ fn under_json_errors_are_one_json_document_on_stdout() {
             }),
             "{args:?}"
         );
-        assert!(errors[0]["help"].as_str().unwrap().contains("DNS"));
+        assert!(errors[0]["help"].as_str().unwrap().contains("SaveConfig"));
         assert_eq!(errors[1]["host"], "laptop", "{args:?}");
         assert_eq!(
             (errors[1]["line"].as_u64(), errors[1]["column"].as_u64()),

@@ -4,7 +4,14 @@ mod common;
 
 use common::{fixed_state, mode, repo, stderr, stdout, wgdeploy};
 
-const EXAMPLES: &[&str] = &["nat-relay", "multi-relay", "site-to-site", "dual-stack"];
+const EXAMPLES: &[&str] = &[
+    "nat-relay",
+    "multi-relay",
+    "site-to-site",
+    "dual-stack",
+    "pirate-example-full",
+    "road-warriors",
+];
 
 fn render_example(example: &str, dir: &std::path::Path) -> Vec<(String, String)> {
     let inventory = repo(&format!("examples/{example}/inventory.yaml"));
@@ -331,4 +338,149 @@ fn preshared_keys_are_shared_per_direct_pair_and_stable() {
     // Secrets never reach the plan.
     let plan = wgdeploy(&["plan", inventory.to_str().unwrap(), "--offline", "--json"]);
     assert!(!stdout(&plan).contains(&relay_home));
+}
+
+/// Every per-host setting as the built-in template writes it: network defaults, a host's
+/// overrides, its own hooks after the forwarding ones (and undone before them), extra AllowedIPs.
+#[test]
+fn rendered_settings_match_snapshots() {
+    let dir = tempfile::tempdir().unwrap();
+    let inventory = dir.path().join("settings.yaml");
+    std::fs::write(
+        &inventory,
+        "network:
+  addresses: [100.64.0.0/24]
+  dns: [1.1.1.1, corp.example]
+  mtu: 1420
+hosts:
+  gateway:
+    endpoint: 198.51.100.7
+    relay: true
+    mtu: 1380
+    table: off
+    fwmark: 0xca6c
+    pre_up: [\"ip rule add from 198.18.50.0/24 table 100\"]
+    post_up: [\"touch /run/wg-up\", \"echo up\"]
+    pre_down: \"ip rule del from 198.18.50.0/24 table 100\"
+    post_down: [\"rm -f /run/wg-up\"]
+  laptop:
+    keepalive: 10
+    dns: 9.9.9.9
+    table: 100
+    allowed_ips: { gateway: [0.0.0.0/0] }
+",
+    )
+    .unwrap();
+    let state = fixed_state(&inventory, dir.path());
+    let out = dir.path().join("out");
+    let output = wgdeploy(&[
+        "render",
+        inventory.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--state",
+        state.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    for host in ["gateway", "laptop"] {
+        let config = std::fs::read_to_string(out.join(host).join("wg0.conf")).unwrap();
+        assert!(!config.contains("SaveConfig"), "{config}");
+        insta::assert_snapshot!(format!("settings__{host}"), config);
+    }
+}
+
+/// `SaveConfig = true` would make wg-quick save the running state over the file on `down`: a
+/// template that writes it is refused, naming the template and the host.
+#[test]
+fn a_template_writing_save_config_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let templates = dir.path().join("templates");
+    std::fs::create_dir(&templates).unwrap();
+    std::fs::write(
+        templates.join("wg-quick.conf.j2"),
+        "[Interface]\nPrivateKey = {{ private_key }}\nsaveconfig=True\n",
+    )
+    .unwrap();
+    let output = wgdeploy(&[
+        "render",
+        "examples/nat-relay/inventory.yaml",
+        "--out",
+        dir.path().join("out").to_str().unwrap(),
+        "--state",
+        dir.path().join("s.json").to_str().unwrap(),
+        "--templates",
+        templates.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr(&output);
+    assert!(
+        err.contains("the template writes `SaveConfig = true`")
+            && err.contains("wg-quick.conf.j2")
+            && err.contains("remove `SaveConfig`"),
+        "{err}"
+    );
+    assert!(
+        !dir.path()
+            .join("out")
+            .join("relay1")
+            .join("wg0.conf")
+            .exists()
+    );
+}
+
+/// The offline plan's JSON carries each host's settings and its warnings (an up-hook that nothing
+/// takes down), and the human plan shows both.
+#[test]
+fn offline_plan_shows_settings_and_warns_about_an_unpaired_hook() {
+    let dir = tempfile::tempdir().unwrap();
+    let inventory = dir.path().join("i.yaml");
+    std::fs::write(
+        &inventory,
+        "network: { addresses: [100.64.0.0/24], dns: 1.1.1.1 }
+hosts:
+  gw: { endpoint: 198.51.100.7, table: off, fwmark: 51820, post_up: \"iptables -I INPUT -p tcp --dport 22 -j DROP\" }
+  laptop: { keepalive: 10, dns: [], allowed_ips: { gw: [198.18.60.0/24] } }
+",
+    )
+    .unwrap();
+    let plan = |json: bool| {
+        let mut args = vec![
+            "plan",
+            inventory.to_str().unwrap(),
+            "--offline",
+            "--state",
+            "/nonexistent/s.json",
+        ];
+        if json {
+            args.push("--json");
+        }
+        let output = wgdeploy(&args);
+        assert!(output.status.success(), "{}", stderr(&output));
+        stdout(&output)
+    };
+    let parsed: serde_json::Value = serde_json::from_str(&plan(true)).unwrap();
+    let (gw, laptop) = (&parsed["hosts"][0], &parsed["hosts"][1]);
+    assert_eq!(gw["settings"]["table"], "off");
+    assert_eq!(gw["settings"]["fwmark"], "0xca6c");
+    assert_eq!(gw["settings"]["dns"], serde_json::json!(["1.1.1.1"]));
+    assert!(
+        gw["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("`post_up` has no matching `pre_down`/`post_down`"),
+        "{gw}"
+    );
+    assert_eq!(laptop["settings"]["keepalive"], 10);
+    assert_eq!(laptop["settings"]["dns"], serde_json::json!([]));
+    assert_eq!(laptop["warnings"], serde_json::json!([]));
+    assert_eq!(laptop["peers"][0]["allowed_ips"][1]["carries"], "extra");
+    let human = plan(false);
+    assert!(human.contains("every host: DNS 1.1.1.1\n"), "{human}");
+    assert!(
+        human.contains("  settings: Table off, FwMark 0xca6c\n")
+            && human.contains("  post_up: iptables -I INPUT -p tcp --dport 22 -j DROP\n")
+            && human.contains("  warning: `post_up` has no matching")
+            && human.contains("  settings: no DNS\n"),
+        "{human}"
+    );
 }

@@ -30,6 +30,12 @@ pub struct Node {
     pub reachable: bool,
     pub forwarding: Forwarding,
     pub entries: Vec<Entry>,
+    /// `Table = off` or a table other than main, as written: wg-quick routes no AllowedIPs the
+    /// kernel uses by itself. `None`: routes in the main table (`auto`, `main`, `254`, unset).
+    pub own_routing: Option<String>,
+    /// The prefixes of the interface's addresses: the kernel routes these to the interface
+    /// whatever the `Table` (connected routes).
+    pub connected: Vec<IpNet>,
 }
 
 /// One `[Peer]` of a host.
@@ -77,17 +83,19 @@ impl Network {
     pub fn from_configs(sets: &[ConfigSet], facts: &Facts) -> Result<Network, String> {
         let mut by_key: HashMap<PublicKey, HostIndex> = HashMap::new();
         for (index, set) in sets.iter().enumerate() {
+            // A device's exported config may carry a placeholder and its own public key instead.
             let key = set
                 .config
                 .private_key
                 .as_ref()
+                .map(|key| key.public_key())
+                .or(set.config.public_key)
                 .ok_or_else(|| {
                     format!(
                         "`{}` has no PrivateKey, so its public key (its identity) is unknown",
                         set.name
                     )
-                })?
-                .public_key();
+                })?;
             if let Some(other) = by_key.insert(key, index) {
                 return Err(format!(
                     "`{}` and `{}` have the same private key",
@@ -175,6 +183,10 @@ impl Network {
                     reachable: has_endpoint[index] && !facts.nat.contains(&set.name),
                     forwarding,
                     entries,
+                    own_routing: set.config.table.clone().filter(|table| {
+                        !matches!(table.to_ascii_lowercase().as_str(), "auto" | "main" | "254")
+                    }),
+                    connected: set.config.addresses.iter().map(IpNet::trunc).collect(),
                 }
             })
             .collect();

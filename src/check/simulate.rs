@@ -183,6 +183,12 @@ impl<'a> Simulation<'a> {
             path.push(at);
         }
         for _ in 0..MAX_HOPS {
+            // With no routes of wg-quick's, only the interface's own prefix reaches it by itself.
+            if nodes[at].own_routing.is_some()
+                && !nodes[at].connected.iter().any(|net| net.contains(&dst))
+            {
+                conditions.push(Condition::OwnRouting { host: at });
+            }
             let entry = self.tables[at]
                 .lookup(dst)
                 .ok_or(Problem::NoRoute { at, dst })?;
@@ -321,6 +327,23 @@ impl<'a> Simulation<'a> {
             }
         }
         warnings.extend(forwarders.iter().map(|&host| Warning::MustForward { host }));
+        for (host, node) in nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, node)| node.own_routing.is_some())
+        {
+            let mut prefixes: Vec<ipnet::IpNet> = node
+                .entries
+                .iter()
+                .flat_map(|entry| entry.allowed.iter().copied())
+                .filter(|net| !node.connected.iter().any(|own| own.contains(net)))
+                .collect();
+            prefixes.sort();
+            prefixes.dedup();
+            if !prefixes.is_empty() {
+                warnings.push(Warning::OwnRouting { host, prefixes });
+            }
+        }
         warnings.sort();
         warnings.dedup();
         warnings

@@ -17,6 +17,9 @@ pub enum Condition {
     },
     /// `host` must forward, and nothing shows it does.
     MustForward { host: HostIndex },
+    /// `host` puts no route for the destination into the main table (`Table = off`, or another
+    /// table): the packet enters the interface only through the user's own routing.
+    OwnRouting { host: HostIndex },
 }
 
 /// Why a packet does not arrive: the rule that breaks, with everything needed to explain it.
@@ -108,5 +111,11 @@ pub enum Warning {
     },
     MustForward {
         host: HostIndex,
+    },
+    /// `host` has `Table = off` (or a table of its own) and its peers carry prefixes outside its
+    /// own address range: nothing routes those into the interface unless the user does.
+    OwnRouting {
+        host: HostIndex,
+        prefixes: Vec<IpNet>,
     },
 }

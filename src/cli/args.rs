@@ -55,6 +55,9 @@ pub enum Command {
     /// Prove that every host reaches every other host, by simulating WireGuard's rules: on the
     /// configs an inventory renders, or with `--configs DIR` on existing wg-quick files.
     Check(CheckArgs),
+    /// Print a device's wg-quick config (`manage: false` hosts), or its QR code for the WireGuard
+    /// apps, or write it to a file (mode 0600).
+    Export(ExportArgs),
     /// Draw the network: hosts grouped by kind, tunnels labelled with what they carry (Mermaid or
     /// Graphviz DOT); `--check`: mark the pairs `check` cannot prove.
     Graph(GraphArgs),
@@ -324,6 +327,24 @@ pub struct RenderArgs {
     /// Output directory.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
+    /// Directory whose wg-quick.conf.j2 replaces the built-in template.
+    #[arg(long, value_name = "DIR")]
+    pub templates: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub common: StateArgs,
+    /// The device (a host with `manage: false`).
+    pub host: String,
+    /// Print the config as a QR code to scan with a WireGuard mobile app.
+    #[arg(long)]
+    pub qr: bool,
+    /// Write to FILE (mode 0600) instead of the terminal; `-` for standard output. With `--qr`, a
+    /// FILE ending in `.svg` gets the QR code as an SVG image.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
     /// Directory whose wg-quick.conf.j2 replaces the built-in template.
     #[arg(long, value_name = "DIR")]
     pub templates: Option<PathBuf>,

@@ -113,6 +113,19 @@ pub const EXIT_CODES: &[(&str, &[(u8, &str)])] = &[
             ),
         ],
     ),
+    (
+        "export",
+        &[
+            (
+                0,
+                "the device's config (or its QR code) was printed or written",
+            ),
+            (
+                1,
+                "an error: the host is not a device of the inventory, the config would go into a pipe without `--out`, the inventory, the state or the output file is wrong",
+            ),
+        ],
+    ),
     ("completions", &[(0, "the script was printed")]),
     (
         "man",

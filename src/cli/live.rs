@@ -65,11 +65,16 @@ pub fn plan(args: &PlanArgs, out: &mut dyn Write) -> Result<u8> {
     let left_alone = add_removed(&mut fleet, args.keep_removed);
     let rows = output::rows(&fleet.hosts);
     let text = if args.json {
-        let mut text = serde_json::to_string_pretty(&output::json_plan(&rows)).expect("json");
+        let mut plan = output::json_plan(&rows);
+        plan["devices"] = crate::ui::device::json(&fleet.devices);
+        let mut text = serde_json::to_string_pretty(&plan).expect("json");
         text.push('\n');
         text
     } else {
-        output::human_plan(&rows) + &left_alone + &renamed_text(&fleet.renamed)
+        crate::ui::device::plan_text(&fleet.devices, &args.common.inventory)
+            + &output::human_plan(&rows)
+            + &left_alone
+            + &renamed_text(&fleet.renamed)
     };
     write_out(out, &text)?;
     let counts = output::counts(&fleet.hosts);
@@ -102,6 +107,10 @@ pub fn apply(args: &ApplyArgs, out: &mut dyn Write) -> Result<u8> {
     crate::engine::adopt::guard(&mut fleet.hosts, &fleet.state, args.replace_unmanaged, true);
     let left_alone = add_removed(&mut fleet, args.keep_removed);
     let counts = output::counts(&fleet.hosts);
+    write_out(
+        out,
+        &crate::ui::device::plan_text(&fleet.devices, &args.common.inventory),
+    )?;
     write_out(out, &output::human_plan(&output::rows(&fleet.hosts)))?;
     write_out(out, &left_alone)?;
     write_out(out, &renamed_text(&fleet.renamed))?;

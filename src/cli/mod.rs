@@ -9,6 +9,7 @@ pub mod adopt;
 pub mod args;
 pub mod check;
 pub mod completions;
+pub mod export;
 pub mod graph;
 pub mod help;
 pub mod live;
@@ -93,6 +94,7 @@ fn dispatch(command: Command, out: &mut dyn Write) -> Result<u8> {
         Command::Status(args) => status::status(&args, out),
         Command::Render(args) => render::render(&args, out).map(|()| 0),
         Command::Check(args) => check::check(&args, out).map(|()| 0),
+        Command::Export(args) => export::export(&args, out).map(|()| 0),
         Command::Graph(args) => graph::graph(&args, out).map(|()| 0),
         Command::Completions(args) => completions::completions(&args, out).map(|()| 0),
         Command::Man(args) => completions::man(&args, out).map(|()| 0),

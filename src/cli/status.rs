@@ -55,11 +55,13 @@ pub fn status(args: &StatusArgs, out: &mut dyn Write) -> Result<u8> {
 
     let names = key_names(&deployment, &state);
     let hosts: Vec<HostStatus> = surveyed.iter().map(host_status).collect();
+    let devices = devices_seen(&deployment, &state, &surveyed);
     if !args.json {
         write_out(
             out,
             &crate::ui::status::hosts_report(&hosts, &names, args.stale_after),
         )?;
+        write_out(out, &crate::ui::device::status_text(&devices))?;
     }
     let mut healthy = hosts
         .iter()
@@ -90,11 +92,51 @@ pub fn status(args: &StatusArgs, out: &mut dyn Write) -> Result<u8> {
             matrix.as_ref(),
             healthy,
         );
+        let mut document = serde_json::to_value(&document).expect("a JSON value serializes");
+        document["devices"] = crate::ui::device::status_json(&devices);
         let mut text = serde_json::to_string_pretty(&document).expect("a JSON value serializes");
         text.push('\n');
         write_out(out, &text)?;
     }
     if healthy { Ok(0) } else { Err(Error::silent()) }
+}
+
+/// Devices are never contacted: what their surveyed peers saw of them instead.
+fn devices_seen(
+    deployment: &Deployment,
+    state: &State,
+    surveyed: &[Surveyed<SshSession>],
+) -> Vec<crate::ui::device::DeviceSeen> {
+    deployment
+        .inventory
+        .hosts
+        .iter()
+        .filter(|host| host.is_device())
+        .map(|host| {
+            let key = crate::core::device::public_key(host, state).map(|key| key.to_base64());
+            let handshake = surveyed
+                .iter()
+                .filter_map(|peer| {
+                    let (_, facts, _) = peer.outcome.as_ref().ok()?;
+                    let live = facts.live.as_ref()?;
+                    let seen = live
+                        .peers
+                        .iter()
+                        .find(|entry| Some(&entry.public_key) == key.as_ref())?;
+                    (seen.latest_handshake > 0).then(|| {
+                        (
+                            peer.job.name.clone(),
+                            facts.now.saturating_sub(seen.latest_handshake),
+                        )
+                    })
+                })
+                .min_by_key(|(_, age)| *age);
+            crate::ui::device::DeviceSeen {
+                name: host.name.as_str().to_owned(),
+                handshake,
+            }
+        })
+        .collect()
 }
 
 /// Every inventory host's public key (base64, as `wg show` prints it) → its name.
@@ -104,8 +146,8 @@ fn key_names(deployment: &Deployment, state: &State) -> HashMap<String, String> 
         .hosts
         .iter()
         .filter_map(|host| {
-            let key = state.private_key(host.name.as_str())?;
-            Some((key.public_key().to_base64(), host.name.as_str().to_owned()))
+            let key = crate::core::device::public_key(host, state)?;
+            Some((key.to_base64(), host.name.as_str().to_owned()))
         })
         .collect()
 }

@@ -328,7 +328,10 @@ fn default_routes(text: &str) -> Vec<String> {
 }
 
 /// Fields of `[Interface]` that `wg syncconf` applies itself (it reads them from strip's output).
-const SYNCCONF_FIELDS: [&str; 3] = ["privatekey", "listenport", "fwmark"];
+/// `FwMark` is not one of them although `wg` could set it: wg-quick's policy routing for a /0
+/// (`ip rule not fwmark M table M`) and users' own rules take the mark when the interface starts,
+/// so a new mark means a restart. DNS, MTU, Table and the hooks are wg-quick's alone.
+const SYNCCONF_FIELDS: [&str; 2] = ["privatekey", "listenport"];
 
 /// The `[Interface]` settings that differ and need a restart (wg-quick's own fields and hooks).
 fn interface_changes(current: &str, desired: &str) -> Vec<String> {
@@ -587,5 +590,34 @@ mod tests {
         assert_eq!(interface_changes(OLD, &moved), vec!["Address"]);
         let hooked = OLD.replace("[Peer]", "PostUp = true\n\n[Peer]");
         assert_eq!(interface_changes(OLD, &hooked), vec!["PostUp"]);
+    }
+
+    /// Every per-host setting wg-quick applies only when the interface starts is a restart, and
+    /// the reason names it.
+    #[test]
+    fn a_change_of_any_interface_setting_is_a_restart_naming_it() {
+        let with = |line: &str| OLD.replace("[Peer]", &format!("{line}\n\n[Peer]"));
+        for (before, after, key) in [
+            ("MTU = 1420", "MTU = 1380", "MTU"),
+            ("DNS = 1.1.1.1", "DNS = 9.9.9.9", "DNS"),
+            ("Table = off", "Table = 100", "Table"),
+            ("FwMark = 0x10", "FwMark = 0x20", "FwMark"),
+            ("PreUp = a", "PreUp = b", "PreUp"),
+            ("PostUp = a", "PostUp = b", "PostUp"),
+            ("PreDown = a", "PreDown = b", "PreDown"),
+            ("PostDown = a", "PostDown = b", "PostDown"),
+        ] {
+            assert_eq!(interface_changes(&with(before), &with(after)), vec![key]);
+            let output = format!(
+                "@@wgdeploy-facts 1\n@@config {}\n{}\n@@dump\n-\tPUB\t51820\toff\n@@end\n",
+                with(before).len(),
+                with(before)
+            );
+            let facts = crate::remote::facts::parse(output.as_bytes()).unwrap();
+            let wg0 = InterfaceName::parse("wg0").unwrap();
+            let change = classify("h", &wg0, &with(after), Families::default(), &facts);
+            assert_eq!(change.class, Class::Restart, "{key}");
+            assert_eq!(change.reasons[0], format!("interface changes: {key}"));
+        }
     }
 }

@@ -96,6 +96,8 @@ pub struct Facts {
     pub has_wg: bool,
     pub has_wg_quick: bool,
     pub has_flock: bool,
+    /// `resolvconf` is on the PATH: wg-quick runs it for a config that sets `DNS`.
+    pub has_resolvconf: bool,
     pub systemd: bool,
     /// `systemctl is-enabled wg-quick@IFACE` said `enabled`.
     pub unit_enabled: bool,
@@ -174,6 +176,17 @@ impl Facts {
             missing.join(" and ")
         ))
     }
+}
+
+/// A config that sets `DNS` on a host without `resolvconf` would fail at `wg-quick up` (after the
+/// file is written, under lock-out protection): its `DNS` value, so the survey can stop the host
+/// before anything is written.
+pub fn dns_without_resolvconf(desired: &str, facts: &Facts) -> Option<String> {
+    if facts.has_resolvconf {
+        return None;
+    }
+    let config = crate::core::wgconf::parse(std::path::Path::new("planned"), desired).ok()?;
+    (!config.dns.is_empty()).then(|| config.dns.join(", "))
 }
 
 impl LiveInterface {

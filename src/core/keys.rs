@@ -9,6 +9,12 @@ use x25519_dalek::{PublicKey as DalekPublic, StaticSecret};
 
 const REDACTED: &str = "(redacted)";
 
+/// What a device's exported config says in place of a private key wgdeploy never held (the device
+/// made its own key pair and the inventory names its `public_key`). Not a key, so `wg` and
+/// wg-quick refuse the file loudly ("Key is not the correct length or format") and the WireGuard
+/// apps refuse to import it, instead of running a tunnel with a wrong key.
+pub const PRIVATE_KEY_PLACEHOLDER: &str = "<paste the device's private key here>";
+
 /// A public key as messages and reports show it: its first 8 characters and `…`.
 pub fn short_key(key: &str) -> String {
     let head: String = key.chars().take(8).collect();

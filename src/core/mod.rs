@@ -4,6 +4,7 @@
 pub mod addressing;
 pub mod adopt;
 pub mod change;
+pub mod device;
 pub mod error;
 pub mod facts;
 pub mod forwarding;

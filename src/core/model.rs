@@ -466,9 +466,33 @@ pub struct Host {
     pub ssh: Ssh,
     /// Where the host is declared, for errors found after validation (e.g. overlay exhausted).
     pub at: Option<crate::core::error::At>,
+    /// Its interface settings (the network's defaults with its own overrides), keepalive and
+    /// extra AllowedIPs.
+    pub settings: HostSettings,
+    /// `manage: false`: a device (phone, laptop, router) wgdeploy plans and renders but never
+    /// logs into; `None` for hosts it manages over SSH.
+    pub device: Option<Device>,
+}
+
+/// A host wgdeploy never contacts: its config is exported (`wgdeploy export`) and installed by hand.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Device {
+    /// `public_key:` from the inventory, generated on the device: wgdeploy then never holds the
+    /// private key. `None`: wgdeploy generates the key and keeps it in the state.
+    pub public_key: Option<crate::core::keys::PublicKey>,
 }
 
 impl Host {
+    /// Whether wgdeploy never logs into this host (`manage: false`).
+    pub fn is_device(&self) -> bool {
+        self.device.is_some()
+    }
+
+    /// The public key written in the inventory, when the device made its own key pair.
+    pub fn declared_key(&self) -> Option<&crate::core::keys::PublicKey> {
+        self.device.as_ref()?.public_key.as_ref()
+    }
+
     pub fn is_relay(&self) -> bool {
         self.role == Role::Relay
     }
@@ -489,6 +513,76 @@ pub struct Network {
     pub mtu: Option<u16>,
     pub preshared_keys: bool,
     pub ranges_at: Option<crate::core::error::At>,
+    /// Interface settings every host gets unless it sets its own.
+    pub settings: InterfaceSettings,
+}
+
+/// wg-quick's `Table`: where the routes of the AllowedIPs go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Table {
+    /// wg-quick's default: the main table (and its policy routing for a /0).
+    Auto,
+    /// No routes at all: the user routes traffic into the interface.
+    Off,
+    /// A routing table by number (`main` is 254).
+    Number(u32),
+}
+
+impl fmt::Display for Table {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Table::Auto => f.write_str("auto"),
+            Table::Off => f.write_str("off"),
+            Table::Number(number) => write!(f, "{number}"),
+        }
+    }
+}
+
+/// The `[Interface]` settings wg-quick applies when the interface starts (a change of any of them
+/// is a restart). Each is a network-wide default that a host may override as a whole.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct InterfaceSettings {
+    /// `DNS =`: resolver addresses and search domains, in the order written.
+    pub dns: Vec<String>,
+    pub mtu: Option<u16>,
+    /// `None`: not written (wg-quick's `auto`).
+    pub table: Option<Table>,
+    /// `None`: not written (no mark, or wg-quick's own for a /0).
+    pub fwmark: Option<u32>,
+    /// The user's own hook commands, run by wg-quick exactly as written.
+    pub pre_up: Vec<String>,
+    pub post_up: Vec<String>,
+    pub pre_down: Vec<String>,
+    pub post_down: Vec<String>,
+}
+
+impl InterfaceSettings {
+    /// Hooks that bring something up with no hook at all to take it down again: lock-out
+    /// protection puts back a config, never what a hook did, so these deserve a warning.
+    pub fn unpaired_hooks(&self) -> Option<String> {
+        let ups: Vec<&str> = [("pre_up", &self.pre_up), ("post_up", &self.post_up)]
+            .into_iter()
+            .filter(|(_, commands)| !commands.is_empty())
+            .map(|(name, _)| name)
+            .collect();
+        (!ups.is_empty() && self.pre_down.is_empty() && self.post_down.is_empty()).then(|| {
+            format!(
+                "warning: `{}` has no matching `pre_down`/`post_down`: if lock-out protection reverts this apply, it puts back the previous config, not what the hook did (a hook that closes SSH leaves the host unreachable); add a down-hook that undoes it",
+                ups.join("` and `")
+            )
+        })
+    }
+}
+
+/// A host's own settings beyond its interface's.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HostSettings {
+    pub interface: InterfaceSettings,
+    /// PersistentKeepalive of this NAT-ed host, over `network.keepalive`.
+    pub keepalive: Option<u16>,
+    /// Extra prefixes this host accepts from (and routes to) a given peer, e.g. a LAN or a default
+    /// route behind it that the inventory does not describe.
+    pub extra_allowed: Vec<(HostId, Vec<ipnet::IpNet>)>,
 }
 
 /// A validated inventory: every value checked, every reference resolved to an index.

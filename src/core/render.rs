@@ -94,6 +94,31 @@ impl Renderer {
         diagnostic.into()
     }
 
+    /// `SaveConfig = true` makes wg-quick write the running state over the file on `down`,
+    /// undoing what wgdeploy wrote and fighting every later plan: a template that writes it is
+    /// refused rather than silently stripped, so the template says what is deployed.
+    fn refuse_save_config(&self, text: &str, host: &str) -> Result<()> {
+        let saves = text.lines().any(|line| {
+            let line = line.split('#').next().unwrap_or("");
+            line.split_once('=').is_some_and(|(key, value)| {
+                key.trim().eq_ignore_ascii_case("SaveConfig")
+                    && value.trim().eq_ignore_ascii_case("true")
+            })
+        });
+        if !saves {
+            return Ok(());
+        }
+        let mut diagnostic = Diagnostic::new(
+            "the template writes `SaveConfig = true`: wg-quick would save the running interface over the file on every `down`, fighting wgdeploy's config",
+        )
+        .host(host)
+        .help("remove `SaveConfig` from the template; wgdeploy keeps the config from the inventory");
+        if let Some(path) = &self.origin {
+            diagnostic = diagnostic.at(At::file(path));
+        }
+        Err(diagnostic.into())
+    }
+
     /// Renders every host's config, in inventory order, on all cores.
     pub fn render_all(&self, deployment: &Deployment, keys: &dyn KeySource) -> Result<Vec<String>> {
         self.render_each(deployment, keys, |_, text| Ok(text))
@@ -114,12 +139,42 @@ impl Renderer {
             .expect("template was added");
         let results = crate::core::parallel::map(deployment.inventory.hosts.len(), |id| {
             let context = shared.context(deployment, keys, id);
-            let text = template.render(context).map_err(|err| {
-                self.template_error(&err, Some(deployment.inventory.hosts[id].name.as_str()))
-            })?;
+            let host = deployment.inventory.hosts[id].name.as_str();
+            let text = template
+                .render(context)
+                .map_err(|err| self.template_error(&err, Some(host)))?;
+            self.refuse_save_config(&text, host)?;
             sink(id, text)
         });
         results.into_iter().collect()
+    }
+}
+
+impl Renderer {
+    /// Renders only the hosts `ids`, in that order: the devices a plan lists, the one exported.
+    pub fn render_hosts(
+        &self,
+        deployment: &Deployment,
+        keys: &dyn KeySource,
+        ids: &[HostId],
+    ) -> Result<Vec<String>> {
+        let shared = Shared::new(deployment, keys)?;
+        let template = self
+            .env
+            .get_template(TEMPLATE_NAME)
+            .expect("template was added");
+        ids.iter()
+            .map(|&id| {
+                template
+                    .render(shared.context(deployment, keys, id))
+                    .map_err(|err| {
+                        self.template_error(
+                            &err,
+                            Some(deployment.inventory.hosts[id].name.as_str()),
+                        )
+                    })
+            })
+            .collect()
     }
 }
 
@@ -144,7 +199,7 @@ impl Shared {
         let hosts = &deployment.inventory.hosts;
         let values = crate::core::parallel::map(hosts.len(), |id| -> Result<HostValues> {
             let host = &hosts[id];
-            let key = keys.private_key(host.name.as_str()).ok_or_else(|| {
+            let key = crate::core::device::public_key(host, keys).ok_or_else(|| {
                 Error::from(
                     Diagnostic::new(format!("no key for `{}` in the state", host.name))
                         .host(host.name.as_str()),
@@ -157,7 +212,7 @@ impl Shared {
                 .collect();
             Ok(HostValues {
                 name: Value::from(host.name.as_str()),
-                public_key: Value::from(key.public_key().to_base64()),
+                public_key: Value::from(key.to_base64()),
                 endpoint: host.endpoint.as_ref().map_or(Value::from(()), |endpoint| {
                     Value::from(endpoint.to_string())
                 }),
@@ -190,11 +245,20 @@ impl Shared {
         let inventory = &deployment.inventory;
         let host = &inventory.hosts[id];
         let plan = &deployment.topology.hosts[id];
-        let (post_up, post_down) = if plan.forwarding {
+        let (mut post_up, forwarding_down) = if plan.forwarding {
             crate::core::forwarding::hooks(inventory, host)
         } else {
             (Vec::new(), Vec::new())
         };
+        // The user's hooks run after forwarding is set up, and are undone before it is taken down.
+        let settings = &host.settings.interface;
+        post_up.extend(settings.post_up.iter().cloned());
+        let post_down: Vec<String> = settings
+            .post_down
+            .iter()
+            .cloned()
+            .chain(forwarding_down)
+            .collect();
         let addresses: Vec<String> = deployment.addresses[id]
             .iter()
             .zip(&inventory.network.ranges)
@@ -236,8 +300,17 @@ impl Shared {
             addresses => addresses,
             // NAT-ed hosts let the kernel pick a port: nobody can dial them anyway.
             listen_port => (host.role != Role::Nat).then_some(host.listen_port),
-            mtu => inventory.network.mtu,
-            private_key => keys.private_key(host.name.as_str()).map(|key| key.expose_base64()).unwrap_or_default(),
+            mtu => settings.mtu,
+            dns => &settings.dns,
+            table => settings.table.map(|table| table.to_string()),
+            fwmark => settings.fwmark.map(|mark| format!("{mark:#x}")),
+            pre_up => &settings.pre_up,
+            pre_down => &settings.pre_down,
+            private_key => crate::core::device::private_key_text(host, keys),
+            // A device (`manage: false`) is configured by hand: the template says so, and names
+            // its own public key when wgdeploy never held the private one.
+            device => host.is_device(),
+            declared_public_key => host.declared_key().map(|key| key.to_base64()),
             forwarding => plan.forwarding,
             post_up => post_up,
             post_down => post_down,

@@ -52,6 +52,8 @@ pub enum Carries {
     Route(HostId),
     /// A whole overlay range (the catch-all towards a home relay).
     Overlay,
+    /// A prefix the inventory adds to this peer (`allowed_ips: { peer: [...] }`).
+    Extra,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,7 +125,16 @@ pub fn plan(inventory: &Inventory, addresses: &HostAddresses) -> Topology {
             })
         })
         .collect();
-    let keepalive = Some(inventory.network.keepalive).filter(|seconds| *seconds > 0);
+    // A NAT-ed host's own `keepalive` wins over the network's.
+    let keepalive_of = |id: HostId| {
+        Some(
+            hosts[id]
+                .settings
+                .keepalive
+                .unwrap_or(inventory.network.keepalive),
+        )
+        .filter(|seconds| *seconds > 0)
+    };
     // NAT-ed hosts only ever peer with hosts that have an endpoint: scanning just those keeps
     // hub-and-spoke planning linear in the number of NAT-ed hosts.
     let reachable: Vec<HostId> = by_name
@@ -134,6 +145,7 @@ pub fn plan(inventory: &Inventory, addresses: &HostAddresses) -> Topology {
 
     let plans = (0..hosts.len())
         .map(|me| {
+            let keepalive = keepalive_of(me);
             let mut peers = Vec::new();
             let candidates = if hosts[me].role == Role::Nat {
                 &reachable
@@ -221,6 +233,14 @@ pub fn plan(inventory: &Inventory, addresses: &HostAddresses) -> Topology {
                     (Role::Nat, Role::Nat | Role::Relay) | (Role::Relay, Role::Nat) => continue,
                 };
                 peers.push(peer);
+            }
+            for (other, nets) in &hosts[me].settings.extra_allowed {
+                if let Some(peer) = peers.iter_mut().find(|peer| peer.host == *other) {
+                    peer.allowed.extend(nets.iter().map(|net| Allowed {
+                        net: *net,
+                        carries: Carries::Extra,
+                    }));
+                }
             }
             HostPlan {
                 peers,

@@ -11,10 +11,18 @@ pub struct WgConfig {
     pub addresses: Vec<IpNet>,
     pub listen_port: Option<u16>,
     pub private_key: Option<PrivateKey>,
+    /// The interface's own public key from wgdeploy's `# PublicKey = …` comment, written for a
+    /// device whose private key wgdeploy never held (its `PrivateKey` is a placeholder).
+    pub public_key: Option<PublicKey>,
     /// wg-quick's `Table` (`off`, `auto`, a number or name), as written.
     pub table: Option<String>,
     /// PreUp, PostUp, PreDown and PostDown commands, in file order.
     pub hooks: Vec<(String, String)>,
+    pub mtu: Option<u16>,
+    /// `DNS =` entries (resolvers and search domains): wg-quick hands them to `resolvconf`.
+    pub dns: Vec<String>,
+    /// `FwMark`, as written.
+    pub fwmark: Option<String>,
     pub peers: Vec<WgPeer>,
 }
 
@@ -84,6 +92,13 @@ pub fn parse(path: &Path, text: &str) -> Result<WgConfig> {
             {
                 let name = value.trim();
                 draft.name = Some(name.split(" (").next().unwrap_or(name).trim().to_owned());
+            }
+            if let (Section::Interface, Some((key, value))) = (section, comment.split_once('='))
+                && key.trim() == "PublicKey"
+            {
+                let value = value.trim();
+                config.public_key =
+                    PublicKey::from_base64(value.split(" (").next().unwrap_or(value));
             }
             continue;
         }
@@ -164,6 +179,9 @@ pub fn parse(path: &Path, text: &str) -> Result<WgConfig> {
                 Ok(port) => config.listen_port = Some(port),
                 Err(_) => problems.push(error(line, bad("a port number"), "use 1-65535")),
             },
+            // A device's exported config before its owner pasted the key in.
+            (Section::Interface, "PrivateKey")
+                if value == crate::core::keys::PRIVATE_KEY_PLACEHOLDER => {}
             (Section::Interface, "PrivateKey") => match PrivateKey::from_base64(value) {
                 Some(key) => config.private_key = Some(key),
                 None => problems.push(error(
@@ -176,7 +194,19 @@ pub fn parse(path: &Path, text: &str) -> Result<WgConfig> {
                 config.hooks.push((key.to_owned(), value.to_owned()))
             }
             (Section::Interface, "Table") => config.table = Some(value.to_owned()),
-            (Section::Interface, "MTU" | "DNS" | "SaveConfig" | "FwMark") => {}
+            (Section::Interface, "MTU") => match value.parse() {
+                Ok(mtu) => config.mtu = Some(mtu),
+                Err(_) => problems.push(error(line, bad("a number of bytes"), "use e.g. 1420")),
+            },
+            (Section::Interface, "DNS") => config.dns.extend(
+                value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|item| !item.is_empty())
+                    .map(str::to_owned),
+            ),
+            (Section::Interface, "FwMark") => config.fwmark = Some(value.to_owned()),
+            (Section::Interface, "SaveConfig") => {}
             (Section::Peer, _) => {
                 let draft = peer.as_mut().expect("a [Peer] section has a draft");
                 match key {
@@ -347,5 +377,27 @@ mod tests {
             "{err}"
         );
         assert!(!err.contains("c2VjcmV0"), "{err}");
+    }
+
+    #[test]
+    fn a_device_config_with_the_placeholder_names_its_own_public_key() {
+        let text = format!(
+            "[Interface]\nAddress = 100.64.0.5/24\n# PublicKey = HIgo9xNzJMWLKASShiTqIybxZ0U3wGLiUeJ1PKf8ykw= (the device's own key)\nPrivateKey = {}\n",
+            crate::core::keys::PRIVATE_KEY_PLACEHOLDER
+        );
+        let config = parse(Path::new("phone.conf"), &text).unwrap();
+        assert!(config.private_key.is_none());
+        assert_eq!(
+            config.public_key.unwrap().to_base64(),
+            "HIgo9xNzJMWLKASShiTqIybxZ0U3wGLiUeJ1PKf8ykw="
+        );
+        // Anything else that is not a key is still refused.
+        assert!(
+            parse(
+                Path::new("x.conf"),
+                "[Interface]\nPrivateKey = <paste it>\n"
+            )
+            .is_err()
+        );
     }
 }

@@ -155,6 +155,8 @@ pub fn jobs(
         .hosts
         .iter()
         .zip(rendered)
+        // Devices are never contacted: plans list them apart (`engine::devices`).
+        .filter(|(host, _)| !host.is_device())
         .filter(|(host, _)| selected.is_empty() || selected.iter().any(|s| s == host.name.as_str()))
         .map(|(host, text)| Job {
             name: host.name.as_str().to_owned(),
@@ -217,10 +219,12 @@ pub fn load(
     let deployment = crate::core::pipeline::plan_loaded(loaded, &state.remembered_addresses())?;
     let hosts = &deployment.inventory.hosts;
     for name in rekey {
-        known_host(&deployment.inventory, name, "--rekey")?;
+        let id = known_host(&deployment.inventory, name, "--rekey")?;
+        crate::engine::devices::rekeyable(&hosts[id])?;
     }
     let new: Vec<String> = hosts
         .iter()
+        .filter(|host| host.declared_key().is_none())
         .map(|host| host.name.as_str())
         .filter(|name| state.private_key(name).is_none())
         .map(str::to_owned)

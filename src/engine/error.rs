@@ -28,6 +28,11 @@ pub enum HostFailure {
     MissingTools(String),
     #[error("`flock` not found on the host")]
     MissingFlock,
+    /// The config sets `DNS` (the value) and the host has no `resolvconf`, which wg-quick needs.
+    #[error(
+        "the config sets `DNS = {dns}` but `resolvconf` is not installed on this host: wg-quick needs it to set resolvers and would fail to bring the interface up"
+    )]
+    NoResolvconf { dns: String },
     #[error("`{user}` cannot read /etc/wireguard on this host")]
     UnreadableConfigDir { user: String },
     /// The apply step reported `@@fail`: its reason, and the tail of the host's log.
@@ -155,6 +160,9 @@ impl HostFailure {
             HostFailure::SudoMissing => {
                 Some("install sudo, or connect as root and drop `become: sudo`".into())
             }
+            HostFailure::NoResolvconf { .. } => Some(
+                "install `resolvconf` (the `openresolv` package, or systemd-resolved's `resolvconf`, e.g. `apt-get install systemd-resolved`), or drop `dns` for this host in the inventory".into(),
+            ),
             HostFailure::MissingFlock => Some(
                 "install the `util-linux` package (wgdeploy locks the interface while applying)"
                     .into(),
@@ -258,6 +266,28 @@ impl From<crate::remote::facts::FactsError> for HostError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// DNS without resolvconf: the value, what would fail, and the three ways out.
+    #[test]
+    fn a_missing_resolvconf_names_the_dns_and_the_fix() {
+        let error = HostError::from(HostFailure::NoResolvconf {
+            dns: "1.1.1.1, corp.example".into(),
+        });
+        assert!(
+            error.message.starts_with(
+                "the config sets `DNS = 1.1.1.1, corp.example` but `resolvconf` is not installed"
+            ),
+            "{}",
+            error.message
+        );
+        let help = error.help.unwrap();
+        assert!(
+            help.contains("openresolv")
+                && help.contains("systemd-resolved")
+                && help.contains("drop `dns`"),
+            "{help}"
+        );
+    }
 
     #[test]
     fn each_kind_renders_its_message_and_fix() {

@@ -23,6 +23,8 @@ pub struct Fleet {
     pub renamed: Vec<(String, String)>,
     pub renderer: crate::core::render::Renderer,
     pub hosts: Vec<Surveyed<SshSession>>,
+    /// Devices (`manage: false`): never contacted, listed with what changed since their export.
+    pub devices: Vec<crate::engine::devices::DeviceView>,
 }
 
 /// What to survey: the command line's choices as plain values.
@@ -54,8 +56,11 @@ pub fn survey(options: FleetOptions, goal: Goal, reporter: Arc<dyn Reporter>) ->
         &connection.hosts,
         Arc::new(loaded.keys),
     )?;
+    let devices =
+        crate::engine::devices::views(&loaded.deployment, &loaded.state, &loaded.renderer)?;
     let runtime = deploy::runtime()?;
-    let hosts = deploy::survey(
+    let planned = matches!(goal, Goal::Planned);
+    let mut hosts = deploy::survey(
         &runtime,
         &loaded.deployment,
         jobs,
@@ -63,6 +68,9 @@ pub fn survey(options: FleetOptions, goal: Goal, reporter: Arc<dyn Reporter>) ->
         reporter,
         goal,
     );
+    if planned {
+        warn_unpaired_hooks(&loaded.deployment, &mut hosts);
+    }
     Ok(Fleet {
         runtime,
         connection,
@@ -72,7 +80,27 @@ pub fn survey(options: FleetOptions, goal: Goal, reporter: Arc<dyn Reporter>) ->
         renamed: loaded.renamed,
         renderer: loaded.renderer,
         hosts,
+        devices,
     })
+}
+
+/// A host whose new config brings up a hook that nothing takes down gets the warning among its
+/// plan's reasons: lock-out protection can put back the config, not what the hook did.
+fn warn_unpaired_hooks(deployment: &Deployment, hosts: &mut [Surveyed<SshSession>]) {
+    for surveyed in hosts {
+        let Ok((_, _, change)) = &mut surveyed.outcome else {
+            continue;
+        };
+        let host = deployment.inventory.host_id(&surveyed.job.name);
+        if let Some(warning) = host.filter(|_| change.write).and_then(|id| {
+            deployment.inventory.hosts[id]
+                .settings
+                .interface
+                .unpaired_hooks()
+        }) {
+            change.reasons.push(warning);
+        }
+    }
 }
 
 /// A new key must reach the host and every peer in the same run: `--hosts` may not leave one out.
@@ -96,6 +124,12 @@ fn rekey_reaches_every_peer(
                 .iter()
                 .map(|peer| inventory.hosts[peer.host].name.as_str()),
         );
+        // A device gets its new key by export, never over SSH.
+        needed.retain(|host| {
+            inventory
+                .host_id(host)
+                .is_none_or(|id| !inventory.hosts[id].is_device())
+        });
         let left_out: Vec<&str> = needed
             .into_iter()
             .filter(|host| !selected.iter().any(|s| s == host))

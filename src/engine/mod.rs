@@ -6,6 +6,7 @@ pub mod adopt;
 pub mod apply;
 pub mod confirm;
 pub mod deploy;
+pub mod devices;
 pub mod error;
 pub mod exec;
 pub mod fleet;

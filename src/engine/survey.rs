@@ -112,6 +112,13 @@ pub async fn survey_for<C: Connector>(
                         .map_err(|problem| HostError::from(HostFailure::KeyChange(problem)))?;
                     }
                 }
+                // Rollback and plan alike: a config with DNS cannot come up without resolvconf.
+                if !matches!(goal.as_ref(), Goal::Observed)
+                    && let Some(dns) =
+                        crate::core::facts::dns_without_resolvconf(job.desired.expose(), &facts)
+                {
+                    return Err(HostFailure::NoResolvconf { dns }.into());
+                }
                 let mut change = crate::core::change::classify(
                     &job.name,
                     &job.interface,

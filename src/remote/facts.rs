@@ -201,6 +201,7 @@ pub fn parse(output: &[u8]) -> Result<Facts, FactsError> {
         has_wg: has("wg"),
         has_wg_quick: has("wg-quick"),
         has_flock: has("flock"),
+        has_resolvconf: has("resolvconf"),
         systemd: systemd_lines.first().is_some_and(|line| line == "yes"),
         unit_enabled: systemd_lines.iter().any(|line| line == "enabled enabled"),
         no_setsid: systemd_lines.iter().any(|line| line == "no-setsid"),
@@ -379,6 +380,31 @@ mod tests {
         facts.has_wg_quick = false;
         let why = facts.missing_tools().unwrap();
         assert!(why.contains("`wg-quick`") && why.contains("wireguard-tools"));
+    }
+
+    /// A config with `DNS` needs `resolvconf` (wg-quick calls it): the tools list says whether
+    /// the host has it, and the plan refuses the host before anything is written.
+    #[test]
+    fn dns_without_resolvconf_is_noticed() {
+        let facts = parse(CAPTURED.as_bytes()).unwrap();
+        assert!(!facts.has_resolvconf);
+        let with_dns = "[Interface]\nAddress = 100.64.0.1/24\nDNS = 1.1.1.1, corp.example\n";
+        assert_eq!(
+            crate::core::facts::dns_without_resolvconf(with_dns, &facts).as_deref(),
+            Some("1.1.1.1, corp.example")
+        );
+        let without_dns = "[Interface]\nAddress = 100.64.0.1/24\n";
+        assert_eq!(
+            crate::core::facts::dns_without_resolvconf(without_dns, &facts),
+            None
+        );
+        let with_tool = CAPTURED.replace("stat\n@@systemd", "stat\nresolvconf\n@@systemd");
+        let facts = parse(with_tool.as_bytes()).unwrap();
+        assert!(facts.has_resolvconf);
+        assert_eq!(
+            crate::core::facts::dns_without_resolvconf(with_dns, &facts),
+            None
+        );
     }
 
     /// A host without systemd whose `setsid -w` fails (the facts script says `no-setsid`) is

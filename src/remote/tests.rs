@@ -425,10 +425,11 @@ impl Host {
         self.run_with(&apply_script(&step), config.as_bytes())
     }
 
-    fn wait_for(&self, path: &str, limit: Duration) -> bool {
+    /// Polls `done` until it holds or `limit` passes (timers on a busy machine run late).
+    fn wait_until(&self, done: impl Fn() -> bool, limit: Duration) -> bool {
         let start = Instant::now();
         while start.elapsed() < limit {
-            if self.root.join(path).exists() {
+            if done() {
                 return true;
             }
             std::thread::sleep(Duration::from_millis(100));
@@ -547,8 +548,15 @@ fn an_armed_apply_that_is_not_confirmed_reverts_when_its_timer_fires() {
             "{shell:?}: {out}"
         );
         assert_eq!(host.file("etc/wireguard/wg0.conf").unwrap(), NEW.as_bytes());
+        // revert.sh's last steps: `reverted` written, then `armed` removed. Wait for both, so a
+        // busy machine does not catch it between them (or `reverted` created but not yet written).
+        let finished = || {
+            host.file(&format!("{STATE}/reverted"))
+                .is_some_and(|text| text.ends_with(b"\n"))
+                && host.file(&format!("{STATE}/armed")).is_none()
+        };
         assert!(
-            host.wait_for(&format!("{STATE}/reverted"), Duration::from_secs(10)),
+            host.wait_until(finished, Duration::from_secs(30)),
             "{shell:?}: no revert"
         );
         assert_eq!(host.file("etc/wireguard/wg0.conf").unwrap(), OLD.as_bytes());

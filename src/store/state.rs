@@ -5,6 +5,7 @@
 //! can read it. Its errors never quote its content.
 
 use crate::core::addressing::HostAddresses;
+use crate::core::device::Exported;
 use crate::core::error::{Diagnostic, Error, Result};
 use crate::core::keys::{PresharedKey, PrivateKey};
 use crate::core::model::Inventory;
@@ -29,7 +30,9 @@ pub fn default_path(inventory: &Path) -> PathBuf {
 
 #[derive(Clone)]
 pub struct HostSecrets {
-    pub private_key: PrivateKey,
+    /// `None` for a device whose key pair was made on the device (its `public_key` is in the
+    /// inventory): wgdeploy never holds that private key.
+    pub private_key: Option<PrivateKey>,
     pub addresses: Vec<IpAddr>,
     /// Its key and addresses were read from the host by `wgdeploy adopt`: apply may replace a
     /// config wgdeploy did not write there without `--replace-unmanaged`.
@@ -37,6 +40,8 @@ pub struct HostSecrets {
     /// How wgdeploy last reached the host, once an apply (or rollback) did: what it needs to
     /// decommission the host after it leaves the inventory (see `removal.rs`).
     pub managed: Option<Managed>,
+    /// A device's config as last exported (`wgdeploy export`), secrets redacted.
+    pub exported: Option<Exported>,
 }
 
 /// A host wgdeploy manages: the interface it configured there and the SSH settings it used.
@@ -93,7 +98,9 @@ struct StateFile {
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct HostFile {
-    private_key: String,
+    /// Absent for a device that made its own key pair (see [`HostSecrets::private_key`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    private_key: Option<String>,
     #[serde(default)]
     addresses: Vec<IpAddr>,
     /// Written only when true, so state files without adopted hosts stay as they were.
@@ -105,6 +112,9 @@ struct HostFile {
     /// How it reached the host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     ssh: Option<RememberedSsh>,
+    /// A device's last export.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    exported: Option<Exported>,
 }
 
 fn pair_key(a: &str, b: &str) -> (String, String) {
@@ -164,8 +174,13 @@ impl State {
         };
         let mut state = State::default();
         for (name, host) in file.hosts {
-            let private_key = PrivateKey::from_base64(&host.private_key)
-                .ok_or_else(|| bad_key(format!("the private key of `{name}`")))?;
+            let private_key = match &host.private_key {
+                None => None,
+                Some(text) => Some(
+                    PrivateKey::from_base64(text)
+                        .ok_or_else(|| bad_key(format!("the private key of `{name}`")))?,
+                ),
+            };
             state.hosts.insert(
                 name,
                 HostSecrets {
@@ -176,6 +191,7 @@ impl State {
                         .interface
                         .zip(host.ssh)
                         .map(|(interface, ssh)| Managed { interface, ssh }),
+                    exported: host.exported,
                 },
             );
         }
@@ -213,10 +229,17 @@ impl State {
         let mut hosts = BTreeMap::new();
         for (host, ips) in inventory.hosts.iter().zip(addresses) {
             let name = host.name.as_str();
+            // A device with its own key pair: wgdeploy holds no private key for it (and drops one
+            // it generated before the inventory named the device's own key).
+            let own_key = host.declared_key().is_none();
             let entry = match self.hosts.remove(name) {
                 Some(mut entry) => {
                     if entry.addresses != *ips {
                         entry.addresses = ips.clone();
+                        changed = true;
+                    }
+                    if own_key != entry.private_key.is_some() {
+                        entry.private_key = own_key.then(PrivateKey::generate);
                         changed = true;
                     }
                     entry
@@ -224,10 +247,11 @@ impl State {
                 None => {
                     changed = true;
                     HostSecrets {
-                        private_key: PrivateKey::generate(),
+                        private_key: own_key.then(PrivateKey::generate),
                         addresses: ips.clone(),
                         adopted: false,
                         managed: None,
+                        exported: None,
                     }
                 }
             };
@@ -267,7 +291,7 @@ impl State {
     /// Gives `host` a new private key (`--rekey`); its other entries stay.
     pub fn rekey(&mut self, host: &str) {
         if let Some(entry) = self.hosts.get_mut(host) {
-            entry.private_key = PrivateKey::generate();
+            entry.private_key = Some(PrivateKey::generate());
         }
     }
 
@@ -333,7 +357,24 @@ impl State {
     }
 
     pub fn private_key(&self, host: &str) -> Option<&PrivateKey> {
-        self.hosts.get(host).map(|host| &host.private_key)
+        self.hosts.get(host)?.private_key.as_ref()
+    }
+
+    /// A device's last export, if any.
+    pub fn exported(&self, host: &str) -> Option<&Exported> {
+        self.hosts.get(host)?.exported.as_ref()
+    }
+
+    /// Records a device's export. Returns whether anything changed (an unknown host is ignored:
+    /// only `reconcile` adds hosts).
+    pub fn record_export(&mut self, host: &str, exported: Exported) -> bool {
+        match self.hosts.get_mut(host) {
+            Some(entry) if entry.exported.as_ref() != Some(&exported) => {
+                entry.exported = Some(exported);
+                true
+            }
+            _ => false,
+        }
     }
 
     pub fn preshared_key(&self, a: &str, b: &str) -> Option<&PresharedKey> {
@@ -346,10 +387,11 @@ impl State {
         self.hosts.insert(
             host.to_owned(),
             HostSecrets {
-                private_key,
+                private_key: Some(private_key),
                 addresses,
                 adopted: true,
                 managed: None,
+                exported: None,
             },
         );
     }
@@ -373,11 +415,12 @@ impl State {
                 .iter()
                 .map(|(name, host)| {
                     let entry = HostFile {
-                        private_key: host.private_key.expose_base64(),
+                        private_key: host.private_key.as_ref().map(PrivateKey::expose_base64),
                         addresses: host.addresses.clone(),
                         adopted: host.adopted,
                         interface: host.managed.as_ref().map(|m| m.interface.clone()),
                         ssh: host.managed.as_ref().map(|m| m.ssh.clone()),
+                        exported: host.exported.clone(),
                     };
                     (name.clone(), entry)
                 })
@@ -437,6 +480,8 @@ pub fn alias_of(inventory: &Inventory, ssh: &RememberedSsh) -> Option<String> {
     inventory
         .hosts
         .iter()
+        // A device is never logged into: no SSH settings of a managed host name it.
+        .filter(|host| !host.is_device())
         .find(|host| {
             let jump = host
                 .ssh
@@ -692,6 +737,37 @@ mod tests {
         .unwrap();
         let state = State::load(&path).unwrap();
         assert!(state.private_key("a").is_some() && state.managed("a").is_none());
+    }
+
+    #[test]
+    fn a_device_with_its_own_key_pair_has_no_private_key_in_the_state() {
+        let dir = tempdir();
+        let path = dir.join("s.json");
+        let own = "network: { addresses: [100.64.0.0/24] }\nhosts:\n  r: { endpoint: 198.51.100.1, relay: true }\n  phone: { manage: false, public_key: HIgo9xNzJMWLKASShiTqIybxZ0U3wGLiUeJ1PKf8ykw= }\n";
+        let generated = "network: { addresses: [100.64.0.0/24] }\nhosts:\n  r: { endpoint: 198.51.100.1, relay: true }\n  phone: { manage: false }\n";
+        let (inventory, addresses, topology) = planned(generated);
+        let mut state = State::default();
+        state.reconcile(&inventory, &addresses, &topology);
+        let generated_key = state.private_key("phone").unwrap().expose_base64();
+        // The inventory now names the device's own key: the generated one is dropped.
+        let (inventory, addresses, topology) = planned(own);
+        assert!(state.reconcile(&inventory, &addresses, &topology));
+        assert!(state.private_key("phone").is_none());
+        assert!(state.record_export(
+            "phone",
+            Exported::of("[Interface]\n", "2026-12-01T03:00:00Z".into())
+        ));
+        state.save(&path).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(!text.contains(&generated_key), "{text}");
+        let mut again = State::load(&path).unwrap();
+        assert!(again.private_key("phone").is_none() && again.exported("phone").is_some());
+        assert!(!again.reconcile(&inventory, &addresses, &topology));
+        // Back to a generated key: a new one, never the old one brought back.
+        let (inventory, addresses, topology) = planned(generated);
+        assert!(again.reconcile(&inventory, &addresses, &topology));
+        let new_key = again.private_key("phone").unwrap().expose_base64();
+        assert_ne!(new_key, generated_key);
     }
 
     fn tempdir() -> PathBuf {

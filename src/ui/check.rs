@@ -229,6 +229,23 @@ pub fn describe_condition(simulation: &Simulation, condition: &Condition) -> Str
             "{} must forward (nothing in its config shows it does)",
             n(*host)
         ),
+        Condition::OwnRouting { host } => {
+            let table = simulation.network.nodes[*host]
+                .own_routing
+                .as_deref()
+                .unwrap_or("off");
+            let routes = if table.eq_ignore_ascii_case("off") {
+                "wg-quick adds no routes for its peers".to_owned()
+            } else {
+                format!(
+                    "wg-quick puts its peers' routes in table {table}, which only your own `ip rule`s consult"
+                )
+            };
+            format!(
+                "{} has `Table = {table}`: {routes}, so traffic reaches the tunnel only through your own routing",
+                n(*host)
+            )
+        }
     }
 }
 
@@ -251,6 +268,10 @@ fn condition_fix(simulation: &Simulation, conditions: &[Condition]) -> String {
             ),
             Condition::MustForward { host } => format!(
                 "enable forwarding on {} (net.ipv4.ip_forward=1 and a FORWARD accept)",
+                n(*host)
+            ),
+            Condition::OwnRouting { host } => format!(
+                "route the peers' prefixes into the interface on {} (e.g. in its PostUp), or drop `table`",
                 n(*host)
             ),
         })
@@ -306,6 +327,24 @@ pub fn describe_warning(simulation: &Simulation, warning: &Warning) -> String {
                 Forwarding::No => "it does not".into(),
             };
             format!("{} must forward ({how})", n(host))
+        }
+        Warning::OwnRouting { host, prefixes } => {
+            let table = simulation.network.nodes[*host]
+                .own_routing
+                .as_deref()
+                .unwrap_or("off");
+            let shown: Vec<String> = prefixes.iter().take(4).map(ToString::to_string).collect();
+            let more = prefixes.len().saturating_sub(shown.len());
+            format!(
+                "{} has `Table = {table}`: its peers' prefixes outside its own address range ({}{}) reach the tunnel only through your own routes",
+                n(host),
+                shown.join(", "),
+                if more > 0 {
+                    format!(" and {more} more")
+                } else {
+                    String::new()
+                }
+            )
         }
     }
 }

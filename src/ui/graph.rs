@@ -366,6 +366,9 @@ fn node_lines(deployment: &Deployment, id: HostId) -> Vec<String> {
         let routes: Vec<String> = host.routes.iter().map(ToString::to_string).collect();
         lines.push(format!("routes {}", summarise(&routes, ROUTES_SHOWN)));
     }
+    if host.is_device() {
+        lines.push("device (not managed over SSH)".to_owned());
+    }
     lines
 }
 

@@ -74,7 +74,28 @@ pub struct OfflineHost<'a> {
     pub home_relay: Option<&'a str>,
     pub home_choice: Option<HomeChoice>,
     pub forwarding: Option<Vec<&'static str>>,
+    /// The host's interface settings (the network's with its own overrides).
+    pub settings: OfflineSettings<'a>,
+    /// Plan warnings, e.g. an up-hook nothing takes down.
+    pub warnings: Vec<String>,
     pub peers: Vec<OfflinePeer<'a>>,
+    /// `false` for a device (`manage: false`) wgdeploy never logs into.
+    pub managed: bool,
+}
+
+#[derive(Serialize)]
+pub struct OfflineSettings<'a> {
+    pub dns: &'a [String],
+    pub mtu: Option<u16>,
+    /// `auto`, `off` or a table number, as text; absent when not set.
+    pub table: Option<String>,
+    /// Hex, e.g. `0xca6c`.
+    pub fwmark: Option<String>,
+    pub keepalive: Option<u16>,
+    pub pre_up: &'a [String],
+    pub post_up: &'a [String],
+    pub pre_down: &'a [String],
+    pub post_down: &'a [String],
 }
 
 #[derive(Serialize)]

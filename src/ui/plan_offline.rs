@@ -1,10 +1,10 @@
 //! The offline plan as a person reads it and as a machine reads it: per host, its peers, what each
 //! peer's AllowedIPs carry and why, and which hosts must forward. Pure: returns text or JSON.
 
-use crate::core::model::{HomeChoice, Host, HostId, Inventory, Role};
+use crate::core::model::{HomeChoice, Host, HostId, InterfaceSettings, Inventory, Role};
 use crate::core::render::Deployment;
 use crate::core::topology::{Carries, Link, Peer};
-use crate::ui::json::{OfflineAllowed, OfflineHost, OfflinePeer, OfflinePlan};
+use crate::ui::json::{OfflineAllowed, OfflineHost, OfflinePeer, OfflinePlan, OfflineSettings};
 use std::fmt::Write;
 
 /// How many names to spell out when a catch-all stands for many hosts.
@@ -45,6 +45,11 @@ pub fn human(deployment: &Deployment, shown: Shown, form: Form) -> String {
             .map(|mtu| format!(", MTU {mtu}"))
             .unwrap_or_default()
     );
+    let mut defaults = describe_settings(&network.settings, None);
+    defaults.retain(|part| !part.starts_with("MTU "));
+    if !defaults.is_empty() {
+        let _ = writeln!(out, "every host: {}", defaults.join(", "));
+    }
     let all: Vec<HostId> = (0..inventory.hosts.len()).collect();
     let ids = shown.unwrap_or(&all);
     match form {
@@ -110,9 +115,16 @@ fn host_details(out: &mut String, deployment: &Deployment, id: HostId) {
         addresses(deployment, id),
         describe_host(inventory, host)
     );
+    if host.is_device() {
+        let _ = writeln!(
+            out,
+            "  device (not managed over SSH): `wgdeploy export` hands out its config"
+        );
+    }
     if plan.forwarding {
         let _ = writeln!(out, "  forwards: {}", forwarding_summary(inventory, host));
     }
+    settings_lines(out, host, &inventory.network.settings);
     if plan.peers.is_empty() {
         let _ = writeln!(out, "  (no peers)");
     }
@@ -168,7 +180,12 @@ fn summary_table(deployment: &Deployment, ids: &[HostId]) -> String {
         rows.push(vec![
             host.name.to_string(),
             addresses(deployment, id),
-            host.role.as_str().to_owned(),
+            // A device's role says it is never logged into: `nat device`.
+            if host.is_device() {
+                format!("{} device", host.role.as_str())
+            } else {
+                host.role.as_str().to_owned()
+            },
             plan.peers.len().to_string(),
             reached,
             if plan.forwarding { "yes" } else { "no" }.to_owned(),
@@ -235,6 +252,75 @@ fn forwarding_summary(inventory: &Inventory, host: &Host) -> String {
     parts.join(", ")
 }
 
+/// Interface settings in words; with `defaults`, only those that differ from them.
+fn describe_settings(
+    settings: &InterfaceSettings,
+    defaults: Option<&InterfaceSettings>,
+) -> Vec<String> {
+    let differs = |pick: fn(&InterfaceSettings) -> String| {
+        let own = pick(settings);
+        (!own.is_empty() && defaults.is_none_or(|defaults| pick(defaults) != own)).then_some(own)
+    };
+    [
+        differs(|s| {
+            if s.dns.is_empty() {
+                String::new()
+            } else {
+                format!("DNS {}", s.dns.join(", "))
+            }
+        }),
+        differs(|s| s.mtu.map(|mtu| format!("MTU {mtu}")).unwrap_or_default()),
+        differs(|s| {
+            s.table
+                .map(|table| format!("Table {table}"))
+                .unwrap_or_default()
+        }),
+        differs(|s| {
+            s.fwmark
+                .map(|mark| format!("FwMark {mark:#x}"))
+                .unwrap_or_default()
+        }),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// What the plan warns about for this host.
+fn own_warnings(host: &Host) -> Vec<String> {
+    host.settings
+        .interface
+        .unpaired_hooks()
+        .into_iter()
+        .collect()
+}
+
+/// The host's settings that differ from the network's, its hooks, and the warning for an up-hook
+/// nothing undoes.
+fn settings_lines(out: &mut String, host: &Host, defaults: &InterfaceSettings) {
+    let settings = &host.settings.interface;
+    let mut parts = describe_settings(settings, Some(defaults));
+    if settings.dns.is_empty() && !defaults.dns.is_empty() {
+        parts.push("no DNS".to_owned());
+    }
+    if !parts.is_empty() {
+        let _ = writeln!(out, "  settings: {}", parts.join(", "));
+    }
+    for (name, commands) in [
+        ("pre_up", &settings.pre_up),
+        ("post_up", &settings.post_up),
+        ("pre_down", &settings.pre_down),
+        ("post_down", &settings.post_down),
+    ] {
+        for command in commands {
+            let _ = writeln!(out, "  {name}: {}", crate::core::model::printable(command));
+        }
+    }
+    if let Some(warning) = settings.unpaired_hooks() {
+        let _ = writeln!(out, "  {warning}");
+    }
+}
+
 fn describe_peer(inventory: &Inventory, peer: &Peer) -> String {
     let other = &inventory.hosts[peer.host];
     let why = match peer.link {
@@ -270,6 +356,7 @@ fn carries(deployment: &Deployment, me: HostId, peer: &Peer, carries: Carries) -
     match carries {
         Carries::Address(id) => format!("{}'s address{}", name(id), path(id)),
         Carries::Route(id) => format!("subnet behind {}{}", name(id), path(id)),
+        Carries::Extra => "extra, from the inventory's `allowed_ips`".to_owned(),
         Carries::Overlay => {
             let reached: Vec<&str> = reached_through(deployment, me, peer)
                 .into_iter()
@@ -342,9 +429,25 @@ pub fn json(deployment: &Deployment, shown: Shown) -> serde_json::Value {
                 endpoint: host.endpoint.as_ref().map(ToString::to_string),
                 home_relay: host.home.map(|home| name(home.relay)),
                 home_choice: host.home.map(|home| home.choice),
+                managed: !host.is_device(),
                 forwarding: plan
                     .forwarding
                     .then(|| crate::core::forwarding::families(inventory, host).sysctls()),
+                settings: {
+                    let own = &host.settings.interface;
+                    OfflineSettings {
+                        dns: &own.dns,
+                        mtu: own.mtu,
+                        table: own.table.map(|table| table.to_string()),
+                        fwmark: own.fwmark.map(|mark| format!("{mark:#x}")),
+                        keepalive: host.settings.keepalive,
+                        pre_up: &own.pre_up,
+                        post_up: &own.post_up,
+                        pre_down: &own.pre_down,
+                        post_down: &own.post_down,
+                    }
+                },
+                warnings: own_warnings(host),
                 peers: plan
                     .peers
                     .iter()
@@ -364,6 +467,7 @@ pub fn json(deployment: &Deployment, shown: Shown) -> serde_json::Value {
                                 let (carries, host, reaches) = match allowed.carries {
                                     Carries::Address(owner) => ("address", Some(name(owner)), None),
                                     Carries::Route(owner) => ("route", Some(name(owner)), None),
+                                    Carries::Extra => ("extra", None, None),
                                     Carries::Overlay => (
                                         "overlay",
                                         None,

@@ -11,6 +11,7 @@ mod validate;
 mod yaml_error;
 
 pub(crate) use suggest::edit_distance;
+pub use validate::settings::{MTU_MAX, mtu_min};
 pub use validate::{DEFAULT_KEEPALIVE, DEFAULT_PORT};
 
 use crate::core::error::{At, Diagnostic, Error, Result};

@@ -23,6 +23,14 @@ pub struct RawNetwork {
     pub keepalive: Option<Spanned<i64>>,
     pub mtu: Option<Spanned<i64>>,
     pub preshared_keys: Option<Spanned<bool>>,
+    // Interface settings every host gets unless it sets its own (see `validate/settings.rs`).
+    pub dns: Option<Spanned<OneOrMany>>,
+    pub table: Option<Spanned<Scalar>>,
+    pub fwmark: Option<Spanned<Scalar>>,
+    pub pre_up: Option<Spanned<OneOrMany>>,
+    pub post_up: Option<Spanned<OneOrMany>>,
+    pub pre_down: Option<Spanned<OneOrMany>>,
+    pub post_down: Option<Spanned<OneOrMany>>,
     /// A value had the wrong kind (already reported), e.g. `addresses: {}`.
     pub broken: bool,
 }
@@ -51,6 +59,21 @@ pub struct RawHost {
     pub routes: Option<Spanned<OneOrMany>>,
     pub listen_port: Option<Spanned<i64>>,
     pub ssh: Option<Spanned<RawSsh>>,
+    // Per-host interface settings over the network's (see `validate/settings.rs`).
+    pub dns: Option<Spanned<OneOrMany>>,
+    pub mtu: Option<Spanned<i64>>,
+    pub table: Option<Spanned<Scalar>>,
+    pub fwmark: Option<Spanned<Scalar>>,
+    pub keepalive: Option<Spanned<i64>>,
+    pub pre_up: Option<Spanned<OneOrMany>>,
+    pub post_up: Option<Spanned<OneOrMany>>,
+    pub pre_down: Option<Spanned<OneOrMany>>,
+    pub post_down: Option<Spanned<OneOrMany>>,
+    pub allowed_ips: Option<Spanned<PeerPrefixes>>,
+    /// `false`: a device wgdeploy never logs into (see `validate/device.rs`).
+    pub manage: Option<Spanned<bool>>,
+    /// A device's own public key (`wg pubkey` on the device); only with `manage: false`.
+    pub public_key: Option<Spanned<String>>,
     /// One of its values had the wrong kind (already reported): its own checks are skipped, as
     /// they would report the consequences of the missing value.
     pub broken: bool,
@@ -65,3 +88,13 @@ pub struct RawHosts(pub Vec<(Spanned<String>, RawHost)>);
 /// `address: [100.64.0.9, fd00::9]` both work. Each item keeps its own location.
 #[derive(Debug, Default, Clone)]
 pub struct OneOrMany(pub Vec<Spanned<String>>);
+
+/// A scalar kept as text whatever YAML made of it: `table: off` (a YAML 1.1 boolean, kept as
+/// `off`), `table: 100` and `fwmark: 0xca6c` all arrive here, and validation decides what the text
+/// means.
+#[derive(Debug, Default, Clone)]
+pub struct Scalar(pub String);
+
+/// `allowed_ips: { relay1: [198.18.60.0/24] }`: extra prefixes per peer name, in file order.
+#[derive(Debug, Default)]
+pub struct PeerPrefixes(pub Vec<(Spanned<String>, Spanned<OneOrMany>)>);

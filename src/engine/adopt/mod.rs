@@ -29,6 +29,8 @@ pub fn jobs(inventory: &Inventory, hosts: &[String]) -> Vec<Job> {
     inventory
         .hosts
         .iter()
+        // Devices are never logged into: nothing to read there.
+        .filter(|host| !host.is_device())
         .filter(|host| hosts.is_empty() || hosts.iter().any(|h| h == host.name.as_str()))
         .map(|host| Job {
             name: host.name.as_str().to_owned(),

@@ -8,7 +8,8 @@ echo '@@os'
 # shellcheck disable=SC1091
 ( . /etc/os-release 2>/dev/null && printf '%s\n' "${PRETTY_NAME:-$ID}" ) || uname -sr
 echo '@@tools'
-for tool in wg wg-quick flock awk stat; do command -v "$tool" >/dev/null 2>&1 && echo "$tool"; done
+# resolvconf: wg-quick needs it for a config with `DNS =`.
+for tool in wg wg-quick flock awk stat resolvconf; do command -v "$tool" >/dev/null 2>&1 && echo "$tool"; done
 echo '@@systemd'
 if [ -d "$root/run/systemd/system" ] && command -v systemctl >/dev/null 2>&1; then
   echo yes

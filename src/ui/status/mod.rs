@@ -13,7 +13,7 @@ mod hosts;
 pub mod json;
 mod model;
 mod ping;
-mod units;
+pub(crate) mod units;
 
 pub use hosts::{health_line, hosts_report};
 pub use model::{

@@ -5,7 +5,7 @@ use crate::core::model::printable;
 use std::collections::HashMap;
 
 /// Seconds as a short age: `12s`, `4m 3s`, `2h 5m`, `3d 4h` (zero parts left out: `5m`).
-pub(super) fn format_age(secs: u64) -> String {
+pub(crate) fn format_age(secs: u64) -> String {
     const MINUTE: u64 = 60;
     const HOUR: u64 = 60 * MINUTE;
     const DAY: u64 = 24 * HOUR;

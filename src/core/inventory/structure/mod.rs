@@ -21,6 +21,13 @@ const NETWORK_KEYS: &[&str] = &[
     "keepalive",
     "mtu",
     "preshared_keys",
+    "dns",
+    "table",
+    "fwmark",
+    "pre_up",
+    "post_up",
+    "pre_down",
+    "post_down",
 ];
 const DEFAULTS_KEYS: &[&str] = &["ssh"];
 const SSH_KEYS: &[&str] = &["host", "user", "port", "identity", "jump", "become"];
@@ -32,7 +39,31 @@ const HOST_KEYS: &[&str] = &[
     "routes",
     "listen_port",
     "ssh",
+    "dns",
+    "mtu",
+    "table",
+    "fwmark",
+    "keepalive",
+    "pre_up",
+    "post_up",
+    "pre_down",
+    "post_down",
+    "allowed_ips",
+    "manage",
+    "public_key",
 ];
+
+// What the interface settings take, in words for a value of the wrong kind.
+const DNS: (&str, &str) = (
+    "a resolver address or search domain, or a list of them",
+    "a list of resolver addresses or search domains, one per item",
+);
+const HOOK: (&str, &str) = (
+    "a command or a list of commands",
+    "a list of commands, one per item",
+);
+const TABLE: &str = "`auto`, `off` or a table number";
+const FWMARK: &str = "a number, hex such as `0xca6c`, or `off`";
 
 /// A mapping being read: where it is, for messages, and which keys it takes.
 struct Section<'s> {
@@ -111,6 +142,13 @@ fn network(
             "keepalive" => raw.keepalive = read.integer(value),
             "mtu" => raw.mtu = read.integer(value),
             "preshared_keys" => raw.preshared_keys = read.boolean(value),
+            "dns" => raw.dns = read.one_or_many_of(value, DNS.0, DNS.1),
+            "table" => raw.table = read.scalar(value, TABLE),
+            "fwmark" => raw.fwmark = read.scalar(value, FWMARK),
+            "pre_up" => raw.pre_up = read.one_or_many_of(value, HOOK.0, HOOK.1),
+            "post_up" => raw.post_up = read.one_or_many_of(value, HOOK.0, HOOK.1),
+            "pre_down" => raw.pre_down = read.one_or_many_of(value, HOOK.0, HOOK.1),
+            "post_down" => raw.post_down = read.one_or_many_of(value, HOOK.0, HOOK.1),
             _ => bad |= unknown_key(checker, &section, &key, key_at),
         }
     }
@@ -254,6 +292,18 @@ fn host(checker: &mut Checker, name: &str, node: Spanned<Node>) -> RawHost {
             "via" => raw.via = read.text(value),
             "routes" => raw.routes = read.one_or_many(value),
             "listen_port" => raw.listen_port = read.integer(value),
+            "dns" => raw.dns = read.one_or_many_of(value, DNS.0, DNS.1),
+            "mtu" => raw.mtu = read.integer(value),
+            "table" => raw.table = read.scalar(value, TABLE),
+            "fwmark" => raw.fwmark = read.scalar(value, FWMARK),
+            "keepalive" => raw.keepalive = read.integer(value),
+            "pre_up" => raw.pre_up = read.one_or_many_of(value, HOOK.0, HOOK.1),
+            "post_up" => raw.post_up = read.one_or_many_of(value, HOOK.0, HOOK.1),
+            "pre_down" => raw.pre_down = read.one_or_many_of(value, HOOK.0, HOOK.1),
+            "post_down" => raw.post_down = read.one_or_many_of(value, HOOK.0, HOOK.1),
+            "allowed_ips" => raw.allowed_ips = read.peer_prefixes(value),
+            "manage" => raw.manage = read.boolean(value),
+            "public_key" => raw.public_key = read.text(value),
             "ssh" => {
                 let ssh = Section {
                     place: format!("in `ssh` of host `{shown}`"),

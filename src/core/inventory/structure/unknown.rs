@@ -1,4 +1,5 @@
-//! Unknown keys: a typo of a key that exists, a setting wgdeploy does not have (yet), or neither.
+//! Unknown keys: a typo of a key that exists, a setting wgdeploy does not have (yet, or by design),
+//! or neither.
 
 use super::Section;
 use super::values::report;
@@ -19,7 +20,7 @@ pub(super) fn unknown_key(
 ) -> bool {
     let shown = printable_excerpt(key);
     let keys = section.keys.join(", ");
-    let meant = closest(key, section.keys);
+    let meant = closest(key, section.keys).or_else(|| wg_quick_name(key, section.keys));
     let (message, help) = match (meant, missing_setting(key, section.is_host)) {
         (Some(name), _) => (
             format!(
@@ -35,11 +36,16 @@ pub(super) fn unknown_key(
             ),
             help.to_owned(),
         ),
-        (None, Some(Missing::NotYet(why))) => {
+        (None, Some(missing @ (Missing::NotYet(why) | Missing::ByDesign(why)))) => {
             let scope = if section.is_host { "per-host " } else { "" };
+            let yet = if matches!(missing, Missing::NotYet(_)) {
+                " yet"
+            } else {
+                ""
+            };
             (
                 format!(
-                    "unknown key `{shown}` {}: wgdeploy has no {scope}`{shown}` setting yet",
+                    "unknown key `{shown}` {}: wgdeploy has no {scope}`{shown}` setting{yet}",
                     section.place
                 ),
                 format!("{why}; remove the key"),
@@ -61,43 +67,60 @@ pub(super) fn unknown_key(
 enum Missing {
     /// The setting exists, in another place.
     Elsewhere(&'static str),
-    /// wgdeploy has no such setting; why, and what to do instead.
+    /// wgdeploy has no such setting (yet); why, and what to do instead.
     NotYet(&'static str),
+    /// wgdeploy has no such setting on purpose (it computes or refuses it); why.
+    ByDesign(&'static str),
+}
+
+/// A wg-quick name (`PostUp`, `PersistentKeepalive`, `AllowedIPs`) of a key that exists here.
+fn wg_quick_name<'k>(key: &str, keys: &[&'k str]) -> Option<&'k str> {
+    let wanted = match plain(key).as_str() {
+        "dns" => "dns",
+        "mtu" => "mtu",
+        "table" => "table",
+        "fwmark" => "fwmark",
+        "preup" => "pre_up",
+        "postup" => "post_up",
+        "predown" => "pre_down",
+        "postdown" => "post_down",
+        "persistentkeepalive" => "keepalive",
+        "allowedips" => "allowed_ips",
+        "listenport" => "listen_port",
+        "publickey" => "public_key",
+        _ => return None,
+    };
+    keys.iter().copied().find(|name| *name == wanted)
+}
+
+/// A key without case, `_` or `-`: `Post-Up`, `post_up` and `PostUp` are one name.
+fn plain(key: &str) -> String {
+    key.chars()
+        .filter(|c| !matches!(c, '_' | '-'))
+        .collect::<String>()
+        .to_ascii_lowercase()
 }
 
 /// Settings people expect from wg-quick or other tools, which wgdeploy does not have where they
-/// were written.
+/// were written. (Those it has, such as `dns` or `post_up`, were matched by `wg_quick_name`.)
 fn missing_setting(key: &str, in_host: bool) -> Option<Missing> {
-    let plain: String = key
-        .chars()
-        .filter(|c| !matches!(c, '_' | '-'))
-        .collect::<String>()
-        .to_ascii_lowercase();
-    let hooks = "wgdeploy does not write wg-quick's `Table`, `FwMark`, `PreUp`, `PostUp`, `PreDown`, `PostDown` or `SaveConfig` lines; a template of your own (`--templates DIR`) can add them";
-    Some(match plain.as_str() {
-        "mtu" if in_host => Missing::NotYet("`network.mtu` sets the MTU of every host's interface"),
-        "keepalive" | "persistentkeepalive" if in_host => {
-            Missing::NotYet("`network.keepalive` sets the keepalive that hosts behind NAT send")
-        }
+    Some(match plain(key).as_str() {
         "interface" if in_host => {
             Missing::NotYet("`network.interface` names the interface on every host")
         }
         "port" if in_host => Missing::Elsewhere(
             "a host's own port is `listen_port` (`network.port` is the default for every host)",
         ),
-        "dns" => Missing::NotYet(
-            "wgdeploy does not configure DNS servers for the tunnel; set DNS on the host, or add a `DNS =` line with a template of your own (`--templates DIR`)",
+        "allowedips" if !in_host => Missing::Elsewhere(
+            "`allowed_ips` is a per-host setting (extra prefixes a host sends to one of its peers, e.g. `allowed_ips: { relay1: [0.0.0.0/0] }` on that host); wgdeploy computes every peer's own AllowedIPs from the inventory",
         ),
-        "table" | "fwmark" | "postup" | "postdown" | "preup" | "predown" | "saveconfig" => {
-            Missing::NotYet(hooks)
-        }
-        "allowedips" => Missing::NotYet(
-            "wgdeploy computes every peer's AllowedIPs from the inventory; list subnets behind a host in its `routes`",
+        "saveconfig" => Missing::ByDesign(
+            "wgdeploy never writes `SaveConfig = true`: wg-quick would save the running interface over the deployed config on every `down`",
         ),
-        "publickey" | "privatekey" | "presharedkey" => Missing::NotYet(
-            "wgdeploy generates keys and keeps them in the state file; `wgdeploy adopt` keeps the keys of hosts that already run WireGuard",
+        "publickey" | "privatekey" | "presharedkey" => Missing::ByDesign(
+            "wgdeploy generates keys and keeps them in the state file; `wgdeploy adopt` keeps the keys of hosts that already run WireGuard, and a device (`manage: false`) may carry its own `public_key`",
         ),
-        "peers" => Missing::NotYet(
+        "peers" => Missing::ByDesign(
             "wgdeploy computes each host's peers from the inventory (relays, `via`, endpoints)",
         ),
         _ => return None,

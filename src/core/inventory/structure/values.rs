@@ -3,7 +3,7 @@
 
 use super::Section;
 use crate::core::inventory::checker::Checker;
-use crate::core::inventory::raw::OneOrMany;
+use crate::core::inventory::raw::{OneOrMany, PeerPrefixes, Scalar};
 use crate::core::inventory::tree::Node;
 use crate::core::model::printable_excerpt;
 use serde_saphyr::{Location, Spanned};
@@ -129,7 +129,22 @@ impl Reader<'_, '_, '_> {
         }
     }
 
+    /// Addresses or ranges: one, or a list of them.
     pub(super) fn one_or_many(&mut self, node: Spanned<Node>) -> Option<Spanned<OneOrMany>> {
+        self.one_or_many_of(
+            node,
+            "an address or a list of them",
+            "a list of addresses, one per item",
+        )
+    }
+
+    /// One value or a list of them; `whole` and `item` say what is expected of each, in words.
+    pub(super) fn one_or_many_of(
+        &mut self,
+        node: Spanned<Node>,
+        whole: &str,
+        each: &str,
+    ) -> Option<Spanned<OneOrMany>> {
         let at = node.referenced;
         let items = match node.value {
             Node::Null => Vec::new(),
@@ -139,9 +154,7 @@ impl Reader<'_, '_, '_> {
                     let item_at = item.referenced;
                     match &item.value {
                         Node::Null => {}
-                        Node::List(_) | Node::Map(_) => {
-                            self.wrong(&item.value, &item_at, "a list of addresses, one per item")
-                        }
+                        Node::List(_) | Node::Map(_) => self.wrong(&item.value, &item_at, each),
                         scalar => texts.push(Spanned::new(
                             scalar_text(self.checker, scalar, &item_at),
                             item_at,
@@ -152,7 +165,7 @@ impl Reader<'_, '_, '_> {
                 texts
             }
             Node::Map(_) => {
-                self.wrong(&node.value, &at, "an address or a list of them");
+                self.wrong(&node.value, &at, whole);
                 return None;
             }
             scalar => vec![Spanned::new(
@@ -162,6 +175,63 @@ impl Reader<'_, '_, '_> {
             )],
         };
         Some(Spanned::new(OneOrMany(items), at, at))
+    }
+}
+
+impl Reader<'_, '_, '_> {
+    /// A scalar kept as text as written, whatever YAML made of it: `table: off` (a YAML 1.1
+    /// boolean) stays `off`, `fwmark: 0xca6c` stays `0xca6c`; validation decides what it means.
+    pub(super) fn scalar(
+        &mut self,
+        node: Spanned<Node>,
+        expected: &str,
+    ) -> Option<Spanned<Scalar>> {
+        let at = node.referenced;
+        match &node.value {
+            Node::Null => None,
+            Node::Text(_) | Node::Int(_) | Node::Bool(_) => Some(Spanned::new(
+                Scalar(scalar_text(self.checker, &node.value, &at)),
+                at,
+                at,
+            )),
+            Node::Float(_) | Node::List(_) | Node::Map(_) => {
+                self.wrong(&node.value, &at, expected);
+                None
+            }
+        }
+    }
+
+    /// `allowed_ips: { PEER: [PREFIX, …] }`: prefixes per peer name, in file order.
+    pub(super) fn peer_prefixes(&mut self, node: Spanned<Node>) -> Option<Spanned<PeerPrefixes>> {
+        let at = node.referenced;
+        let entries = match node.value {
+            Node::Null => Vec::new(),
+            Node::Map(entries) => entries,
+            other => {
+                self.wrong(
+                    &other,
+                    &at,
+                    "a mapping of peer names to prefixes, e.g. `{ relay1: [198.18.60.0/24] }`",
+                );
+                return None;
+            }
+        };
+        let mut peers = Vec::with_capacity(entries.len());
+        for (key, value) in entries {
+            let Some(name) = super::key_text(self.checker, &key, "peer name") else {
+                *self.broken = true;
+                continue;
+            };
+            let Some(prefixes) = self.one_or_many_of(
+                value,
+                "a prefix or a list of them, e.g. `[198.18.60.0/24]`",
+                "a list of prefixes, one per item",
+            ) else {
+                continue;
+            };
+            peers.push((Spanned::new(name, key.referenced, key.referenced), prefixes));
+        }
+        Some(Spanned::new(PeerPrefixes(peers), at, at))
     }
 }
 

@@ -69,8 +69,14 @@ pub(super) fn check_cross_host(
             Some("mark a host with a public endpoint as a relay (`relay: true`), or give these hosts endpoints if they are reachable".into()),
         );
     }
-    if !nat.is_empty() && network.keepalive == 0 {
-        let names: Vec<&str> = nat
+    // A NAT-ed host with its own `keepalive` does not use the network's.
+    let nat_default: Vec<HostId> = nat
+        .iter()
+        .copied()
+        .filter(|&id| hosts[id].settings.keepalive.is_none())
+        .collect();
+    if !nat_default.is_empty() && network.keepalive == 0 {
+        let names: Vec<&str> = nat_default
             .iter()
             .take(5)
             .map(|&id| hosts[id].name.as_str())

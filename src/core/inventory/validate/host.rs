@@ -2,6 +2,7 @@
 
 use super::super::raw::{RawHost, RawSsh};
 use super::Checker;
+use super::device::check_device;
 use super::network::{NetworkDraft, parse_cidr};
 use super::ssh::check_ssh;
 use crate::core::error::At;
@@ -149,6 +150,9 @@ pub(super) fn check_host(
         raw.ssh.as_ref().map(|ssh| &ssh.value),
         defaults_ssh,
     );
+    let device = check_device(checker, &host_name, raw);
+    // A device is never logged into, so `defaults.ssh.jump` means nothing for it.
+    let jump = jump.filter(|_| device.is_none());
 
     if checker.problems.len() > problems_before {
         return None;
@@ -163,6 +167,8 @@ pub(super) fn check_host(
         listen_port,
         ssh,
         at: name_at.clone(),
+        settings: Default::default(),
+        device,
     };
     let refs = HostRefs {
         name_at,

@@ -2,16 +2,19 @@
 //! and attaches to each the file, line, column, host and the fix.
 
 mod cross_host;
+mod device;
 mod home;
 mod host;
 mod network;
 mod references;
+pub(super) mod settings;
 mod ssh;
 
 pub(super) use super::checker::Checker;
 use super::raw::RawInventory;
 use crate::core::error::{At, Error};
-use crate::core::model::Inventory;
+use crate::core::model::{Inventory, Role, printable};
+use ipnet::IpNet;
 use std::path::Path;
 
 pub const DEFAULT_PORT: u16 = 51820;
@@ -26,6 +29,11 @@ pub(super) fn validate(mut checker: Checker, raw: RawInventory) -> Result<Invent
     let structural = checker.problems.len();
     let broken = raw.broken;
     let network = network::check_network(&mut checker, raw.network.as_ref());
+    let defaults = settings::network(
+        &mut checker,
+        raw.network.as_ref().map(|raw| &raw.value),
+        network.mtu,
+    );
     let defaults_ssh = raw
         .defaults
         .and_then(|defaults| defaults.value.ssh)
@@ -51,23 +59,47 @@ pub(super) fn validate(mut checker: Checker, raw: RawInventory) -> Result<Invent
 
     let mut hosts = Vec::with_capacity(raw_hosts.len());
     let mut pending = Vec::with_capacity(raw_hosts.len());
+    let mut extra_peers = Vec::with_capacity(raw_hosts.len());
     let mut complete = !broken;
+    let has_v6 = network.ranges.iter().any(|net| matches!(net, IpNet::V6(_)));
     for (name, body) in &raw_hosts {
         complete &= !body.broken;
-        if let Some((host, refs)) =
+        let role = if body.endpoint.is_some() {
+            Role::Public
+        } else {
+            Role::Nat
+        };
+        let (own, peers) = settings::host(
+            &mut checker,
+            &defaults,
+            network.keepalive,
+            has_v6,
+            &printable(&name.value),
+            role,
+            body,
+        );
+        if let Some((mut host, refs)) =
             host::check_host(&mut checker, &network, name, body, defaults_ssh.as_ref())
         {
+            host.settings = own;
             hosts.push(host);
             pending.push(refs);
+            extra_peers.push(peers);
         }
     }
     // Cross-host rules only make sense once every host parsed; otherwise they would cascade.
     let sound = |checker: &Checker| complete && checker.problems.len() == structural;
     if sound(&checker) {
         references::resolve_references(&mut checker, &mut hosts, &pending);
+        device::check_jumps(&mut checker, &hosts, |id| {
+            pending[id].jump.as_ref().and_then(|(_, at)| at.clone())
+        });
     }
     if sound(&checker) {
         cross_host::check_cross_host(&mut checker, &network, &mut hosts, &pending);
+    }
+    if sound(&checker) {
+        settings::resolve_peers(&mut checker, &mut hosts, extra_peers, &network.ranges);
     }
     // In file order: problems of structure and of meaning were found in two passes.
     let mut problems = checker.problems;
@@ -78,9 +110,11 @@ pub(super) fn validate(mut checker: Checker, raw: RawInventory) -> Result<Invent
     if let Some(error) = Error::from_all(problems) {
         return Err(error);
     }
+    let mut network = network.into_network();
+    network.settings = defaults;
     Ok(Inventory {
         path: file.to_owned(),
-        network: network.into_network(),
+        network,
         hosts,
     })
 }

@@ -4,6 +4,7 @@ use super::super::raw::RawNetwork;
 use super::Checker;
 use super::DEFAULT_KEEPALIVE;
 use super::DEFAULT_PORT;
+use super::settings::{MTU_MAX, mtu_min};
 use crate::core::error::At;
 use crate::core::model::{InterfaceName, Network, printable_excerpt};
 use ipnet::IpNet;
@@ -33,6 +34,7 @@ impl NetworkDraft {
             mtu: self.mtu,
             preshared_keys: self.preshared_keys,
             ranges_at: self.ranges_at,
+            settings: Default::default(),
         }
     }
 }
@@ -140,11 +142,10 @@ pub(super) fn check_network(
         .as_ref()
         .and_then(|keepalive| checker.at_of(keepalive));
     let has_v6 = ranges.iter().any(|net| matches!(net, IpNet::V6(_)));
-    let mtu_min = if has_v6 { 1280 } else { 576 };
     let mtu = raw
         .mtu
         .as_ref()
-        .and_then(|mtu| checker.number(mtu, None, "network.mtu", mtu_min, u16::MAX));
+        .and_then(|mtu| checker.number(mtu, None, "network.mtu", mtu_min(has_v6), MTU_MAX));
     let preshared_keys = raw.preshared_keys.as_ref().is_some_and(|psk| psk.value);
     NetworkDraft {
         interface,
