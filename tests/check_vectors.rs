@@ -273,13 +273,33 @@ fn keys_written_in_any_case_are_never_printed() {
         }
         let output = wgdeploy(&args);
         assert_eq!(output.status.code(), Some(1));
-        let err = stderr(&output);
-        assert!(err.contains("home.conf:4:1"), "{err}");
-        assert!(err.contains("privatekeyy = (redacted)"), "{err}");
-        assert!(
-            err.contains("`PrivateKey` is not a base64 32-byte key"),
-            "{err}"
-        );
+        if json {
+            // Under --json the errors are the JSON document (positions, no source lines).
+            let document: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+            let errors = document["errors"].as_array().unwrap();
+            assert!(
+                errors.iter().any(|error| error["file"]
+                    .as_str()
+                    .is_some_and(|file| file.ends_with("home.conf"))
+                    && error["line"] == 4
+                    && error["column"] == 1),
+                "{document}"
+            );
+            assert!(
+                errors
+                    .iter()
+                    .any(|error| error["message"] == "`PrivateKey` is not a base64 32-byte key"),
+                "{document}"
+            );
+        } else {
+            let err = stderr(&output);
+            assert!(err.contains("home.conf:4:1"), "{err}");
+            assert!(err.contains("privatekeyy = (redacted)"), "{err}");
+            assert!(
+                err.contains("`PrivateKey` is not a base64 32-byte key"),
+                "{err}"
+            );
+        }
         no_secret(&output, "check on broken files");
     }
 }

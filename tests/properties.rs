@@ -23,7 +23,14 @@ proptest! {
         let end = (at + cut).min(source.len());
         let end = (end..=source.len()).find(|&index| source.is_char_boundary(index)).unwrap_or(source.len());
         let mutated = format!("{}{}{}", &source[..at], insert, &source[end..]);
-        let _ = wgdeploy::core::inventory::parse(Path::new("fuzz.yaml"), &mutated);
+        if let Err(error) = wgdeploy::core::inventory::parse(Path::new("fuzz.yaml"), &mutated) {
+            // Whatever the damage, the words are wgdeploy's, not serde's or Rust's.
+            let text = error.to_string();
+            for words in ["deserialize", "Option<", "serde", "invalid type", "unknown field", "expected one of"] {
+                prop_assert!(!text.contains(words), "{words:?} in\n{text}");
+            }
+            prop_assert!(!error.diagnostics().is_empty());
+        }
     }
 }
 

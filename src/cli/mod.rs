@@ -2,7 +2,7 @@
 //! engine; one module per command; output written through `out`.
 
 use crate::cli::args::{Cli, Command};
-use crate::core::error::Result;
+use crate::core::error::{Error, Result};
 use std::io::Write;
 
 pub mod adopt;
@@ -34,8 +34,58 @@ pub fn parse() -> Cli {
 
 /// Runs a command; what it prints goes to `out`. Returns the exit code of a successful run (`plan
 /// --detailed-exitcode` uses 2 for "changes").
+///
+/// A command given `--json` that fails before printing its document prints the errors as one JSON
+/// document instead (README, "JSON output") and fails silently: a script reading stdout gets JSON
+/// either way, and the exit code is still 1.
 pub fn run(cli: Cli, out: &mut dyn Write) -> Result<u8> {
-    match cli.command {
+    let json = wants_json(&cli.command);
+    let mut watched = Watched {
+        inner: out,
+        written: false,
+    };
+    match dispatch(cli.command, &mut watched) {
+        Err(error) if json && !watched.written && !error.diagnostics().is_empty() => {
+            let mut text = serde_json::to_string_pretty(&crate::ui::errors::json(&error))
+                .expect("a JSON value serializes");
+            text.push('\n');
+            out::write_out(watched.inner, &text)?;
+            Err(Error::silent())
+        }
+        other => other,
+    }
+}
+
+/// Whether the command prints JSON (`--json`), errors included.
+fn wants_json(command: &Command) -> bool {
+    match command {
+        Command::Plan(args) => args.json,
+        Command::Check(args) => args.json,
+        Command::Status(args) => args.json,
+        _ => false,
+    }
+}
+
+/// `out`, noting whether anything was printed: errors after part of a document (a broken pipe
+/// mid-way) stay plain text rather than a second document.
+struct Watched<'a> {
+    inner: &'a mut dyn Write,
+    written: bool,
+}
+
+impl Write for Watched<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.written |= !buf.is_empty();
+        self.inner.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+fn dispatch(command: Command, out: &mut dyn Write) -> Result<u8> {
+    match command {
         Command::Plan(args) if args.offline => plan_offline::plan(&args, out).map(|()| 0),
         Command::Plan(args) => live::plan(&args, out),
         Command::Apply(args) => live::apply(&args, out),

@@ -16,8 +16,15 @@ pub struct At {
     pub file: PathBuf,
     pub line: usize,
     pub column: usize,
+    /// The line, or the part of a long line around the column (cut with `…`).
     pub text: Option<String>,
+    /// The column within `text` (1-based) where the caret goes: `column` unless the line was cut.
+    pub caret: usize,
 }
+
+/// Characters of a source line shown around the column; a longer line (a 10 MB value, a whole
+/// inventory in flow style on one line) is cut so that an error stays a few lines long.
+const EXCERPT_CHARS: usize = 100;
 
 impl At {
     /// A location inside `source` (the whole text of `file`), with that line captured for display.
@@ -38,12 +45,20 @@ impl At {
     }
 
     fn with_text(file: &Path, text: Option<&str>, line: usize, column: usize) -> At {
-        let text = text.map(str::to_owned);
+        let column = column.max(1);
+        let (text, caret) = match text {
+            Some(text) => {
+                let (text, caret) = excerpt(text, column);
+                (Some(text), caret)
+            }
+            None => (None, column),
+        };
         At {
             file: file.to_owned(),
             line,
-            column: column.max(1),
+            column,
             text,
+            caret,
         }
     }
 
@@ -54,8 +69,31 @@ impl At {
             line: 0,
             column: 0,
             text: None,
+            caret: 0,
         }
     }
+}
+
+/// At most [`EXCERPT_CHARS`] characters of `line` around `column` (1-based, in characters), with
+/// `…` where it was cut, and the caret's column within the excerpt.
+fn excerpt(line: &str, column: usize) -> (String, usize) {
+    let length = line.chars().count();
+    if length <= EXCERPT_CHARS {
+        return (line.to_owned(), column);
+    }
+    let index = column.saturating_sub(1).min(length);
+    let start = index.saturating_sub(EXCERPT_CHARS / 3);
+    let end = (start + EXCERPT_CHARS).min(length);
+    let mut text: String = line.chars().skip(start).take(end - start).collect();
+    let mut caret = index - start + 1;
+    if start > 0 {
+        text.insert(0, '…');
+        caret += 1;
+    }
+    if end < length {
+        text.push('…');
+    }
+    (text, caret)
 }
 
 /// One problem, with everything a person needs to act on it.
@@ -108,7 +146,7 @@ impl fmt::Display for Diagnostic {
                 // The caret sits under the column; tabs are kept so it lines up in a terminal.
                 let pad: String = text
                     .chars()
-                    .take(at.column.saturating_sub(1))
+                    .take(at.caret.saturating_sub(1))
                     .map(|c| if c == '\t' { '\t' } else { ' ' })
                     .collect();
                 writeln!(f, " {gutter} |")?;
@@ -166,8 +204,16 @@ impl Error {
 
     /// An I/O failure on a named path, with the fix when the cause is a common one.
     pub fn io(action: &str, path: &Path, err: &std::io::Error) -> Error {
-        let mut diagnostic =
-            Diagnostic::new(format!("cannot {action} `{}`: {err}", path.display()));
+        // std's text ends in " (os error 2)", which means nothing to a user.
+        let text = err.to_string();
+        let text = text
+            .rfind(" (os error ")
+            .map_or(text.as_str(), |index| &text[..index]);
+        let mut diagnostic = Diagnostic::new(format!(
+            "cannot {action} `{}`: {}",
+            path.display(),
+            text.to_lowercase()
+        ));
         diagnostic.help = match err.kind() {
             std::io::ErrorKind::NotFound => {
                 Some("check the path; it is relative to the current directory".into())
@@ -224,6 +270,19 @@ mod tests {
             text,
             "error: `via` names `db1`, which is not a relay\n  --> inv.yaml:3:10\n   |\n 3 |     via: db1\n   |          ^\n  = host: laptop\n  = help: set `relay: true` on `db1`\n"
         );
+    }
+
+    #[test]
+    fn long_lines_are_cut_around_the_column() {
+        let line = format!("  port: {}x{}", "a".repeat(5000), "b".repeat(5000));
+        let at = At::in_source(Path::new("i.yaml"), &line, 1, 5009);
+        let text = at.text.clone().unwrap();
+        assert!(text.chars().count() <= EXCERPT_CHARS + 2, "{text}");
+        assert!(text.starts_with('…') && text.ends_with('…'));
+        assert_eq!(text.chars().nth(at.caret - 1), Some('x'));
+        assert_eq!((at.line, at.column), (1, 5009));
+        let short = At::in_source(Path::new("i.yaml"), "  port: x", 1, 9);
+        assert_eq!((short.text.as_deref(), short.caret), (Some("  port: x"), 9));
     }
 
     #[test]

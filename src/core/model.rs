@@ -32,8 +32,8 @@ impl HostName {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
         if !first_ok || !rest_ok {
             return Err(format!(
-                "host name `{}` may only contain letters, digits, `.`, `_` and `-`, and must start with a letter or digit",
-                printable(name)
+                "host name `{}` may only contain ASCII letters (a-z, A-Z), digits, `.`, `_` and `-`, and must start with a letter or digit",
+                printable_excerpt(name)
             ));
         }
         Ok(HostName(name.to_owned()))
@@ -59,7 +59,7 @@ impl InterfaceName {
         if name.is_empty() || name.len() > 15 {
             return Err(format!(
                 "interface name `{}` must be 1 to 15 characters long (Linux limit)",
-                printable(name)
+                printable_excerpt(name)
             ));
         }
         if !name
@@ -67,8 +67,8 @@ impl InterfaceName {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '=' | '+' | '.' | '-'))
         {
             return Err(format!(
-                "interface name `{}` may only contain letters, digits and `_=+.-` (wg-quick's rule)",
-                printable(name)
+                "interface name `{}` may only contain ASCII letters, digits and `_=+.-` (wg-quick's rule)",
+                printable_excerpt(name)
             ));
         }
         if name == "." || name == ".." {
@@ -128,9 +128,15 @@ impl Endpoint {
     /// since 51820 is not a 16-bit group) must not read differently from `…:4000`.
     pub fn parse(text: &str, default_port: u16) -> Result<Endpoint, String> {
         let text = text.trim();
-        let bad = |why: &str| format!("endpoint `{}` {why}", printable(text));
+        let bad = |why: &str| format!("endpoint `{}` {why}", printable_excerpt(text));
         if text.is_empty() {
             return Err("endpoint must not be empty".into());
+        }
+        if let Some((scheme, _)) = text.split_once("://") {
+            return Err(bad(&format!(
+                "is a URL (`{}://…`): an endpoint is an address or DNS name with an optional UDP port, e.g. `198.51.100.1:51820`, `[2001:db8::1]:51820` or `vpn.example.com:51820`",
+                printable_excerpt(scheme)
+            )));
         }
         if !text.starts_with('[') && text.matches(':').count() > 1 {
             let as_port = text.rsplit_once(':').filter(|(head, port)| {
@@ -235,6 +241,25 @@ impl fmt::Display for Endpoint {
 pub fn printable(text: &str) -> String {
     escape_for_terminal(text, false)
 }
+
+/// [`printable`] for a value echoed in a message: at most [`EXCERPT_CHARS`] characters, then `…`.
+/// A 10 MB value must not become 10 MB of error.
+pub fn printable_excerpt(text: &str) -> String {
+    printable_cut(text, EXCERPT_CHARS)
+}
+
+/// [`printable`] of at most `chars` characters, then `…`.
+pub fn printable_cut(text: &str, chars: usize) -> String {
+    if text.chars().count() <= chars {
+        return printable(text);
+    }
+    let mut shown = printable(&text.chars().take(chars).collect::<String>());
+    shown.push('…');
+    shown
+}
+
+/// Characters of a value shown in a message before it is cut.
+pub const EXCERPT_CHARS: usize = 60;
 
 /// [`printable`] for text of several lines (a config diff, a host's log): keeps newlines and tabs.
 pub fn printable_lines(text: &str) -> String {

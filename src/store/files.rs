@@ -35,3 +35,15 @@ pub fn write_file(path: &Path, content: &[u8], durable: bool) -> std::io::Result
     }
     result
 }
+
+/// What is wrong with a JSON file wgdeploy wrote (state, journal), in words and without quoting
+/// it: serde_json's own text speaks of types and fields, and can quote a private key.
+pub fn json_problem(err: &serde_json::Error) -> String {
+    let what = match err.classify() {
+        serde_json::error::Category::Syntax => "is not valid JSON",
+        serde_json::error::Category::Data => "holds a value wgdeploy does not expect",
+        serde_json::error::Category::Eof => "ends early (the file is cut short)",
+        serde_json::error::Category::Io => "cannot be read",
+    };
+    format!("{what} at line {} column {}", err.line(), err.column())
+}

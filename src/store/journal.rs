@@ -61,7 +61,7 @@ pub fn read(path: &Path) -> Result<Vec<Entry>> {
     };
     parse(&text).map_err(|(line, why)| {
         Diagnostic::new(format!(
-            "{}:{line}: not a journal entry: {why}",
+            "{}:{line}: not a journal entry: the line {why}",
             path.display()
         ))
         .help("the journal is written by wgdeploy; restore the line from a backup or delete it")
@@ -74,7 +74,10 @@ pub fn parse(text: &str) -> std::result::Result<Vec<Entry>, (usize, String)> {
     text.lines()
         .enumerate()
         .filter(|(_, line)| !line.trim().is_empty())
-        .map(|(index, line)| serde_json::from_str(line).map_err(|err| (index + 1, err.to_string())))
+        .map(|(index, line)| {
+            serde_json::from_str(line)
+                .map_err(|err| (index + 1, crate::store::files::json_problem(&err)))
+        })
         .collect()
 }
 
@@ -285,6 +288,12 @@ mod tests {
         std::fs::write(&path, "{\"id\": 1}\n").unwrap();
         let error = format!("{:?}", read(&path).unwrap_err());
         assert!(error.contains(":1: not a journal entry"), "{error}");
+        // In words, not serde's ("invalid type: integer `1`, expected a string").
+        assert!(
+            error.contains("holds a value wgdeploy does not expect at line 1")
+                && !error.contains("invalid type"),
+            "{error}"
+        );
         assert_eq!(
             default_path(Path::new("/x/inventory.yaml")),
             Path::new("/x/inventory.wgdeploy-journal.jsonl")

@@ -148,11 +148,9 @@ impl State {
         let file: StateFile = serde_json::from_str(&text).map_err(|err| {
             Error::from(
                 Diagnostic::new(format!(
-                    "state file `{}` is not valid ({:?} error at line {} column {})",
+                    "state file `{}` {}",
                     path.display(),
-                    err.classify(),
-                    err.line(),
-                    err.column()
+                    crate::store::files::json_problem(&err)
                 ))
                 .help("restore it from a backup; deleting it generates new keys for every host"),
             )
@@ -584,6 +582,26 @@ mod tests {
             err.contains("private key of `a`") && !err.contains("c2VjcmV0"),
             "{err}"
         );
+        // A broken file is described in words, never quoted (it holds keys).
+        for (text, words) in [
+            (
+                "{\"version\": 1, \"hosts\": {\"a\": {\"private_key\": 5}}}",
+                "holds a value wgdeploy does not expect at line 1",
+            ),
+            (
+                "{\"version\": 1, \"hosts\": {\"a\": {\"private_key\": \"c2Vj",
+                "ends early",
+            ),
+            ("{\"version\" 1}", "is not valid JSON at line 1 column 12"),
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let err = State::load(&path).unwrap_err().to_string();
+            assert!(err.contains(words) && !err.contains("c2Vj"), "{err}");
+            assert!(
+                !err.contains("invalid type") && !err.contains("Syntax") && !err.contains("Data"),
+                "{err}"
+            );
+        }
     }
 
     #[test]

@@ -274,6 +274,27 @@ pub struct StatusPingCounts {
     pub unknown: usize,
 }
 
+// ---- errors, under every `--json` ----
+
+/// What a command given `--json` prints instead of its document when it fails before producing
+/// one (an invalid inventory, a missing state file): every problem, as plain text prints them.
+#[derive(Serialize)]
+pub struct Errors {
+    pub errors: Vec<ErrorEntry>,
+}
+
+#[derive(Serialize)]
+pub struct ErrorEntry {
+    pub message: String,
+    /// The file the problem is in, when there is one; `line` and `column` (1-based) when the
+    /// problem has a position in it.
+    pub file: Option<String>,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    pub host: Option<String>,
+    pub help: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -193,7 +193,7 @@ fn split_host_port(text: &str) -> Result<(&str, Option<u16>), String> {
         port.parse::<u16>()
             .ok()
             .filter(|&p| p != 0)
-            .ok_or_else(|| format!("invalid port {port:?}"))
+            .ok_or_else(|| format!("invalid port `{}`", port.escape_debug()))
     };
     if let Some(bracketed) = text.strip_prefix('[') {
         let (host, after) = bracketed
@@ -202,7 +202,7 @@ fn split_host_port(text: &str) -> Result<(&str, Option<u16>), String> {
         return match after.strip_prefix(':') {
             Some(port) => Ok((host, Some(parse_port(port)?))),
             None if after.is_empty() => Ok((host, None)),
-            None => Err(format!("unexpected {after:?} after ']'")),
+            None => Err(format!("unexpected `{}` after `]`", after.escape_debug())),
         };
     }
     match text.split_once(':') {

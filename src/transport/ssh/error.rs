@@ -114,7 +114,7 @@ pub enum SshError {
     #[error("cannot use ssh config {}: {reason}", path.display())]
     Config { path: PathBuf, reason: String },
 
-    #[error("invalid ProxyJump {spec:?} for {hop}: {reason}")]
+    #[error("invalid ProxyJump `{}` for {hop}: {reason}", spec.escape_debug())]
     ProxyJump {
         hop: String,
         spec: String,

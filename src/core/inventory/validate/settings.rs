@@ -1,17 +1,18 @@
 //! Per-host interface settings (`dns`, `mtu`, `table`, `fwmark`, `keepalive`, the four hooks and
 //! extra `allowed_ips`): the network's defaults, each host's overrides, and every bad value as a
-//! located error. Called from `validate.rs`; kept apart so that file stays about hosts and peers.
+//! located error. Called from `validate/mod.rs`; kept apart so `host` stays about a host's place in
+//! the network.
 //!
 //! A host's value replaces the network's as a whole (a host's `dns` or `post_up` list is not added
 //! to the network's): an override is then read in one place, and `dns: []` clears a default.
 
-use super::raw::{OneOrMany, PeerPrefixes, RawHost, RawNetwork, Scalar};
-use crate::core::error::{At, Diagnostic};
+use super::super::raw::{OneOrMany, PeerPrefixes, RawHost, RawNetwork, Scalar};
+use super::Checker;
+use crate::core::error::At;
 use crate::core::model::{Host, HostId, HostSettings, InterfaceSettings, Role, Table, printable};
 use ipnet::IpNet;
-use serde_saphyr::{Location, Spanned};
+use serde_saphyr::Spanned;
 use std::net::IpAddr;
-use std::path::Path;
 
 /// The largest MTU accepted: jumbo frames. Above it no real link carries the packets.
 pub const MTU_MAX: u16 = 9000;
@@ -21,51 +22,9 @@ pub fn mtu_min(has_v6: bool) -> u16 {
     if has_v6 { 1280 } else { 576 }
 }
 
-/// Where problems go, and how saphyr locations become [`At`]s.
-pub(super) struct Sink<'a> {
-    pub file: &'a Path,
-    pub lines: &'a [&'a str],
-    pub problems: &'a mut Vec<Diagnostic>,
-}
-
-impl Sink<'_> {
-    fn at(&self, location: &Location) -> Option<At> {
-        (*location != Location::UNKNOWN && location.line() > 0).then(|| {
-            At::in_lines(
-                self.file,
-                self.lines,
-                location.line() as usize,
-                location.column() as usize,
-            )
-        })
-    }
-
-    fn at_of<T>(&self, spanned: &Spanned<T>) -> Option<At> {
-        self.at(&spanned.referenced)
-    }
-
-    fn report(&mut self, at: Option<At>, host: Option<&str>, message: String, help: &str) {
-        let mut diagnostic = Diagnostic::new(message).help(help);
-        diagnostic.at = Some(at.unwrap_or_else(|| At::file(self.file)));
-        diagnostic.host = host.map(str::to_owned);
-        self.problems.push(diagnostic);
-    }
-
-    /// Items of a scalar-or-list value, each with the best location known for it.
-    fn items<'v>(&self, value: &'v Spanned<OneOrMany>) -> Vec<(&'v str, Option<At>)> {
-        let outer = self.at_of(value);
-        value
-            .value
-            .0
-            .iter()
-            .map(|item| {
-                (
-                    item.value.as_str(),
-                    self.at_of(item).or_else(|| outer.clone()),
-                )
-            })
-            .collect()
-    }
+/// A located problem with its fix.
+fn report(checker: &mut Checker, at: Option<At>, host: Option<&str>, message: String, help: &str) {
+    checker.report(at, host, message, Some(help.to_owned()));
 }
 
 /// Extra prefixes a host wrote for a peer, resolved once every host and home relay is known.
@@ -75,9 +34,9 @@ pub(super) struct PendingPeer {
     prefixes: Vec<(IpNet, Option<At>)>,
 }
 
-/// The network-wide defaults. `mtu` is `network.mtu`, already checked by `validate.rs`.
+/// The network-wide defaults. `mtu` is `network.mtu`, already checked by `network`.
 pub(super) fn network(
-    sink: &mut Sink,
+    checker: &mut Checker,
     raw: Option<&RawNetwork>,
     mtu: Option<u16>,
 ) -> InterfaceSettings {
@@ -93,7 +52,7 @@ pub(super) fn network(
         fwmark: raw.fwmark.as_ref(),
         hooks: [&raw.pre_up, &raw.post_up, &raw.pre_down, &raw.post_down],
     };
-    fields.apply(sink, None, "network.", &mut settings);
+    fields.apply(checker, None, "network.", &mut settings);
     settings
 }
 
@@ -111,19 +70,19 @@ impl Fields<'_> {
     /// Overrides `settings` with every field that is written, checking each.
     fn apply(
         &self,
-        sink: &mut Sink,
+        checker: &mut Checker,
         host: Option<&str>,
         prefix: &str,
         settings: &mut InterfaceSettings,
     ) {
         if let Some(dns) = self.dns {
-            settings.dns = sink
+            settings.dns = checker
                 .items(dns)
                 .into_iter()
                 .filter_map(|(text, at)| {
                     dns_entry(text)
                         .map_err(|why| {
-                            sink.report(at, host, format!("`{prefix}dns` {why}"), "list resolver addresses (`1.1.1.1`, `2606:4700:4700::1111`) and search domains (`corp.example`)")
+                            report(checker, at, host, format!("`{prefix}dns` {why}"), "list resolver addresses (`1.1.1.1`, `2606:4700:4700::1111`) and search domains (`corp.example`)")
                         })
                         .ok()
                 })
@@ -133,8 +92,14 @@ impl Fields<'_> {
             match parse_table(&table.value.0) {
                 Ok(parsed) => settings.table = Some(parsed),
                 Err(why) => {
-                    let at = sink.at_of(table);
-                    sink.report(at, host, format!("`{prefix}table` {why}"), "use `auto` (wg-quick's default: routes in the main table), `off` (no routes: you route traffic into the interface yourself) or a table number such as `100`");
+                    let at = checker.at_of(table);
+                    report(
+                        checker,
+                        at,
+                        host,
+                        format!("`{prefix}table` {why}"),
+                        "use `auto` (wg-quick's default: routes in the main table), `off` (no routes: you route traffic into the interface yourself) or a table number such as `100`",
+                    );
                 }
             }
         }
@@ -142,8 +107,9 @@ impl Fields<'_> {
             match parse_fwmark(&fwmark.value.0) {
                 Ok(parsed) => settings.fwmark = parsed,
                 Err(why) => {
-                    let at = sink.at_of(fwmark);
-                    sink.report(
+                    let at = checker.at_of(fwmark);
+                    report(
+                        checker,
                         at,
                         host,
                         format!("`{prefix}fwmark` {why}"),
@@ -160,13 +126,13 @@ impl Fields<'_> {
         ];
         for ((raw, name), target) in self.hooks.iter().zip(HOOK_NAMES).zip(targets) {
             let Some(raw) = raw else { continue };
-            *target = sink
+            *target = checker
                 .items(raw)
                 .into_iter()
                 .filter_map(|(text, at)| {
                     hook(text)
                         .map_err(|(why, help)| {
-                            sink.report(at, host, format!("`{prefix}{name}` {why}"), help)
+                            report(checker, at, host, format!("`{prefix}{name}` {why}"), help)
                         })
                         .ok()
                 })
@@ -177,7 +143,7 @@ impl Fields<'_> {
 
 /// One host's settings over the network's. `role` decides whether `keepalive` makes sense.
 pub(super) fn host(
-    sink: &mut Sink,
+    checker: &mut Checker,
     defaults: &InterfaceSettings,
     keepalive_default: u16,
     has_v6: bool,
@@ -192,17 +158,20 @@ pub(super) fn host(
         match u16::try_from(mtu.value) {
             Ok(value) if (min..=MTU_MAX).contains(&value) => interface.mtu = Some(value),
             _ => {
-                let at = sink.at_of(mtu);
+                let at = checker.at_of(mtu);
                 let why = if has_v6 {
                     " (IPv6 needs at least 1280 on every link)"
                 } else {
                     ""
                 };
-                sink.report(
+                report(
+                    checker,
                     at,
                     label,
                     format!("`mtu` is {}, outside {min}-{MTU_MAX}{why}", mtu.value),
-                    &format!("use a whole number from {min} to {MTU_MAX}; 1420 suits most links (1500 minus WireGuard's 80 bytes)"),
+                    &format!(
+                        "use a whole number from {min} to {MTU_MAX}; 1420 suits most links (1500 minus WireGuard's 80 bytes)"
+                    ),
                 );
             }
         }
@@ -213,26 +182,35 @@ pub(super) fn host(
         fwmark: raw.fwmark.as_ref(),
         hooks: [&raw.pre_up, &raw.post_up, &raw.pre_down, &raw.post_down],
     };
-    fields.apply(sink, label, "", &mut interface);
+    fields.apply(checker, label, "", &mut interface);
 
     let mut keepalive = None;
     if let Some(value) = &raw.keepalive {
-        let at = sink.at_of(value);
+        let at = checker.at_of(value);
         if role != Role::Nat {
-            sink.report(
+            report(
+                checker,
                 at,
                 label,
-                format!("`{name}` has an endpoint, so it sends no keepalive: `keepalive` is for hosts behind NAT"),
+                format!(
+                    "`{name}` has an endpoint, so it sends no keepalive: `keepalive` is for hosts behind NAT"
+                ),
                 "remove `keepalive` here (hosts behind NAT keep their own mappings open), or remove `endpoint` if the host really is behind NAT",
             );
         } else {
             match u16::try_from(value.value) {
                 Ok(seconds) if seconds >= 1 => keepalive = Some(seconds),
-                _ => sink.report(
+                _ => report(
+                    checker,
                     at,
                     label,
-                    format!("`keepalive` is {}, outside 1-65535: a host behind NAT needs keepalives, or its NAT mapping expires and nobody can reach it", value.value),
-                    &format!("use a number of seconds below your NAT's UDP timeout, e.g. {keepalive_default} (the network's)"),
+                    format!(
+                        "`keepalive` is {}, outside 1-65535: a host behind NAT needs keepalives, or its NAT mapping expires and nobody can reach it",
+                        value.value
+                    ),
+                    &format!(
+                        "use a number of seconds below your NAT's UDP timeout, e.g. {keepalive_default} (the network's)"
+                    ),
                 ),
             }
         }
@@ -241,7 +219,7 @@ pub(super) fn host(
     let pending = raw
         .allowed_ips
         .as_ref()
-        .map(|peers| pending_peers(sink, label, &peers.value))
+        .map(|peers| pending_peers(checker, label, &peers.value))
         .unwrap_or_default();
     (
         HostSettings {
@@ -253,13 +231,17 @@ pub(super) fn host(
     )
 }
 
-fn pending_peers(sink: &mut Sink, label: Option<&str>, peers: &PeerPrefixes) -> Vec<PendingPeer> {
+fn pending_peers(
+    checker: &mut Checker,
+    label: Option<&str>,
+    peers: &PeerPrefixes,
+) -> Vec<PendingPeer> {
     peers
         .0
         .iter()
         .map(|(peer, prefixes)| {
-            let at = sink.at_of(peer);
-            let prefixes = sink
+            let at = checker.at_of(peer);
+            let prefixes = checker
                 .items(prefixes)
                 .into_iter()
                 .filter_map(|(text, at)| {
@@ -267,7 +249,8 @@ fn pending_peers(sink: &mut Sink, label: Option<&str>, peers: &PeerPrefixes) -> 
                     match text.trim().parse::<IpNet>() {
                         Ok(net) if net.trunc() == net => Some((net, at)),
                         Ok(net) => {
-                            sink.report(
+                            report(
+                                checker,
                                 at,
                                 label,
                                 format!("`allowed_ips` prefix `{shown}` has host bits set"),
@@ -276,7 +259,8 @@ fn pending_peers(sink: &mut Sink, label: Option<&str>, peers: &PeerPrefixes) -> 
                             None
                         }
                         Err(_) => {
-                            sink.report(
+                            report(
+                                checker,
                                 at,
                                 label,
                                 format!("`allowed_ips` prefix `{shown}` is not a valid CIDR range"),
@@ -300,7 +284,7 @@ fn pending_peers(sink: &mut Sink, label: Option<&str>, peers: &PeerPrefixes) -> 
 /// exist and be one this host lists, and no prefix may take what wgdeploy already routes (a prefix
 /// on two peers of one config silently goes to the last one).
 pub(super) fn resolve_peers(
-    sink: &mut Sink,
+    checker: &mut Checker,
     hosts: &mut [Host],
     pending: Vec<Vec<PendingPeer>>,
     ranges: &[IpNet],
@@ -320,7 +304,8 @@ pub(super) fn resolve_peers(
                 .iter()
                 .position(|host| host.name.as_str() == peer.name)
             else {
-                sink.report(
+                report(
+                    checker,
                     peer.at,
                     label,
                     format!(
@@ -335,11 +320,18 @@ pub(super) fn resolve_peers(
                 continue;
             };
             if other == me {
-                sink.report(peer.at, label, format!("`allowed_ips` of `{name}` names `{name}` itself"), "name a peer: extra prefixes say what this host sends to, and accepts from, another host");
+                report(
+                    checker,
+                    peer.at,
+                    label,
+                    format!("`allowed_ips` of `{name}` names `{name}` itself"),
+                    "name a peer: extra prefixes say what this host sends to, and accepts from, another host",
+                );
                 continue;
             }
             if !lists(hosts, me, other) {
-                sink.report(
+                report(
+                    checker,
                     peer.at,
                     label,
                     format!(
@@ -357,11 +349,27 @@ pub(super) fn resolve_peers(
             let mut nets = Vec::new();
             for (net, at) in peer.prefixes {
                 if let Some(range) = ranges.iter().find(|range| range.contains(&net)) {
-                    sink.report(at, label, format!("`allowed_ips` prefix `{net}` lies inside the overlay `{range}`"), "the overlay's addresses are routed by wgdeploy; extra prefixes are for networks outside it (a LAN, or `0.0.0.0/0` for a default route)");
+                    report(
+                        checker,
+                        at,
+                        label,
+                        format!("`allowed_ips` prefix `{net}` lies inside the overlay `{range}`"),
+                        "the overlay's addresses are routed by wgdeploy; extra prefixes are for networks outside it (a LAN, or `0.0.0.0/0` for a default route)",
+                    );
                 } else if let Some((_, owner)) = routes.iter().find(|(route, _)| *route == net) {
-                    sink.report(at, label, format!("`allowed_ips` prefix `{net}` is already `{}`'s route", hosts[*owner].name), "remove it: wgdeploy already routes it to its owner (two peers with one prefix means the last one silently wins)");
+                    report(
+                        checker,
+                        at,
+                        label,
+                        format!(
+                            "`allowed_ips` prefix `{net}` is already `{}`'s route",
+                            hosts[*owner].name
+                        ),
+                        "remove it: wgdeploy already routes it to its owner (two peers with one prefix means the last one silently wins)",
+                    );
                 } else if seen.contains(&net) {
-                    sink.report(
+                    report(
+                        checker,
                         at,
                         label,
                         format!("`allowed_ips` prefix `{net}` is given twice on `{name}`"),
@@ -513,6 +521,7 @@ fn hook(text: &str) -> Result<String, (String, &'static str)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     #[test]
     fn tables_fwmarks_and_dns_entries_parse() {
@@ -648,19 +657,19 @@ mod tests {
         for (host, error) in [
             (
                 "post_up: { a: b }",
-                "`post_up` has a value of the wrong type: expected a command or a list of commands",
+                "`post_up` must be a command or a list of commands, but YAML read a mapping",
             ),
             (
                 "table: 1.5",
-                "`table` has a value of the wrong type: expected `auto`, `off` or a table number",
+                "`table` must be `auto`, `off` or a table number, but YAML read a decimal number",
             ),
             (
                 "allowed_ips: [198.18.60.0/24]",
-                "`allowed_ips` has a value of the wrong type: expected a mapping of peer names to prefixes",
+                "`allowed_ips` must be a mapping of peer names to prefixes, e.g. `{ relay1: [198.18.60.0/24] }`, but YAML read a list",
             ),
             (
                 "dns: { a: b }",
-                "`dns` has a value of the wrong type: expected a resolver address or search domain",
+                "`dns` must be a resolver address or search domain, or a list of them, but YAML read a mapping",
             ),
         ] {
             let yaml =
@@ -668,6 +677,32 @@ mod tests {
             let err = parse(&yaml).unwrap_err();
             assert!(
                 err.contains(error) && err.contains("i.yaml:5:"),
+                "{host}: {err}"
+            );
+        }
+    }
+
+    /// `structure` keeps table and fwmark as written (`no` stays `no`, not YAML's false), reads
+    /// a bare `off` as `off`, and says what a peer's prefixes and `manage` take.
+    #[test]
+    fn values_are_read_as_written_and_wrong_kinds_are_named() {
+        let base = "network:\n  addresses: [100.64.0.0/24]\n  fwmark: off\nhosts:\n  relay1: { endpoint: 198.51.100.1, relay: true }\n";
+        let inventory = parse(base).unwrap();
+        assert_eq!(inventory.network.settings.fwmark, None);
+        for (host, error) in [
+            ("table: no", "`table` `no` is not a known table"),
+            (
+                "allowed_ips: { relay1: { a: b } }",
+                "`allowed_ips` must be a prefix or a list of them",
+            ),
+            (
+                "manage: maybe",
+                "`manage` must be `true` or `false`, but YAML read the text `maybe`",
+            ),
+        ] {
+            let err = parse(&format!("{base}  laptop: {{ {host} }}\n")).unwrap_err();
+            assert!(
+                err.contains(error) && err.contains("i.yaml:6:"),
                 "{host}: {err}"
             );
         }
