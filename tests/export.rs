@@ -116,7 +116,7 @@ fn a_secret_is_not_printed_into_a_pipe_unless_asked() {
 }
 
 #[test]
-fn the_qr_code_carries_the_config_and_an_svg_is_written_0600() {
+fn the_qr_code_carries_the_config_and_svg_and_png_images_are_written_0600() {
     let dir = tempfile::tempdir().unwrap();
     let state = fixture(dir.path());
     let output = export(&state, "phone-ana", &["--qr", "--out", "-"]);
@@ -132,6 +132,17 @@ fn the_qr_code_carries_the_config_and_an_svg_is_written_0600() {
     assert!(output.status.success(), "{}", stderr(&output));
     assert_eq!(mode(&svg), 0o600);
     assert!(std::fs::read_to_string(&svg).unwrap().contains("<svg"));
+    // `.png`: a PNG image, 0600 like every file carrying the config.
+    let png = dir.path().join("phone-ana.png");
+    let output = export(
+        &state,
+        "phone-ana",
+        &["--qr", "--out", png.to_str().unwrap()],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(mode(&png), 0o600);
+    let image = std::fs::read(&png).unwrap();
+    assert!(image.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
 }
 
 #[test]

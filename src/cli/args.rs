@@ -342,7 +342,7 @@ pub struct ExportArgs {
     #[arg(long)]
     pub qr: bool,
     /// Write to FILE (mode 0600) instead of the terminal; `-` for standard output. With `--qr`, a
-    /// FILE ending in `.svg` gets the QR code as an SVG image.
+    /// FILE ending in `.svg` or `.png` gets the QR code as an SVG or PNG image.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
     /// Directory whose wg-quick.conf.j2 replaces the built-in template.

@@ -53,15 +53,19 @@ pub fn export(args: &ExportArgs, out: &mut dyn Write) -> Result<()> {
         .help("print it on a terminal, write it with `--out FILE` (mode 0600), or say `--out -` to send it to standard output anyway")
         .into());
     }
-    let payload = if args.qr {
-        let svg = args
+    let payload: Vec<u8> = if args.qr {
+        // The image format follows the file's extension; anything else is the terminal's blocks.
+        let extension = args
             .out
             .as_deref()
-            .is_some_and(|path| path.extension().is_some_and(|ext| ext == "svg"));
-        let encoded = if svg {
-            crate::ui::qr::svg(&text)
-        } else {
-            crate::ui::qr::terminal(&text, to_stdout && std::io::stdout().is_terminal())
+            .filter(|_| !to_stdout)
+            .and_then(|path| path.extension())
+            .map(|ext| ext.to_string_lossy().to_ascii_lowercase());
+        let encoded = match extension.as_deref() {
+            Some("svg") => crate::ui::qr::svg(&text).map(String::into_bytes),
+            Some("png") => crate::ui::qr::png(&text),
+            _ => crate::ui::qr::terminal(&text, to_stdout && std::io::stdout().is_terminal())
+                .map(String::into_bytes),
         };
         encoded.map_err(|why| {
             Error::from(
@@ -71,7 +75,7 @@ pub fn export(args: &ExportArgs, out: &mut dyn Write) -> Result<()> {
             )
         })?
     } else {
-        text.clone()
+        text.clone().into_bytes()
     };
     let name = host.name.as_str().to_owned();
     // The keys the config carries are saved before it leaves: an export whose key was lost would
@@ -81,10 +85,10 @@ pub fn export(args: &ExportArgs, out: &mut dyn Write) -> Result<()> {
     }
     match args.out.as_deref().filter(|_| !to_stdout) {
         Some(path) => {
-            crate::store::files::write_private_file(path, payload.as_bytes())
+            crate::store::files::write_private_file(path, &payload)
                 .map_err(|err| Error::io("write the exported config", path, &err))?;
         }
-        None => write_out(out, &payload)?,
+        None => write_out(out, &String::from_utf8_lossy(&payload))?,
     }
     record(&mut loaded.state, &state_path, &name, &text)?;
     let written = args.out.as_deref().filter(|_| !to_stdout);
