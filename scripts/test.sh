@@ -13,7 +13,8 @@
 #      status --ping (lab/rollback-e2e.sh), then routed subnets added and removed, a NAT-ed host's
 #      port across a syncconf, a lost state file and per-host settings (MTU, hooks, DNS without
 #      resolvconf) (lab/lifecycle-e2e.sh), then adopting hand-written configs (lab/adopt-e2e.sh)
-#      and decommissioning removed hosts (lab/remove-e2e.sh), then the systemd path
+#      and decommissioning removed hosts (lab/remove-e2e.sh), then devices wgdeploy never logs
+#      into, their exported configs installed by hand (lab/devices-e2e.sh), then the systemd path
 #      on hosts booting systemd in containers: units, systemd-run timers, reboots
 #      (lab/systemd-e2e.sh) (root only; skipped with a notice otherwise).
 set -euo pipefail
@@ -77,7 +78,7 @@ else
   echo "skipped: shellcheck is not installed (run as root to install it)"
 fi
 
-echo "==> lab: demo, nat-relay, check-agreement, ssh-smoke, apply-e2e, rollback-e2e, lifecycle-e2e, adopt-e2e, remove-e2e and systemd-e2e on real WireGuard behind NAT"
+echo "==> lab: demo, nat-relay, check-agreement, ssh-smoke, apply-e2e, rollback-e2e, lifecycle-e2e, adopt-e2e, remove-e2e, devices-e2e and systemd-e2e on real WireGuard behind NAT"
 if $is_root; then
   cargo build --quiet
   run_demo_as_a_new_user
