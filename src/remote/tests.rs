@@ -254,6 +254,8 @@ fn apply_arms_before_any_change_and_takes_down_before_replacing() {
 
 /// Stubs for the tools the scripts call, acting on the files under `$WGDEPLOY_ROOT` and logging
 /// every call to `$WGDEPLOY_ROOT/calls` (`wg-quick down` with the config in place at that moment).
+/// `wg show IFACE allowed-ips` answers from the file `allowed-ips` (a peer removed with `wg set`
+/// leaves it), and `wg syncconf` keeps the file it was given as `synced`.
 const STUBS: [(&str, &str); 6] = [
     (
         "wg",
@@ -262,7 +264,9 @@ echo "wg $*" >> "$WGDEPLOY_ROOT/calls"
 case "$1 $3" in
   "show dump") [ -e "$WGDEPLOY_ROOT/sys/class/net/$2" ] && printf 'PRIV\tPUB\t51820\toff\n' ;;
   "show listen-port") ;;
-  "show allowed-ips") ;;
+  "show allowed-ips") cat "$WGDEPLOY_ROOT/allowed-ips" 2>/dev/null ;;
+  "syncconf "*) cp "$3" "$WGDEPLOY_ROOT/synced" ;;
+  "set peer") [ "$5" = remove ] && [ -f "$WGDEPLOY_ROOT/allowed-ips" ] && { awk -v key="$4" '$1 != key' "$WGDEPLOY_ROOT/allowed-ips" > "$WGDEPLOY_ROOT/ips.tmp"; mv "$WGDEPLOY_ROOT/ips.tmp" "$WGDEPLOY_ROOT/allowed-ips"; } ;;
   # The public key of a private key on stdin, from the test's table `keys` (`PRIVATE PUBLIC` lines).
   "pubkey ") read -r key; sed -n "s|^$key ||p" "$WGDEPLOY_ROOT/keys" ;;
   "show public-key") cat "$WGDEPLOY_ROOT/live-key" ;;
@@ -761,6 +765,85 @@ fn syncconf_forwarding_and_systemd_run() {
             calls[stop..].contains("systemctl start wg-quick@wg0"),
             "{calls}"
         );
+    }
+}
+
+/// A config whose peers, against [`LIVE_ALLOWED_IPS`], keep their prefixes (`kept=`, only its
+/// keepalive is new), change them (`changed=`), are new (`new=`), keep them written in another
+/// order and over two lines (`reordered=`), or keep them written otherwise than `wg show` prints
+/// them (`unmasked=`).
+const PEERS: &str = "[Interface]\nPrivateKey = bmV3\n\n\
+[Peer]\nPublicKey = kept=\nAllowedIPs = 100.64.0.2/32, 198.18.77.0/24\nPersistentKeepalive = 25\n\n\
+[Peer]\nPublicKey = changed=\nAllowedIPs = 100.64.0.3/32, 198.18.78.0/24\n\n\
+[Peer]\nPublicKey = new=\nAllowedIPs = 100.64.0.4/32\n\n\
+[Peer]\nAllowedIPs = 198.18.79.0/24\nPublicKey = reordered=\nallowedips=100.64.0.5/32,100.64.0.6/32 # two\n\n\
+[Peer]\nPublicKey = unmasked=\nAllowedIPs = 100.64.0.7\n";
+/// What `wg show wg0 allowed-ips` prints for the peers of [`PEERS`] (and a peer the config drops).
+const LIVE_ALLOWED_IPS: &str = "kept=\t198.18.77.0/24 100.64.0.2/32\nchanged=\t100.64.0.3/32\n\
+reordered=\t100.64.0.6/32 198.18.79.0/24 100.64.0.5/32\nunmasked=\t100.64.0.7/32\ngone=\t100.64.0.9/32\n";
+
+/// `wg syncconf` replaces the allowed IPs of every peer with an AllowedIPs line, and a packet
+/// routed while they are out is dropped: the lines of peers whose prefixes stay the same (as a set)
+/// never reach it, everything else does (their other fields, the lines of changed and new peers,
+/// lines wg might read otherwise). The refresh's reset peers are not live, so they keep theirs.
+#[test]
+fn syncconf_leaves_unchanged_allowed_ips_alone() {
+    let without = |lines: &[&str]| {
+        let mut text = PEERS.to_owned();
+        for line in lines {
+            text = text.replacen(&format!("{line}\n"), "", 1);
+        }
+        text
+    };
+    let kept = "AllowedIPs = 100.64.0.2/32, 198.18.77.0/24";
+    let reordered = [
+        "AllowedIPs = 198.18.79.0/24",
+        "allowedips=100.64.0.5/32,100.64.0.6/32 # two",
+    ];
+    for shell in shells() {
+        let host = Host::new(&shell);
+        host.write("etc/wireguard/wg0.conf", OLD);
+        host.write("allowed-ips", LIVE_ALLOWED_IPS);
+        host.up();
+        let out = host.run_with(
+            &apply_script(&ApplyStep {
+                write_len: Some(PEERS.len()),
+                expected_stamp: host.stamp(),
+                ..step(Action::Syncconf)
+            }),
+            PEERS.as_bytes(),
+        );
+        assert!(out.contains("@@done syncconf\n"), "{shell:?}: {out}");
+        let synced = String::from_utf8(host.file("synced").unwrap()).unwrap();
+        assert_eq!(
+            synced,
+            without(&[kept, reordered[0], reordered[1]]),
+            "{shell:?}"
+        );
+        // Its temp files are gone, the config on disk is whole.
+        let mut left: Vec<String> = std::fs::read_dir(host.root.join("etc/wireguard"))
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name.contains("strip"))
+            .collect();
+        left.sort();
+        assert!(left.is_empty(), "{shell:?}: {left:?}");
+        assert_eq!(
+            host.file("etc/wireguard/wg0.conf").unwrap(),
+            PEERS.as_bytes()
+        );
+
+        // The refresh removes `kept=` first: it comes back with its prefixes.
+        let out = host.run(&refresh_script(&wg0(), &["kept=".into()]));
+        assert!(out.contains("@@done refresh\n"), "{shell:?}: {out}");
+        let synced = String::from_utf8(host.file("synced").unwrap()).unwrap();
+        assert_eq!(synced, without(&reordered), "{shell:?}");
+
+        // Without an answer from `wg show` every line stays.
+        std::fs::remove_file(host.root.join("allowed-ips")).unwrap();
+        let out = host.run(&refresh_script(&wg0(), &[]));
+        assert!(out.contains("@@done refresh\n"), "{shell:?}: {out}");
+        assert_eq!(host.file("synced").unwrap(), PEERS.as_bytes(), "{shell:?}");
     }
 }
 

@@ -121,10 +121,84 @@ drop_route() {
   family=-4; case $3 in *:*) family=-6 ;; esac
   [ -z "$(ip $family route show dev "$1" table "$2" exact "$3" 2>/dev/null)" ] || ip $family route del "$3" dev "$1" table "$2"
 }
+# keep_live_allowed_ips FILE IFACE: drops from stripped config FILE the AllowedIPs lines of every
+# [Peer] whose prefixes are exactly (as a set) the ones IFACE holds for that key now. wg's parser sets
+# "replace allowed IPs" for every peer with an AllowedIPs line and syncconf sends every peer of the
+# file, so each syncconf would remove and re-insert every peer's prefixes; a packet routed in that
+# gap (wireguard-go and the kernel module both show it) finds no peer and is dropped, even for
+# peers nothing changed about. Without the lines the peer's prefixes stay untouched, its other
+# fields are still set, and peers missing from FILE are still removed. A peer whose prefixes do
+# change keeps its lines and with them the gap (wg 1.0.20210914 has no way to add and remove
+# single prefixes from a file). Anything unsure keeps the lines, as before: a key not live or in
+# two sections, a prefix in two sections, an empty list item, text that differs from wg's (the
+# comparison is of wg's words: a prefix written otherwise than `wg show` prints it counts as
+# changed); and any failure keeps FILE as it was.
+keep_live_allowed_ips() {
+  wg show "$2" allowed-ips > "$1.live" 2>/dev/null || { rm -f "$1.live"; return 0; }
+  # shellcheck disable=SC2016
+  if awk '
+    # The prefixes item[1..n], sorted and without repeats, as one string.
+    function canon(n,    i, j, t, out) {
+      for (i = 2; i <= n; i++) { t = item[i]; for (j = i - 1; j >= 1 && item[j] > t; j--) item[j + 1] = item[j]; item[j + 1] = t }
+      out = ""
+      for (i = 1; i <= n; i++) if (i == 1 || item[i] != item[i - 1]) out = out " " item[i]
+      return out
+    }
+    # wg reads a line without what follows "#" and without any white space (C isspace).
+    BEGIN { live = ARGV[1]; ws = "[ \t\r\n" sprintf("%c%c", 11, 12) "]" }
+    # `wg show IFACE allowed-ips`: KEY<TAB>PREFIX PREFIX... or KEY<TAB>(none).
+    FILENAME == live {
+      if (NF < 2 || ($1 in liveset)) { livebad[$1] = 1; next }
+      if (NF == 2 && $2 == "(none)") { liveset[$1] = ""; next }
+      for (i = 2; i <= NF; i++) item[i - 1] = tolower($i)
+      liveset[$1] = canon(NF - 1)
+      next
+    }
+    {
+      n++; text[n] = $0; owner[n] = s
+      c = $0; sub(/#.*/, "", c); gsub(ws, "", c)
+      if (substr(c, 1, 1) == "[") { s++; peer[s] = (tolower(c) == "[peer]"); next }
+      eq = index(c, "=")
+      if (!s || !peer[s] || !eq) next
+      k = tolower(substr(c, 1, eq - 1)); v = substr(c, eq + 1)
+      if (k == "publickey") {
+        if (s in pub) bad[s] = 1
+        pub[s] = v
+        if ((v in keysec) && keysec[v] != s) { bad[s] = 1; bad[keysec[v]] = 1 }
+        keysec[v] = s
+      } else if (k == "allowedips") {
+        aips[n] = 1; has[s] = 1
+        if (v == "") next
+        m = split(v, parts, ",")
+        for (i = 1; i <= m; i++) {
+          p = tolower(parts[i])
+          if (p == "") { bad[s] = 1; continue }
+          if ((p in where) && where[p] != s) { bad[s] = 1; bad[where[p]] = 1 }
+          where[p] = s
+          cnt[s]++; it[s, cnt[s]] = p
+        }
+      }
+    }
+    END {
+      for (t = 1; t <= s; t++) {
+        if (!peer[t] || !has[t] || bad[t] || !(t in pub) || !(pub[t] in liveset) || (pub[t] in livebad)) continue
+        for (i = 1; i <= cnt[t]; i++) item[i] = it[t, i]
+        if (canon(cnt[t] + 0) == liveset[pub[t]]) same[t] = 1
+      }
+      for (i = 1; i <= n; i++) if (!(aips[i] && same[owner[i]])) print text[i]
+    }' "$1.live" "$1" > "$1.aips"; then
+    mv -f "$1.aips" "$1" || rm -f "$1.aips"
+  else
+    rm -f "$1.aips"
+  fi
+  rm -f "$1.live"
+  return 0
+}
 # guarded_syncconf HOOK ARG...: the `wg syncconf` of a script that holds the interface's lock:
 # strip into a file, refuse an empty or keyless one (syncconf removes whatever its input lacks),
-# keep the listen port, run `HOOK ARG...` (`:` for none; the refresh resets peers there), sync,
-# then make the routes match the new AllowedIPs. Uses the script's `fail`.
+# keep the listen port, run `HOOK ARG...` (`:` for none; the refresh resets peers there), leave
+# unchanged AllowedIPs untouched, sync, then make the routes match the new AllowedIPs. Uses the
+# script's `fail`.
 guarded_syncconf() {
   strip=$(mktemp "$dir/.$name.wgdeploy-strip.XXXXXX") || fail "cannot create a temp file in /etc/wireguard"
   wg-quick strip "$name" > "$strip" 2> "$log" || { rm -f "$strip"; echo '@@log'; cat "$log"; fail "wg-quick strip $name failed"; }
@@ -132,6 +206,8 @@ guarded_syncconf() {
   grep -qiE '^[[:space:]]*PrivateKey[[:space:]]*=' "$strip" || { rm -f "$strip"; fail "wg-quick strip $name gave no PrivateKey; refusing wg syncconf"; }
   keep_port "$strip" "$name" || { rm -f "$strip" "$strip.port"; fail "cannot keep the listen port of $name"; }
   "$@"
+  # After the hook: a peer the refresh just removed is not live, so it keeps its AllowedIPs.
+  keep_live_allowed_ips "$strip" "$name"
   wg syncconf "$name" "$strip" 2> "$log" || { rm -f "$strip"; echo '@@log'; cat "$log"; fail "wg syncconf $name failed"; }
   rm -f "$strip"
   sync_routes "$name" "$(config_table "$config")" 2> "$log" || { echo '@@log'; cat "$log"; fail "cannot add the routes of $name's AllowedIPs"; }
