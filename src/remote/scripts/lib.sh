@@ -132,11 +132,11 @@ drop_route() {
 # peer go to `wg addconf` with what syncconf would reset written out (FwMark, PersistentKeepalive
 # and PresharedKey off when unset) and without a ListenPort the interface already listens on
 # (wireguard-go closes and reopens its socket on every port it is given, dropping what arrives
-# meanwhile), and live peers FILE lacks are removed. A peer whose prefixes
-# do change keeps the gap (wg 1.0.20210914 cannot add and remove single prefixes from a file).
-# Anything unsure means syncconf, as before: a key not live or in two sections, a prefix in two
-# sections, an empty list item, a field wg would not know, no ListenPort, no peer to spare; text
-# is compared as `wg show` prints it (a prefix written otherwise counts as changed).
+# meanwhile), and live peers FILE lacks are removed. A peer whose prefixes do change keeps the gap
+# (wg 1.0.20210914 cannot add or remove single prefixes from a file). Anything unsure means
+# syncconf, as before: a key in two sections, a prefix in two places, an empty list item, a field
+# wg would not know, no ListenPort, no peer to spare; text is compared as `wg show` prints it (a
+# prefix written otherwise counts as changed). The callers' umask 077 keeps the key files 0600.
 sync_sparing() {
   sync_if=$1 sync_file=$2
   rm -f "$sync_file".add "$sync_file".args "$sync_file".psk.*
