@@ -27,6 +27,10 @@
 #     a `post_up` without a down-hook is warned about in the plan; `dns` on a host without
 #     `resolvconf` fails that host in the plan and apply before anything is written, and with a
 #     `resolvconf` in the host's private /usr/local/sbin wg-quick hands it the DNS servers
+#   8 peers-only applies (PersistentKeepalive flipped on NAT-ed home and office, 20 times) under a
+#     fast ping both ways between home and office through relay1: no request goes unanswered (each
+#     syncconf used to remove and re-insert every peer's AllowedIPs, and a packet routed in that gap
+#     was dropped)
 #
 # Environment: WGDEPLOY=/path/to/wgdeploy skips `cargo build`. Needs root.
 set -euo pipefail
@@ -321,12 +325,65 @@ scenario_7() {
     else fail "7: some pairs do not ping after the settings were removed"; fi
 }
 
+# unanswered LOG MARGIN: the icmp_seq numbers in ping's LOG never answered, up to MARGIN requests
+# before the last one answered (a request still in flight when ping is stopped is no loss).
+unanswered() {
+    awk -v margin="$2" 'match($0, /icmp_seq=[0-9]+/) { seq = substr($0, RSTART + 9, RLENGTH - 9) + 0; got[seq] = 1; if (seq > last) last = seq }
+                        END { for (i = 1; i <= last - margin; i++) if (!(i in got)) printf "%d ", i }' "$1"
+}
+
+scenario_8() {
+    local rounds=${WGD_LAB_BLIP_ROUNDS:-20}
+    log "scenario 8: $rounds peers-only applies under a fast ping through relay1"
+    local i keepalive=25 rc=0 synced=0 from to lost=0 missing stats
+    local -A pinger=()
+    # home -> office and back, 500 requests a second each way, all through relay1: on both ends the
+    # route of every packet is relay1's AllowedIPs, which wg syncconf used to remove and re-insert.
+    # (Started without a wrapping subshell so $! is ping itself; stopped with SIGALRM, on which ping
+    # prints its statistics.)
+    for from in home office; do
+        to=office; [[ $from == office ]] && to=home
+        nsenter --target "${HOLDER[$from]}" --net --mount --uts -- \
+            ping -n -i 0.002 -c 1000000 "${OVERLAY[$to]}" >"$WORK/blip-$from.log" 2>&1 &
+        pinger[$from]=$!
+    done
+    sleep 1
+    for ((i = 1; i <= rounds; i++)); do
+        keepalive=$((keepalive == 25 ? 24 : 25))
+        sed -i "s/^  keepalive: .*/  keepalive: $keepalive/" "$INV"
+        wgd apply "$INV" --yes --hosts home,office >/dev/null
+        [[ $RC == 0 ]] || { rc=$RC; sed 's/^/    | /' "$OUT"; }
+        [[ $(grep -Ec "(home|office) +syncconf +applied" "$OUT") == 2 ]] && synced=$((synced + 1))
+    done
+    sleep 1
+    for from in home office; do kill -ALRM "${pinger[$from]}"; wait "${pinger[$from]}" || true; done
+    for from in home office; do
+        to=office; [[ $from == office ]] && to=home
+        stats=$(grep 'packets transmitted' "$WORK/blip-$from.log")
+        # The last 0.5 s of requests were sent after the applies ended.
+        missing=$(unanswered "$WORK/blip-$from.log" 250)
+        log "$from -> $to during the applies: $stats; unanswered before the last 0.5 s: ${missing:-none}"
+        [[ $stats != *" 0 received"* ]] || fail "8: $from's ping got no answer at all"
+        lost=$((lost + $(wc -w <<<"$missing")))
+    done
+    if ((keepalive != 25)); then
+        sed -i "s/^  keepalive: .*/  keepalive: 25/" "$INV"
+        wgd apply "$INV" --yes >/dev/null
+    fi
+    [[ $rc == 0 ]] || fail "8: an apply exited $rc"
+    ((synced == rounds)) || fail "8: only $synced of $rounds applies changed home and office by syncconf"
+    ((lost == 0)) || fail "8: $lost requests lost between home and office during $rounds peers-only applies"
+    if ((rc == 0 && synced == rounds && lost == 0)); then
+        pass "8: $rounds peers-only applies on home and office, 0 requests lost either way"
+    fi
+}
+
 # --------------------------------------------------------------------------------------------------
 make_ssh_lab
 write_lab_inventory "$INV" standard
 HOSTS=(relay1 web1 home office)
 scenario_1
-for n in 2 3 4 5 6 7; do
+for n in 2 3 4 5 6 7 8; do
     selected "$n" && "scenario_$n"
 done
 if ((FAILURES > 0)); then

@@ -11,8 +11,8 @@
 #      (an sshd in every lab host), then runs `wgdeploy plan` and `apply` end to end over SSH on
 #      the lab (lab/apply-e2e.sh), then generations, rollback, --atomic, lock-out protection and
 #      status --ping (lab/rollback-e2e.sh), then routed subnets added and removed, a NAT-ed host's
-#      port across a syncconf, a lost state file and per-host settings (MTU, hooks, DNS without
-#      resolvconf) (lab/lifecycle-e2e.sh), then adopting hand-written configs (lab/adopt-e2e.sh)
+#      port across a syncconf, a lost state file, per-host settings (MTU, hooks, DNS without
+#      resolvconf) and no ping lost across repeated peers-only applies (lab/lifecycle-e2e.sh), then adopting hand-written configs (lab/adopt-e2e.sh)
 #      and decommissioning removed hosts (lab/remove-e2e.sh), then devices wgdeploy never logs
 #      into, their exported configs installed by hand (lab/devices-e2e.sh), then the systemd path
 #      on hosts booting systemd in containers: units, systemd-run timers, reboots

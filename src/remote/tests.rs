@@ -254,6 +254,9 @@ fn apply_arms_before_any_change_and_takes_down_before_replacing() {
 
 /// Stubs for the tools the scripts call, acting on the files under `$WGDEPLOY_ROOT` and logging
 /// every call to `$WGDEPLOY_ROOT/calls` (`wg-quick down` with the config in place at that moment).
+/// `wg show IFACE allowed-ips` answers from the file `allowed-ips` (a peer removed with `wg set`
+/// leaves it), `wg show IFACE listen-port` from `listen-port`, `wg syncconf` and `wg addconf` keep the file they were given as `synced` and
+/// `added`, and `wg set` appends the content of each preshared-key file it gets to `psk`.
 const STUBS: [(&str, &str); 6] = [
     (
         "wg",
@@ -261,8 +264,13 @@ const STUBS: [(&str, &str); 6] = [
 echo "wg $*" >> "$WGDEPLOY_ROOT/calls"
 case "$1 $3" in
   "show dump") [ -e "$WGDEPLOY_ROOT/sys/class/net/$2" ] && printf 'PRIV\tPUB\t51820\toff\n' ;;
-  "show listen-port") ;;
-  "show allowed-ips") ;;
+  "show listen-port") cat "$WGDEPLOY_ROOT/listen-port" 2>/dev/null ;;
+  "show allowed-ips") cat "$WGDEPLOY_ROOT/allowed-ips" 2>/dev/null ;;
+  "syncconf "*) cp "$3" "$WGDEPLOY_ROOT/synced" ;;
+  "addconf "*) cp "$3" "$WGDEPLOY_ROOT/added" ;;
+  "set peer")
+    [ "$5" = remove ] && [ -f "$WGDEPLOY_ROOT/allowed-ips" ] && { awk -v key="$4" '$1 != key' "$WGDEPLOY_ROOT/allowed-ips" > "$WGDEPLOY_ROOT/ips.tmp"; mv "$WGDEPLOY_ROOT/ips.tmp" "$WGDEPLOY_ROOT/allowed-ips"; }
+    last=; for arg; do [ "$last" = preshared-key ] && cat "$arg" >> "$WGDEPLOY_ROOT/psk"; last=$arg; done ;;
   # The public key of a private key on stdin, from the test's table `keys` (`PRIVATE PUBLIC` lines).
   "pubkey ") read -r key; sed -n "s|^$key ||p" "$WGDEPLOY_ROOT/keys" ;;
   "show public-key") cat "$WGDEPLOY_ROOT/live-key" ;;
@@ -760,6 +768,147 @@ fn syncconf_forwarding_and_systemd_run() {
         assert!(
             calls[stop..].contains("systemctl start wg-quick@wg0"),
             "{calls}"
+        );
+    }
+}
+
+/// A config whose peers, against [`LIVE_ALLOWED_IPS`], keep their prefixes (`kept=`, only its
+/// keepalive is new; `reordered=`, written in another order and over two lines, with a preshared
+/// key and an endpoint), change them (`changed=`), are new (`new=`), or keep them written otherwise
+/// than `wg show` prints them (`unmasked=`).
+const PEERS: &str = "[Interface]\nPrivateKey = bmV3\nListenPort = 51820\n\n\
+[Peer]\nPublicKey = kept=\nAllowedIPs = 100.64.0.2/32, 198.18.77.0/24\nPersistentKeepalive = 25\n\n\
+[Peer]\nPublicKey = changed=\nAllowedIPs = 100.64.0.3/32, 198.18.78.0/24\n\n\
+[Peer]\nPublicKey = new=\nAllowedIPs = 100.64.0.4/32\n\n\
+[Peer]\nAllowedIPs = 198.18.79.0/24\nPublicKey = reordered=\nallowedips=100.64.0.5/32,100.64.0.6/32 # two\n\
+PresharedKey = c2VjcmV0\nEndpoint = 198.51.100.7:51820\n\n\
+[Peer]\nPublicKey = unmasked=\nAllowedIPs = 100.64.0.7\n";
+/// What `wg show wg0 allowed-ips` prints for the peers of [`PEERS`] (and a peer the config drops).
+const LIVE_ALLOWED_IPS: &str = "kept=\t198.18.77.0/24 100.64.0.2/32\nchanged=\t100.64.0.3/32\n\
+reordered=\t100.64.0.6/32 198.18.79.0/24 100.64.0.5/32\nunmasked=\t100.64.0.7/32\ngone=\t100.64.0.9/32\n";
+/// What `wg addconf` gets of [`PEERS`] when `kept=` and `reordered=` are spared: the rest, with
+/// what syncconf resets when unset written out, and without the port the interface listens on.
+const ADDED: &str = "[Interface]\nFwMark = off\nPrivateKey = bmV3\n\n\
+[Peer]\nPersistentKeepalive = off\nPresharedKey = AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n\
+PublicKey = changed=\nAllowedIPs = 100.64.0.3/32, 198.18.78.0/24\n\n\
+[Peer]\nPersistentKeepalive = off\nPresharedKey = AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n\
+PublicKey = new=\nAllowedIPs = 100.64.0.4/32\n\n\
+[Peer]\nPersistentKeepalive = off\nPresharedKey = AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n\
+PublicKey = unmasked=\nAllowedIPs = 100.64.0.7\n";
+
+/// `wg syncconf` replaces the allowed IPs of every peer in its file, and a packet routed while
+/// they are out is dropped: peers whose prefixes stay the same (as a set) go to `wg set` without
+/// allowed IPs (their other fields set, the preshared key through a file), the rest to
+/// `wg addconf`, and live peers the config lacks are removed. The refresh's reset peers are not
+/// live, so they are not spared; with nothing to spare it is syncconf as before.
+#[test]
+fn syncconf_spares_unchanged_allowed_ips() {
+    let set_line = |calls: &str| {
+        calls
+            .lines()
+            // (not the refresh's `wg set wg0 peer KEY remove`)
+            .filter(|line| line.starts_with("wg set wg0 peer") && line.split(' ').count() > 6)
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    for shell in shells() {
+        let host = Host::new(&shell);
+        host.write("etc/wireguard/wg0.conf", OLD);
+        host.write("allowed-ips", LIVE_ALLOWED_IPS);
+        host.write("listen-port", "51820\n");
+        host.up();
+        let out = host.run_with(
+            &apply_script(&ApplyStep {
+                write_len: Some(PEERS.len()),
+                expected_stamp: host.stamp(),
+                ..step(Action::Syncconf)
+            }),
+            PEERS.as_bytes(),
+        );
+        assert!(out.contains("@@done syncconf\n"), "{shell:?}: {out}");
+        assert!(host.file("synced").is_none(), "{shell:?}: {}", host.calls());
+        let added = String::from_utf8(host.file("added").unwrap()).unwrap();
+        assert_eq!(added, ADDED, "{shell:?}");
+        let set = set_line(&host.calls());
+        assert_eq!(set.len(), 1, "{shell:?}: {set:?}");
+        let psk_file = "/etc/wireguard/.wg0.wgdeploy-strip.";
+        let expected = format!(
+            "wg set wg0 peer kept= persistent-keepalive 25 preshared-key /dev/null \
+             peer reordered= persistent-keepalive off endpoint 198.51.100.7:51820 preshared-key {}{psk_file}",
+            host.root.display()
+        );
+        assert!(set[0].starts_with(&expected), "{shell:?}: {}", set[0]);
+        assert!(
+            set[0].ends_with(" peer gone= remove"),
+            "{shell:?}: {}",
+            set[0]
+        );
+        assert_eq!(host.file("psk").unwrap(), b"c2VjcmV0\n", "{shell:?}");
+        // Its temp files are gone (the preshared key's among them), the config on disk is whole.
+        let left: Vec<String> = std::fs::read_dir(host.root.join("etc/wireguard"))
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name.contains("strip"))
+            .collect();
+        assert!(left.is_empty(), "{shell:?}: {left:?}");
+        assert_eq!(
+            host.file("etc/wireguard/wg0.conf").unwrap(),
+            PEERS.as_bytes()
+        );
+
+        // The refresh removes `kept=` first: it comes back whole, through addconf.
+        host.write("calls", "");
+        let out = host.run(&refresh_script(&wg0(), &["kept=".into()]));
+        assert!(out.contains("@@done refresh\n"), "{shell:?}: {out}");
+        let added = String::from_utf8(host.file("added").unwrap()).unwrap();
+        assert!(
+            added.contains("PublicKey = kept=\nAllowedIPs = 100.64.0.2/32, 198.18.77.0/24\n"),
+            "{shell:?}: {added}"
+        );
+        let set = set_line(&host.calls());
+        assert!(
+            set.len() == 1 && set[0].starts_with("wg set wg0 peer reordered= "),
+            "{shell:?}: {set:?}"
+        );
+
+        // Without an answer from `wg show` nothing is spared: syncconf gets the config as it is.
+        std::fs::remove_file(host.root.join("allowed-ips")).unwrap();
+        let out = host.run(&refresh_script(&wg0(), &[]));
+        assert!(out.contains("@@done refresh\n"), "{shell:?}: {out}");
+        assert_eq!(host.file("synced").unwrap(), PEERS.as_bytes(), "{shell:?}");
+    }
+}
+
+/// What makes sparing unsure falls back to syncconf: a prefix in two peers, a field wg does not
+/// know, no ListenPort.
+#[test]
+fn sparing_falls_back_to_syncconf_when_unsure() {
+    let base = "[Interface]\nPrivateKey = bmV3\nListenPort = 1\n[Peer]\nPublicKey = kept=\nAllowedIPs = 100.64.0.2/32\n";
+    let cases = [
+        format!("{base}[Peer]\nPublicKey = other=\nAllowedIPs = 100.64.0.2/32\n"),
+        format!("{base}Mystery = 1\n"),
+        base.replace("ListenPort = 1\n", ""),
+    ];
+    for shell in shells() {
+        for config in &cases {
+            let host = Host::new(&shell);
+            host.write("etc/wireguard/wg0.conf", config);
+            host.write("allowed-ips", "kept=\t100.64.0.2/32\n");
+            host.up();
+            let out = host.run(&refresh_script(&wg0(), &[]));
+            assert!(out.contains("@@done refresh\n"), "{shell:?}: {out}");
+            assert_eq!(host.file("synced").unwrap(), config.as_bytes(), "{shell:?}");
+            assert!(host.file("added").is_none(), "{shell:?}: {config}");
+        }
+        // The same config without the doubt is spared.
+        let host = Host::new(&shell);
+        host.write("etc/wireguard/wg0.conf", base);
+        host.write("allowed-ips", "kept=\t100.64.0.2/32\n");
+        host.up();
+        host.run(&refresh_script(&wg0(), &[]));
+        assert!(
+            host.file("synced").is_none() && host.file("added").is_some(),
+            "{shell:?}"
         );
     }
 }

@@ -121,10 +121,128 @@ drop_route() {
   family=-4; case $3 in *:*) family=-6 ;; esac
   [ -z "$(ip $family route show dev "$1" table "$2" exact "$3" 2>/dev/null)" ] || ip $family route del "$3" dev "$1" table "$2"
 }
+# sync_sparing IFACE FILE: the effect of `wg syncconf IFACE FILE` without touching the allowed IPs
+# of peers whose prefixes stay the same (returns 1, having changed nothing, when it cannot; the
+# caller then runs syncconf). wg's parser sets "replace allowed IPs" on every [Peer] section of a
+# file, so each syncconf removes and re-inserts every peer's prefixes, and a packet routed in that
+# gap (wireguard-go and the kernel module both have it) finds no peer and is dropped, even for peers
+# nothing changed about. So a peer whose prefixes equal (as a set) those it holds now for its key
+# goes to `wg set` without allowed-ips (keepalive, endpoint and preshared key set as syncconf
+# would: unset ones switched off, the key through a 0600 file), the [Interface] and every other
+# peer go to `wg addconf` with what syncconf would reset written out (FwMark, PersistentKeepalive
+# and PresharedKey off when unset) and without a ListenPort the interface already listens on
+# (wireguard-go closes and reopens its socket on every port it is given, dropping what arrives
+# meanwhile), and live peers FILE lacks are removed. A peer whose prefixes do change keeps the gap
+# (wg 1.0.20210914 cannot add or remove single prefixes from a file). Anything unsure means
+# syncconf, as before: a key in two sections, a prefix in two places, an empty list item, a field
+# wg would not know, no ListenPort, no peer to spare; text is compared as `wg show` prints it (a
+# prefix written otherwise counts as changed). The callers' umask 077 keeps the key files 0600.
+sync_sparing() {
+  sync_if=$1 sync_file=$2
+  rm -f "$sync_file".add "$sync_file".args "$sync_file".psk.*
+  # The listen port first (a line no key can be), then each peer's prefixes.
+  { sync_port=$(wg show "$sync_if" listen-port) && printf 'listen-port\t%s\n' "$sync_port" && wg show "$sync_if" allowed-ips; } > "$sync_file.live" 2>/dev/null || { rm -f "$sync_file.live"; return 1; }
+  # shellcheck disable=SC2016
+  awk '
+    # The prefixes item[1..n], sorted and without repeats, as one string.
+    function canon(n,    i, j, t, out) {
+      for (i = 2; i <= n; i++) { t = item[i]; for (j = i - 1; j >= 1 && item[j] > t; j--) item[j + 1] = item[j]; item[j + 1] = t }
+      out = ""
+      for (i = 1; i <= n; i++) if (i == 1 || item[i] != item[i - 1]) out = out " " item[i]
+      return out
+    }
+    # wg reads a line without what follows "#" and without any white space (C isspace).
+    BEGIN { live = ARGV[1]; base = ARGV[2]; ws = "[ \t\r\n" sprintf("%c%c", 11, 12) "]" }
+    # `wg show IFACE allowed-ips`: KEY<TAB>PREFIX PREFIX... or KEY<TAB>(none).
+    FILENAME == live && $1 == "listen-port" { liveport = $2; next }
+    FILENAME == live {
+      if (NF < 2 || ($1 in liveset)) { unsure = 1; next }
+      nlive++; livekey[nlive] = $1
+      if (NF == 2 && $2 == "(none)") { liveset[$1] = ""; next }
+      for (i = 2; i <= NF; i++) item[i - 1] = tolower($i)
+      liveset[$1] = canon(NF - 1)
+      next
+    }
+    {
+      n++; text[n] = $0; owner[n] = s
+      c = $0; sub(/#.*/, "", c); gsub(ws, "", c)
+      if (c == "") next
+      if (substr(c, 1, 1) == "[") {
+        s++; peer[s] = (tolower(c) == "[peer]"); head[s] = n; owner[n] = s
+        if (!peer[s]) { if (tolower(c) != "[interface]" || ifaces++) unsure = 1 }
+        next
+      }
+      eq = index(c, "=")
+      if (!s || !eq) { unsure = 1; next }
+      k = tolower(substr(c, 1, eq - 1)); v = substr(c, eq + 1)
+      if (!peer[s]) {
+        if (k == "fwmark") fwmark = 1
+        else if (k == "listenport") { port = 1; if (v != "" && v == liveport) sameport[n] = 1 }
+        else if (k != "privatekey") unsure = 1
+      } else if (k == "publickey") {
+        if ((s in pub) || (v in keysec)) unsure = 1
+        pub[s] = v; keysec[v] = s
+      } else if (k == "allowedips") {
+        has[s] = 1
+        if (v == "") next
+        m = split(v, parts, ",")
+        for (i = 1; i <= m; i++) {
+          p = tolower(parts[i])
+          if (p == "" || (p in where)) unsure = 1
+          where[p] = s; cnt[s]++; it[s, cnt[s]] = p
+        }
+      } else if (k == "persistentkeepalive") keepalive[s] = v
+      else if (k == "endpoint") endpoint[s] = v
+      else if (k == "presharedkey") psk[s] = v
+      else unsure = 1
+    }
+    END {
+      if (unsure || !port || !ifaces) exit
+      for (t = 1; t <= s; t++) {
+        if (!peer[t]) continue
+        if (!(t in pub)) exit
+        if (!has[t] || !(pub[t] in liveset)) continue
+        for (i = 1; i <= cnt[t]; i++) item[i] = it[t, i]
+        if (canon(cnt[t] + 0) == liveset[pub[t]]) { spared[t] = 1; nspared++ }
+      }
+      if (!nspared) exit
+      add = base ".add"; args = base ".args"
+      for (i = 1; i <= n; i++) {
+        t = owner[i]
+        if (spared[t] || sameport[i]) continue
+        print text[i] > add
+        if (i == head[t] && !peer[t] && !fwmark) print "FwMark = off" > add
+        if (i == head[t] && peer[t]) {
+          if (!(t in keepalive)) print "PersistentKeepalive = off" > add
+          if (!(t in psk)) print "PresharedKey = AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=" > add
+        }
+      }
+      close(add)
+      for (t = 1; t <= s; t++) {
+        if (!spared[t]) continue
+        printf "peer\n%s\npersistent-keepalive\n%s\n", pub[t], ((t in keepalive) ? keepalive[t] : "off") > args
+        if (t in endpoint) printf "endpoint\n%s\n", endpoint[t] > args
+        if (t in psk) { f = base ".psk." t; print psk[t] > f; close(f) } else f = "/dev/null"
+        printf "preshared-key\n%s\n", f > args
+      }
+      for (i = 1; i <= nlive; i++) if (!(livekey[i] in keysec)) printf "peer\n%s\nremove\n", livekey[i] > args
+      close(args)
+    }' "$sync_file.live" "$sync_file" || { rm -f "$sync_file".live "$sync_file".add "$sync_file".args "$sync_file".psk.*; return 1; }
+  rm -f "$sync_file.live"
+  if [ ! -f "$sync_file.add" ] || [ ! -f "$sync_file.args" ]; then rm -f "$sync_file".add "$sync_file".args "$sync_file".psk.*; return 1; fi
+  set --
+  while IFS= read -r word; do set -- "$@" "$word"; done < "$sync_file.args"
+  sync_ok=
+  wg addconf "$sync_if" "$sync_file.add" 2> "$log" && wg set "$sync_if" "$@" 2>> "$log" && sync_ok=yes
+  rm -f "$sync_file".add "$sync_file".args "$sync_file".psk.*
+  [ -n "$sync_ok" ] || { rm -f "$sync_file"; echo '@@log'; cat "$log"; fail "wg addconf/set $sync_if failed"; }
+  return 0
+}
 # guarded_syncconf HOOK ARG...: the `wg syncconf` of a script that holds the interface's lock:
 # strip into a file, refuse an empty or keyless one (syncconf removes whatever its input lacks),
-# keep the listen port, run `HOOK ARG...` (`:` for none; the refresh resets peers there), sync,
-# then make the routes match the new AllowedIPs. Uses the script's `fail`.
+# keep the listen port, run `HOOK ARG...` (`:` for none; the refresh resets peers there), sync
+# (sparing unchanged AllowedIPs), then make the routes match the new AllowedIPs. Uses the script's
+# `fail`.
 guarded_syncconf() {
   strip=$(mktemp "$dir/.$name.wgdeploy-strip.XXXXXX") || fail "cannot create a temp file in /etc/wireguard"
   wg-quick strip "$name" > "$strip" 2> "$log" || { rm -f "$strip"; echo '@@log'; cat "$log"; fail "wg-quick strip $name failed"; }
@@ -132,7 +250,10 @@ guarded_syncconf() {
   grep -qiE '^[[:space:]]*PrivateKey[[:space:]]*=' "$strip" || { rm -f "$strip"; fail "wg-quick strip $name gave no PrivateKey; refusing wg syncconf"; }
   keep_port "$strip" "$name" || { rm -f "$strip" "$strip.port"; fail "cannot keep the listen port of $name"; }
   "$@"
-  wg syncconf "$name" "$strip" 2> "$log" || { rm -f "$strip"; echo '@@log'; cat "$log"; fail "wg syncconf $name failed"; }
+  # After the hook: a peer the refresh just removed is not live, so it is not spared.
+  if ! sync_sparing "$name" "$strip"; then
+    wg syncconf "$name" "$strip" 2> "$log" || { rm -f "$strip"; echo '@@log'; cat "$log"; fail "wg syncconf $name failed"; }
+  fi
   rm -f "$strip"
   sync_routes "$name" "$(config_table "$config")" 2> "$log" || { echo '@@log'; cat "$log"; fail "cannot add the routes of $name's AllowedIPs"; }
 }
