@@ -322,13 +322,7 @@ async fn roll_back_one<C: Connector>(
                 ..job.clone()
             };
             let facts = gather(session, &job).await?;
-            let change = crate::core::change::classify(
-                &job.name,
-                &job.interface,
-                job.desired.expose(),
-                job.forwarding,
-                &facts,
-            );
+            let change = job.classify(&facts);
             let undo = Run {
                 kind: "rollback",
                 ..run.clone()
@@ -556,13 +550,7 @@ mod tests {
         job: &Job,
     ) -> (HostChange, Result<Applied, HostError>) {
         let facts = gather(transport, job).await.unwrap();
-        let change = crate::core::change::classify(
-            &job.name,
-            &job.interface,
-            job.desired.expose(),
-            job.forwarding,
-            &facts,
-        );
+        let change = job.classify(&facts);
         if change.is_empty() {
             let unchanged = Applied {
                 changed: false,

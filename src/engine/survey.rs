@@ -119,13 +119,7 @@ pub async fn survey_for<C: Connector>(
                 {
                     return Err(HostFailure::NoResolvconf { dns }.into());
                 }
-                let mut change = crate::core::change::classify(
-                    &job.name,
-                    &job.interface,
-                    job.desired.expose(),
-                    job.forwarding,
-                    &facts,
-                );
+                let mut change = job.classify(&facts);
                 change.diff = change.diff.map(|diff| job.keys.label(&diff));
                 Ok((Arc::new(session), facts, change))
             };

@@ -24,6 +24,19 @@ pub struct Job {
     pub keys: Arc<crate::core::key_guard::KeyContext>,
 }
 
+impl Job {
+    /// The change this host needs, from what its facts show against the job's desired config.
+    pub fn classify(&self, facts: &Facts) -> HostChange {
+        crate::core::change::classify(
+            &self.name,
+            &self.interface,
+            self.desired.expose(),
+            self.forwarding,
+            facts,
+        )
+    }
+}
+
 /// Why a host failed, with the fix when it is known.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostError {

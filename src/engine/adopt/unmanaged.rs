@@ -90,13 +90,7 @@ mod tests {
             let job = jobs.into_iter().next().unwrap();
             async move {
                 let facts = crate::engine::exec::gather(&transport, &job).await.unwrap();
-                let change = crate::core::change::classify(
-                    &job.name,
-                    &job.interface,
-                    job.desired.expose(),
-                    job.forwarding,
-                    &facts,
-                );
+                let change = job.classify(&facts);
                 vec![Surveyed {
                     job: Arc::new(job),
                     outcome: Ok((Arc::new(transport), facts, change)),
