@@ -472,6 +472,12 @@ pub struct Host {
     /// `manage: false`: a device (phone, laptop, router) wgdeploy plans and renders but never
     /// logs into; `None` for hosts it manages over SSH.
     pub device: Option<Device>,
+    /// `exit: true`: a public host that offers its uplink to hosts using it as their exit
+    /// (it forwards and masquerades their traffic to the internet).
+    pub exit: bool,
+    /// `use_exit: HOST`: all of this host's traffic (0.0.0.0/0, and ::/0 with an IPv6 overlay)
+    /// goes through that exit host.
+    pub use_exit: Option<HostId>,
 }
 
 /// A host wgdeploy never contacts: its config is exported (`wgdeploy export`) and installed by hand.

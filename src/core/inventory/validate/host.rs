@@ -169,6 +169,8 @@ pub(super) fn check_host(
         at: name_at.clone(),
         settings: Default::default(),
         device,
+        exit: false,
+        use_exit: None,
     };
     let refs = HostRefs {
         name_at,
