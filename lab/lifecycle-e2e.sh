@@ -31,6 +31,10 @@
 #     fast ping both ways between home and office through relay1: no request goes unanswered (each
 #     syncconf used to remove and re-insert every peer's AllowedIPs, and a packet routed in that gap
 #     was dropped)
+#   9 LANs behind two NAT-ed hosts (issue 13): a real LAN host behind home and one behind office
+#     (namespaces without WireGuard, routed through their owner): LAN ↔ LAN through relay1, web1 ↔
+#     each LAN, each LAN ↔ the overlay hosts; the owners forward; `check --json` on the same
+#     inventory lists both subnets with every pair reachable
 #
 # Environment: WGDEPLOY=/path/to/wgdeploy skips `cargo build`. Needs root.
 set -euo pipefail
@@ -378,12 +382,66 @@ scenario_8() {
     fi
 }
 
+# lan_behind HOST SHORT PREFIX24 (e.g. 198.18.91): a namespace SHORT holding a LAN host .2 behind
+# HOST (.1 on HOST's lan0), default route through HOST. No WireGuard there: only HOST can carry it.
+lan_behind() {
+    local host=$1 prefix=$3
+    new_netns "$2"
+    ip -n "$NS_NAME" link add lan1 type veth peer name lan0 netns "${HOLDER[$host]}"
+    ip -n "$NS_NAME" addr add "$prefix.2/24" dev lan1
+    ip -n "$NS_NAME" link set lan1 up
+    ip -n "$NS_NAME" route add default via "$prefix.1"
+    in_host "$host" ip addr add "$prefix.1/24" dev lan0
+    in_host "$host" ip link set lan0 up
+    LAN_NS[$host]=$NS_NAME
+}
+declare -A LAN_NS=()
+
+# lan_reaches NS ADDR: from the LAN namespace NS, ADDR answers pings (3 tries)
+lan_reaches() { nsx "$1" ping -q -n -c 3 -i 0.3 -W 2 "$2" >/dev/null 2>&1; }
+
+scenario_9() {
+    log "scenario 9: LANs behind NAT-ed home and office reach each other and the overlay"
+    local lan_a=198.18.91 lan_b=198.18.92 bad=0 host
+    lan_behind home lan-home "$lan_a"
+    lan_behind office lan-office "$lan_b"
+    routes_line home "$lan_a.0/24"
+    routes_line office "$lan_b.0/24"
+    wgd apply "$INV" --yes
+    [[ $RC == 0 ]] || { fail "9: apply exited $RC"; return; }
+    for host in home office; do
+        [[ $(in_host "$host" sysctl -n net.ipv4.ip_forward) == 1 ]] || { fail "9: $host owns a subnet but does not forward"; bad=1; }
+    done
+    refresh_overlay
+    wait_handshakes
+    lan_reaches "${LAN_NS[home]}" "$lan_b.2" || { fail "9: home's LAN cannot reach office's LAN through relay1"; bad=1; }
+    lan_reaches "${LAN_NS[office]}" "$lan_a.2" || { fail "9: office's LAN cannot reach home's LAN through relay1"; bad=1; }
+    for host in relay1 web1 home office; do
+        reaches "$host" "$lan_a.2" || { fail "9: $host cannot reach home's LAN host"; bad=1; }
+        reaches "$host" "$lan_b.2" || { fail "9: $host cannot reach office's LAN host"; bad=1; }
+        lan_reaches "${LAN_NS[home]}" "${OVERLAY[$host]}" || { fail "9: home's LAN cannot reach $host"; bad=1; }
+    done
+    set +e
+    in_ops "$WGDEPLOY" check "$INV" --json >"$WORK/check.json" 2>&1
+    local rc=$?
+    set -e
+    [[ $rc == 0 ]] || { fail "9: check of the inventory with two LANs exited $rc"; bad=1; }
+    for prefix in "$lan_a.0/24" "$lan_b.0/24"; do
+        grep -q "\"$prefix\"" "$WORK/check.json" || { fail "9: check --json does not list the subnet $prefix"; bad=1; }
+    done
+    routes_line home ""
+    routes_line office ""
+    wgd apply "$INV" --yes
+    [[ $RC == 0 ]] || { fail "9: removing the subnets exited $RC"; bad=1; }
+    ((bad)) || pass "9: LAN ↔ LAN through relay1, every host ↔ both LANs; check lists both subnets"
+}
+
 # --------------------------------------------------------------------------------------------------
 make_ssh_lab
 write_lab_inventory "$INV" standard
 HOSTS=(relay1 web1 home office)
 scenario_1
-for n in 2 3 4 5 6 7 8; do
+for n in 2 3 4 5 6 7 8 9; do
     selected "$n" && "scenario_$n"
 done
 if ((FAILURES > 0)); then
