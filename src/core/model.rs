@@ -431,6 +431,9 @@ pub enum HomeChoice {
     Only,
     /// Chosen by rendezvous hashing over the relays (stable, spreads hosts evenly).
     Hashed,
+    /// No `via`, and the host's `use_exit` is a relay: homed there, so its internet traffic
+    /// reaches the exit directly (only its home relay is a peer among the relays).
+    Exit,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -521,6 +524,19 @@ pub struct Network {
     pub ranges_at: Option<crate::core::error::At>,
     /// Interface settings every host gets unless it sets its own.
     pub settings: InterfaceSettings,
+}
+
+/// What `use_exit` sends through the exit: the default route of each family the overlay has
+/// (0.0.0.0/0, and ::/0 with an IPv6 overlay). A family without an overlay address has no source
+/// address the exit could masquerade, so it keeps its own route.
+pub fn internet_prefixes(ranges: &[ipnet::IpNet]) -> Vec<ipnet::IpNet> {
+    ranges
+        .iter()
+        .map(|range| match range {
+            ipnet::IpNet::V4(_) => ipnet::IpNet::V4(Default::default()),
+            ipnet::IpNet::V6(_) => ipnet::IpNet::V6(Default::default()),
+        })
+        .collect()
 }
 
 /// wg-quick's `Table`: where the routes of the AllowedIPs go.

@@ -9,10 +9,14 @@
 //!   would steal the traffic from the relay (longest prefix) and lose it;
 //! - NAT-ed ↔ a relay that is not its home: never listed — the home relay's catch-all already covers
 //!   that relay, and a direct entry would make the inbound source filter drop traffic relayed by it;
-//! - relay ↔ relay: direct; each entry carries the other relay's own prefixes plus everything homed there.
+//! - relay ↔ relay: direct; each entry carries the other relay's own prefixes plus everything homed there;
+//! - a host with `use_exit`: its entry for the exit also carries the default route of each overlay
+//!   family. Validation keeps the exit a peer it lists (for a NAT-ed host: a public non-relay host
+//!   or its home relay), so the /0 never needs a second hop (wg-quick's policy routing for a /0
+//!   would take a relay's own traffic into the tunnel too).
 
 use crate::core::addressing::HostAddresses;
-use crate::core::model::{HostId, Inventory, Role};
+use crate::core::model::{HostId, Inventory, Role, internet_prefixes};
 use ipnet::IpNet;
 use serde::Serialize;
 use std::net::IpAddr;
@@ -54,6 +58,9 @@ pub enum Carries {
     Overlay,
     /// A prefix the inventory adds to this peer (`allowed_ips: { peer: [...] }`).
     Extra,
+    /// A default route (0.0.0.0/0, ::/0): this host's internet traffic, sent to that exit
+    /// (`use_exit`), which masquerades it to its uplink.
+    Internet(HostId),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,7 +85,8 @@ pub struct Peer {
 pub struct HostPlan {
     /// Peers sorted by name, so output is stable whatever the inventory order.
     pub peers: Vec<Peer>,
-    /// Relays forward between peers; hosts with routes forward between the overlay and their subnets.
+    /// Relays forward between peers; hosts with routes forward between the overlay and their
+    /// subnets; exits forward between the overlay and their uplink.
     pub forwarding: bool,
 }
 
@@ -125,6 +133,7 @@ pub fn plan(inventory: &Inventory, addresses: &HostAddresses) -> Topology {
             })
         })
         .collect();
+    let internet = internet_prefixes(&inventory.network.ranges);
     // A NAT-ed host's own `keepalive` wins over the network's.
     let keepalive_of = |id: HostId| {
         Some(
@@ -234,6 +243,18 @@ pub fn plan(inventory: &Inventory, addresses: &HostAddresses) -> Topology {
                 };
                 peers.push(peer);
             }
+            if let Some(exit) = hosts[me].use_exit {
+                // Validation allows only an exit this host lists (a public host; behind NAT, a
+                // public non-relay host or the home relay).
+                let entry = peers.iter_mut().find(|peer| peer.host == exit);
+                debug_assert!(entry.is_some(), "use_exit names a host that is not a peer");
+                if let Some(peer) = entry {
+                    peer.allowed.extend(internet.iter().map(|net| Allowed {
+                        net: *net,
+                        carries: Carries::Internet(exit),
+                    }));
+                }
+            }
             for (other, nets) in &hosts[me].settings.extra_allowed {
                 if let Some(peer) = peers.iter_mut().find(|peer| peer.host == *other) {
                     peer.allowed.extend(nets.iter().map(|net| Allowed {
@@ -244,7 +265,7 @@ pub fn plan(inventory: &Inventory, addresses: &HostAddresses) -> Topology {
             }
             HostPlan {
                 peers,
-                forwarding: hosts[me].is_relay() || !hosts[me].routes.is_empty(),
+                forwarding: hosts[me].is_relay() || !hosts[me].routes.is_empty() || hosts[me].exit,
             }
         })
         .collect();
