@@ -411,4 +411,111 @@ hosts:
             )]
         );
     }
+
+    /// The exits of every kind a planner rule allows, and who uses which.
+    const EXITS: &str = "network: { addresses: [100.64.0.0/24, 'fd00:64::/64'] }
+hosts:
+  r1: { endpoint: 198.51.100.1, relay: true, exit: true }
+  r2: { endpoint: 198.51.100.2, relay: true }
+  web: { endpoint: 198.51.100.3, exit: true }
+  pub-via-relay: { endpoint: 198.51.100.4, use_exit: r1 }
+  pub-via-web: { endpoint: 198.51.100.5, use_exit: web }
+  relay-user: { endpoint: 198.51.100.6, relay: true, use_exit: web }
+  nat-via-web: { via: r2, use_exit: web }
+  nat-homed: { via: r1, use_exit: r1 }
+  nat-default: { use_exit: r1 }
+  nat-plain: { via: r2 }
+";
+
+    /// `host`'s peers that carry a default route, with the exit each names.
+    fn internet_entries(
+        inventory: &Inventory,
+        topology: &Topology,
+        host: &str,
+    ) -> Vec<(String, Vec<String>)> {
+        let id = inventory.host_id(host).unwrap();
+        topology.hosts[id]
+            .peers
+            .iter()
+            .filter_map(|peer| {
+                let nets: Vec<String> = peer
+                    .allowed
+                    .iter()
+                    .filter(|allowed| allowed.net.prefix_len() == 0)
+                    .map(|allowed| {
+                        assert_eq!(allowed.carries, Carries::Internet(peer.host), "{host}");
+                        allowed.net.to_string()
+                    })
+                    .collect();
+                (!nets.is_empty()).then(|| (inventory.hosts[peer.host].name.to_string(), nets))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_default_routes_go_on_the_entry_for_the_exit_only() {
+        let (inventory, topology) = planned(EXITS);
+        let both = || vec!["0.0.0.0/0".to_owned(), "::/0".to_owned()];
+        for (user, exit) in [
+            // public → a relay exit, public → a public exit, a relay → a public exit: direct
+            ("pub-via-relay", "r1"),
+            ("pub-via-web", "web"),
+            ("relay-user", "web"),
+            // behind NAT → a public non-relay exit (direct), and → its home relay
+            ("nat-via-web", "web"),
+            ("nat-homed", "r1"),
+            ("nat-default", "r1"),
+        ] {
+            assert_eq!(
+                internet_entries(&inventory, &topology, user),
+                vec![(exit.to_owned(), both())],
+                "{user}"
+            );
+        }
+        for host in ["r1", "r2", "web", "nat-plain"] {
+            assert!(
+                internet_entries(&inventory, &topology, host).is_empty(),
+                "{host}"
+            );
+        }
+        // The home relay's entry keeps its catch-all: overlay traffic still goes by longest prefix.
+        let home_entry = peers_of(&inventory, &topology, "nat-homed")
+            .into_iter()
+            .find(|(name, _)| name == "r1");
+        assert_eq!(
+            home_entry.unwrap().1,
+            ["100.64.0.0/24", "fd00:64::/64", "0.0.0.0/0", "::/0"]
+        );
+    }
+
+    #[test]
+    fn a_nat_host_without_via_is_homed_on_its_exit_relay_and_exits_forward() {
+        let (inventory, topology) = planned(EXITS);
+        let home = inventory.hosts[inventory.host_id("nat-default").unwrap()]
+            .home
+            .unwrap();
+        assert_eq!(inventory.hosts[home.relay].name.as_str(), "r1");
+        assert_eq!(home.choice, crate::core::model::HomeChoice::Exit);
+        let forwards = |name: &str| topology.hosts[inventory.host_id(name).unwrap()].forwarding;
+        assert!(forwards("web"), "a public exit forwards");
+        assert!(!forwards("pub-via-web"), "a user does not");
+    }
+
+    #[test]
+    fn an_ipv4_only_overlay_sends_only_ipv4_to_the_exit() {
+        let (inventory, topology) = planned(
+            "network: { addresses: [100.64.0.0/24] }
+hosts:
+  web: { endpoint: 198.51.100.3, exit: true }
+  laptop: { use_exit: web }
+",
+        );
+        assert_eq!(
+            peers_of(&inventory, &topology, "laptop"),
+            vec![(
+                "web".into(),
+                vec!["100.64.0.1/32".into(), "0.0.0.0/0".into()]
+            )]
+        );
+    }
 }

@@ -79,7 +79,7 @@ pub(super) fn resolve_exits(checker: &mut Checker, hosts: &mut [Host], refs: &[H
                 at.clone(),
                 label,
                 format!("`use_exit` of `{me}` names `{me}` itself"),
-                Some(format!("remove `use_exit`: `{me}`'s own traffic already leaves through its own uplink; name another host's exit to send it elsewhere")),
+                Some(format!("remove `use_exit` (`{me}`'s traffic leaves through its own uplink without it), or name another host that has `exit: true`")),
             );
         } else if !hosts[exit].exit {
             checker.report(
