@@ -509,6 +509,18 @@ impl Host {
     pub fn is_nat(&self) -> bool {
         self.role == Role::Nat
     }
+
+    /// `use_exit` relies on wg-quick's own policy routing for a /0, which only the automatic
+    /// table has: with `table: off` or a table number, nothing reaches the exit unless the user's
+    /// hooks route it.
+    pub fn full_tunnel_warning(&self) -> Option<String> {
+        self.use_exit?;
+        match self.settings.interface.table? {
+            Table::Auto => None,
+            Table::Off => Some("warning: `use_exit` with `table: off`: wg-quick adds no route for the default route it sends to the exit, so nothing goes there unless your hooks route it".into()),
+            Table::Number(table) => Some(format!("warning: `use_exit` with `table: {table}`: wg-quick puts the default route into table {table} without its policy rules, so nothing goes to the exit unless your hooks add `ip rule`s for it (that keep WireGuard's own packets out)")),
+        }
+    }
 }
 
 /// Network-wide settings.

@@ -518,4 +518,18 @@ hosts:
             )]
         );
     }
+
+    #[test]
+    fn a_full_tunnel_outside_the_automatic_table_is_warned_about() {
+        let warning = |table: &str| {
+            let (inventory, _) = planned(&format!(
+                "network: {{ addresses: [100.64.0.0/24] }}\nhosts:\n  web: {{ endpoint: 198.51.100.3, exit: true }}\n  laptop: {{ use_exit: web{table} }}\n"
+            ));
+            inventory.hosts[1].full_tunnel_warning()
+        };
+        assert_eq!(warning(""), None);
+        assert_eq!(warning(", table: auto"), None);
+        assert!(warning(", table: off").unwrap().contains("`table: off`"));
+        assert!(warning(", table: 100").unwrap().contains("into table 100"));
+    }
 }

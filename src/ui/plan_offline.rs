@@ -299,6 +299,7 @@ fn own_warnings(host: &Host) -> Vec<String> {
         .interface
         .unpaired_hooks()
         .into_iter()
+        .chain(host.full_tunnel_warning())
         .collect()
 }
 
@@ -323,7 +324,7 @@ fn settings_lines(out: &mut String, host: &Host, defaults: &InterfaceSettings) {
             let _ = writeln!(out, "  {name}: {}", crate::core::model::printable(command));
         }
     }
-    if let Some(warning) = settings.unpaired_hooks() {
+    for warning in own_warnings(host) {
         let _ = writeln!(out, "  {warning}");
     }
 }
