@@ -4,6 +4,7 @@
 # (198.51.100.100, its own namespace) that counts, by source address, the pings it answers.
 #
 #   sudo lab/exit-e2e.sh          # exit 0 only if every check passes
+#   sudo lab/exit-e2e.sh 2 5      # only these (1 always runs: it converges the lab)
 #
 # Scenarios:
 #   1 apply converges the lab; without an exit, NAT-ed home and office reach the responder from
@@ -22,6 +23,10 @@
 #     and home (its sessions refreshed by syncconf) still exits through web1
 #   4 exits off (use_exit and exit removed): the /0s, wg-quick's policy rules and the masquerade
 #     and FORWARD rules are gone; home and office reach the responder from their NAT routers again
+#   5 office reaches the operator through a policy route that wg-quick's rules come before (as an
+#     operator reached through the default route): switched to a full tunnel, office is cut off,
+#     puts its previous config back by itself (--confirm-timeout 10), the report says so and names
+#     the full tunnel in its fix, SSH works again, office's config is the one from before
 #
 # Environment: WGDEPLOY=/path/to/wgdeploy skips `cargo build`; WGD_LAB_DEBUG=1 shows the prober's
 # rules, routes and WireGuard state and web1's FORWARD and nat rules when a probe gets no answer.
@@ -29,6 +34,7 @@
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+SELECTED=("$@")
 [[ $EUID -eq 0 ]] || { echo "run as root" >&2; exit 2; }
 
 # shellcheck source=lab/lib.sh
@@ -198,15 +204,44 @@ scenario_4() {
     if ((FAILURES == failures)); then pass "4: exits off: no /0, no policy rule, no masquerade; home and office use their own uplinks"; fi
 }
 
+scenario_5() {
+    log "scenario 5: a full tunnel that takes the operator's path: lock-out protection reverts it"
+    local failures=$FAILURES
+    # office reaches the operator through a policy route (table 100, rule 32000) instead of the main
+    # table: to wg-quick's rules, added in front of it, that is as good as the default route.
+    in_host office sh -ec "ip route del $MGMT_NET.0/24 dev mgmt0
+        ip route add $MGMT_NET.0/24 dev mgmt0 table 100
+        ip rule add pref 32000 to $MGMT_NET.0/24 lookup 100"
+    lab_ssh office true || fail "5: SSH to office does not work through its policy route"
+    cp "$(conf_file office)" "$WORK/office-before.conf"
+    set_line relay1 "exit: true"
+    set_line office "use_exit: relay1"
+    wgd apply "$INV" --yes --confirm-timeout 10
+    [[ $RC == 1 ]] || fail "5: the apply that cuts office off exited $RC (want 1)"
+    grep -q "put back its previous config by itself" "$OUT" || fail "5: the report does not say office reverted by itself"
+    grep -q "use_exit. full tunnel" "$OUT" || fail "5: the report's help does not name the full tunnel"
+    lab_ssh office true || fail "5: SSH to office does not work after the revert"
+    cmp -s "$WORK/office-before.conf" "$(conf_file office)" || fail "5: office's config is not the one from before"
+    has_policy_rule office && fail "5: office still has wg-quick's policy rule after the revert"
+    # Back to the main table's route, exits off.
+    in_host office sh -ec "ip rule del pref 32000; ip route del $MGMT_NET.0/24 dev mgmt0 table 100
+        ip route add $MGMT_NET.0/24 dev mgmt0 src $MGMT_NET.4"
+    sed -i '/^    exit: true$/d; /^    use_exit: /d' "$INV"
+    wgd apply "$INV" --yes
+    [[ $RC == 0 ]] || fail "5: the apply after the revert exited $RC"
+    all_pairs_ping 30 || fail "5: some pairs do not ping after the revert"
+    if ((FAILURES == failures)); then pass "5: office cut off by its full tunnel put its config back by itself; the report says so and names the fix; SSH works"; fi
+}
+
 # --------------------------------------------------------------------------------------------------
 make_ssh_lab
 make_responder
 write_lab_inventory "$INV" standard
 HOSTS=(relay1 web1 home office)
 scenario_1
-scenario_2
-scenario_3
-scenario_4
+for n in 2 3 4 5; do
+    selected "$n" && "scenario_$n"
+done
 if ((FAILURES > 0)); then
     log "$FAILURES check(s) FAILED"
     exit 1
