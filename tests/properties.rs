@@ -42,6 +42,11 @@ struct Spec {
     public_routes: Vec<bool>,
     relay_routes: Vec<bool>,
     dual_stack: bool,
+    /// `exit: true` on r0 and on p0 (when there is a p0).
+    exits: (bool, bool),
+    /// Per NAT-ed host, then per public host: 0 no `use_exit`, 1 r0, 2 p0 (used only where the
+    /// inventory allows it).
+    use_exit: Vec<u8>,
 }
 
 fn spec() -> impl Strategy<Value = Spec> {
@@ -50,8 +55,10 @@ fn spec() -> impl Strategy<Value = Spec> {
         0usize..=4,
         proptest::collection::vec((proptest::option::of(0usize..4), any::<bool>()), 0..=8),
         any::<bool>(),
+        (any::<bool>(), any::<bool>()),
+        proptest::collection::vec(0u8..3, 12),
     )
-        .prop_flat_map(|(relays, public, nat, dual_stack)| {
+        .prop_flat_map(|(relays, public, nat, dual_stack, exits, use_exit)| {
             (
                 Just(relays),
                 Just(public),
@@ -59,19 +66,25 @@ fn spec() -> impl Strategy<Value = Spec> {
                 proptest::collection::vec(any::<bool>(), public),
                 proptest::collection::vec(any::<bool>(), relays),
                 Just(dual_stack),
+                Just(exits),
+                Just(use_exit),
             )
         })
         .prop_map(
-            |(relays, public, nat, public_routes, relay_routes, dual_stack)| Spec {
-                relays,
-                public,
-                nat: nat
-                    .into_iter()
-                    .map(|(via, routes)| (via.map(|via| via % relays), routes))
-                    .collect(),
-                public_routes,
-                relay_routes,
-                dual_stack,
+            |(relays, public, nat, public_routes, relay_routes, dual_stack, exits, use_exit)| {
+                Spec {
+                    relays,
+                    public,
+                    nat: nat
+                        .into_iter()
+                        .map(|(via, routes)| (via.map(|via| via % relays), routes))
+                        .collect(),
+                    public_routes,
+                    relay_routes,
+                    dual_stack,
+                    exits,
+                    use_exit,
+                }
             },
         )
 }
@@ -91,26 +104,46 @@ fn yaml(spec: &Spec) -> String {
             String::new()
         }
     };
+    let (relay_exit, public_exit) = (spec.exits.0, spec.exits.1 && spec.public > 0);
+    let exit_flag = |is_exit: bool| if is_exit { ", exit: true" } else { "" };
+    // The `use_exit` of the host with choice `choice`: r0 unless a `via` homes it elsewhere, p0
+    // unless it is p0 itself.
+    let use_exit = |choice: u8, via: Option<usize>, is_p0: bool| match choice {
+        1 if relay_exit && via.is_none_or(|relay| relay == 0) => ", use_exit: r0",
+        2 if public_exit && !is_p0 => ", use_exit: p0",
+        _ => "",
+    };
     for relay in 0..spec.relays {
         text.push_str(&format!(
-            "  r{relay}: {{ endpoint: 198.51.100.{}, relay: true{} }}\n",
+            "  r{relay}: {{ endpoint: 198.51.100.{}, relay: true{}{} }}\n",
             relay + 1,
-            routes(spec.relay_routes[relay])
+            routes(spec.relay_routes[relay]),
+            exit_flag(relay == 0 && relay_exit)
         ));
     }
     for public in 0..spec.public {
+        let choice = spec.use_exit[(spec.nat.len() + public) % spec.use_exit.len()];
+        let is_exit = public == 0 && public_exit;
         text.push_str(&format!(
-            "  p{public}: {{ endpoint: 198.51.100.{}{} }}\n",
+            "  p{public}: {{ endpoint: 198.51.100.{}{}{}{} }}\n",
             public + 50,
-            routes(spec.public_routes[public])
+            routes(spec.public_routes[public]),
+            exit_flag(is_exit),
+            if is_exit {
+                ""
+            } else {
+                use_exit(choice, None, public == 0)
+            }
         ));
     }
     for (index, (via, has_routes)) in spec.nat.iter().enumerate() {
+        let choice = spec.use_exit[index % spec.use_exit.len()];
+        let exit = use_exit(choice, *via, false);
         let via = via
             .map(|relay| format!(", via: r{relay}"))
             .unwrap_or_default();
         text.push_str(&format!(
-            "  n{index}: {{ ssh: {{ host: 198.18.0.{} }}{via}{} }}\n",
+            "  n{index}: {{ ssh: {{ host: 198.18.0.{} }}{via}{}{exit} }}\n",
             index + 1,
             routes(*has_routes)
         ));
@@ -179,11 +212,31 @@ proptest! {
                 for allowed in &peer.allowed {
                     prop_assert!(seen.insert(allowed.net, peer.host).is_none(), "{} twice on {}", allowed.net, hosts[me].name);
                 }
+                // A default route only towards the host's own exit.
+                for allowed in peer.allowed.iter().filter(|allowed| allowed.net.prefix_len() == 0) {
+                    prop_assert_eq!(hosts[me].use_exit, Some(peer.host));
+                    prop_assert_eq!(allowed.carries, wgdeploy::core::topology::Carries::Internet(peer.host));
+                }
                 // Keepalive only from NAT-ed hosts, and only towards peers they dial.
                 if peer.keepalive.is_some() {
                     prop_assert!(hosts[me].is_nat() && peer.dial);
                 }
             }
+        }
+    }
+
+    /// Every host with `use_exit` sends its default routes to that exit.
+    #[test]
+    fn every_exit_user_reaches_its_exit(spec in spec()) {
+        let deployment = deploy(&spec);
+        let families = if spec.dual_stack { 2 } else { 1 };
+        for (me, host) in deployment.inventory.hosts.iter().enumerate() {
+            let Some(exit) = host.use_exit else { continue };
+            prop_assert!(deployment.inventory.hosts[exit].exit);
+            let entry = deployment.topology.hosts[me].peers.iter().find(|peer| peer.host == exit);
+            prop_assert!(entry.is_some(), "{} does not list its exit", host.name);
+            let defaults = entry.unwrap().allowed.iter().filter(|allowed| allowed.net.prefix_len() == 0).count();
+            prop_assert_eq!(defaults, families);
         }
     }
 

@@ -11,6 +11,7 @@ const EXAMPLES: &[&str] = &[
     "dual-stack",
     "pirate-example-full",
     "road-warriors",
+    "exit-node",
 ];
 
 fn render_example(example: &str, dir: &std::path::Path) -> Vec<(String, String)> {
@@ -387,6 +388,90 @@ hosts:
         assert!(!config.contains("SaveConfig"), "{config}");
         insta::assert_snapshot!(format!("settings__{host}"), config);
     }
+}
+
+/// An exit's own rules are set up before the user's `post_up` runs and taken down after the
+/// user's `post_down`, so a user hook can rely on them; the user of the exit gets the /0.
+#[test]
+fn an_exits_rules_wrap_the_users_hooks_and_its_user_gets_the_default_route() {
+    let dir = tempfile::tempdir().unwrap();
+    let inventory = dir.path().join("exit.yaml");
+    std::fs::write(
+        &inventory,
+        "network: { addresses: [100.64.0.0/24] }
+hosts:
+  web1:
+    endpoint: 198.51.100.2
+    exit: true
+    post_up: \"logger exit up\"
+    post_down: \"logger exit down\"
+  laptop: { use_exit: web1 }
+",
+    )
+    .unwrap();
+    let state = fixed_state(&inventory, dir.path());
+    let out = dir.path().join("out");
+    let output = wgdeploy(&[
+        "render",
+        inventory.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--state",
+        state.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let web1 = std::fs::read_to_string(out.join("web1/wg0.conf")).unwrap();
+    let hooks = |key: &str| -> Vec<&str> {
+        web1.lines()
+            .filter_map(|line| line.strip_prefix(key))
+            .collect()
+    };
+    let masquerade = "POSTROUTING -s 100.64.0.0/24 ! -o %i -j MASQUERADE";
+    assert_eq!(
+        hooks("PostUp = "),
+        [
+            "sysctl -q -w net.ipv4.ip_forward=1".to_owned(),
+            "iptables -C FORWARD -i %i ! -o %i -s 100.64.0.0/24 -j ACCEPT 2>/dev/null || iptables -I FORWARD -i %i ! -o %i -s 100.64.0.0/24 -j ACCEPT".to_owned(),
+            "iptables -C FORWARD ! -i %i -o %i -d 100.64.0.0/24 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT 2>/dev/null || iptables -I FORWARD ! -i %i -o %i -d 100.64.0.0/24 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT".to_owned(),
+            format!("iptables -t nat -C {masquerade} 2>/dev/null || iptables -t nat -A {masquerade}"),
+            "logger exit up".to_owned(),
+        ]
+    );
+    let down = hooks("PostDown = ");
+    assert_eq!(down[0], "logger exit down");
+    assert_eq!(
+        down.last().copied(),
+        Some(format!("iptables -t nat -D {masquerade} 2>/dev/null || true").as_str())
+    );
+    assert_eq!(down.len(), 4, "{web1}");
+    let laptop = std::fs::read_to_string(out.join("laptop/wg0.conf")).unwrap();
+    assert!(
+        laptop.contains("AllowedIPs = 100.64.0.1/32, 0.0.0.0/0\n"),
+        "{laptop}"
+    );
+
+    // The offline plan's JSON says what the /0 is for.
+    let output = wgdeploy(&[
+        "plan",
+        inventory.to_str().unwrap(),
+        "--offline",
+        "--json",
+        "--state",
+        state.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let plan: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let laptop = plan["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|host| host["name"] == "laptop")
+        .unwrap();
+    let internet = &laptop["peers"][0]["allowed_ips"][1];
+    assert_eq!(internet["prefix"], "0.0.0.0/0");
+    assert_eq!(internet["carries"], "internet");
+    assert_eq!(internet["host"], "web1");
+    assert_eq!(plan["must_forward"], serde_json::json!(["web1"]));
 }
 
 /// `SaveConfig = true` would make wg-quick save the running state over the file on `down`: a

@@ -1,8 +1,10 @@
 //! What a forwarding host needs so that packets can cross it: the forwarding sysctls of each
-//! address family in play, and FORWARD accepts for the interface. Rendered as wg-quick hooks.
+//! address family in play, FORWARD accepts for the interface, and on an exit the masquerading of
+//! overlay traffic to its uplink. Rendered as wg-quick hooks.
 //!
-//! Every rule is inserted with `iptables -C … || iptables -I …`, so re-applying a config or
-//! restarting the interface never stacks duplicate rules.
+//! Every rule is added with `iptables -C … || iptables -I …` (or `-A` for the masquerade), so
+//! re-applying a config or restarting the interface never stacks duplicate rules, and each has its
+//! `-D` in PostDown. Prefixes in rules are validated overlay ranges and routes, never free text.
 
 use crate::core::model::{Host, Inventory};
 use ipnet::IpNet;
@@ -34,7 +36,7 @@ pub fn families(inventory: &Inventory, host: &Host) -> Families {
         IpNet::V4(_) => families.ipv4 = true,
         IpNet::V6(_) => families.ipv6 = true,
     };
-    if host.is_relay() {
+    if host.is_relay() || host.exit {
         inventory.network.ranges.iter().for_each(&mut mark);
     }
     host.routes.iter().for_each(&mut mark);
@@ -57,6 +59,20 @@ fn rules(inventory: &Inventory, host: &Host) -> Vec<(&'static str, String)> {
             {
                 rules.push((tool, "-i %i -o %i -j ACCEPT".to_owned()));
             }
+        }
+    }
+    // An exit forwards overlay traffic out of any other interface (its uplink) and lets only the
+    // answers back in.
+    if host.exit {
+        for range in &inventory.network.ranges {
+            let tool = tool_for(range);
+            rules.push((tool, format!("-i %i ! -o %i -s {range} -j ACCEPT")));
+            rules.push((
+                tool,
+                format!(
+                    "! -i %i -o %i -d {range} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"
+                ),
+            ));
         }
     }
     // Hosts with routes forward between the overlay and the subnets behind them, both directions.
@@ -88,6 +104,27 @@ pub fn hooks(inventory: &Inventory, host: &Host) -> (Vec<String>, Vec<String>) {
             "{tool} -C FORWARD {rule} 2>/dev/null || {tool} -I FORWARD {rule}"
         ));
         down.push(format!("{tool} -D FORWARD {rule} 2>/dev/null || true"));
+    }
+    // An exit's users reach the internet from its own address: their overlay addresses are no
+    // one's on the uplink.
+    if host.exit {
+        for range in &inventory.network.ranges {
+            let tool = tool_for(range);
+            // The subnets behind the exit itself (`routes`) keep seeing overlay addresses, as
+            // they did before it became an exit: exempted ahead of the masquerade.
+            for route in host.routes.iter().filter(|route| tool_for(route) == tool) {
+                let rule = format!("POSTROUTING -s {range} -d {route} -j RETURN");
+                up.push(format!(
+                    "{tool} -t nat -C {rule} 2>/dev/null || {tool} -t nat -I {rule}"
+                ));
+                down.push(format!("{tool} -t nat -D {rule} 2>/dev/null || true"));
+            }
+            let rule = format!("POSTROUTING -s {range} ! -o %i -j MASQUERADE");
+            up.push(format!(
+                "{tool} -t nat -C {rule} 2>/dev/null || {tool} -t nat -A {rule}"
+            ));
+            down.push(format!("{tool} -t nat -D {rule} 2>/dev/null || true"));
+        }
     }
     (up, down)
 }
@@ -123,5 +160,44 @@ mod tests {
             "iptables -D FORWARD -o %i -s 198.18.50.0/24 -j ACCEPT 2>/dev/null || true"
         );
         assert_eq!(hooks(&inventory, &inventory.hosts[2]), (vec![], vec![]));
+    }
+
+    #[test]
+    fn an_exit_masquerades_the_overlay_but_not_towards_its_own_subnets() {
+        let inventory = crate::core::inventory::parse(
+            Path::new("t.yaml"),
+            "network: { addresses: [100.64.0.0/24, 'fd00:64::/64'] }\nhosts:\n  e: { endpoint: 198.51.100.1, exit: true, routes: [198.18.50.0/24] }\n",
+        )
+        .unwrap();
+        let (up, down) = hooks(&inventory, &inventory.hosts[0]);
+        let nat: Vec<&str> = up
+            .iter()
+            .filter(|line| line.contains("-t nat"))
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            nat,
+            [
+                "iptables -t nat -C POSTROUTING -s 100.64.0.0/24 -d 198.18.50.0/24 -j RETURN 2>/dev/null || iptables -t nat -I POSTROUTING -s 100.64.0.0/24 -d 198.18.50.0/24 -j RETURN",
+                "iptables -t nat -C POSTROUTING -s 100.64.0.0/24 ! -o %i -j MASQUERADE 2>/dev/null || iptables -t nat -A POSTROUTING -s 100.64.0.0/24 ! -o %i -j MASQUERADE",
+                "ip6tables -t nat -C POSTROUTING -s fd00:64::/64 ! -o %i -j MASQUERADE 2>/dev/null || ip6tables -t nat -A POSTROUTING -s fd00:64::/64 ! -o %i -j MASQUERADE",
+            ]
+        );
+        assert!(up.contains(&"sysctl -q -w net.ipv6.conf.all.forwarding=1".to_owned()));
+        // Every rule added is deleted on down: the same rule text after -C and after -D.
+        for line in &up {
+            if let Some((check, _)) = line.split_once(" 2>/dev/null || ") {
+                let removal = check.replacen(" -C ", " -D ", 1);
+                assert!(
+                    down.iter().any(|down| down.starts_with(&removal)),
+                    "{line} has no -D"
+                );
+            }
+        }
+        assert_eq!(
+            up.len() - 2,
+            down.len(),
+            "two sysctls, then one -D per rule"
+        );
     }
 }

@@ -431,6 +431,9 @@ pub enum HomeChoice {
     Only,
     /// Chosen by rendezvous hashing over the relays (stable, spreads hosts evenly).
     Hashed,
+    /// No `via`, and the host's `use_exit` is a relay: homed there, so its internet traffic
+    /// reaches the exit directly (only its home relay is a peer among the relays).
+    Exit,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -506,6 +509,18 @@ impl Host {
     pub fn is_nat(&self) -> bool {
         self.role == Role::Nat
     }
+
+    /// `use_exit` relies on wg-quick's own policy routing for a /0, which only the automatic
+    /// table has: with `table: off` or a table number, nothing reaches the exit unless the user's
+    /// hooks route it.
+    pub fn full_tunnel_warning(&self) -> Option<String> {
+        self.use_exit?;
+        match self.settings.interface.table? {
+            Table::Auto => None,
+            Table::Off => Some("warning: `use_exit` with `table: off`: wg-quick adds no route for the default route it sends to the exit, so nothing goes there unless your hooks route it".into()),
+            Table::Number(table) => Some(format!("warning: `use_exit` with `table: {table}`: wg-quick puts the default route into table {table} without its policy rules, so nothing goes to the exit unless your hooks add `ip rule`s for it (that keep WireGuard's own packets out)")),
+        }
+    }
 }
 
 /// Network-wide settings.
@@ -521,6 +536,19 @@ pub struct Network {
     pub ranges_at: Option<crate::core::error::At>,
     /// Interface settings every host gets unless it sets its own.
     pub settings: InterfaceSettings,
+}
+
+/// What `use_exit` sends through the exit: the default route of each family the overlay has
+/// (0.0.0.0/0, and ::/0 with an IPv6 overlay). A family without an overlay address has no source
+/// address the exit could masquerade, so it keeps its own route.
+pub fn internet_prefixes(ranges: &[ipnet::IpNet]) -> Vec<ipnet::IpNet> {
+    ranges
+        .iter()
+        .map(|range| match range {
+            ipnet::IpNet::V4(_) => ipnet::IpNet::V4(Default::default()),
+            ipnet::IpNet::V6(_) => ipnet::IpNet::V6(Default::default()),
+        })
+        .collect()
 }
 
 /// wg-quick's `Table`: where the routes of the AllowedIPs go.

@@ -9,10 +9,14 @@
 //!   would steal the traffic from the relay (longest prefix) and lose it;
 //! - NAT-ed ↔ a relay that is not its home: never listed — the home relay's catch-all already covers
 //!   that relay, and a direct entry would make the inbound source filter drop traffic relayed by it;
-//! - relay ↔ relay: direct; each entry carries the other relay's own prefixes plus everything homed there.
+//! - relay ↔ relay: direct; each entry carries the other relay's own prefixes plus everything homed there;
+//! - a host with `use_exit`: its entry for the exit also carries the default route of each overlay
+//!   family. Validation keeps the exit a peer it lists (for a NAT-ed host: a public non-relay host
+//!   or its home relay), so the /0 never needs a second hop (wg-quick's policy routing for a /0
+//!   would take a relay's own traffic into the tunnel too).
 
 use crate::core::addressing::HostAddresses;
-use crate::core::model::{HostId, Inventory, Role};
+use crate::core::model::{HostId, Inventory, Role, internet_prefixes};
 use ipnet::IpNet;
 use serde::Serialize;
 use std::net::IpAddr;
@@ -54,6 +58,9 @@ pub enum Carries {
     Overlay,
     /// A prefix the inventory adds to this peer (`allowed_ips: { peer: [...] }`).
     Extra,
+    /// A default route (0.0.0.0/0, ::/0): this host's internet traffic, sent to that exit
+    /// (`use_exit`), which masquerades it to its uplink.
+    Internet(HostId),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,7 +85,8 @@ pub struct Peer {
 pub struct HostPlan {
     /// Peers sorted by name, so output is stable whatever the inventory order.
     pub peers: Vec<Peer>,
-    /// Relays forward between peers; hosts with routes forward between the overlay and their subnets.
+    /// Relays forward between peers; hosts with routes forward between the overlay and their
+    /// subnets; exits forward between the overlay and their uplink.
     pub forwarding: bool,
 }
 
@@ -125,6 +133,7 @@ pub fn plan(inventory: &Inventory, addresses: &HostAddresses) -> Topology {
             })
         })
         .collect();
+    let internet = internet_prefixes(&inventory.network.ranges);
     // A NAT-ed host's own `keepalive` wins over the network's.
     let keepalive_of = |id: HostId| {
         Some(
@@ -234,6 +243,18 @@ pub fn plan(inventory: &Inventory, addresses: &HostAddresses) -> Topology {
                 };
                 peers.push(peer);
             }
+            if let Some(exit) = hosts[me].use_exit {
+                // Validation allows only an exit this host lists (a public host; behind NAT, a
+                // public non-relay host or the home relay).
+                let entry = peers.iter_mut().find(|peer| peer.host == exit);
+                debug_assert!(entry.is_some(), "use_exit names a host that is not a peer");
+                if let Some(peer) = entry {
+                    peer.allowed.extend(internet.iter().map(|net| Allowed {
+                        net: *net,
+                        carries: Carries::Internet(exit),
+                    }));
+                }
+            }
             for (other, nets) in &hosts[me].settings.extra_allowed {
                 if let Some(peer) = peers.iter_mut().find(|peer| peer.host == *other) {
                     peer.allowed.extend(nets.iter().map(|net| Allowed {
@@ -244,7 +265,7 @@ pub fn plan(inventory: &Inventory, addresses: &HostAddresses) -> Topology {
             }
             HostPlan {
                 peers,
-                forwarding: hosts[me].is_relay() || !hosts[me].routes.is_empty(),
+                forwarding: hosts[me].is_relay() || !hosts[me].routes.is_empty() || hosts[me].exit,
             }
         })
         .collect();
@@ -389,5 +410,126 @@ hosts:
                 vec!["100.64.0.0/24".into(), "198.18.60.0/24".into()]
             )]
         );
+    }
+
+    /// The exits of every kind a planner rule allows, and who uses which.
+    const EXITS: &str = "network: { addresses: [100.64.0.0/24, 'fd00:64::/64'] }
+hosts:
+  r1: { endpoint: 198.51.100.1, relay: true, exit: true }
+  r2: { endpoint: 198.51.100.2, relay: true }
+  web: { endpoint: 198.51.100.3, exit: true }
+  pub-via-relay: { endpoint: 198.51.100.4, use_exit: r1 }
+  pub-via-web: { endpoint: 198.51.100.5, use_exit: web }
+  relay-user: { endpoint: 198.51.100.6, relay: true, use_exit: web }
+  nat-via-web: { via: r2, use_exit: web }
+  nat-homed: { via: r1, use_exit: r1 }
+  nat-default: { use_exit: r1 }
+  nat-plain: { via: r2 }
+";
+
+    /// `host`'s peers that carry a default route, with the exit each names.
+    fn internet_entries(
+        inventory: &Inventory,
+        topology: &Topology,
+        host: &str,
+    ) -> Vec<(String, Vec<String>)> {
+        let id = inventory.host_id(host).unwrap();
+        topology.hosts[id]
+            .peers
+            .iter()
+            .filter_map(|peer| {
+                let nets: Vec<String> = peer
+                    .allowed
+                    .iter()
+                    .filter(|allowed| allowed.net.prefix_len() == 0)
+                    .map(|allowed| {
+                        assert_eq!(allowed.carries, Carries::Internet(peer.host), "{host}");
+                        allowed.net.to_string()
+                    })
+                    .collect();
+                (!nets.is_empty()).then(|| (inventory.hosts[peer.host].name.to_string(), nets))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_default_routes_go_on_the_entry_for_the_exit_only() {
+        let (inventory, topology) = planned(EXITS);
+        let both = || vec!["0.0.0.0/0".to_owned(), "::/0".to_owned()];
+        for (user, exit) in [
+            // public → a relay exit, public → a public exit, a relay → a public exit: direct
+            ("pub-via-relay", "r1"),
+            ("pub-via-web", "web"),
+            ("relay-user", "web"),
+            // behind NAT → a public non-relay exit (direct), and → its home relay
+            ("nat-via-web", "web"),
+            ("nat-homed", "r1"),
+            ("nat-default", "r1"),
+        ] {
+            assert_eq!(
+                internet_entries(&inventory, &topology, user),
+                vec![(exit.to_owned(), both())],
+                "{user}"
+            );
+        }
+        for host in ["r1", "r2", "web", "nat-plain"] {
+            assert!(
+                internet_entries(&inventory, &topology, host).is_empty(),
+                "{host}"
+            );
+        }
+        // The home relay's entry keeps its catch-all: overlay traffic still goes by longest prefix.
+        let home_entry = peers_of(&inventory, &topology, "nat-homed")
+            .into_iter()
+            .find(|(name, _)| name == "r1");
+        assert_eq!(
+            home_entry.unwrap().1,
+            ["100.64.0.0/24", "fd00:64::/64", "0.0.0.0/0", "::/0"]
+        );
+    }
+
+    #[test]
+    fn a_nat_host_without_via_is_homed_on_its_exit_relay_and_exits_forward() {
+        let (inventory, topology) = planned(EXITS);
+        let home = inventory.hosts[inventory.host_id("nat-default").unwrap()]
+            .home
+            .unwrap();
+        assert_eq!(inventory.hosts[home.relay].name.as_str(), "r1");
+        assert_eq!(home.choice, crate::core::model::HomeChoice::Exit);
+        let forwards = |name: &str| topology.hosts[inventory.host_id(name).unwrap()].forwarding;
+        assert!(forwards("web"), "a public exit forwards");
+        assert!(!forwards("pub-via-web"), "a user does not");
+    }
+
+    #[test]
+    fn an_ipv4_only_overlay_sends_only_ipv4_to_the_exit() {
+        let (inventory, topology) = planned(
+            "network: { addresses: [100.64.0.0/24] }
+hosts:
+  web: { endpoint: 198.51.100.3, exit: true }
+  laptop: { use_exit: web }
+",
+        );
+        assert_eq!(
+            peers_of(&inventory, &topology, "laptop"),
+            vec![(
+                "web".into(),
+                vec!["100.64.0.1/32".into(), "0.0.0.0/0".into()]
+            )]
+        );
+    }
+
+    #[test]
+    fn a_full_tunnel_outside_the_automatic_table_is_warned_about() {
+        let warning = |table: &str| {
+            let (inventory, _) = planned(&format!(
+                "network: {{ addresses: [100.64.0.0/24] }}\nhosts:\n  web: {{ endpoint: 198.51.100.3, exit: true }}\n  laptop: {{ use_exit: web{table} }}\n"
+            ));
+            inventory.hosts[1].full_tunnel_warning()
+        };
+        assert_eq!(warning(""), None);
+        assert_eq!(warning(", table: auto"), None);
+        assert!(warning(", table: off").unwrap().contains("`table: off`"));
+        assert!(warning(", table: 100").unwrap().contains("into table 100"));
     }
 }

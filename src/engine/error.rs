@@ -176,7 +176,7 @@ impl HostFailure {
                     .into(),
             ),
             HostFailure::LockOutReverted { .. } => Some(
-                "the change cut off management access (a PostUp hook, a route, or AllowedIPs covering the SSH path?): fix the inventory, `wgdeploy plan`, then apply again".into(),
+                "the change cut off management access (a PostUp hook, a route, or AllowedIPs covering the SSH path? a `use_exit` full tunnel takes every address the host reaches through its default route, the operator's included): fix the inventory (for a full tunnel, manage the host over a network it reaches without its default route, e.g. a connected LAN or VPN, or give it a route to the operator's network in `pre_up`), `wgdeploy plan`, then apply again".into(),
             ),
             HostFailure::StepFailed { log, .. } if !log.is_empty() => {
                 let tail = &log[log.len().saturating_sub(LOG_LINES_SHOWN)..];
@@ -332,12 +332,10 @@ mod tests {
             error.message,
             "no confirmation within 60 s (--confirm-timeout): no new SSH connection to web1 got through after the change, so the host put back its previous config by itself at 10:15:00 UTC; SSH works again"
         );
-        assert!(
-            error
-                .help
-                .unwrap()
-                .starts_with("the change cut off management access")
-        );
+        let help = error.help.unwrap();
+        assert!(help.starts_with("the change cut off management access"));
+        // A full tunnel is the likeliest way to cut off an operator: the help names it.
+        assert!(help.contains("`use_exit` full tunnel"), "{help}");
     }
 
     #[test]

@@ -993,7 +993,7 @@ fn lib_functions_work_in_every_shell() {
         // keep_port with a `wg` that listens on 38434; a configured port stays.
         std::fs::write(
             host.root.join("bin/wg"),
-            "#!/bin/sh\n[ \"$3\" = listen-port ] && echo 38434\nexit 0\n",
+            "#!/bin/sh\ncase $3 in listen-port) echo 38434 ;; fwmark) echo 0xca6c ;; esac\nexit 0\n",
         )
         .unwrap();
         std::fs::write(
@@ -1027,6 +1027,50 @@ fn lib_functions_work_in_every_shell() {
             std::fs::read_to_string(dir.join("fixed")).unwrap(),
             "[Interface]\nlistenport = 51820\nPrivateKey = K\n"
         );
+
+        // keep_fwmark: the live mark (0xca6c) is kept for a config with a /0 and no FwMark only.
+        let configs = [
+            (
+                "full",
+                "[Interface]\nPrivateKey = K\n[Peer]\nPublicKey = P\nAllowedIPs = 100.64.0.0/24, 0.0.0.0/0 # exit\n",
+                true,
+            ),
+            (
+                "v6",
+                "[Interface]\nPrivateKey = K\n[Peer]\nPublicKey = P\nallowedips=::/0\n",
+                true,
+            ),
+            (
+                "split",
+                "[Interface]\nPrivateKey = K\n[Peer]\nPublicKey = P\nAllowedIPs = 100.64.0.0/24 # 0.0.0.0/0\n",
+                false,
+            ),
+            (
+                "own",
+                "[Interface]\nFwMark = 0x1234\nPrivateKey = K\n[Peer]\nPublicKey = P\nAllowedIPs = 0.0.0.0/0\n",
+                false,
+            ),
+        ];
+        for (name, text, _) in configs {
+            std::fs::write(dir.join(name), text).unwrap();
+        }
+        let snippet = format!(
+            "{LIB}\nfor f in full v6 split own; do keep_fwmark \"$1/$f\" wg0 || echo failed; done\necho '@@end'\n"
+        );
+        let text = host.run(&Script {
+            text: Cow::Owned(snippet),
+            args: vec![dir.to_string_lossy().into_owned()],
+        });
+        assert_eq!(text, "@@end\n", "{shell:?}");
+        for (name, text, kept) in configs {
+            let after = std::fs::read_to_string(dir.join(name)).unwrap();
+            let want = if kept {
+                text.replacen("[Interface]\n", "[Interface]\nFwMark = 0xca6c\n", 1)
+            } else {
+                text.to_owned()
+            };
+            assert_eq!(after, want, "{shell:?} {name}");
+        }
     }
 }
 

@@ -227,6 +227,7 @@ fn home_choice(choice: HomeChoice) -> &'static str {
         HomeChoice::Via => "via",
         HomeChoice::Only => "the only relay",
         HomeChoice::Hashed => "default: rendezvous hash",
+        HomeChoice::Exit => "default: its exit",
     }
 }
 
@@ -246,6 +247,12 @@ fn forwarding_summary(inventory: &Inventory, host: &Host) -> String {
     for route in &host.routes {
         parts.push(format!(
             "FORWARD {} ↔ {route} accepted",
+            inventory.network.interface
+        ));
+    }
+    if host.exit {
+        parts.push(format!(
+            "exit: FORWARD {0} → uplink accepted (answers back), overlay masqueraded out of every interface but {0}",
             inventory.network.interface
         ));
     }
@@ -292,6 +299,7 @@ fn own_warnings(host: &Host) -> Vec<String> {
         .interface
         .unpaired_hooks()
         .into_iter()
+        .chain(host.full_tunnel_warning())
         .collect()
 }
 
@@ -316,7 +324,7 @@ fn settings_lines(out: &mut String, host: &Host, defaults: &InterfaceSettings) {
             let _ = writeln!(out, "  {name}: {}", crate::core::model::printable(command));
         }
     }
-    if let Some(warning) = settings.unpaired_hooks() {
+    for warning in own_warnings(host) {
         let _ = writeln!(out, "  {warning}");
     }
 }
@@ -357,6 +365,10 @@ fn carries(deployment: &Deployment, me: HostId, peer: &Peer, carries: Carries) -
         Carries::Address(id) => format!("{}'s address{}", name(id), path(id)),
         Carries::Route(id) => format!("subnet behind {}{}", name(id), path(id)),
         Carries::Extra => "extra, from the inventory's `allowed_ips`".to_owned(),
+        Carries::Internet(exit) => format!(
+            "internet traffic, out through exit {} (`use_exit`)",
+            name(exit)
+        ),
         Carries::Overlay => {
             let reached: Vec<&str> = reached_through(deployment, me, peer)
                 .into_iter()
@@ -468,6 +480,7 @@ pub fn json(deployment: &Deployment, shown: Shown) -> serde_json::Value {
                                     Carries::Address(owner) => ("address", Some(name(owner)), None),
                                     Carries::Route(owner) => ("route", Some(name(owner)), None),
                                     Carries::Extra => ("extra", None, None),
+                                    Carries::Internet(exit) => ("internet", Some(name(exit)), None),
                                     Carries::Overlay => (
                                         "overlay",
                                         None,

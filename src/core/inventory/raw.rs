@@ -74,6 +74,10 @@ pub struct RawHost {
     pub manage: Option<Spanned<bool>>,
     /// A device's own public key (`wg pubkey` on the device); only with `manage: false`.
     pub public_key: Option<Spanned<String>>,
+    /// `exit: true`: a public host offering its uplink to hosts that use it (see `validate/exit.rs`).
+    pub exit: Option<Spanned<bool>>,
+    /// `use_exit: HOST`: all of this host's traffic goes through that exit.
+    pub use_exit: Option<Spanned<String>>,
     /// One of its values had the wrong kind (already reported): its own checks are skipped, as
     /// they would report the consequences of the missing value.
     pub broken: bool,

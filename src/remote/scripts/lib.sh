@@ -97,6 +97,22 @@ keep_port() {
   case $port in '' | 0 | *[!0-9]*) return 0 ;; esac
   awk -v port="$port" '{ print } !done && tolower($0) ~ /^[ \t]*\[interface\][ \t]*$/ { print "ListenPort = " port; done = 1 }' "$1" > "$1.port" && mv -f "$1.port" "$1"
 }
+# keep_fwmark FILE IFACE: for a /0 in AllowedIPs (an exit's full tunnel) `wg-quick up` marks the
+# interface's own packets (FwMark, 51820 unless the config sets one) and routes everything else
+# into the tunnel by policy rules. A stripped config without FwMark makes syncconf clear that mark:
+# the handshakes and keepalives to the peers' endpoints then follow the policy rules into the tunnel
+# itself and every peer is lost. So when FILE has a /0 and no FwMark, keep the mark the interface
+# has now (a change of FwMark, or a /0 that comes or goes, restarts the interface instead).
+keep_fwmark() {
+  grep -qiE '^[[:space:]]*FwMark[[:space:]]*=' "$1" && return 0
+  awk '{ line = tolower($0); sub(/#.*/, "", line)
+    if (line ~ /^[ \t]*allowedips[ \t]*=/) { sub(/^[^=]*=/, "", line); n = split(line, item, ",")
+      for (i = 1; i <= n; i++) { gsub(/[ \t\r]/, "", item[i]); if (item[i] == "0.0.0.0/0" || item[i] == "::/0") found = 1 } } }
+    END { exit !found }' "$1" || return 0
+  mark=$(wg show "$2" fwmark 2>/dev/null)
+  case $mark in '' | off | 0 | *[!0-9a-fA-Fx]*) return 0 ;; esac
+  awk -v mark="$mark" '{ print } !done && tolower($0) ~ /^[ \t]*\[interface\][ \t]*$/ { print "FwMark = " mark; done = 1 }' "$1" > "$1.mark" && mv -f "$1.mark" "$1"
+}
 # sync_routes IFACE TABLE: adds the routes `wg-quick up` makes of IFACE's AllowedIPs: one per prefix
 # not already covered by a route of the interface (its own addresses' routes included), or every
 # prefix in TABLE when one is set. `off` leaves routing to the config's own hooks; a /0 with an
@@ -249,6 +265,7 @@ guarded_syncconf() {
   # syncconf removes whatever the input lacks: never feed it an empty or keyless file.
   grep -qiE '^[[:space:]]*PrivateKey[[:space:]]*=' "$strip" || { rm -f "$strip"; fail "wg-quick strip $name gave no PrivateKey; refusing wg syncconf"; }
   keep_port "$strip" "$name" || { rm -f "$strip" "$strip.port"; fail "cannot keep the listen port of $name"; }
+  keep_fwmark "$strip" "$name" || { rm -f "$strip" "$strip.mark"; fail "cannot keep the fwmark of $name"; }
   "$@"
   # After the hook: a peer the refresh just removed is not live, so it is not spared.
   if ! sync_sparing "$name" "$strip"; then

@@ -51,6 +51,8 @@ const HOST_KEYS: &[&str] = &[
     "allowed_ips",
     "manage",
     "public_key",
+    "exit",
+    "use_exit",
 ];
 
 // What the interface settings take, in words for a value of the wrong kind.
@@ -304,6 +306,8 @@ fn host(checker: &mut Checker, name: &str, node: Spanned<Node>) -> RawHost {
             "allowed_ips" => raw.allowed_ips = read.peer_prefixes(value),
             "manage" => raw.manage = read.boolean(value),
             "public_key" => raw.public_key = read.text(value),
+            "exit" => raw.exit = read.boolean(value),
+            "use_exit" => raw.use_exit = read.text(value),
             "ssh" => {
                 let ssh = Section {
                     place: format!("in `ssh` of host `{shown}`"),

@@ -1,10 +1,11 @@
 //! Rules across hosts: unique pins and endpoints, routes, a relay for NAT-ed hosts, keepalive.
 
 use super::Checker;
+use super::exit::exit_relay;
 use super::home::default_home;
 use super::host::HostRefs;
 use super::network::{NetworkDraft, same_family};
-use crate::core::model::{Endpoint, Host, HostId};
+use crate::core::model::{Endpoint, Home, HomeChoice, Host, HostId};
 use ipnet::IpNet;
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -89,9 +90,16 @@ pub(super) fn check_cross_host(
         );
     }
     for &id in &nat {
-        if hosts[id].home.is_none() && !relays.is_empty() {
-            hosts[id].home = Some(default_home(hosts, id, &relays));
+        if hosts[id].home.is_some() || relays.is_empty() {
+            continue;
         }
+        hosts[id].home = Some(match exit_relay(hosts, id) {
+            Some(relay) => Home {
+                relay,
+                choice: HomeChoice::Exit,
+            },
+            None => default_home(hosts, id, &relays),
+        });
     }
 }
 
@@ -106,6 +114,16 @@ pub(super) fn check_routes(
     let mut all: Vec<(IpNet, HostId, usize)> = Vec::new();
     for (id, host) in hosts.iter().enumerate() {
         for (index, route) in host.routes.iter().enumerate() {
+            if route.prefix_len() == 0 {
+                let name = &host.name;
+                checker.report(
+                    refs[id].routes_at[index].clone(),
+                    Some(name.as_str()),
+                    format!("route `{route}` is the whole internet, not a subnet behind `{name}`"),
+                    Some(format!("to send hosts' internet traffic through `{name}`, write `exit: true` on `{name}` (it needs an `endpoint`) and `use_exit: {name}` on each host that should use it; `routes` are subnets behind a host (e.g. a LAN)")),
+                );
+                continue;
+            }
             if let Some(range) = network.ranges.iter().find(|range| overlaps(range, route)) {
                 checker.report(
                     refs[id].routes_at[index].clone(),

@@ -1,8 +1,9 @@
-//! One host's own settings: name, endpoint, role, pinned addresses, routes, `via`.
+//! One host's own settings: name, endpoint, role, pinned addresses, routes, `via`, `exit`.
 
 use super::super::raw::{RawHost, RawSsh};
 use super::Checker;
 use super::device::check_device;
+use super::exit::check_exit_flag;
 use super::network::{NetworkDraft, parse_cidr};
 use super::ssh::check_ssh;
 use crate::core::error::At;
@@ -19,6 +20,7 @@ pub(super) struct HostRefs {
     pub(super) pinned_at: Vec<Option<At>>,
     pub(super) routes_at: Vec<Option<At>>,
     pub(super) endpoint_at: Option<At>,
+    pub(super) use_exit: Option<(String, Option<At>)>,
 }
 
 pub(super) fn check_host(
@@ -153,6 +155,11 @@ pub(super) fn check_host(
     let device = check_device(checker, &host_name, raw);
     // A device is never logged into, so `defaults.ssh.jump` means nothing for it.
     let jump = jump.filter(|_| device.is_none());
+    let exit = check_exit_flag(checker, &host_name, raw, role);
+    let use_exit = raw
+        .use_exit
+        .as_ref()
+        .map(|name| (name.value.clone(), checker.at_of(name)));
 
     if checker.problems.len() > problems_before {
         return None;
@@ -169,7 +176,7 @@ pub(super) fn check_host(
         at: name_at.clone(),
         settings: Default::default(),
         device,
-        exit: false,
+        exit,
         use_exit: None,
     };
     let refs = HostRefs {
@@ -179,6 +186,7 @@ pub(super) fn check_host(
         pinned_at,
         routes_at,
         endpoint_at,
+        use_exit,
     };
     Some((host, refs))
 }

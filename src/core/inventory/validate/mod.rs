@@ -3,6 +3,7 @@
 
 mod cross_host;
 mod device;
+mod exit;
 mod home;
 mod host;
 mod network;
@@ -94,9 +95,13 @@ pub(super) fn validate(mut checker: Checker, raw: RawInventory) -> Result<Invent
         device::check_jumps(&mut checker, &hosts, |id| {
             pending[id].jump.as_ref().and_then(|(_, at)| at.clone())
         });
+        exit::resolve_exits(&mut checker, &mut hosts, &pending);
     }
     if sound(&checker) {
         cross_host::check_cross_host(&mut checker, &network, &mut hosts, &pending);
+    }
+    if sound(&checker) {
+        exit::check_exit_paths(&mut checker, &hosts, &pending);
     }
     if sound(&checker) {
         settings::resolve_peers(&mut checker, &mut hosts, extra_peers, &network.ranges);

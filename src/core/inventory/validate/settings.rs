@@ -9,7 +9,9 @@
 use super::super::raw::{OneOrMany, PeerPrefixes, RawHost, RawNetwork, Scalar};
 use super::Checker;
 use crate::core::error::At;
-use crate::core::model::{Host, HostId, HostSettings, InterfaceSettings, Role, Table, printable};
+use crate::core::model::{
+    Host, HostId, HostSettings, InterfaceSettings, Role, Table, internet_prefixes, printable,
+};
 use ipnet::IpNet;
 use serde_saphyr::Spanned;
 use std::net::IpAddr;
@@ -366,6 +368,20 @@ pub(super) fn resolve_peers(
                             hosts[*owner].name
                         ),
                         "remove it: wgdeploy already routes it to its owner (two peers with one prefix means the last one silently wins)",
+                    );
+                } else if let Some(exit) = hosts[me]
+                    .use_exit
+                    .filter(|_| internet_prefixes(ranges).contains(&net))
+                {
+                    report(
+                        checker,
+                        at,
+                        label,
+                        format!(
+                            "`allowed_ips` prefix `{net}` of `{name}` is already sent to its exit `{}` (`use_exit`)",
+                            hosts[exit].name
+                        ),
+                        "remove it from `allowed_ips`, or remove `use_exit`: two peers with one prefix means the last one silently wins",
                     );
                 } else if seen.contains(&net) {
                     report(
