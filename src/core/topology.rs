@@ -9,7 +9,10 @@
 //!   would steal the traffic from the relay (longest prefix) and lose it;
 //! - NAT-ed ↔ a relay that is not its home: never listed — the home relay's catch-all already covers
 //!   that relay, and a direct entry would make the inbound source filter drop traffic relayed by it;
-//! - relay ↔ relay: direct; each entry carries the other relay's own prefixes plus everything homed there.
+//! - relay ↔ relay: direct; each entry carries the other relay's own prefixes plus everything homed there;
+//! - NAT-ed ↔ public non-relay with no address family in common (`core::underlay`): never listed;
+//!   they reach each other through the NAT-ed host's home relay (which the public host's entry for
+//!   that relay carries, and the NAT-ed host's catch-all covers, subnets included).
 
 use crate::core::addressing::HostAddresses;
 use crate::core::model::{HostId, Inventory, Role};
@@ -135,6 +138,12 @@ pub fn plan(inventory: &Inventory, addresses: &HostAddresses) -> Topology {
         )
         .filter(|seconds| *seconds > 0)
     };
+    // A NAT-ed host and a public host with no family in common go through the NAT-ed host's home
+    // relay (validation made sure there is one, and that both can dial it).
+    let direct = |nat: HostId, public: HostId| {
+        hosts[nat].home.is_none()
+            || crate::core::underlay::choice(&hosts[nat], &hosts[public]).is_some()
+    };
     // NAT-ed hosts only ever peer with hosts that have an endpoint: scanning just those keeps
     // hub-and-spoke planning linear in the number of NAT-ed hosts.
     let reachable: Vec<HostId> = by_name
@@ -157,11 +166,25 @@ pub fn plan(inventory: &Inventory, addresses: &HostAddresses) -> Topology {
                     continue;
                 }
                 let peer = match (hosts[me].role, hosts[other].role) {
-                    (Role::Public | Role::Relay, Role::Public) | (Role::Public, Role::Relay) => {
+                    (Role::Public | Role::Relay, Role::Public) => Peer {
+                        host: other,
+                        link: Link::Direct,
+                        allowed: own(other),
+                        dial: true,
+                        keepalive: None,
+                    },
+                    (Role::Public, Role::Relay) => {
+                        let mut allowed = own(other);
+                        allowed.extend(
+                            homed[other]
+                                .iter()
+                                .filter(|&&nat| !direct(nat, me))
+                                .flat_map(|&nat| own(nat)),
+                        );
                         Peer {
                             host: other,
                             link: Link::Direct,
-                            allowed: own(other),
+                            allowed,
                             dial: true,
                             keepalive: None,
                         }
@@ -177,6 +200,8 @@ pub fn plan(inventory: &Inventory, addresses: &HostAddresses) -> Topology {
                             keepalive: None,
                         }
                     }
+                    (Role::Public, Role::Nat) if !direct(other, me) => continue,
+                    (Role::Nat, Role::Public) if !direct(me, other) => continue,
                     (Role::Public, Role::Nat) => Peer {
                         host: other,
                         link: Link::Direct,
@@ -219,6 +244,20 @@ pub fn plan(inventory: &Inventory, addresses: &HostAddresses) -> Topology {
                                 .iter()
                                 .filter(|route| route.carries != Carries::Route(me))
                                 .cloned(),
+                        );
+                        // The subnets of the public hosts it reaches through this relay.
+                        allowed.extend(
+                            reachable
+                                .iter()
+                                .filter(|&&public| {
+                                    hosts[public].role == Role::Public && !direct(me, public)
+                                })
+                                .flat_map(|&public| {
+                                    hosts[public].routes.iter().map(move |net| Allowed {
+                                        net: *net,
+                                        carries: Carries::Route(public),
+                                    })
+                                }),
                         );
                         Peer {
                             host: other,

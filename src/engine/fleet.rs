@@ -100,7 +100,36 @@ fn warn_unpaired_hooks(deployment: &Deployment, hosts: &mut [Surveyed<SshSession
         }) {
             change.reasons.push(warning);
         }
+        if let Some(id) = host.filter(|_| change.write) {
+            change
+                .reasons
+                .extend(dialled_endpoint_warnings(deployment, id));
+        }
     }
+}
+
+/// The endpoints that cannot be right (unspecified, loopback, inside the overlay) among those the
+/// host's new config dials: the warning goes with the configs that carry them.
+fn dialled_endpoint_warnings(deployment: &Deployment, id: usize) -> Vec<String> {
+    let inventory = &deployment.inventory;
+    let me = &inventory.hosts[id];
+    let mut warnings = Vec::new();
+    for peer in deployment.topology.hosts[id]
+        .peers
+        .iter()
+        .filter(|peer| peer.dial)
+    {
+        let other = &inventory.hosts[peer.host];
+        let Some(chosen) = crate::core::underlay::choose(me, other) else {
+            continue;
+        };
+        if let crate::core::model::EndpointHost::Ip(ip) = chosen.host
+            && let Some(why) = crate::core::underlay::doubt(ip, &inventory.network.ranges)
+        {
+            warnings.push(why.explain(other.name.as_str(), &chosen.to_string()));
+        }
+    }
+    warnings
 }
 
 /// A new key must reach the host and every peer in the same run: `--hosts` may not leave one out.

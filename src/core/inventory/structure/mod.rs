@@ -33,6 +33,7 @@ const DEFAULTS_KEYS: &[&str] = &["ssh"];
 const SSH_KEYS: &[&str] = &["host", "user", "port", "identity", "jump", "become"];
 const HOST_KEYS: &[&str] = &[
     "endpoint",
+    "underlay",
     "relay",
     "address",
     "via",
@@ -61,6 +62,14 @@ const DNS: (&str, &str) = (
 const HOOK: (&str, &str) = (
     "a command or a list of commands",
     "a list of commands, one per item",
+);
+const ENDPOINT: (&str, &str) = (
+    "an endpoint or a list of them (at most one per address family)",
+    "a list of endpoints, one per item",
+);
+const UNDERLAY: (&str, &str) = (
+    "`ipv4`, `ipv6` or a list of them",
+    "a list of address families, one per item (`ipv4`, `ipv6`)",
 );
 const TABLE: &str = "`auto`, `off` or a table number";
 const FWMARK: &str = "a number, hex such as `0xca6c`, or `off`";
@@ -286,7 +295,10 @@ fn host(checker: &mut Checker, name: &str, node: Spanned<Node>) -> RawHost {
             broken: &mut bad,
         };
         match key.as_str() {
-            "endpoint" => raw.endpoint = read.text(value),
+            // `endpoint:` with nothing after it is no endpoint, as it always was.
+            "endpoint" if matches!(value.value, Node::Null) => {}
+            "endpoint" => raw.endpoint = read.one_or_many_of(value, ENDPOINT.0, ENDPOINT.1),
+            "underlay" => raw.underlay = read.one_or_many_of(value, UNDERLAY.0, UNDERLAY.1),
             "relay" => raw.relay = read.boolean(value),
             "address" => raw.address = read.one_or_many(value),
             "via" => raw.via = read.text(value),

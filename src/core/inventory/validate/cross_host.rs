@@ -5,6 +5,7 @@ use super::home::default_home;
 use super::host::HostRefs;
 use super::network::{NetworkDraft, same_family};
 use crate::core::model::{Endpoint, Host, HostId};
+use crate::core::underlay;
 use ipnet::IpNet;
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -35,18 +36,17 @@ pub(super) fn check_cross_host(
 
     let mut endpoints: HashMap<&Endpoint, HostId> = HashMap::new();
     for (id, (host, refs)) in hosts.iter().zip(refs).enumerate() {
-        let Some(endpoint) = &host.endpoint else {
-            continue;
-        };
-        if let Some(&first) = endpoints.get(endpoint) {
-            checker.report(
-                refs.endpoint_at.clone(),
-                Some(host.name.as_str()),
-                format!("`{}` and `{}` share the endpoint `{endpoint}`: handshakes for one would land on the other", hosts[first].name, host.name),
-                Some("give each host its own address or port (`listen_port` and `endpoint: ADDRESS:PORT`)".into()),
-            );
-        } else {
-            endpoints.insert(endpoint, id);
+        for (endpoint, at) in host.endpoints.iter().zip(&refs.endpoints_at) {
+            if let Some(&first) = endpoints.get(endpoint) {
+                checker.report(
+                    at.clone(),
+                    Some(host.name.as_str()),
+                    format!("`{}` and `{}` share the endpoint `{endpoint}`: handshakes for one would land on the other", hosts[first].name, host.name),
+                    Some("give each host its own address or port (`listen_port` and `endpoint: ADDRESS:PORT`)".into()),
+                );
+            } else {
+                endpoints.insert(endpoint, id);
+            }
         }
     }
 
@@ -89,10 +89,21 @@ pub(super) fn check_cross_host(
         );
     }
     for &id in &nat {
-        if hosts[id].home.is_none() && !relays.is_empty() {
-            hosts[id].home = Some(default_home(hosts, id, &relays));
+        if hosts[id].home.is_some() || relays.is_empty() {
+            continue;
         }
+        // Only the relays it shares an address family with can be its home (`core::underlay`).
+        let dialable: Vec<HostId> = relays
+            .iter()
+            .copied()
+            .filter(|&relay| underlay::choose(&hosts[id], &hosts[relay]).is_some())
+            .collect();
+        if dialable.is_empty() {
+            continue; // reported by `families::check_dialling`
+        }
+        hosts[id].home = Some(default_home(hosts, id, &dialable));
     }
+    super::families::check_dialling(checker, hosts, refs);
 }
 
 /// Routes must not overlap the overlay or each other: two owners of one prefix means the last peer

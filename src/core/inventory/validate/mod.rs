@@ -3,6 +3,7 @@
 
 mod cross_host;
 mod device;
+mod families;
 mod home;
 mod host;
 mod network;

@@ -1,0 +1,120 @@
+//! Address families across hosts: every host that must dial another (the planner's rules,
+//! `core::topology`) has an endpoint of a family it has (`core::underlay::choose`).
+//!
+//! Who must dial: public hosts and relays dial each other, both ways; a NAT-ed host dials its home
+//! relay. A NAT-ed host and a public non-relay with no family in common do not dial at all: they
+//! reach each other through the NAT-ed host's home relay, so only a NAT-ed host without a relay
+//! must dial them.
+
+use super::Checker;
+use super::host::HostRefs;
+use crate::core::model::{HomeChoice, Host, HostId, Role};
+use crate::core::underlay::{self, Families};
+
+pub(super) fn check_dialling(checker: &mut Checker, hosts: &[Host], refs: &[HostRefs]) {
+    let public: Vec<HostId> = (0..hosts.len())
+        .filter(|&id| hosts[id].role != Role::Nat)
+        .collect();
+    for (index, &a) in public.iter().enumerate() {
+        for &b in &public[..index] {
+            for (dialer, target) in [(a, b), (b, a)] {
+                if underlay::choose(&hosts[dialer], &hosts[target]).is_none() {
+                    report(checker, hosts, refs, dialer, target, None);
+                    break; // one error per pair
+                }
+            }
+        }
+    }
+    let relays: Vec<&str> = hosts
+        .iter()
+        .filter(|host| host.is_relay())
+        .map(|host| host.name.as_str())
+        .collect();
+    for (id, host) in hosts.iter().enumerate().filter(|(_, host)| host.is_nat()) {
+        match host.home {
+            Some(home) if underlay::choose(host, &hosts[home.relay]).is_none() => {
+                let via = (home.choice == HomeChoice::Via)
+                    .then(|| refs[id].via.as_ref().and_then(|(_, at)| at.clone()))
+                    .flatten();
+                report(checker, hosts, refs, id, home.relay, via);
+            }
+            Some(_) => {}
+            None if !relays.is_empty() => {
+                checker.report(
+                    refs[id].name_at.clone(),
+                    Some(host.name.as_str()),
+                    format!(
+                        "`{}` has only {} ({}) and can dial none of the relays ({}): none has an endpoint of that family",
+                        host.name,
+                        host.underlay,
+                        whence(host),
+                        relays.join(", ")
+                    ),
+                    Some(format!(
+                        "give a relay an endpoint of {} (a list: `endpoint: [198.51.100.1, \"[2001:db8::1]:51820\"]`), or declare the families `{}`'s network has (`underlay: [ipv4, ipv6]`)",
+                        host.underlay, host.name
+                    )),
+                );
+            }
+            None => {
+                for &other in &public {
+                    if underlay::choose(host, &hosts[other]).is_none() {
+                        report(checker, hosts, refs, id, other, None);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The families a host's endpoints stand for: what a dialer needs one of.
+fn dialable(host: &Host) -> Families {
+    host.endpoints
+        .iter()
+        .map(|endpoint| underlay::serves(endpoint, host.underlay, &host.endpoints))
+        .fold(Families::NONE, Families::union)
+}
+
+/// Where a host's families come from, in words.
+fn whence(host: &Host) -> &'static str {
+    match (host.underlay_declared, host.endpoints.is_empty()) {
+        (true, _) => "its `underlay`",
+        (false, false) => "the families of its endpoints",
+        (false, true) => "the default for a host behind NAT",
+    }
+}
+
+/// `dialer` must dial `target` and has no family of its endpoints.
+fn report(
+    checker: &mut Checker,
+    hosts: &[Host],
+    refs: &[HostRefs],
+    dialer: HostId,
+    target: HostId,
+    at: Option<crate::core::error::At>,
+) {
+    let (from, to) = (&hosts[dialer], &hosts[target]);
+    let endpoints: Vec<String> = to.endpoints.iter().map(ToString::to_string).collect();
+    let missing = from.underlay;
+    checker.report(
+        at.or_else(|| refs[dialer].name_at.clone()),
+        Some(&format!("{}, {}", from.name, to.name)),
+        format!(
+            "`{}` must dial `{}`, but they have no address family in common: `{}` has only {} ({}), and `{}`'s endpoints ({}) are {} only",
+            from.name,
+            to.name,
+            from.name,
+            from.underlay,
+            whence(from),
+            to.name,
+            endpoints.join(", "),
+            dialable(to),
+        ),
+        Some(format!(
+            "add an endpoint of {missing} to `{}` (a list, one per family: `endpoint: [198.51.100.1, \"[2001:db8::1]:51820\"]`), or, if `{}`'s network has {} too, declare it: `underlay: [ipv4, ipv6]`",
+            to.name,
+            from.name,
+            dialable(to),
+        )),
+    );
+}
