@@ -33,7 +33,6 @@ const DEFAULTS_KEYS: &[&str] = &["ssh"];
 const SSH_KEYS: &[&str] = &["host", "user", "port", "identity", "jump", "become"];
 const HOST_KEYS: &[&str] = &[
     "endpoint",
-    "underlay",
     "relay",
     "address",
     "via",
@@ -52,6 +51,7 @@ const HOST_KEYS: &[&str] = &[
     "allowed_ips",
     "manage",
     "public_key",
+    "underlay",
 ];
 
 // What the interface settings take, in words for a value of the wrong kind.

@@ -37,6 +37,22 @@ pub(super) fn check_dialling(checker: &mut Checker, hosts: &[Host], refs: &[Host
                     .then(|| refs[id].via.as_ref().and_then(|(_, at)| at.clone()))
                     .flatten();
                 report(checker, hosts, refs, id, home.relay, via);
+                if home.choice == HomeChoice::Via {
+                    let usable: Vec<&str> = hosts
+                        .iter()
+                        .filter(|relay| relay.is_relay() && underlay::choose(host, relay).is_some())
+                        .map(|relay| relay.name.as_str())
+                        .collect();
+                    if let (Some(last), false) = (checker.problems.last_mut(), usable.is_empty()) {
+                        if let Some(help) = &mut last.help {
+                            help.push_str(&format!(
+                                "; or point `via` at a relay `{}` can dial ({})",
+                                host.name,
+                                usable.join(", ")
+                            ));
+                        }
+                    }
+                }
             }
             Some(_) => {}
             None if !relays.is_empty() => {
@@ -51,7 +67,7 @@ pub(super) fn check_dialling(checker: &mut Checker, hosts: &[Host], refs: &[Host
                         relays.join(", ")
                     ),
                     Some(format!(
-                        "give a relay an endpoint of {} (a list: `endpoint: [198.51.100.1, \"[2001:db8::1]:51820\"]`), or declare the families `{}`'s network has (`underlay: [ipv4, ipv6]`)",
+                        "give a relay an endpoint of {} too (one per family, e.g. `endpoint: [IPV4_ADDRESS, \"[IPV6_ADDRESS]:PORT\"]`), or declare the families `{}`'s network has (`underlay: [ipv4, ipv6]`)",
                         host.underlay, host.name
                     )),
                 );
@@ -73,6 +89,27 @@ fn dialable(host: &Host) -> Families {
         .iter()
         .map(|endpoint| underlay::serves(endpoint, host.underlay, &host.endpoints))
         .fold(Families::NONE, Families::union)
+}
+
+/// `endpoint: [...]` of `host` with a placeholder for an endpoint of `missing` families.
+fn with_family(host: &Host, missing: Families) -> String {
+    let mut items: Vec<String> = host
+        .endpoints
+        .iter()
+        .map(|endpoint| match endpoint.host {
+            crate::core::model::EndpointHost::Ip(std::net::IpAddr::V6(_)) => {
+                format!("\"{endpoint}\"")
+            }
+            _ => endpoint.to_string(),
+        })
+        .collect();
+    if missing.ipv4 {
+        items.insert(0, "IPV4_ADDRESS".to_owned());
+    }
+    if missing.ipv6 {
+        items.push("\"[IPV6_ADDRESS]:PORT\"".to_owned());
+    }
+    format!("`endpoint: [{}]`", items.join(", "))
 }
 
 /// Where a host's families come from, in words.
@@ -111,8 +148,9 @@ fn report(
             dialable(to),
         ),
         Some(format!(
-            "add an endpoint of {missing} to `{}` (a list, one per family: `endpoint: [198.51.100.1, \"[2001:db8::1]:51820\"]`), or, if `{}`'s network has {} too, declare it: `underlay: [ipv4, ipv6]`",
+            "add an endpoint of {missing} to `{}` (one per family: {}), or, if `{}`'s network has {} too, declare it: `underlay: [ipv4, ipv6]`",
             to.name,
+            with_family(to, missing),
             from.name,
             dialable(to),
         )),
