@@ -429,4 +429,56 @@ hosts:
             )]
         );
     }
+
+    #[test]
+    fn nat_and_public_hosts_without_a_common_family_meet_through_the_home_relay() {
+        let (inventory, topology) = planned(
+            "network: { addresses: [100.64.0.0/24] }
+hosts:
+  relay1: { endpoint: [198.51.100.1, '[2001:db8::1]:51820'], relay: true }
+  web6: { endpoint: '[2001:db8::20]:51820', routes: [198.18.70.0/24] }
+  a: {}
+  dual: { underlay: [ipv4, ipv6] }
+",
+        );
+        // a (IPv4) does not list web6 (IPv6 only): its catch-all covers web6 and its subnet.
+        assert_eq!(
+            peers_of(&inventory, &topology, "a"),
+            vec![(
+                "relay1".into(),
+                vec!["100.64.0.0/24".into(), "198.18.70.0/24".into()]
+            )]
+        );
+        // web6's entry for the relay carries a, the host it cannot meet directly; dual is direct.
+        assert_eq!(
+            peers_of(&inventory, &topology, "web6"),
+            vec![
+                ("dual".into(), vec!["100.64.0.4/32".into()]),
+                (
+                    "relay1".into(),
+                    vec!["100.64.0.1/32".into(), "100.64.0.3/32".into()]
+                ),
+            ]
+        );
+        // Who dials which endpoint.
+        let id = |name: &str| inventory.host_id(name).unwrap();
+        let dials = |me: &str, other: &str| {
+            crate::core::underlay::choose(&inventory.hosts[id(me)], &inventory.hosts[id(other)])
+                .map(ToString::to_string)
+        };
+        assert_eq!(dials("a", "relay1").as_deref(), Some("198.51.100.1:51820"));
+        assert_eq!(
+            dials("dual", "relay1").as_deref(),
+            Some("198.51.100.1:51820")
+        );
+        assert_eq!(
+            dials("web6", "relay1").as_deref(),
+            Some("[2001:db8::1]:51820")
+        );
+        assert_eq!(
+            dials("dual", "web6").as_deref(),
+            Some("[2001:db8::20]:51820")
+        );
+        assert_eq!(dials("a", "web6"), None);
+    }
 }

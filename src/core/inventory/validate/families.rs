@@ -43,14 +43,14 @@ pub(super) fn check_dialling(checker: &mut Checker, hosts: &[Host], refs: &[Host
                         .filter(|relay| relay.is_relay() && underlay::choose(host, relay).is_some())
                         .map(|relay| relay.name.as_str())
                         .collect();
-                    if let (Some(last), false) = (checker.problems.last_mut(), usable.is_empty()) {
-                        if let Some(help) = &mut last.help {
-                            help.push_str(&format!(
-                                "; or point `via` at a relay `{}` can dial ({})",
-                                host.name,
-                                usable.join(", ")
-                            ));
-                        }
+                    if let (Some(last), false) = (checker.problems.last_mut(), usable.is_empty())
+                        && let Some(help) = &mut last.help
+                    {
+                        help.push_str(&format!(
+                            "; or point `via` at a relay `{}` can dial ({})",
+                            host.name,
+                            usable.join(", ")
+                        ));
                     }
                 }
             }
@@ -155,4 +155,34 @@ fn report(
             dialable(to),
         )),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    fn home_of(yaml: &str, host: &str) -> String {
+        let inventory = crate::core::inventory::parse(Path::new("t.yaml"), yaml).unwrap();
+        let id = inventory.host_id(host).unwrap();
+        let home = inventory.hosts[id].home.expect("homed");
+        inventory.hosts[home.relay].name.to_string()
+    }
+
+    #[test]
+    fn a_default_home_is_a_relay_of_a_family_the_host_has() {
+        // Whatever the hash prefers, each host is homed on a relay it can dial.
+        for host in ["a", "b", "c", "d", "e", "f"] {
+            let yaml = format!(
+                "network: {{ addresses: [100.64.0.0/24] }}
+hosts:
+  r4: {{ endpoint: [198.51.100.1, '[2001:db8::4]:51820'], relay: true }}
+  r6: {{ endpoint: '[2001:db8::6]:51820', relay: true }}
+  {host}: {{}}
+  {host}6: {{ underlay: ipv6 }}
+"
+            );
+            assert_eq!(home_of(&yaml, host), "r4", "{host}");
+            assert!(["r4", "r6"].contains(&home_of(&yaml, &format!("{host}6")).as_str()));
+        }
+    }
 }
