@@ -141,8 +141,7 @@ pub fn plan(inventory: &Inventory, addresses: &HostAddresses) -> Topology {
     // A NAT-ed host and a public host with no family in common go through the NAT-ed host's home
     // relay (validation made sure there is one, and that both can dial it).
     let direct = |nat: HostId, public: HostId| {
-        hosts[nat].home.is_none()
-            || crate::core::underlay::choice(&hosts[nat], &hosts[public]).is_some()
+        crate::core::underlay::nat_meets_directly(&hosts[nat], &hosts[public])
     };
     // NAT-ed hosts only ever peer with hosts that have an endpoint: scanning just those keeps
     // hub-and-spoke planning linear in the number of NAT-ed hosts.

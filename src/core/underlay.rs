@@ -156,6 +156,12 @@ pub fn choice(dialer: &Host, target: &Host) -> Option<usize> {
     })
 }
 
+/// Whether a NAT-ed host and a public non-relay list each other: unless they have no family in
+/// common and the NAT-ed host has a home relay to meet it through (the planner's rule).
+pub fn nat_meets_directly(nat: &Host, public: &Host) -> bool {
+    nat.home.is_none() || choice(nat, public).is_some()
+}
+
 /// Why an endpoint cannot be right.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Doubt {
