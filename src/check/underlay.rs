@@ -107,3 +107,63 @@ pub fn notes(
     }
     notes
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_address_needs_its_family_and_a_name_a_shared_one() {
+        assert!(usable(Families::IPV4, "198.51.100.1:51820", Families::IPV6));
+        assert!(!usable(
+            Families::IPV4,
+            "[2001:db8::1]:51820",
+            Families::BOTH
+        ));
+        assert!(usable(
+            Families::BOTH,
+            "[2001:db8::1]:51820",
+            Families::IPV6
+        ));
+        assert!(usable(
+            Families::IPV6,
+            "vpn.example.com:51820",
+            Families::BOTH
+        ));
+        assert!(!usable(
+            Families::IPV6,
+            "vpn.example.com:51820",
+            Families::IPV4
+        ));
+    }
+
+    #[test]
+    fn families_are_stated_else_listed_else_assumed() {
+        let owner: HashMap<String, HostIndex> = [
+            ("198.51.100.1:51820".to_owned(), 0),
+            ("[2001:db8::1]:51820".to_owned(), 0),
+            ("[2001:db8::2]:51820".to_owned(), 1),
+            ("vpn.example.com:51820".to_owned(), 2),
+        ]
+        .into_iter()
+        .collect();
+        let stated = [
+            ("d".to_owned(), Families::IPV6),
+            ("b".to_owned(), Families::IPV4),
+        ];
+        let got = of_hosts(&["a", "b", "c", "d"], &stated, &owner);
+        let families: Vec<(Families, bool)> = got
+            .iter()
+            .map(|host| (host.families, host.assumed))
+            .collect();
+        assert_eq!(
+            families,
+            vec![
+                (Families::BOTH, false),
+                (Families::IPV4, false),
+                (Families::IPV4, true),
+                (Families::IPV6, false),
+            ]
+        );
+    }
+}

@@ -176,3 +176,29 @@ fn rekey_reaches_every_peer(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_config_dialling_an_endpoint_that_cannot_be_right_carries_the_warning() {
+        let inventory = crate::core::inventory::parse(
+            std::path::Path::new("t.yaml"),
+            "network: { addresses: [100.64.0.0/24] }\nhosts:\n  relay1: { endpoint: [127.0.0.1, '[2001:db8::1]:51820'], relay: true }\n  home: {}\n  home6: { underlay: ipv6 }\n",
+        )
+        .unwrap();
+        let deployment =
+            crate::core::pipeline::plan_loaded(inventory, &Default::default()).unwrap();
+        let id = |name: &str| deployment.inventory.host_id(name).unwrap();
+        let home = dialled_endpoint_warnings(&deployment, id("home"));
+        assert_eq!(home.len(), 1, "{home:?}");
+        assert!(
+            home[0].contains("endpoint `127.0.0.1:51820` of `relay1` is a loopback address"),
+            "{home:?}"
+        );
+        // home6 dials the IPv6 endpoint, which is fine; the relay dials nobody.
+        assert!(dialled_endpoint_warnings(&deployment, id("home6")).is_empty());
+        assert!(dialled_endpoint_warnings(&deployment, id("relay1")).is_empty());
+    }
+}

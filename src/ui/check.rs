@@ -163,8 +163,10 @@ pub fn describe_problem(
             let item = &nodes[*at].entries[*entry];
             let target = item.target.expect("a session problem has a target");
             let endpoint = item.endpoint.as_deref().unwrap_or_default();
-            let family = crate::check::underlay::endpoint_family(endpoint)
-                .map_or_else(|| "a DNS name".to_owned(), |family| format!("{family}"));
+            let family = crate::check::underlay::endpoint_family(endpoint).map_or_else(
+                || format!("a DNS name, taken as {}, the families of {}'s network", nodes[target].underlay.families, n(target)),
+                |family| format!("{family}"),
+            );
             let underlay = &nodes[*at].underlay;
             let whence = if underlay.assumed {
                 format!(" (assumed: nobody lists an IP endpoint for {}; `--underlay {}=ipv4,ipv6` states its families)", n(*at), n(*at))
