@@ -431,6 +431,8 @@ pub enum HomeChoice {
     Only,
     /// Chosen by rendezvous hashing over the relays (stable, spreads hosts evenly).
     Hashed,
+    /// The only relay with an endpoint of an address family the host has (`core::underlay`).
+    Family,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

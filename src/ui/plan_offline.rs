@@ -259,6 +259,7 @@ fn home_choice(choice: HomeChoice) -> &'static str {
         HomeChoice::Via => "via",
         HomeChoice::Only => "the only relay",
         HomeChoice::Hashed => "default: rendezvous hash",
+        HomeChoice::Family => "the only relay of an address family it has",
     }
 }
 

@@ -101,7 +101,11 @@ pub(super) fn check_cross_host(
         if dialable.is_empty() {
             continue; // reported by `families::check_dialling`
         }
-        hosts[id].home = Some(default_home(hosts, id, &dialable));
+        let mut home = default_home(hosts, id, &dialable);
+        if dialable.len() == 1 && relays.len() > 1 {
+            home.choice = crate::core::model::HomeChoice::Family;
+        }
+        hosts[id].home = Some(home);
     }
     super::families::check_dialling(checker, hosts, refs);
 }

@@ -159,13 +159,14 @@ fn report(
 
 #[cfg(test)]
 mod tests {
+    use crate::core::model::HomeChoice;
     use std::path::Path;
 
-    fn home_of(yaml: &str, host: &str) -> String {
+    fn home_of(yaml: &str, host: &str) -> (String, HomeChoice) {
         let inventory = crate::core::inventory::parse(Path::new("t.yaml"), yaml).unwrap();
         let id = inventory.host_id(host).unwrap();
         let home = inventory.hosts[id].home.expect("homed");
-        inventory.hosts[home.relay].name.to_string()
+        (inventory.hosts[home.relay].name.to_string(), home.choice)
     }
 
     #[test]
@@ -181,8 +182,13 @@ hosts:
   {host}6: {{ underlay: ipv6 }}
 "
             );
-            assert_eq!(home_of(&yaml, host), "r4", "{host}");
-            assert!(["r4", "r6"].contains(&home_of(&yaml, &format!("{host}6")).as_str()));
+            assert_eq!(
+                home_of(&yaml, host),
+                ("r4".to_owned(), HomeChoice::Family),
+                "{host}"
+            );
+            let (relay, choice) = home_of(&yaml, &format!("{host}6"));
+            assert!(["r4", "r6"].contains(&relay.as_str()) && choice == HomeChoice::Hashed);
         }
     }
 }
