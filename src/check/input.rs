@@ -11,6 +11,9 @@ pub struct CheckInput {
     pub nat: Vec<String>,
     /// Forwarding per host when an inventory says; `None` for hand-written configs.
     pub forwarding: Option<Vec<bool>>,
+    /// Address families of hosts' own networks, by name: every host's from an inventory, those
+    /// `--underlay` states for configs.
+    pub underlay: Vec<(String, crate::core::underlay::Families)>,
 }
 
 impl CheckInput {
@@ -18,6 +21,7 @@ impl CheckInput {
         crate::check::Facts {
             nat: &self.nat,
             forwarding: self.forwarding.clone(),
+            underlay: &self.underlay,
         }
     }
 }
@@ -108,9 +112,14 @@ pub fn from_deployment(
         .iter()
         .map(|plan| plan.forwarding)
         .collect();
+    let underlay = hosts
+        .iter()
+        .map(|host| (host.name.to_string(), host.underlay))
+        .collect();
     Ok(CheckInput {
         sets,
         nat,
         forwarding: Some(forwarding),
+        underlay,
     })
 }

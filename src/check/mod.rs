@@ -22,6 +22,7 @@ mod lpm;
 mod network;
 mod report;
 mod simulate;
+pub mod underlay;
 mod verdict;
 
 pub use network::{ConfigSet, Entry, Facts, Forwarding, Network, Node};

@@ -28,6 +28,8 @@ pub struct Node {
     pub addresses: Vec<IpAddr>,
     /// Others can dial its endpoint (it has one, and it is not behind NAT).
     pub reachable: bool,
+    /// The address families of its own network: what it can dial.
+    pub underlay: crate::check::underlay::Underlay,
     pub forwarding: Forwarding,
     pub entries: Vec<Entry>,
     /// `Table = off` or a table other than main, as written: wg-quick routes no AllowedIPs the
@@ -73,6 +75,9 @@ pub struct Facts<'a> {
     /// Per host (same order as the sets), forwarding known from the inventory; `None` → evidence
     /// from the hooks, else unknown.
     pub forwarding: Option<Vec<bool>>,
+    /// Address families of hosts' own networks, by host name (the inventory's, or `--underlay`);
+    /// a host not named here has those of the IP endpoints others list for it, else IPv4.
+    pub underlay: &'a [(String, crate::core::underlay::Families)],
 }
 
 impl Network {
@@ -130,7 +135,13 @@ impl Network {
         for &owner in endpoint_owner.values() {
             has_endpoint[owner] = true;
         }
-        let mut notes = Vec::new();
+        let names: Vec<&str> = sets.iter().map(|set| set.name.as_str()).collect();
+        let underlay = crate::check::underlay::of_hosts(&names, facts.underlay, &endpoint_owner);
+        let connected: Vec<IpNet> = sets
+            .iter()
+            .flat_map(|set| set.config.addresses.iter().map(IpNet::trunc))
+            .collect();
+        let mut notes = crate::check::underlay::notes(&underlay, &endpoint_owner, &connected);
         let nodes = sets
             .iter()
             .enumerate()
@@ -181,6 +192,7 @@ impl Network {
                     name: set.name.clone(),
                     addresses: set.config.addresses.iter().map(IpNet::addr).collect(),
                     reachable: has_endpoint[index] && !facts.nat.contains(&set.name),
+                    underlay: underlay[index],
                     forwarding,
                     entries,
                     own_routing: set.config.table.clone().filter(|table| {

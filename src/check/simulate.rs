@@ -19,6 +19,8 @@ enum Session {
     External,
     NoEndpoint,
     WrongEndpoint(HostIndex),
+    /// Its endpoint is of an address family the host's own network lacks.
+    EndpointFamily,
 }
 
 /// The prepared simulation.
@@ -107,10 +109,23 @@ impl<'a> Simulation<'a> {
         };
         match (self.network.endpoint_owner.get(endpoint), entry.target) {
             (Some(&owner), Some(target)) => {
-                owner == target && self.network.nodes[target].reachable && dialer != target
+                owner == target
+                    && self.network.nodes[target].reachable
+                    && dialer != target
+                    && self.family_usable(dialer, endpoint, target)
             }
             _ => false,
         }
+    }
+
+    /// Whether `dialer`'s network has the address family of `endpoint` (`check::underlay`).
+    fn family_usable(&self, dialer: HostIndex, endpoint: &str, target: HostIndex) -> bool {
+        let nodes = &self.network.nodes;
+        crate::check::underlay::usable(
+            nodes[dialer].underlay.families,
+            endpoint,
+            nodes[target].underlay.families,
+        )
     }
 
     fn session(&self, host: HostIndex, entry_index: EntryIndex) -> Session {
@@ -155,6 +170,13 @@ impl<'a> Simulation<'a> {
                     peer: host,
                 }),
             };
+        }
+        // An endpoint of the right host that this host cannot use: say why, not "no endpoint".
+        if let Some(endpoint) = &entry.endpoint
+            && nodes[target].reachable
+            && !self.family_usable(host, endpoint, target)
+        {
+            return Session::EndpointFamily;
         }
         Session::NoEndpoint
     }
@@ -203,6 +225,9 @@ impl<'a> Simulation<'a> {
                     });
                 }
                 Session::NoEndpoint => return Err(Problem::NoEndpoint { at, entry, dst }),
+                Session::EndpointFamily => {
+                    return Err(Problem::EndpointFamily { at, entry, dst });
+                }
                 Session::WrongEndpoint(owner) => {
                     return Err(Problem::WrongEndpoint {
                         at,

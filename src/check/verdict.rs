@@ -47,6 +47,13 @@ pub enum Problem {
         entry: EntryIndex,
         dst: IpAddr,
     },
+    /// `at` lists the peer of `entry` at an endpoint of an address family `at`'s own network
+    /// lacks (an IPv6 endpoint on an IPv4-only host), and that peer never initiates towards `at`.
+    EndpointFamily {
+        at: HostIndex,
+        entry: EntryIndex,
+        dst: IpAddr,
+    },
     /// `at` dials `to`'s key at an endpoint that belongs to `owner`: the handshake lands there.
     WrongEndpoint {
         at: HostIndex,
@@ -111,6 +118,18 @@ pub enum Warning {
     },
     MustForward {
         host: HostIndex,
+    },
+    /// Nobody lists an IP endpoint for these hosts and nothing states their families: IPv4 was
+    /// assumed (`--underlay HOST=ipv6` states it).
+    AssumedIpv4 {
+        hosts: Vec<HostIndex>,
+    },
+    /// An endpoint listed for `host` that cannot be right (unspecified, loopback, inside the
+    /// overlay).
+    DoubtfulEndpoint {
+        host: HostIndex,
+        endpoint: String,
+        why: crate::core::underlay::Doubt,
     },
     /// `host` has `Table = off` (or a table of its own) and its peers carry prefixes outside its
     /// own address range: nothing routes those into the interface unless the user does.

@@ -99,6 +99,37 @@ pub struct CheckArgs {
         help_heading = "With --configs DIR"
     )]
     pub nat: Vec<String>,
+    /// A host's own address families, `HOST=ipv6` or `HOST=ipv4,ipv6` (repeat for more hosts);
+    /// without it, those of the IP endpoints others list for the host, else IPv4 (an inventory
+    /// says it with `underlay:`).
+    #[arg(
+        long,
+        value_name = "HOST=FAMILIES",
+        value_parser = parse_underlay,
+        help_heading = "With --configs DIR"
+    )]
+    pub underlay: Vec<(String, crate::core::underlay::Families)>,
+}
+
+/// `HOST=ipv6`, `HOST=ipv4,ipv6`.
+fn parse_underlay(text: &str) -> Result<(String, crate::core::underlay::Families), String> {
+    let (host, families) = text
+        .split_once('=')
+        .ok_or_else(|| "write HOST=FAMILIES, e.g. `web=ipv6` or `laptop=ipv4,ipv6`".to_owned())?;
+    let mut all = crate::core::underlay::Families::NONE;
+    for family in families.split(',') {
+        let one = crate::core::underlay::Families::parse_one(family).ok_or_else(|| {
+            format!(
+                "`{}` is not an address family: write `ipv4`, `ipv6` or `ipv4,ipv6`",
+                crate::core::model::printable_excerpt(family)
+            )
+        })?;
+        all = all.union(one);
+    }
+    if host.is_empty() {
+        return Err("name the host before `=`, e.g. `web=ipv6`".to_owned());
+    }
+    Ok((host.to_owned(), all))
 }
 
 #[derive(Args, Debug)]

@@ -21,6 +21,7 @@ pub fn check(args: &CheckArgs, out: &mut dyn Write) -> Result<()> {
             sets: crate::check::input::from_dir(dir)?,
             nat: args.nat.clone(),
             forwarding: None,
+            underlay: args.underlay.clone(),
         },
         (None, None) => unreachable!("clap requires one of them"),
     };
@@ -32,6 +33,18 @@ pub fn check(args: &CheckArgs, out: &mut dyn Write) -> Result<()> {
     {
         return Err(Diagnostic::new(format!(
             "`--nat` names `{unknown}`, which has no config in the set"
+        ))
+        .help(format!("name hosts of the set: {}", names.join(", ")))
+        .into());
+    }
+    if let Some((unknown, _)) = input
+        .underlay
+        .iter()
+        .find(|(host, _)| !names.contains(&host.as_str()))
+    {
+        return Err(Diagnostic::new(format!(
+            "`--underlay` names `{}`, which has no config in the set",
+            crate::core::model::printable_excerpt(unknown)
         ))
         .help(format!("name hosts of the set: {}", names.join(", ")))
         .into());

@@ -107,6 +107,12 @@ const RULES: &[Rule] = &[
     ),
     rule(
         "check",
+        "underlay",
+        Without("configs"),
+        "is for `check --configs DIR` (existing wg-quick files); with an inventory, a host's `underlay:` (or its endpoints) says which address families it has",
+    ),
+    rule(
+        "check",
         "state",
         With("configs"),
         "goes with an INVENTORY; `check --configs DIR` takes each host's key from its config's PrivateKey",

@@ -22,4 +22,5 @@ pub mod routes;
 pub mod selection;
 pub mod time;
 pub mod topology;
+pub mod underlay;
 pub mod wgconf;

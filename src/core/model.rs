@@ -434,6 +434,8 @@ pub enum HomeChoice {
     /// No `via`, and the host's `use_exit` is a relay: homed there, so its internet traffic
     /// reaches the exit directly (only its home relay is a peer among the relays).
     Exit,
+    /// The only relay with an endpoint of an address family the host has (`core::underlay`).
+    Family,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -458,7 +460,14 @@ pub struct Ssh {
 pub struct Host {
     pub name: HostName,
     pub role: Role,
-    pub endpoint: Option<Endpoint>,
+    /// Where peers dial it, at most one per address family, in the inventory's order (a dialer
+    /// takes the first it can use: `core::underlay::choose`). Empty for a host behind NAT.
+    pub endpoints: Vec<Endpoint>,
+    /// The address families of its own network (what it can dial and be dialled on): `underlay:`,
+    /// or inferred from its endpoints, IPv4 by default (`core::underlay`).
+    pub underlay: crate::core::underlay::Families,
+    /// Whether `underlay:` was written (plans say when it was inferred).
+    pub underlay_declared: bool,
     /// Addresses pinned with `address:`, at most one per family, inside the overlay.
     pub pinned: Vec<IpAddr>,
     /// Home relay of a NAT-ed host; `None` for public hosts, and for a NAT-ed host when the inventory

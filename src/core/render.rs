@@ -188,7 +188,9 @@ struct Shared {
 struct HostValues {
     name: Value,
     public_key: Value,
-    endpoint: Value,
+    /// Each endpoint as text, in the inventory's order; a dialer gets the one
+    /// `core::underlay::choice` picks.
+    endpoints: Vec<Value>,
     /// The host's own prefixes (address and routes), which is what most entries for it carry.
     own_allowed: Value,
     own_count: usize,
@@ -213,9 +215,11 @@ impl Shared {
             Ok(HostValues {
                 name: Value::from(host.name.as_str()),
                 public_key: Value::from(key.to_base64()),
-                endpoint: host.endpoint.as_ref().map_or(Value::from(()), |endpoint| {
-                    Value::from(endpoint.to_string())
-                }),
+                endpoints: host
+                    .endpoints
+                    .iter()
+                    .map(|endpoint| Value::from(endpoint.to_string()))
+                    .collect(),
                 own_count: own.len(),
                 own_allowed: AllowedIps::value(own.iter()),
             })
@@ -287,7 +291,11 @@ impl Shared {
                     public_key: other.public_key.clone(),
                     preshared_key,
                     allowed_ips,
-                    endpoint: if peer.dial { other.endpoint.clone() } else { Value::from(()) },
+                    endpoint: peer
+                        .dial
+                        .then(|| crate::core::underlay::choice(host, &inventory.hosts[peer.host]))
+                        .flatten()
+                        .map_or(Value::from(()), |index| other.endpoints[index].clone()),
                     keepalive: peer.keepalive.map_or(Value::from(()), Value::from),
                     link: self.link(peer.link),
                 })

@@ -14,6 +14,9 @@
 //!   family. Validation keeps the exit a peer it lists (for a NAT-ed host: a public non-relay host
 //!   or its home relay), so the /0 never needs a second hop (wg-quick's policy routing for a /0
 //!   would take a relay's own traffic into the tunnel too).
+//! - NAT-ed ↔ public non-relay with no address family in common (`core::underlay`): never listed;
+//!   they reach each other through the NAT-ed host's home relay (which the public host's entry for
+//!   that relay carries, and the NAT-ed host's catch-all covers, subnets included).
 
 use crate::core::addressing::HostAddresses;
 use crate::core::model::{HostId, Inventory, Role, internet_prefixes};
@@ -144,6 +147,11 @@ pub fn plan(inventory: &Inventory, addresses: &HostAddresses) -> Topology {
         )
         .filter(|seconds| *seconds > 0)
     };
+    // A NAT-ed host and a public host with no family in common go through the NAT-ed host's home
+    // relay (validation made sure there is one, and that both can dial it).
+    let direct = |nat: HostId, public: HostId| {
+        crate::core::underlay::nat_meets_directly(&hosts[nat], &hosts[public])
+    };
     // NAT-ed hosts only ever peer with hosts that have an endpoint: scanning just those keeps
     // hub-and-spoke planning linear in the number of NAT-ed hosts.
     let reachable: Vec<HostId> = by_name
@@ -166,11 +174,25 @@ pub fn plan(inventory: &Inventory, addresses: &HostAddresses) -> Topology {
                     continue;
                 }
                 let peer = match (hosts[me].role, hosts[other].role) {
-                    (Role::Public | Role::Relay, Role::Public) | (Role::Public, Role::Relay) => {
+                    (Role::Public | Role::Relay, Role::Public) => Peer {
+                        host: other,
+                        link: Link::Direct,
+                        allowed: own(other),
+                        dial: true,
+                        keepalive: None,
+                    },
+                    (Role::Public, Role::Relay) => {
+                        let mut allowed = own(other);
+                        allowed.extend(
+                            homed[other]
+                                .iter()
+                                .filter(|&&nat| !direct(nat, me))
+                                .flat_map(|&nat| own(nat)),
+                        );
                         Peer {
                             host: other,
                             link: Link::Direct,
-                            allowed: own(other),
+                            allowed,
                             dial: true,
                             keepalive: None,
                         }
@@ -186,6 +208,8 @@ pub fn plan(inventory: &Inventory, addresses: &HostAddresses) -> Topology {
                             keepalive: None,
                         }
                     }
+                    (Role::Public, Role::Nat) if !direct(other, me) => continue,
+                    (Role::Nat, Role::Public) if !direct(me, other) => continue,
                     (Role::Public, Role::Nat) => Peer {
                         host: other,
                         link: Link::Direct,
@@ -228,6 +252,20 @@ pub fn plan(inventory: &Inventory, addresses: &HostAddresses) -> Topology {
                                 .iter()
                                 .filter(|route| route.carries != Carries::Route(me))
                                 .cloned(),
+                        );
+                        // The subnets of the public hosts it reaches through this relay.
+                        allowed.extend(
+                            reachable
+                                .iter()
+                                .filter(|&&public| {
+                                    hosts[public].role == Role::Public && !direct(me, public)
+                                })
+                                .flat_map(|&public| {
+                                    hosts[public].routes.iter().map(move |net| Allowed {
+                                        net: *net,
+                                        carries: Carries::Route(public),
+                                    })
+                                }),
                         );
                         Peer {
                             host: other,
@@ -531,5 +569,57 @@ hosts:
         assert_eq!(warning(", table: auto"), None);
         assert!(warning(", table: off").unwrap().contains("`table: off`"));
         assert!(warning(", table: 100").unwrap().contains("into table 100"));
+    }
+
+    #[test]
+    fn nat_and_public_hosts_without_a_common_family_meet_through_the_home_relay() {
+        let (inventory, topology) = planned(
+            "network: { addresses: [100.64.0.0/24] }
+hosts:
+  relay1: { endpoint: [198.51.100.1, '[2001:db8::1]:51820'], relay: true }
+  web6: { endpoint: '[2001:db8::20]:51820', routes: [198.18.70.0/24] }
+  a: {}
+  dual: { underlay: [ipv4, ipv6] }
+",
+        );
+        // a (IPv4) does not list web6 (IPv6 only): its catch-all covers web6 and its subnet.
+        assert_eq!(
+            peers_of(&inventory, &topology, "a"),
+            vec![(
+                "relay1".into(),
+                vec!["100.64.0.0/24".into(), "198.18.70.0/24".into()]
+            )]
+        );
+        // web6's entry for the relay carries a, the host it cannot meet directly; dual is direct.
+        assert_eq!(
+            peers_of(&inventory, &topology, "web6"),
+            vec![
+                ("dual".into(), vec!["100.64.0.4/32".into()]),
+                (
+                    "relay1".into(),
+                    vec!["100.64.0.1/32".into(), "100.64.0.3/32".into()]
+                ),
+            ]
+        );
+        // Who dials which endpoint.
+        let id = |name: &str| inventory.host_id(name).unwrap();
+        let dials = |me: &str, other: &str| {
+            crate::core::underlay::choose(&inventory.hosts[id(me)], &inventory.hosts[id(other)])
+                .map(ToString::to_string)
+        };
+        assert_eq!(dials("a", "relay1").as_deref(), Some("198.51.100.1:51820"));
+        assert_eq!(
+            dials("dual", "relay1").as_deref(),
+            Some("198.51.100.1:51820")
+        );
+        assert_eq!(
+            dials("web6", "relay1").as_deref(),
+            Some("[2001:db8::1]:51820")
+        );
+        assert_eq!(
+            dials("dual", "web6").as_deref(),
+            Some("[2001:db8::20]:51820")
+        );
+        assert_eq!(dials("a", "web6"), None);
     }
 }

@@ -100,7 +100,36 @@ fn warn_unpaired_hooks(deployment: &Deployment, hosts: &mut [Surveyed<SshSession
         }) {
             change.reasons.push(warning);
         }
+        if let Some(id) = host.filter(|_| change.write) {
+            change
+                .reasons
+                .extend(dialled_endpoint_warnings(deployment, id));
+        }
     }
+}
+
+/// The endpoints that cannot be right (unspecified, loopback, inside the overlay) among those the
+/// host's new config dials: the warning goes with the configs that carry them.
+fn dialled_endpoint_warnings(deployment: &Deployment, id: usize) -> Vec<String> {
+    let inventory = &deployment.inventory;
+    let me = &inventory.hosts[id];
+    let mut warnings = Vec::new();
+    for peer in deployment.topology.hosts[id]
+        .peers
+        .iter()
+        .filter(|peer| peer.dial)
+    {
+        let other = &inventory.hosts[peer.host];
+        let Some(chosen) = crate::core::underlay::choose(me, other) else {
+            continue;
+        };
+        if let crate::core::model::EndpointHost::Ip(ip) = chosen.host
+            && let Some(why) = crate::core::underlay::doubt(ip, &inventory.network.ranges)
+        {
+            warnings.push(why.explain(other.name.as_str(), &chosen.to_string()));
+        }
+    }
+    warnings
 }
 
 /// A new key must reach the host and every peer in the same run: `--hosts` may not leave one out.
@@ -146,4 +175,30 @@ fn rekey_reaches_every_peer(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_config_dialling_an_endpoint_that_cannot_be_right_carries_the_warning() {
+        let inventory = crate::core::inventory::parse(
+            std::path::Path::new("t.yaml"),
+            "network: { addresses: [100.64.0.0/24] }\nhosts:\n  relay1: { endpoint: [127.0.0.1, '[2001:db8::1]:51820'], relay: true }\n  home: {}\n  home6: { underlay: ipv6 }\n",
+        )
+        .unwrap();
+        let deployment =
+            crate::core::pipeline::plan_loaded(inventory, &Default::default()).unwrap();
+        let id = |name: &str| deployment.inventory.host_id(name).unwrap();
+        let home = dialled_endpoint_warnings(&deployment, id("home"));
+        assert_eq!(home.len(), 1, "{home:?}");
+        assert!(
+            home[0].contains("endpoint `127.0.0.1:51820` of `relay1` is a loopback address"),
+            "{home:?}"
+        );
+        // home6 dials the IPv6 endpoint, which is fine; the relay dials nobody.
+        assert!(dialled_endpoint_warnings(&deployment, id("home6")).is_empty());
+        assert!(dialled_endpoint_warnings(&deployment, id("relay1")).is_empty());
+    }
 }

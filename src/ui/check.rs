@@ -159,6 +159,41 @@ pub fn describe_problem(
             };
             (rule, fix)
         }
+        Problem::EndpointFamily { at, entry, dst } => {
+            let item = &nodes[*at].entries[*entry];
+            let target = item.target.expect("a session problem has a target");
+            let endpoint = item.endpoint.as_deref().unwrap_or_default();
+            let family = crate::check::underlay::endpoint_family(endpoint).map_or_else(
+                || format!("a DNS name, taken as {}, the families of {}'s network", nodes[target].underlay.families, n(target)),
+                |family| format!("{family}"),
+            );
+            let underlay = &nodes[*at].underlay;
+            let whence = if underlay.assumed {
+                format!(" (assumed: nobody lists an IP endpoint for {}; `--underlay {}=ipv4,ipv6` states its families)", n(*at), n(*at))
+            } else {
+                String::new()
+            };
+            let rule = format!(
+                "{} lists {} at Endpoint {endpoint} ({family}), but {} has only {}{whence}: it cannot send the handshake, and {} never initiates to {}",
+                n(*at),
+                n(target),
+                n(*at),
+                underlay.families,
+                n(target),
+                n(*at)
+            );
+            let fix = match simulation.instead(*at, *entry, *dst) {
+                Some(_) => format!("remove {} from {}'s peers{}", n(target), n(*at), through(*at, *entry, *dst)),
+                None => format!(
+                    "give {} an endpoint of {} for {} to dial (in an inventory: `endpoint: [IPv4, \"[IPv6]:PORT\"]`, one per family), or route {} through a relay both can reach",
+                    n(target),
+                    underlay.families,
+                    n(*at),
+                    n(*at)
+                ),
+            };
+            (rule, fix)
+        }
         Problem::WrongEndpoint { at, entry, owner, dst } => {
             let item = &nodes[*at].entries[*entry];
             let target = item.target.expect("a session problem has a target");
@@ -328,6 +363,31 @@ pub fn describe_warning(simulation: &Simulation, warning: &Warning) -> String {
             };
             format!("{} must forward ({how})", n(host))
         }
+        Warning::AssumedIpv4 { hosts } => {
+            let names: Vec<&str> = hosts
+                .iter()
+                .take(6)
+                .map(|host| name(simulation, *host))
+                .collect();
+            let more = hosts.len().saturating_sub(names.len());
+            format!(
+                "{}{}: nobody lists an IP endpoint for them, so their own networks are assumed to have IPv4 only; if one has IPv6, say so with `--underlay HOST=ipv6` (or `=ipv4,ipv6`)",
+                names.join(", "),
+                if more > 0 {
+                    format!(" and {more} more")
+                } else {
+                    String::new()
+                }
+            )
+        }
+        Warning::DoubtfulEndpoint {
+            host,
+            endpoint,
+            why,
+        } => why
+            .explain(n(host), endpoint)
+            .trim_start_matches("warning: ")
+            .to_owned(),
         Warning::OwnRouting { host, prefixes } => {
             let table = simulation.network.nodes[*host]
                 .own_routing

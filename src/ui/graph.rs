@@ -359,8 +359,11 @@ fn node_lines(deployment: &Deployment, id: HostId) -> Vec<String> {
         .map(ToString::to_string)
         .collect();
     let mut lines = vec![host.name.to_string(), addresses.join(", ")];
-    if let Some(endpoint) = &host.endpoint {
-        lines.push(format!("endpoint {endpoint}"));
+    let endpoints: Vec<String> = host.endpoints.iter().map(ToString::to_string).collect();
+    match endpoints.len() {
+        0 => {}
+        1 => lines.push(format!("endpoint {}", endpoints[0])),
+        _ => lines.push(format!("endpoints {}", endpoints.join(", "))),
     }
     if !host.routes.is_empty() {
         let routes: Vec<String> = host.routes.iter().map(ToString::to_string).collect();

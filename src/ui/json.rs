@@ -70,7 +70,12 @@ pub struct OfflineHost<'a> {
     pub name: &'a str,
     pub role: Role,
     pub addresses: Vec<String>,
+    /// The first of `endpoints` (kept for readers of a single endpoint).
     pub endpoint: Option<String>,
+    /// Every endpoint, in the inventory's order (at most one per address family).
+    pub endpoints: Vec<String>,
+    /// The address families of the host's own network: `ipv4`, `ipv6`.
+    pub underlay: Vec<&'static str>,
     pub home_relay: Option<&'a str>,
     pub home_choice: Option<HomeChoice>,
     pub forwarding: Option<Vec<&'static str>>,

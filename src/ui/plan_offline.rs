@@ -4,6 +4,7 @@
 use crate::core::model::{HomeChoice, Host, HostId, InterfaceSettings, Inventory, Role};
 use crate::core::render::Deployment;
 use crate::core::topology::{Carries, Link, Peer};
+use crate::core::underlay::Families;
 use crate::ui::json::{OfflineAllowed, OfflineHost, OfflinePeer, OfflinePlan, OfflineSettings};
 use std::fmt::Write;
 
@@ -61,6 +62,15 @@ pub fn human(deployment: &Deployment, shown: Shown, form: Form) -> String {
         Form::Summary => {
             let _ = writeln!(out);
             out.push_str(&summary_table(deployment, ids));
+            // One line per host has no room for them, and an endpoint nobody can dial must not
+            // go unseen.
+            for &id in ids {
+                for warning in
+                    crate::core::underlay::warnings(&inventory.hosts[id], &network.ranges)
+                {
+                    let _ = writeln!(out, "{warning}");
+                }
+            }
             let _ = writeln!(
                 out,
                 "\nOne line per host; each host's peers and AllowedIPs: `--hosts NAME,...` or `--verbose`."
@@ -124,6 +134,9 @@ fn host_details(out: &mut String, deployment: &Deployment, id: HostId) {
     if plan.forwarding {
         let _ = writeln!(out, "  forwards: {}", forwarding_summary(inventory, host));
     }
+    for warning in crate::core::underlay::warnings(host, &inventory.network.ranges) {
+        let _ = writeln!(out, "  {warning}");
+    }
     settings_lines(out, host, &inventory.network.settings);
     if plan.peers.is_empty() {
         let _ = writeln!(out, "  (no peers)");
@@ -140,7 +153,7 @@ fn host_details(out: &mut String, deployment: &Deployment, id: HostId) {
             out,
             "  {:width$}  {}",
             other.name.as_str(),
-            describe_peer(inventory, peer)
+            describe_peer(inventory, host, peer)
         );
         for allowed in &peer.allowed {
             let _ = writeln!(
@@ -172,10 +185,10 @@ fn summary_table(deployment: &Deployment, ids: &[HostId]) -> String {
     for &id in ids {
         let host = &inventory.hosts[id];
         let plan = &deployment.topology.hosts[id];
-        let reached = match (&host.endpoint, host.home) {
-            (Some(endpoint), _) => endpoint.to_string(),
-            (None, Some(home)) => format!("home relay {}", inventory.hosts[home.relay].name),
-            (None, None) => "behind NAT, no relay".to_owned(),
+        let reached = match (host.endpoints.is_empty(), host.home) {
+            (false, _) => endpoints(host),
+            (true, Some(home)) => format!("home relay {}", inventory.hosts[home.relay].name),
+            (true, None) => "behind NAT, no relay".to_owned(),
         };
         rows.push(vec![
             host.name.to_string(),
@@ -202,15 +215,34 @@ fn addresses(deployment: &Deployment, id: HostId) -> String {
     list.join(", ")
 }
 
+/// A host's endpoints, comma-separated, in the inventory's order.
+fn endpoints(host: &Host) -> String {
+    let all: Vec<String> = host.endpoints.iter().map(ToString::to_string).collect();
+    all.join(", ")
+}
+
 fn describe_host(inventory: &Inventory, host: &Host) -> String {
-    let endpoint = host
-        .endpoint
-        .as_ref()
-        .map(ToString::to_string)
-        .unwrap_or_default();
+    let endpoint = match host.endpoints.len() {
+        1 => format!("endpoint {}", endpoints(host)),
+        _ => format!("endpoints {}", endpoints(host)),
+    };
+    // The underlay is worth a word when it is not what everyone assumes (IPv4 alone).
+    let underlay = if host.underlay_declared || host.underlay != Families::IPV4 {
+        format!(", underlay {}", host.underlay)
+    } else {
+        String::new()
+    };
     match host.role {
-        Role::Relay => format!("relay, endpoint {endpoint}"),
-        Role::Public => format!("public, endpoint {endpoint}"),
+        Role::Relay => format!("relay, {endpoint}{underlay}"),
+        Role::Public => format!("public, {endpoint}{underlay}"),
+        Role::Nat if !underlay.is_empty() => match host.home {
+            None => format!("behind NAT{underlay}, no relay (reaches public hosts only)"),
+            Some(home) => format!(
+                "behind NAT{underlay}, home relay {} ({})",
+                inventory.hosts[home.relay].name,
+                home_choice(home.choice)
+            ),
+        },
         Role::Nat => match host.home {
             None => "behind NAT, no relay (reaches public hosts only)".into(),
             Some(home) => format!(
@@ -228,6 +260,7 @@ fn home_choice(choice: HomeChoice) -> &'static str {
         HomeChoice::Only => "the only relay",
         HomeChoice::Hashed => "default: rendezvous hash",
         HomeChoice::Exit => "default: its exit",
+        HomeChoice::Family => "the only relay of an address family it has",
     }
 }
 
@@ -293,14 +326,13 @@ fn describe_settings(
     .collect()
 }
 
-/// What the plan warns about for this host.
-fn own_warnings(host: &Host) -> Vec<String> {
-    host.settings
-        .interface
-        .unpaired_hooks()
-        .into_iter()
-        .chain(host.full_tunnel_warning())
-        .collect()
+/// What the plan warns about for this host: endpoints that cannot be right, an up-hook nothing
+/// takes down, a full tunnel without wg-quick's policy routing.
+fn own_warnings(inventory: &Inventory, host: &Host) -> Vec<String> {
+    let mut warnings = crate::core::underlay::warnings(host, &inventory.network.ranges);
+    warnings.extend(host.settings.interface.unpaired_hooks());
+    warnings.extend(host.full_tunnel_warning());
+    warnings
 }
 
 /// The host's settings that differ from the network's, its hooks, and the warning for an up-hook
@@ -324,12 +356,13 @@ fn settings_lines(out: &mut String, host: &Host, defaults: &InterfaceSettings) {
             let _ = writeln!(out, "  {name}: {}", crate::core::model::printable(command));
         }
     }
-    for warning in own_warnings(host) {
+    let hooks = host.settings.interface.unpaired_hooks();
+    for warning in hooks.into_iter().chain(host.full_tunnel_warning()) {
         let _ = writeln!(out, "  {warning}");
     }
 }
 
-fn describe_peer(inventory: &Inventory, peer: &Peer) -> String {
+fn describe_peer(inventory: &Inventory, me: &Host, peer: &Peer) -> String {
     let other = &inventory.hosts[peer.host];
     let why = match peer.link {
         Link::Direct if other.is_nat() => "direct; it is behind NAT and dials in".to_owned(),
@@ -340,7 +373,7 @@ fn describe_peer(inventory: &Inventory, peer: &Peer) -> String {
     };
     let mut text = why;
     if peer.dial
-        && let Some(endpoint) = &other.endpoint
+        && let Some(endpoint) = crate::core::underlay::choose(me, other)
     {
         let _ = write!(text, ", dials {endpoint}");
     }
@@ -359,6 +392,8 @@ fn carries(deployment: &Deployment, me: HostId, peer: &Peer, carries: Carries) -
             format!(" (homed on {})", name(home.relay))
         }
         (Link::HomeRelay, _) => format!(" (through {})", name(peer.host)),
+        // A NAT-ed host with no address family in common with this public host, relayed.
+        (Link::Direct, _) if id != peer.host => format!(" (through {})", name(peer.host)),
         _ => String::new(),
     };
     match carries {
@@ -438,7 +473,9 @@ pub fn json(deployment: &Deployment, shown: Shown) -> serde_json::Value {
                     .iter()
                     .map(ToString::to_string)
                     .collect(),
-                endpoint: host.endpoint.as_ref().map(ToString::to_string),
+                endpoint: host.endpoints.first().map(ToString::to_string),
+                endpoints: host.endpoints.iter().map(ToString::to_string).collect(),
+                underlay: host.underlay.names(),
                 home_relay: host.home.map(|home| name(home.relay)),
                 home_choice: host.home.map(|home| home.choice),
                 managed: !host.is_device(),
@@ -459,18 +496,18 @@ pub fn json(deployment: &Deployment, shown: Shown) -> serde_json::Value {
                         post_down: &own.post_down,
                     }
                 },
-                warnings: own_warnings(host),
+                warnings: own_warnings(inventory, host),
                 peers: plan
                     .peers
                     .iter()
                     .map(|peer| OfflinePeer {
                         name: name(peer.host),
                         link: peer.link,
-                        endpoint: if peer.dial {
-                            hosts[peer.host].endpoint.as_ref().map(ToString::to_string)
-                        } else {
-                            None
-                        },
+                        endpoint: peer
+                            .dial
+                            .then(|| crate::core::underlay::choose(host, &hosts[peer.host]))
+                            .flatten()
+                            .map(ToString::to_string),
                         keepalive: peer.keepalive,
                         allowed_ips: peer
                             .allowed

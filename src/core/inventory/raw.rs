@@ -52,7 +52,10 @@ pub struct RawSsh {
 
 #[derive(Debug, Default)]
 pub struct RawHost {
-    pub endpoint: Option<Spanned<String>>,
+    /// One endpoint, or a list of them (one per address family).
+    pub endpoint: Option<Spanned<OneOrMany>>,
+    /// `underlay: [ipv4, ipv6]`: the address families of the host's own network.
+    pub underlay: Option<Spanned<OneOrMany>>,
     pub relay: Option<Spanned<bool>>,
     pub address: Option<Spanned<OneOrMany>>,
     pub via: Option<Spanned<String>>,

@@ -53,6 +53,7 @@ const HOST_KEYS: &[&str] = &[
     "public_key",
     "exit",
     "use_exit",
+    "underlay",
 ];
 
 // What the interface settings take, in words for a value of the wrong kind.
@@ -63,6 +64,14 @@ const DNS: (&str, &str) = (
 const HOOK: (&str, &str) = (
     "a command or a list of commands",
     "a list of commands, one per item",
+);
+const ENDPOINT: (&str, &str) = (
+    "an endpoint or a list of them (at most one per address family)",
+    "a list of endpoints, one per item",
+);
+const UNDERLAY: (&str, &str) = (
+    "`ipv4`, `ipv6` or a list of them",
+    "a list of address families, one per item (`ipv4`, `ipv6`)",
 );
 const TABLE: &str = "`auto`, `off` or a table number";
 const FWMARK: &str = "a number, hex such as `0xca6c`, or `off`";
@@ -288,7 +297,10 @@ fn host(checker: &mut Checker, name: &str, node: Spanned<Node>) -> RawHost {
             broken: &mut bad,
         };
         match key.as_str() {
-            "endpoint" => raw.endpoint = read.text(value),
+            // `endpoint:` with nothing after it is no endpoint, as it always was.
+            "endpoint" if matches!(value.value, Node::Null) => {}
+            "endpoint" => raw.endpoint = read.one_or_many_of(value, ENDPOINT.0, ENDPOINT.1),
+            "underlay" => raw.underlay = read.one_or_many_of(value, UNDERLAY.0, UNDERLAY.1),
             "relay" => raw.relay = read.boolean(value),
             "address" => raw.address = read.one_or_many(value),
             "via" => raw.via = read.text(value),

@@ -6,6 +6,7 @@ use super::home::default_home;
 use super::host::HostRefs;
 use super::network::{NetworkDraft, same_family};
 use crate::core::model::{Endpoint, Home, HomeChoice, Host, HostId};
+use crate::core::underlay;
 use ipnet::IpNet;
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -36,18 +37,17 @@ pub(super) fn check_cross_host(
 
     let mut endpoints: HashMap<&Endpoint, HostId> = HashMap::new();
     for (id, (host, refs)) in hosts.iter().zip(refs).enumerate() {
-        let Some(endpoint) = &host.endpoint else {
-            continue;
-        };
-        if let Some(&first) = endpoints.get(endpoint) {
-            checker.report(
-                refs.endpoint_at.clone(),
-                Some(host.name.as_str()),
-                format!("`{}` and `{}` share the endpoint `{endpoint}`: handshakes for one would land on the other", hosts[first].name, host.name),
-                Some("give each host its own address or port (`listen_port` and `endpoint: ADDRESS:PORT`)".into()),
-            );
-        } else {
-            endpoints.insert(endpoint, id);
+        for (endpoint, at) in host.endpoints.iter().zip(&refs.endpoints_at) {
+            if let Some(&first) = endpoints.get(endpoint) {
+                checker.report(
+                    at.clone(),
+                    Some(host.name.as_str()),
+                    format!("`{}` and `{}` share the endpoint `{endpoint}`: handshakes for one would land on the other", hosts[first].name, host.name),
+                    Some("give each host its own address or port (`listen_port` and `endpoint: ADDRESS:PORT`)".into()),
+                );
+            } else {
+                endpoints.insert(endpoint, id);
+            }
         }
     }
 
@@ -93,14 +93,30 @@ pub(super) fn check_cross_host(
         if hosts[id].home.is_some() || relays.is_empty() {
             continue;
         }
-        hosts[id].home = Some(match exit_relay(hosts, id) {
-            Some(relay) => Home {
+        // A host using a relay as its exit is homed there (validation refuses another `via`).
+        if let Some(relay) = exit_relay(hosts, id) {
+            hosts[id].home = Some(Home {
                 relay,
                 choice: HomeChoice::Exit,
-            },
-            None => default_home(hosts, id, &relays),
-        });
+            });
+            continue;
+        }
+        // Only the relays it shares an address family with can be its home (`core::underlay`).
+        let dialable: Vec<HostId> = relays
+            .iter()
+            .copied()
+            .filter(|&relay| underlay::choose(&hosts[id], &hosts[relay]).is_some())
+            .collect();
+        if dialable.is_empty() {
+            continue; // reported by `families::check_dialling`
+        }
+        let mut home = default_home(hosts, id, &dialable);
+        if dialable.len() == 1 && relays.len() > 1 {
+            home.choice = HomeChoice::Family;
+        }
+        hosts[id].home = Some(home);
     }
+    super::families::check_dialling(checker, hosts, refs);
 }
 
 /// Routes must not overlap the overlay or each other: two owners of one prefix means the last peer

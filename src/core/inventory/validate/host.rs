@@ -8,6 +8,7 @@ use super::network::{NetworkDraft, parse_cidr};
 use super::ssh::check_ssh;
 use crate::core::error::At;
 use crate::core::model::{Endpoint, Host, HostName, Role, printable_excerpt};
+use crate::core::underlay::{self, Families};
 use ipnet::IpNet;
 use serde_saphyr::Spanned;
 use std::net::IpAddr;
@@ -19,7 +20,8 @@ pub(super) struct HostRefs {
     pub(super) jump: Option<(String, Option<At>)>,
     pub(super) pinned_at: Vec<Option<At>>,
     pub(super) routes_at: Vec<Option<At>>,
-    pub(super) endpoint_at: Option<At>,
+    /// Where each endpoint is written, in the order of `Host::endpoints`.
+    pub(super) endpoints_at: Vec<Option<At>>,
     pub(super) use_exit: Option<(String, Option<At>)>,
 }
 
@@ -56,22 +58,9 @@ pub(super) fn check_host(
         .as_ref()
         .and_then(|port| checker.number(port, label, "listen_port", 1, u16::MAX))
         .unwrap_or(network.port);
-    let endpoint_at = raw
-        .endpoint
-        .as_ref()
-        .and_then(|endpoint| checker.at_of(endpoint));
-    let endpoint = raw.endpoint.as_ref().and_then(|endpoint| {
-        Endpoint::parse(&endpoint.value, listen_port)
-            .map_err(|why| {
-                checker.report(
-                    endpoint_at.clone(),
-                    label,
-                    why,
-                    Some("write `ADDRESS`, `ADDRESS:PORT`, `[IPv6]:PORT` (a port after an IPv6 address needs brackets) or `dns.name:PORT`; omit `endpoint` for a host behind NAT".into()),
-                )
-            })
-            .ok()
-    });
+    let (endpoints, endpoints_at) = check_endpoints(checker, &host_name, raw, listen_port);
+    let (underlay, underlay_declared) =
+        check_underlay(checker, &host_name, raw, &endpoints, &endpoints_at);
     let relay = raw.relay.as_ref().is_some_and(|relay| relay.value);
     if relay && raw.endpoint.is_none() {
         let at = raw.relay.as_ref().and_then(|relay| checker.at_of(relay));
@@ -167,7 +156,9 @@ pub(super) fn check_host(
     let host = Host {
         name: host_name,
         role,
-        endpoint,
+        endpoints,
+        underlay,
+        underlay_declared,
         pinned,
         home: None,
         routes,
@@ -185,10 +176,160 @@ pub(super) fn check_host(
         jump,
         pinned_at,
         routes_at,
-        endpoint_at,
+        endpoints_at,
         use_exit,
     };
     Some((host, refs))
+}
+
+/// The endpoints as written: each parsed, at most one per address family (a DNS name counts for
+/// the families the addresses leave, see `core::underlay`), and never an empty list.
+fn check_endpoints(
+    checker: &mut Checker,
+    host_name: &HostName,
+    raw: &RawHost,
+    listen_port: u16,
+) -> (Vec<Endpoint>, Vec<Option<At>>) {
+    let label = Some(host_name.as_str());
+    let mut endpoints: Vec<Endpoint> = Vec::new();
+    let mut endpoints_at = Vec::new();
+    let Some(list) = &raw.endpoint else {
+        return (endpoints, endpoints_at);
+    };
+    let items = checker.items(list);
+    if items.is_empty() {
+        let at = checker.at_of(list);
+        checker.report(
+            at,
+            label,
+            format!("`endpoint` of `{host_name}` is an empty list"),
+            Some("write at least one endpoint (`endpoint: 198.51.100.1`), or remove `endpoint` for a host behind NAT".into()),
+        );
+        return (endpoints, endpoints_at);
+    }
+    for (text, at) in items {
+        let endpoint = match Endpoint::parse(text, listen_port) {
+            Ok(endpoint) => endpoint,
+            Err(why) => {
+                checker.report(
+                    at,
+                    label,
+                    why,
+                    Some("write `ADDRESS`, `ADDRESS:PORT`, `[IPv6]:PORT` (a port after an IPv6 address needs brackets) or `dns.name:PORT`, or a list of them, one per address family; omit `endpoint` for a host behind NAT".into()),
+                );
+                continue;
+            }
+        };
+        let family = underlay::literal_family(&endpoint);
+        let twin = endpoints
+            .iter()
+            .find(|other| underlay::literal_family(other) == family);
+        if let Some(twin) = twin {
+            let (message, help) = match family {
+                Some(family) => (
+                    format!("`{host_name}` has two {family} endpoints, `{twin}` and `{endpoint}`: a peer dials one endpoint per address family"),
+                    "keep one IPv4 and one IPv6 endpoint at most; to move the host, replace the old endpoint".to_owned(),
+                ),
+                None => (
+                    format!("`{host_name}` has two DNS-name endpoints, `{twin}` and `{endpoint}`: one name already stands for every address family its IP endpoints leave"),
+                    "keep one DNS name (its A and AAAA records cover both families)".to_owned(),
+                ),
+            };
+            checker.report(at, label, message, Some(help));
+            continue;
+        }
+        endpoints.push(endpoint);
+        endpoints_at.push(at);
+    }
+    (endpoints, endpoints_at)
+}
+
+/// `underlay:` as written (`ipv4`, `ipv6`, or both), or inferred from the endpoints. Every endpoint
+/// must stand for a family of the host's underlay, and a DNS name for at least one.
+fn check_underlay(
+    checker: &mut Checker,
+    host_name: &HostName,
+    raw: &RawHost,
+    endpoints: &[Endpoint],
+    endpoints_at: &[Option<At>],
+) -> (Families, bool) {
+    let label = Some(host_name.as_str());
+    let Some(list) = &raw.underlay else {
+        let families = underlay::inferred(endpoints);
+        check_names_serve(checker, host_name, families, false, endpoints, endpoints_at);
+        return (families, false);
+    };
+    let mut families = Families::NONE;
+    let items = checker.items(list);
+    if items.is_empty() {
+        let at = checker.at_of(list);
+        checker.report(
+            at,
+            label,
+            format!("`underlay` of `{host_name}` is an empty list"),
+            Some("write the address families the host's own network has: `underlay: ipv4`, `underlay: ipv6` or `underlay: [ipv4, ipv6]`; without it, the families of its endpoints (IPv4 for a host behind NAT)".into()),
+        );
+    }
+    for (text, at) in items {
+        match Families::parse_one(text) {
+            Some(family) => families = families.union(family),
+            None => checker.report(
+                at,
+                label,
+                format!(
+                    "`underlay` entry `{}` is not an address family",
+                    printable_excerpt(text)
+                ),
+                Some("write `ipv4` or `ipv6` (or a list of both)".into()),
+            ),
+        }
+    }
+    if families.is_empty() {
+        return (underlay::inferred(endpoints), true);
+    }
+    for (endpoint, at) in endpoints.iter().zip(endpoints_at) {
+        if let Some(family) = underlay::literal_family(endpoint)
+            && !families.meets(family)
+        {
+            checker.report(
+                at.clone(),
+                label,
+                format!("endpoint `{endpoint}` of `{host_name}` is {family}, but its `underlay` has only {families}"),
+                Some(format!("add `{}` to `underlay`, or remove this endpoint", family.names().join(""))),
+            );
+        }
+    }
+    check_names_serve(checker, host_name, families, true, endpoints, endpoints_at);
+    (families, true)
+}
+
+/// A DNS-name endpoint must stand for some family: one its IP endpoints leave.
+fn check_names_serve(
+    checker: &mut Checker,
+    host_name: &HostName,
+    families: Families,
+    declared: bool,
+    endpoints: &[Endpoint],
+    endpoints_at: &[Option<At>],
+) {
+    for (endpoint, at) in endpoints.iter().zip(endpoints_at) {
+        if underlay::literal_family(endpoint).is_none()
+            && underlay::serves(endpoint, families, endpoints).is_empty()
+        {
+            let why = if declared {
+                format!("its `underlay` has only {families}, which its IP endpoints already cover")
+            } else {
+                "without `underlay:`, a name stands for IPv4, which an IPv4 endpoint already covers"
+                    .to_owned()
+            };
+            checker.report(
+                at.clone(),
+                Some(host_name.as_str()),
+                format!("the DNS-name endpoint `{endpoint}` of `{host_name}` stands for no address family: {why}"),
+                Some("remove the name or the IP endpoint of its family; or, for a name peers of the other family should dial, declare `underlay: [ipv4, ipv6]`".into()),
+            );
+        }
+    }
 }
 
 /// A pinned address: a single address (optionally written /32 or /128) usable inside the overlay.

@@ -4,6 +4,7 @@
 mod cross_host;
 mod device;
 mod exit;
+mod families;
 mod home;
 mod host;
 mod network;

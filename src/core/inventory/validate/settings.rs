@@ -12,6 +12,7 @@ use crate::core::error::At;
 use crate::core::model::{
     Host, HostId, HostSettings, InterfaceSettings, Role, Table, internet_prefixes, printable,
 };
+use crate::core::underlay::nat_meets_directly;
 use ipnet::IpNet;
 use serde_saphyr::Spanned;
 use std::net::IpAddr;
@@ -413,6 +414,8 @@ fn lists(hosts: &[Host], me: HostId, other: HostId) -> bool {
         (Role::Nat, Role::Nat) => false,
         (Role::Nat, Role::Relay) => homed_on(me, other),
         (Role::Relay, Role::Nat) => homed_on(other, me),
+        (Role::Nat, Role::Public) => nat_meets_directly(&hosts[me], &hosts[other]),
+        (Role::Public, Role::Nat) => nat_meets_directly(&hosts[other], &hosts[me]),
         _ => true,
     }
 }
@@ -421,6 +424,9 @@ fn why_not_listed(hosts: &[Host], me: HostId, other: HostId) -> &'static str {
     match (hosts[me].role, hosts[other].role) {
         (Role::Nat, Role::Nat) => {
             "hosts behind NAT never list each other (their relay carries the traffic)"
+        }
+        (Role::Nat, Role::Public) | (Role::Public, Role::Nat) => {
+            "they have no address family in common, so they meet through the home relay"
         }
         _ => "a host behind NAT lists only its home relay among the relays",
     }
@@ -751,7 +757,7 @@ mod tests {
     #[test]
     fn lists_agrees_with_the_topology() {
         let inventory = parse(
-            "network: { addresses: [100.64.0.0/24] }\nhosts:\n  r1: { endpoint: 198.51.100.1, relay: true }\n  r2: { endpoint: 198.51.100.2, relay: true }\n  web: { endpoint: 198.51.100.3 }\n  a: { via: r1 }\n  b: { via: r2 }\n  c: {}\n",
+            "network: { addresses: [100.64.0.0/24] }\nhosts:\n  r1: { endpoint: [198.51.100.1, '[2001:db8::1]:51820'], relay: true }\n  r2: { endpoint: [198.51.100.2, '[2001:db8::2]:51820'], relay: true }\n  web6: { endpoint: '[2001:db8::6]:51820' }\n  a: { via: r1 }\n  b: { via: r2 }\n  c: {}\n  d: { underlay: [ipv4, ipv6] }\n",
         )
         .unwrap();
         let addresses = crate::core::addressing::assign(&inventory, &Default::default()).unwrap();
