@@ -546,6 +546,13 @@ const CASES: &[Case] = &[
         "write `via: relay2` on `home` to home it on its exit",
     ),
     case(
+        "use-exit-other-family",
+        "7:15",
+        Some("home"),
+        "`home` uses `web6` as its exit, but they have no address family in common",
+        "give `web6` an endpoint of a family `home` has",
+    ),
+    case(
         "route-default",
         "6:14",
         Some("gateway"),

@@ -120,6 +120,23 @@ pub(super) fn exit_relay(hosts: &[Host], id: HostId) -> Option<HostId> {
 /// lists, so an exit that is a relay must be its home relay.
 pub(super) fn check_exit_paths(checker: &mut Checker, hosts: &[Host], refs: &[HostRefs]) {
     for (id, (host, refs)) in hosts.iter().zip(refs).enumerate() {
+        // A public exit that is not a relay must be a peer: a host behind NAT with no address
+        // family in common with it meets it only through its home relay, which has no /0 to give.
+        if let Some(exit) = host.use_exit
+            && host.is_nat()
+            && !hosts[exit].is_relay()
+            && !crate::core::underlay::nat_meets_directly(host, &hosts[exit])
+        {
+            let (me, target) = (&host.name, &hosts[exit].name);
+            let at = refs.use_exit.as_ref().and_then(|(_, at)| at.clone());
+            checker.report(
+                at,
+                Some(me.as_str()),
+                format!("`{me}` uses `{target}` as its exit, but they have no address family in common (see their endpoints and `underlay`), so `{me}` cannot send its internet traffic to `{target}` directly"),
+                Some(format!("give `{target}` an endpoint of a family `{me}` has (or declare `{me}`'s `underlay`), or name an exit `{me}` can dial in `use_exit`")),
+            );
+            continue;
+        }
         let (Some(exit), Some(home)) = (exit_relay(hosts, id), host.home) else {
             continue;
         };
