@@ -16,7 +16,7 @@
 #      and decommissioning removed hosts (lab/remove-e2e.sh), then devices wgdeploy never logs
 #      into, their exported configs installed by hand (lab/devices-e2e.sh), then exit nodes: NAT-ed
 #      hosts' internet traffic leaving through web1 and relay1, no stacked rules, a syncconf keeping
-#      the full tunnel's fwmark (lab/exit-e2e.sh), then the systemd path
+#      the full tunnel's fwmark (lab/exit-e2e.sh), then endpoints per address family on an IPv4+IPv6 lab internet (lab/dual-stack.sh), then the systemd path
 #      on hosts booting systemd in containers: units, systemd-run timers, reboots
 #      (lab/systemd-e2e.sh) (root only; skipped with a notice otherwise).
 set -euo pipefail
@@ -80,7 +80,7 @@ else
   echo "skipped: shellcheck is not installed (run as root to install it)"
 fi
 
-echo "==> lab: demo, nat-relay, check-agreement, ssh-smoke, apply-e2e, rollback-e2e, lifecycle-e2e, adopt-e2e, remove-e2e, devices-e2e, exit-e2e and systemd-e2e on real WireGuard behind NAT"
+echo "==> lab: demo, nat-relay, check-agreement, ssh-smoke, apply-e2e, rollback-e2e, lifecycle-e2e, adopt-e2e, remove-e2e, devices-e2e, exit-e2e, dual-stack and systemd-e2e on real WireGuard behind NAT"
 if $is_root; then
   cargo build --quiet
   run_demo_as_a_new_user
@@ -95,6 +95,7 @@ if $is_root; then
   bash lab/remove-e2e.sh
   bash lab/devices-e2e.sh
   bash lab/exit-e2e.sh
+  bash lab/dual-stack.sh
   bash lab/systemd-e2e.sh
 else
   echo "skipped: the namespace lab needs root (run as root to include it)"
