@@ -35,6 +35,7 @@ fn failing(
         &Facts {
             nat,
             forwarding: forwarding.clone(),
+            ..Default::default()
         },
     )
     .unwrap();

@@ -11,13 +11,30 @@ pub struct CheckInput {
     pub nat: Vec<String>,
     /// Forwarding per host when an inventory says; `None` for hand-written configs.
     pub forwarding: Option<Vec<bool>>,
+    /// Hosts that forward by means outside their configs (`--forwards`).
+    pub forwards: Vec<String>,
+    /// Subnets and exits when an inventory declares them; `None`: inferred from the configs.
+    pub places: Option<crate::check::DeclaredPlaces>,
 }
 
 impl CheckInput {
+    /// Hand-written configs: every fact beyond them comes from the command line.
+    pub fn configs(sets: Vec<ConfigSet>, nat: Vec<String>, forwards: Vec<String>) -> CheckInput {
+        CheckInput {
+            sets,
+            nat,
+            forwarding: None,
+            forwards,
+            places: None,
+        }
+    }
+
     pub fn facts(&self) -> crate::check::Facts<'_> {
         crate::check::Facts {
             nat: &self.nat,
             forwarding: self.forwarding.clone(),
+            forwards: &self.forwards,
+            places: self.places.clone(),
         }
     }
 }
@@ -112,5 +129,33 @@ pub fn from_deployment(
         sets,
         nat,
         forwarding: Some(forwarding),
+        forwards: Vec::new(),
+        places: Some(declared_places(hosts)),
     })
+}
+
+/// The subnets (`routes`) and exits (`exit`, `use_exit`) of an inventory's hosts, by host index
+/// (the configs are in host order).
+fn declared_places(hosts: &[crate::core::model::Host]) -> crate::check::DeclaredPlaces {
+    crate::check::DeclaredPlaces {
+        subnets: hosts
+            .iter()
+            .enumerate()
+            .flat_map(|(owner, host)| host.routes.iter().map(move |&net| (owner, net)))
+            .collect(),
+        exits: hosts
+            .iter()
+            .enumerate()
+            .filter(|(_, host)| host.exit)
+            .map(|(exit, _)| {
+                let users = hosts
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, host)| host.use_exit == Some(exit))
+                    .map(|(user, _)| user)
+                    .collect();
+                (exit, users)
+            })
+            .collect(),
+    }
 }

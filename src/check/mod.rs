@@ -20,11 +20,13 @@
 pub mod input;
 mod lpm;
 mod network;
+pub mod places;
 mod report;
 mod simulate;
 mod verdict;
 
 pub use network::{ConfigSet, Entry, Facts, Forwarding, Network, Node};
+pub use places::{DeclaredPlaces, Place, PlaceIndex, PlaceKind};
 pub use report::{Counts, Report};
 pub use simulate::Simulation;
 pub use verdict::{Condition, Problem, Verdict, Warning};

@@ -99,6 +99,16 @@ pub struct CheckArgs {
         help_heading = "With --configs DIR"
     )]
     pub nat: Vec<String>,
+    /// Hosts that forward by means outside their configs (a sysctl set elsewhere), so paths
+    /// through them, and to the subnets behind them, are proven instead of conditional (an
+    /// inventory says it with `relay: true` or `routes`).
+    #[arg(
+        long,
+        value_name = "HOST,...",
+        value_delimiter = ',',
+        help_heading = "With --configs DIR"
+    )]
+    pub forwards: Vec<String>,
 }
 
 #[derive(Args, Debug)]
