@@ -195,6 +195,19 @@ fn bad_check_input_is_a_clear_error() {
         "{}",
         stderr(&output)
     );
+    let output = wgdeploy(&[
+        "check",
+        "--configs",
+        "inventories/configs/relay-layout",
+        "--forwards",
+        "relay2",
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("`--forwards` names `relay2`, which has no config in the set"),
+        "{}",
+        stderr(&output)
+    );
     let output = wgdeploy(&["check", "--configs", "inventories/invalid"]);
     assert_eq!(output.status.code(), Some(1));
     assert!(
@@ -302,4 +315,82 @@ fn keys_written_in_any_case_are_never_printed() {
         }
         no_secret(&output, "check on broken files");
     }
+}
+
+/// pirate/wireguard-docs' example-full as its configs are written (overlay moved to
+/// 100.64.44.0/24, fixed test keys): the bounce server forwards thanks to its setup.sh's sysctl,
+/// which no config shows. `check` can only make it a condition, until `--forwards` says so.
+#[test]
+fn forwarding_enabled_outside_the_configs_is_given_with_forwards() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = |name: &str| common::fixed_key(name);
+    let public = |name: &str| {
+        wgdeploy::core::keys::PrivateKey::from_base64(&key(name))
+            .unwrap()
+            .public_key()
+            .to_base64()
+    };
+    let bounce = |name: &str, address: &str, listen: bool| {
+        format!(
+            "[Interface]\nAddress = 100.64.44.{address}/32\n{}PrivateKey = {}\nDNS = 1.1.1.1\n\n\
+             [Peer]\nEndpoint = 198.51.100.1:51820\nPublicKey = {}\n\
+             AllowedIPs = 100.64.44.1/24\nPersistentKeepalive = 25\n",
+            if listen { "ListenPort = 51820\n" } else { "" },
+            key(name),
+            public("public-server1")
+        )
+    };
+    let server1 = format!(
+        "[Interface]\nAddress = 100.64.44.1/24\nListenPort = 51820\nPrivateKey = {}\nDNS = 1.1.1.1\n\n\
+         [Peer]\nEndpoint = 198.51.100.2:51820\nPublicKey = {}\nAllowedIPs = 100.64.44.2/32\n\n\
+         [Peer]\nPublicKey = {}\nAllowedIPs = 100.64.44.3/32\n\n\
+         [Peer]\nPublicKey = {}\nAllowedIPs = 100.64.44.4/32\n\n\
+         [Peer]\nPublicKey = {}\nAllowedIPs = 100.64.44.5/32\n",
+        key("public-server1"),
+        public("public-server2"),
+        public("home-server"),
+        public("laptop"),
+        public("phone")
+    );
+    for (name, text) in [
+        ("public-server1", server1),
+        ("public-server2", bounce("public-server2", "2", true)),
+        ("home-server", bounce("home-server", "3", true)),
+        ("laptop", bounce("laptop", "4", false)),
+        ("phone", bounce("phone", "5", false)),
+    ] {
+        std::fs::create_dir(dir.path().join(name)).unwrap();
+        std::fs::write(dir.path().join(name).join("wg0.conf"), text).unwrap();
+    }
+    let configs = dir.path().to_str().unwrap();
+    let output = wgdeploy(&["check", "--configs", configs, "--json"]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let json: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(json["summary"]["unreachable"], 0, "{json:#}");
+    assert!(json["summary"]["conditional"].as_u64().unwrap() > 0);
+    let conditional = pair(&json, "laptop", "phone");
+    assert!(
+        conditional["rule"]
+            .as_str()
+            .unwrap()
+            .contains("public-server1 must forward"),
+        "{conditional:#}"
+    );
+    let output = wgdeploy(&[
+        "check",
+        "--configs",
+        configs,
+        "--forwards",
+        "public-server1",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+    let text = stdout(&output);
+    assert!(
+        text.contains("every host reaches every other host, both ways."),
+        "{text}"
+    );
+    assert!(
+        text.contains("public-server1 must forward (it does: named by `--forwards`)"),
+        "{text}"
+    );
 }
