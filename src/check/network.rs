@@ -3,7 +3,7 @@
 //! them, forwarding from the inventory or the hooks.
 
 use crate::check::HostIndex;
-use crate::check::places::{DeclaredPlaces, Place};
+use crate::check::places::{DeclaredPlaces, HostView, Place};
 use crate::check::verdict::Warning;
 use crate::core::keys::PublicKey;
 use crate::core::wgconf::WgConfig;
@@ -231,6 +231,23 @@ impl Network {
     /// How many places are hosts (the first ones).
     pub fn hosts(&self) -> usize {
         self.nodes.len()
+    }
+}
+
+impl HostView for Node {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn addresses(&self) -> &[IpAddr] {
+        &self.addresses
+    }
+    fn connected(&self) -> &[IpNet] {
+        &self.connected
+    }
+    fn allowed(&self) -> impl Iterator<Item = (Option<HostIndex>, IpNet)> + '_ {
+        self.entries
+            .iter()
+            .flat_map(|entry| entry.allowed.iter().map(|&net| (entry.target, net)))
     }
 }
 

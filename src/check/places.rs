@@ -8,7 +8,6 @@
 //! configs they are inferred (see [`infer`]).
 
 use crate::check::HostIndex;
-use crate::check::network::{Entry, Node};
 use crate::check::verdict::Warning;
 use ipnet::IpNet;
 use std::collections::{BTreeMap, BTreeSet};
@@ -101,15 +100,30 @@ pub fn internet_address(v6: bool, taken: &[IpNet]) -> IpAddr {
         })
 }
 
+/// What places are made of: a host as the configs show it (the simulation's `Node`).
+pub trait HostView {
+    fn name(&self) -> &str;
+    fn addresses(&self) -> &[IpAddr];
+    /// The prefixes of its interface's addresses.
+    fn connected(&self) -> &[IpNet];
+    /// Every prefix of its AllowedIPs, with the host its peer is (`None`: outside the set).
+    fn allowed(&self) -> impl Iterator<Item = (Option<HostIndex>, IpNet)> + '_;
+}
+
 /// The host places, in host order.
-pub fn hosts(nodes: &[Node]) -> Vec<Place> {
+pub fn hosts(nodes: &[impl HostView]) -> Vec<Place> {
     nodes
         .iter()
         .enumerate()
         .map(|(index, node)| {
-            let first = |v6: bool| node.addresses.iter().copied().find(|ip| ip.is_ipv6() == v6);
+            let first = |v6: bool| {
+                node.addresses()
+                    .iter()
+                    .copied()
+                    .find(|ip| ip.is_ipv6() == v6)
+            };
             Place {
-                name: node.name.clone(),
+                name: node.name().to_owned(),
                 kind: PlaceKind::Host,
                 owner: index,
                 addresses: [first(false), first(true)],
@@ -119,7 +133,7 @@ pub fn hosts(nodes: &[Node]) -> Vec<Place> {
 }
 
 /// Every place: the hosts, then the declared subnets and exits.
-pub fn declared(nodes: &[Node], declared: &DeclaredPlaces) -> Vec<Place> {
+pub fn declared(nodes: &[impl HostView], declared: &DeclaredPlaces) -> Vec<Place> {
     let mut places = hosts(nodes);
     let mut subnets = declared.subnets.clone();
     subnets.sort_by_key(|&(owner, net)| (net, owner));
@@ -131,7 +145,7 @@ pub fn declared(nodes: &[Node], declared: &DeclaredPlaces) -> Vec<Place> {
     for (exit, users) in &declared.exits {
         let families = [false, true].map(|v6| {
             nodes[*exit]
-                .addresses
+                .addresses()
                 .iter()
                 .any(|ip| ip.is_ipv6() == v6)
                 .then(|| internet_address(v6, &taken))
@@ -154,7 +168,7 @@ fn subnet(owner: HostIndex, net: IpNet) -> Place {
 }
 
 fn internet(
-    nodes: &[Node],
+    nodes: &[impl HostView],
     exit: HostIndex,
     mut users: Vec<HostIndex>,
     addresses: [Option<IpAddr>; 2],
@@ -162,7 +176,7 @@ fn internet(
     users.sort_unstable();
     users.dedup();
     Place {
-        name: format!("internet via {}", nodes[exit].name),
+        name: format!("internet via {}", nodes[exit].name()),
         kind: PlaceKind::Internet { users },
         owner: exit,
         addresses,
@@ -170,15 +184,15 @@ fn internet(
 }
 
 /// What the internet's address must stay out of: overlay ranges, host addresses, subnets.
-fn taken(nodes: &[Node], subnets: &[(HostIndex, IpNet)]) -> Vec<IpNet> {
+fn taken(nodes: &[impl HostView], subnets: &[(HostIndex, IpNet)]) -> Vec<IpNet> {
     let mut taken: BTreeSet<IpNet> = nodes
         .iter()
-        .flat_map(|node| node.connected.iter().copied())
+        .flat_map(|node| node.connected().iter().copied())
         .collect();
     taken.extend(
         nodes
             .iter()
-            .flat_map(|node| node.addresses.iter().map(|&ip| IpNet::from(ip))),
+            .flat_map(|node| node.addresses().iter().map(|&ip| IpNet::from(ip))),
     );
     taken.extend(subnets.iter().map(|&(_, net)| net));
     taken.into_iter().collect()
@@ -192,16 +206,16 @@ struct Overlay {
 }
 
 impl Overlay {
-    fn new(nodes: &[Node]) -> Overlay {
+    fn new(nodes: &[impl HostView]) -> Overlay {
         let mut addresses: Vec<IpAddr> = nodes
             .iter()
-            .flat_map(|node| node.addresses.iter().copied())
+            .flat_map(|node| node.addresses().iter().copied())
             .collect();
         addresses.sort_unstable();
         addresses.dedup();
         let ranges: BTreeSet<IpNet> = nodes
             .iter()
-            .flat_map(|node| node.connected.iter().copied())
+            .flat_map(|node| node.connected().iter().copied())
             .filter(|net| net.prefix_len() < net.max_prefix_len())
             .collect();
         Overlay {
@@ -225,14 +239,13 @@ impl Overlay {
     }
 }
 
-/// The entry of `node` whose AllowedIPs hold `ip` by longest prefix, with that prefix's length.
-fn longest_match(node: &Node, ip: IpAddr) -> Option<(&Entry, u8)> {
-    node.entries
-        .iter()
-        .flat_map(|entry| entry.allowed.iter().map(move |net| (entry, net)))
+/// The peer of `node` whose AllowedIPs hold `ip` by longest prefix (`None` inside: a peer outside
+/// the set), with that prefix's length.
+fn longest_match(node: &impl HostView, ip: IpAddr) -> Option<(Option<HostIndex>, u8)> {
+    node.allowed()
         .filter(|(_, net)| net.contains(&ip))
         .max_by_key(|(_, net)| net.prefix_len())
-        .map(|(entry, net)| (entry, net.prefix_len()))
+        .map(|(target, net)| (target, net.prefix_len()))
 }
 
 /// Places inferred from hand-written configs, with warnings about prefixes left unexplained.
@@ -246,24 +259,22 @@ fn longest_match(node: &Node, ip: IpAddr) -> Option<(&Entry, u8)> {
 /// - The internet: a host with a default route (`0.0.0.0/0` or `::/0`) uses an exit; the exit is
 ///   where its packets for the internet's address leave the tunnel, following each host's longest
 ///   match from the user until a host has no entry for it.
-pub fn infer(nodes: &[Node]) -> (Vec<Place>, Vec<Warning>) {
+pub fn infer(nodes: &[impl HostView]) -> (Vec<Place>, Vec<Warning>) {
     let overlay = Overlay::new(nodes);
     let mut candidates: BTreeMap<IpNet, BTreeSet<HostIndex>> = BTreeMap::new();
     let mut any_default = false;
     for node in nodes {
-        for entry in &node.entries {
-            for net in &entry.allowed {
-                if net.prefix_len() == 0 {
-                    any_default = true;
-                    continue;
-                }
-                if !candidates.contains_key(net) && overlay.touches(net) {
-                    continue;
-                }
-                let owners = candidates.entry(*net).or_default();
-                if let Some(target) = entry.target {
-                    owners.insert(target);
-                }
+        for (target, net) in node.allowed() {
+            if net.prefix_len() == 0 {
+                any_default = true;
+                continue;
+            }
+            if !candidates.contains_key(&net) && overlay.touches(&net) {
+                continue;
+            }
+            let owners = candidates.entry(net).or_default();
+            if let Some(target) = target {
+                owners.insert(target);
             }
         }
     }
@@ -297,12 +308,9 @@ pub fn infer(nodes: &[Node]) -> (Vec<Place>, Vec<Warning>) {
     let mut exits: BTreeMap<HostIndex, (Vec<HostIndex>, [Option<IpAddr>; 2])> = BTreeMap::new();
     for (user, node) in nodes.iter().enumerate() {
         for v6 in [false, true] {
-            let has_default = node.entries.iter().any(|entry| {
-                entry
-                    .allowed
-                    .iter()
-                    .any(|net| net.prefix_len() == 0 && net.addr().is_ipv6() == v6)
-            });
+            let has_default = node
+                .allowed()
+                .any(|(_, net)| net.prefix_len() == 0 && net.addr().is_ipv6() == v6);
             if !has_default {
                 continue;
             }
@@ -324,13 +332,14 @@ pub fn infer(nodes: &[Node]) -> (Vec<Place>, Vec<Warning>) {
 }
 
 /// Where `user`'s packets for `address` leave the tunnel: the first host on their way with no
-/// entry for it. `None` when the way leads to a peer outside the set or loops.
-fn exit_of(nodes: &[Node], user: HostIndex, address: IpAddr) -> Option<HostIndex> {
+/// entry for it. `None` when the way leads to a peer outside the set or loops (visits more hosts
+/// than there are).
+fn exit_of(nodes: &[impl HostView], user: HostIndex, address: IpAddr) -> Option<HostIndex> {
     let mut at = user;
-    for _ in 0..=crate::check::simulate::MAX_HOPS {
+    for _ in 0..=nodes.len() {
         match longest_match(&nodes[at], address) {
             None => return Some(at),
-            Some((entry, _)) => at = entry.target?,
+            Some((target, _)) => at = target?,
         }
     }
     None
