@@ -143,15 +143,65 @@ fn check_rendered(deployment: &Deployment) -> (wgdeploy::check::Network, bool) {
     (network, reachable)
 }
 
+/// The subnets `check --configs` infers from what `render` writes (no inventory facts).
+fn inferred_subnets(deployment: &Deployment) -> Vec<(usize, IpNet)> {
+    let mut state = wgdeploy::store::state::State::default();
+    state.reconcile(
+        &deployment.inventory,
+        &deployment.addresses,
+        &deployment.topology,
+    );
+    let renderer = wgdeploy::core::render::Renderer::new(None).unwrap();
+    let input = wgdeploy::check::input::from_deployment(deployment, &state, &renderer).unwrap();
+    let configs = wgdeploy::check::input::CheckInput::configs(input.sets, input.nat, Vec::new());
+    let network = wgdeploy::check::Network::from_configs(&configs.sets, &configs.facts()).unwrap();
+    network
+        .places
+        .iter()
+        .filter_map(|place| match place.kind {
+            wgdeploy::check::PlaceKind::Subnet(net) => Some((place.owner, net)),
+            _ => None,
+        })
+        .collect()
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     /// The planner's invariant: `check` proves every ordered pair reachable, both ways, in every
-    /// family, on exactly what `render` writes.
+    /// family, on exactly what `render` writes: hosts, and the subnets their `routes` put behind
+    /// them (every subnet reaches every host and every other subnet).
     #[test]
     fn check_proves_every_pair_reachable_on_rendered_configs(spec in spec()) {
         let deployment = deploy(&spec);
         let (network, reachable) = check_rendered(&deployment);
+        // Every route is a place of its own, tested with every host and every other subnet.
+        let routes: Vec<(usize, IpNet)> = deployment.inventory.hosts.iter().enumerate()
+            .flat_map(|(owner, host)| host.routes.iter().map(move |&net| (owner, net)))
+            .collect();
+        let subnets: Vec<(usize, IpNet)> = network.places.iter()
+            .filter_map(|place| match place.kind {
+                wgdeploy::check::PlaceKind::Subnet(net) => Some((place.owner, net)),
+                _ => None,
+            })
+            .collect();
+        prop_assert_eq!(subnets.len(), routes.len());
+        for route in &routes {
+            prop_assert!(subnets.contains(route));
+        }
+        // The same subnets, with the same owners, inferred from the configs alone.
+        prop_assert_eq!(&inferred_subnets(&deployment), &subnets);
+        {
+            let simulation = wgdeploy::check::Simulation::new(&network);
+            let report = wgdeploy::check::Report::run(&simulation);
+            let hosts = network.nodes.len();
+            for subnet in hosts..network.places.len() {
+                for other in 0..network.places.len() {
+                    let same_owner = network.places[other].owner == network.places[subnet].owner;
+                    prop_assert_eq!(report.tested(subnet, other), !same_owner);
+                }
+            }
+        }
         if !reachable {
             let simulation = wgdeploy::check::Simulation::new(&network);
             let report = wgdeploy::check::Report::run(&simulation);
