@@ -159,7 +159,7 @@ fn check_accepts_render_output_layout_and_inventories() {
         "--configs",
         out.to_str().unwrap(),
         "--nat",
-        "branch-a,branch-b",
+        "office-paris,office-berlin,office-madrid,laptop-ana,laptop-ben,laptop-cleo,laptop-dan,laptop-eve",
     ]);
     assert_eq!(from_dir.status.code(), Some(0), "{}", stdout(&from_dir));
     for example in ["nat-relay", "multi-relay", "site-to-site", "dual-stack"] {
@@ -393,4 +393,84 @@ fn forwarding_enabled_outside_the_configs_is_given_with_forwards() {
         text.contains("public-server1 must forward (it does: named by `--forwards`)"),
         "{text}"
     );
+}
+
+/// The offices example: every host, every office LAN, every pair of LANs, both ways; the JSON
+/// names each subnet with its owner and the address tested in it.
+#[test]
+fn the_offices_example_proves_every_lan_reachable() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("s.json");
+    let output = wgdeploy(&[
+        "check",
+        "examples/site-to-site/inventory.yaml",
+        "--state",
+        state.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let json: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(json["all_reachable"], true);
+    let subnets: Vec<(String, String, String)> = json["subnets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|subnet| {
+            (
+                subnet["prefix"].as_str().unwrap().into(),
+                subnet["owner"].as_str().unwrap().into(),
+                subnet["address"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, String, String)> = [
+        ("198.18.10.0/24", "office-paris", "198.18.10.1"),
+        ("198.18.20.0/24", "office-berlin", "198.18.20.1"),
+        ("198.18.30.0/24", "office-madrid", "198.18.30.1"),
+        ("198.18.31.0/24", "office-madrid", "198.18.31.1"),
+    ]
+    .iter()
+    .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+    .collect();
+    assert_eq!(subnets, expected);
+    let hosts: Vec<&str> = json["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|host| host.as_str().unwrap())
+        .collect();
+    assert_eq!(hosts.len(), 10);
+    let all = verdicts(&json);
+    let owner = |place: &str| {
+        expected
+            .iter()
+            .find(|(prefix, _, _)| prefix == place)
+            .map_or(place.to_owned(), |(_, owner, _)| owner.clone())
+    };
+    // Every subnet with every host but its own, and with every subnet of another office.
+    for (prefix, own, _) in &expected {
+        for other in hosts
+            .iter()
+            .map(|host| host.to_string())
+            .chain(expected.iter().map(|s| s.0.clone()))
+        {
+            if owner(&other) == *own {
+                continue;
+            }
+            for (from, to) in [
+                (prefix.clone(), other.clone()),
+                (other.clone(), prefix.clone()),
+            ] {
+                assert!(
+                    all.iter()
+                        .any(|(f, t, verdict)| *f == from && *t == to && verdict == "reachable"),
+                    "{from} → {to} missing or not reachable"
+                );
+            }
+        }
+    }
+    // 10 hosts: 90 host pairs; 4 subnets: 9 hosts each, and 10 ordered subnet pairs across offices.
+    assert_eq!(json["summary"]["host_pairs"], 90);
+    assert_eq!(json["summary"]["place_pairs"], 2 * 4 * 9 + 10);
+    assert_eq!(all.len(), 90 + 2 * 4 * 9 + 10);
 }

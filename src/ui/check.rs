@@ -507,9 +507,15 @@ pub fn human(simulation: &Simulation, report: &Report) -> String {
     let places = report.places;
     let counts = report.counts();
     let pairs = counts.pairs();
+    let (subnets, internets) = place_kinds(simulation);
     let split = if places > hosts {
+        let with = match (subnets > 0, internets > 0) {
+            (true, true) => "a subnet or the internet",
+            (true, false) => "a subnet",
+            _ => "the internet",
+        };
         format!(
-            " ({} between hosts, {} with a subnet or the internet)",
+            " ({} between hosts, {} with {with})",
             counts.host_pairs,
             pairs - counts.host_pairs
         )
@@ -535,10 +541,11 @@ pub fn human(simulation: &Simulation, report: &Report) -> String {
         let _ = writeln!(out);
         out.push_str(&grid(simulation, report, shown));
         if places > hosts && shown == places {
-            let _ = writeln!(
-                out,
-                "(·: not tested: a place with itself or its own host, the internet with hosts not using its exit, families not shared)"
-            );
+            let mut untested = vec!["a subnet with its own host"];
+            if internets > 0 {
+                untested.push("the internet with hosts not using its exit");
+            }
+            let _ = writeln!(out, "(·: not tested: {})", untested.join(", "));
         }
     }
     if places > shown.max(hosts) {
@@ -609,7 +616,6 @@ pub fn human(simulation: &Simulation, report: &Report) -> String {
     let _ = writeln!(out);
     if counts.unreachable == 0 && counts.conditional == 0 {
         let _ = writeln!(out, "every host reaches every other host, both ways.");
-        let (subnets, internets) = place_kinds(simulation);
         if subnets > 0 {
             let _ = writeln!(
                 out,
