@@ -264,6 +264,10 @@ fn a_subnet_missing_from_the_relays_entry_is_dropped_by_its_source_filter() {
         text.contains("path tried: 198.18.10.0/24 → office → relay"),
         "{text}"
     );
+    assert!(
+        text.contains("fix:  add 198.18.10.0/24 to relay's AllowedIPs for office"),
+        "{text}"
+    );
 }
 
 /// exit (public, forwards), user behind NAT sending everything to `default_to`.

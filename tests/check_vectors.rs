@@ -474,3 +474,42 @@ fn the_offices_example_proves_every_lan_reachable() {
     assert_eq!(json["summary"]["place_pairs"], 2 * 4 * 9 + 10);
     assert_eq!(all.len(), 90 + 2 * 4 * 9 + 10);
 }
+
+/// Beyond the grid's size, the grid shows the hosts and each subnet gets a line of its counts.
+#[test]
+fn subnets_beyond_the_grid_get_a_line_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut yaml = String::from(
+        "network:\n  addresses: [100.64.0.0/24]\nhosts:\n  r1: { endpoint: 198.51.100.1, relay: true }\n",
+    );
+    for site in 1..=30 {
+        yaml.push_str(&format!(
+            "  h{site}: {{ via: r1, routes: [198.18.{site}.0/24] }}\n"
+        ));
+    }
+    let inventory = dir.path().join("inventory.yaml");
+    std::fs::write(&inventory, yaml).unwrap();
+    let state = dir.path().join("s.json");
+    let output = wgdeploy(&[
+        "check",
+        inventory.to_str().unwrap(),
+        "--state",
+        state.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(
+        text.starts_with("check: 31 hosts, 30 subnets, 3600 ordered pairs (930 between hosts, 2670 with a subnet): 3600 reachable"),
+        "{text}"
+    );
+    let header = text
+        .lines()
+        .find(|line| line.contains("from \\ to"))
+        .unwrap();
+    assert!(header.ends_with("h30"), "{header}");
+    // 30 other hosts and 29 other subnets, both ways.
+    assert!(
+        text.contains("  subnet 198.18.7.0/24 behind h7: 118 ordered pairs: 118 reachable, 0 conditional, 0 unreachable"),
+        "{text}"
+    );
+}

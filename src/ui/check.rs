@@ -133,6 +133,17 @@ fn prefixes(simulation: &Simulation, host: HostIndex, entry: usize) -> String {
     allowed.join(", ")
 }
 
+/// The prefix a fix adds to AllowedIPs for `ip`, the address of `place`: a subnet's prefix, the
+/// default route for the internet, a host's address or its overlay range.
+fn what_to_add(simulation: &Simulation, place: PlaceIndex, ip: std::net::IpAddr) -> String {
+    match &simulation.network.places[place].kind {
+        PlaceKind::Subnet(prefix) => prefix.to_string(),
+        PlaceKind::Internet { .. } if ip.is_ipv6() => "::/0".into(),
+        PlaceKind::Internet { .. } => "0.0.0.0/0".into(),
+        PlaceKind::Host => format!("{ip} (or the overlay range)"),
+    }
+}
+
 /// The rule that breaks, and the fix, naming hosts, peers and prefixes.
 pub fn describe_problem(
     simulation: &Simulation,
@@ -153,7 +164,7 @@ pub fn describe_problem(
         ),
         Problem::NoRoute { at, dst } => (
             format!("{} has no AllowedIPs covering {dst}: the packet matches no peer and is dropped", n(*at)),
-            format!("add {dst} (or the overlay range) to the AllowedIPs of the peer that leads to {} on {}", n(to), n(*at)),
+            format!("add {} to the AllowedIPs of the peer that leads to {} on {}", what_to_add(simulation, to, *dst), n(to), n(*at)),
         ),
         Problem::External { at, entry } => (
             format!("{} sends it to peer `{}`, whose key matches no host in this set", n(*at), nodes[*at].entries[*entry].label),
@@ -221,7 +232,7 @@ pub fn describe_problem(
             ),
             None => (
                 format!("{} drops the packet arriving from {}: its source {src} is in none of {}'s AllowedIPs (inbound source filter)", n(*at), n(*sender), n(*at)),
-                format!("add {src} (or the overlay range) to {}'s AllowedIPs for {}", n(*at), n(*sender)),
+                format!("add {} to {}'s AllowedIPs for {}", what_to_add(simulation, from, *src), n(*at), n(*sender)),
             ),
         },
         Problem::NoForwarding { at } => match [from, to]
