@@ -510,3 +510,42 @@ fn a_prefix_two_hosts_could_each_own_is_a_warning_not_a_place() {
         network.notes
     );
 }
+
+#[test]
+fn an_exit_the_inventory_declares_needs_no_masquerade_in_its_hooks() {
+    let nat = nat(&["user"]);
+    let declared = DeclaredPlaces {
+        subnets: vec![],
+        exits: vec![(0, vec![1])],
+    };
+    let marked = network(
+        &exit_layout(vec![FORWARDS]),
+        Facts {
+            nat: &nat,
+            forwarding: Some(vec![true, false]),
+            places: Some(declared),
+            ..Default::default()
+        },
+    );
+    assert_eq!(
+        pair(&marked, "user", "internet via exit"),
+        Verdict::Reachable
+    );
+    // An exit the inventory does not mark as forwarding cannot carry the user's traffic.
+    let unmarked = network(
+        &exit_layout(vec![]),
+        Facts {
+            nat: &nat,
+            forwarding: Some(vec![false, false]),
+            places: Some(DeclaredPlaces {
+                subnets: vec![],
+                exits: vec![(0, vec![1])],
+            }),
+            ..Default::default()
+        },
+    );
+    assert_eq!(
+        pair(&unmarked, "internet via exit", "user"),
+        Verdict::Unreachable(Problem::NoForwarding { at: 0 })
+    );
+}
