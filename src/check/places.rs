@@ -141,6 +141,9 @@ pub fn declared(nodes: &[impl HostView], declared: &DeclaredPlaces) -> Vec<Place
     for &(owner, net) in &subnets {
         places.push(subnet(owner, net));
     }
+    if declared.exits.is_empty() {
+        return places;
+    }
     let taken = taken(nodes, &subnets);
     for (exit, users) in &declared.exits {
         let families = [false, true].map(|v6| {

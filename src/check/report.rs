@@ -11,8 +11,9 @@ use crate::check::verdict::{Condition, Verdict};
 /// their details, which are recomputed on demand.
 pub struct Report<'s> {
     simulation: &'s Simulation<'s>,
-    /// `codes[from * places + to]`: 0 reachable, 1 conditional, 2 unreachable, 3 not tested (the
-    /// diagonal, places on one host, the internet and whoever does not use its exit).
+    /// `codes[from * places + to]`: 0 reachable, 1 conditional, 2 unreachable; 0 too for a pair
+    /// not tested (the diagonal, places on one host, the internet and whoever does not use its
+    /// exit: [`Simulation::tested`] tells them apart), so that "all reachable" is all zeros.
     codes: Vec<u8>,
     /// Hosts are the first places.
     pub hosts: usize,
@@ -40,7 +41,6 @@ impl Counts {
 const REACHABLE: u8 = 0;
 const CONDITIONAL: u8 = 1;
 const UNREACHABLE: u8 = 2;
-const UNTESTED: u8 = 3;
 
 impl<'s> Report<'s> {
     /// Simulates every direction on all cores.
@@ -53,7 +53,7 @@ impl<'s> Report<'s> {
             let row: Vec<u8> = (0..places)
                 .map(|to| {
                     if !simulation.tested(from, to) {
-                        return UNTESTED;
+                        return REACHABLE;
                     }
                     let code = match simulation.direction_traced(from, to, &mut path) {
                         Verdict::Reachable => REACHABLE,
@@ -96,13 +96,13 @@ impl<'s> Report<'s> {
 
     /// Whether `check` tests the pair (see [`Simulation::tested`]).
     pub fn tested(&self, from: PlaceIndex, to: PlaceIndex) -> bool {
-        self.code(from, to) != UNTESTED
+        self.simulation.tested(from, to)
     }
 
     /// The verdict of one direction, with its details.
     pub fn direction(&self, from: PlaceIndex, to: PlaceIndex) -> Verdict {
         match self.code(from, to) {
-            REACHABLE | UNTESTED => Verdict::Reachable,
+            REACHABLE => Verdict::Reachable,
             _ => self.simulation.direction(from, to),
         }
     }
@@ -110,10 +110,7 @@ impl<'s> Report<'s> {
     /// Whether the pair is reachable both ways without conditions, or not tested (no details
     /// computed).
     pub fn plainly_reachable(&self, from: PlaceIndex, to: PlaceIndex) -> bool {
-        matches!(
-            self.code(from, to).max(self.code(to, from)),
-            REACHABLE | UNTESTED
-        )
+        self.code(from, to) == REACHABLE && self.code(to, from) == REACHABLE
     }
 
     /// How many ordered pairs are reachable, conditional and unreachable (request and reply),
@@ -131,11 +128,10 @@ impl<'s> Report<'s> {
         let mut counts = Counts::default();
         for from in 0..self.places {
             for to in 0..self.places {
-                let code = self.code(from, to);
-                if code == UNTESTED || !wanted(from, to) {
+                if !self.simulation.tested(from, to) || !wanted(from, to) {
                     continue;
                 }
-                match code.max(self.code(to, from)) {
+                match self.code(from, to).max(self.code(to, from)) {
                     REACHABLE => counts.reachable += 1,
                     CONDITIONAL => counts.conditional += 1,
                     _ => counts.unreachable += 1,
@@ -174,8 +170,6 @@ impl<'s> Report<'s> {
     }
 
     pub fn all_reachable(&self) -> bool {
-        self.codes
-            .iter()
-            .all(|&code| code == REACHABLE || code == UNTESTED)
+        self.codes.iter().all(|&code| code == REACHABLE)
     }
 }

@@ -174,11 +174,18 @@ impl<'a> Simulation<'a> {
 
     /// Whether `check` tests the ordered pair: two places on different hosts; a subnet only with
     /// places sharing its family; the internet only with the hosts using its exit.
+    #[inline]
     pub fn tested(&self, from: PlaceIndex, to: PlaceIndex) -> bool {
         let hosts = self.network.nodes.len();
         if from < hosts && to < hosts {
             return from != to;
         }
+        self.place_pair_tested(from, to)
+    }
+
+    #[cold]
+    fn place_pair_tested(&self, from: PlaceIndex, to: PlaceIndex) -> bool {
+        let hosts = self.network.nodes.len();
         if self.owners[from] == self.owners[to] {
             return false;
         }
@@ -195,6 +202,7 @@ impl<'a> Simulation<'a> {
 
     /// A host that carries packets between the tunnel and its own LAN or uplink, or between
     /// peers, must forward.
+    #[inline]
     fn forwards(&self, host: HostIndex, conditions: &mut Vec<Condition>) -> Result<(), Problem> {
         match self.network.nodes[host].forwarding {
             Forwarding::Yes(_) => Ok(()),
@@ -208,6 +216,7 @@ impl<'a> Simulation<'a> {
 
     /// Delivery to a place that is not a host: its owner forwards it out of the tunnel (to its
     /// LAN; for the internet also masquerading it).
+    #[cold]
     fn hand_over(
         &self,
         destination: PlaceIndex,
@@ -240,12 +249,12 @@ impl<'a> Simulation<'a> {
         else {
             return Err(Problem::NoCommonFamily);
         };
+        // Hosts are the first places: between hosts (nearly every pair) `owners` is not read.
         let hosts = nodes.len();
-        let delivered_to_host = destination < hosts;
-        let exit = self.owners[destination];
-        let mut at = self.owners[source];
+        let mut at = source;
         if source >= hosts {
             // From a LAN or the internet into the tunnel: the owner forwards it in.
+            at = self.owners[source];
             self.forwards(at, conditions)?;
         }
         if let Some(path) = path.as_deref_mut() {
@@ -260,7 +269,10 @@ impl<'a> Simulation<'a> {
             }
             let Some(entry) = self.tables[at].lookup(dst) else {
                 return Err(match self.network.places[destination].kind {
-                    PlaceKind::Internet { .. } => Problem::ExitMissed { at, exit },
+                    PlaceKind::Internet { .. } => Problem::ExitMissed {
+                        at,
+                        exit: self.owners[destination],
+                    },
                     _ => Problem::NoRoute { at, dst },
                 });
             };
@@ -307,7 +319,7 @@ impl<'a> Simulation<'a> {
                     Err(Problem::WrongHost { at: next })
                 };
             }
-            if !delivered_to_host && next == exit {
+            if destination >= hosts && next == self.owners[destination] {
                 return self.hand_over(destination, conditions);
             }
             self.forwards(next, conditions)?;
