@@ -190,7 +190,10 @@ proptest! {
             prop_assert!(subnets.contains(route));
         }
         // The same subnets, with the same owners, inferred from the configs alone.
-        prop_assert_eq!(&inferred_subnets(&deployment), &subnets);
+        // (A lone host's routes are in nobody's AllowedIPs: nothing to infer them from.)
+        if deployment.inventory.hosts.len() > 1 {
+            prop_assert_eq!(&inferred_subnets(&deployment), &subnets);
+        }
         {
             let simulation = wgdeploy::check::Simulation::new(&network);
             let report = wgdeploy::check::Report::run(&simulation);
