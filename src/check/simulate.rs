@@ -34,6 +34,8 @@ pub struct Simulation<'a> {
     addresses: Vec<[Option<IpAddr>; 2]>,
     /// Each place's owner: the host its packets start at and are delivered to.
     owners: Vec<HostIndex>,
+    /// Hosts with more than one address in a family, whose other addresses `addresses` misses.
+    more_addresses: Vec<bool>,
 }
 
 impl<'a> Simulation<'a> {
@@ -80,6 +82,13 @@ impl<'a> Simulation<'a> {
             .collect();
         let addresses = network.places.iter().map(|place| place.addresses).collect();
         let owners = network.places.iter().map(|place| place.owner).collect();
+        let more_addresses = nodes
+            .iter()
+            .map(|node| {
+                let v6 = node.addresses.iter().filter(|ip| ip.is_ipv6()).count();
+                v6 > 1 || node.addresses.len() - v6 > 1
+            })
+            .collect();
         let mut simulation = Simulation {
             network,
             tables,
@@ -88,6 +97,7 @@ impl<'a> Simulation<'a> {
             duplicates,
             addresses,
             owners,
+            more_addresses,
         };
         simulation.sessions = (0..nodes.len())
             .map(|host| {
@@ -160,6 +170,14 @@ impl<'a> Simulation<'a> {
 
     fn address(&self, place: PlaceIndex, v6: bool) -> Option<IpAddr> {
         self.addresses[place][usize::from(v6)]
+    }
+
+    /// Whether `host` has the address `ip` (of the family `v6`). Asked on every hop: the first
+    /// address per family sits in one flat array, so the nodes are read only for hosts with more.
+    #[inline]
+    fn holds(&self, host: HostIndex, ip: IpAddr, v6: bool) -> bool {
+        self.addresses[host][usize::from(v6)] == Some(ip)
+            || (self.more_addresses[host] && self.network.nodes[host].addresses.contains(&ip))
     }
 
     /// How many places there are (hosts first).
@@ -312,7 +330,7 @@ impl<'a> Simulation<'a> {
                     attributed,
                 });
             }
-            if nodes[next].addresses.contains(&dst) {
+            if self.holds(next, dst, v6) {
                 return if next == destination {
                     Ok(())
                 } else {
