@@ -552,7 +552,10 @@ pub fn human(simulation: &Simulation, report: &Report) -> String {
         let _ = writeln!(out);
         out.push_str(&grid(simulation, report, shown));
         if places > hosts && shown == places {
-            let mut untested = vec!["a subnet with its own host"];
+            let mut untested = Vec::new();
+            if subnets > 0 {
+                untested.push("a subnet with its own host and the subnets behind it");
+            }
             if internets > 0 {
                 untested.push("the internet with hosts not using its exit");
             }
