@@ -35,7 +35,7 @@ fn failing(
         &Facts {
             nat,
             forwarding: forwarding.clone(),
-            underlay: &[],
+            ..Default::default()
         },
     )
     .unwrap();

@@ -101,7 +101,7 @@ fn network(hosts: &[Host], nat: &[&str], forwarding: Option<Vec<bool>>) -> Netwo
         &Facts {
             nat: &nat,
             forwarding,
-            underlay: &[],
+            ..Default::default()
         },
     )
     .unwrap()
@@ -545,7 +545,7 @@ fn table_off_leaves_routing_to_the_user() {
             &Facts {
                 nat: &nat,
                 forwarding: None,
-                underlay: &[],
+                ..Default::default()
             },
         )
         .unwrap()

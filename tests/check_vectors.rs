@@ -159,7 +159,7 @@ fn check_accepts_render_output_layout_and_inventories() {
         "--configs",
         out.to_str().unwrap(),
         "--nat",
-        "branch-a,branch-b",
+        "office-paris,office-berlin,office-madrid,laptop-ana,laptop-ben,laptop-cleo,laptop-dan,laptop-eve",
     ]);
     assert_eq!(from_dir.status.code(), Some(0), "{}", stdout(&from_dir));
     for example in ["nat-relay", "multi-relay", "site-to-site", "dual-stack"] {
@@ -192,6 +192,19 @@ fn bad_check_input_is_a_clear_error() {
     assert_eq!(output.status.code(), Some(1));
     assert!(
         stderr(&output).contains("`--nat` names `hom`"),
+        "{}",
+        stderr(&output)
+    );
+    let output = wgdeploy(&[
+        "check",
+        "--configs",
+        "inventories/configs/relay-layout",
+        "--forwards",
+        "relay2",
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("`--forwards` names `relay2`, which has no config in the set"),
         "{}",
         stderr(&output)
     );
@@ -302,4 +315,201 @@ fn keys_written_in_any_case_are_never_printed() {
         }
         no_secret(&output, "check on broken files");
     }
+}
+
+/// pirate/wireguard-docs' example-full as its configs are written (overlay moved to
+/// 100.64.44.0/24, fixed test keys): the bounce server forwards thanks to its setup.sh's sysctl,
+/// which no config shows. `check` can only make it a condition, until `--forwards` says so.
+#[test]
+fn forwarding_enabled_outside_the_configs_is_given_with_forwards() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = |name: &str| common::fixed_key(name);
+    let public = |name: &str| {
+        wgdeploy::core::keys::PrivateKey::from_base64(&key(name))
+            .unwrap()
+            .public_key()
+            .to_base64()
+    };
+    let bounce = |name: &str, address: &str, listen: bool| {
+        format!(
+            "[Interface]\nAddress = 100.64.44.{address}/32\n{}PrivateKey = {}\nDNS = 1.1.1.1\n\n\
+             [Peer]\nEndpoint = 198.51.100.1:51820\nPublicKey = {}\n\
+             AllowedIPs = 100.64.44.1/24\nPersistentKeepalive = 25\n",
+            if listen { "ListenPort = 51820\n" } else { "" },
+            key(name),
+            public("public-server1")
+        )
+    };
+    let server1 = format!(
+        "[Interface]\nAddress = 100.64.44.1/24\nListenPort = 51820\nPrivateKey = {}\nDNS = 1.1.1.1\n\n\
+         [Peer]\nEndpoint = 198.51.100.2:51820\nPublicKey = {}\nAllowedIPs = 100.64.44.2/32\n\n\
+         [Peer]\nPublicKey = {}\nAllowedIPs = 100.64.44.3/32\n\n\
+         [Peer]\nPublicKey = {}\nAllowedIPs = 100.64.44.4/32\n\n\
+         [Peer]\nPublicKey = {}\nAllowedIPs = 100.64.44.5/32\n",
+        key("public-server1"),
+        public("public-server2"),
+        public("home-server"),
+        public("laptop"),
+        public("phone")
+    );
+    for (name, text) in [
+        ("public-server1", server1),
+        ("public-server2", bounce("public-server2", "2", true)),
+        ("home-server", bounce("home-server", "3", true)),
+        ("laptop", bounce("laptop", "4", false)),
+        ("phone", bounce("phone", "5", false)),
+    ] {
+        std::fs::create_dir(dir.path().join(name)).unwrap();
+        std::fs::write(dir.path().join(name).join("wg0.conf"), text).unwrap();
+    }
+    let configs = dir.path().to_str().unwrap();
+    let output = wgdeploy(&["check", "--configs", configs, "--json"]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let json: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(json["summary"]["unreachable"], 0, "{json:#}");
+    assert!(json["summary"]["conditional"].as_u64().unwrap() > 0);
+    let conditional = pair(&json, "laptop", "phone");
+    assert!(
+        conditional["rule"]
+            .as_str()
+            .unwrap()
+            .contains("public-server1 must forward"),
+        "{conditional:#}"
+    );
+    let output = wgdeploy(&[
+        "check",
+        "--configs",
+        configs,
+        "--forwards",
+        "public-server1",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+    let text = stdout(&output);
+    assert!(
+        text.contains("every host reaches every other host, both ways."),
+        "{text}"
+    );
+    assert!(
+        text.contains("public-server1 must forward (it does: named by `--forwards`)"),
+        "{text}"
+    );
+}
+
+/// The offices example: every host, every office LAN, every pair of LANs, both ways; the JSON
+/// names each subnet with its owner and the address tested in it.
+#[test]
+fn the_offices_example_proves_every_lan_reachable() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("s.json");
+    let output = wgdeploy(&[
+        "check",
+        "examples/site-to-site/inventory.yaml",
+        "--state",
+        state.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let json: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(json["all_reachable"], true);
+    let subnets: Vec<(String, String, String)> = json["subnets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|subnet| {
+            (
+                subnet["prefix"].as_str().unwrap().into(),
+                subnet["owner"].as_str().unwrap().into(),
+                subnet["address"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, String, String)> = [
+        ("198.18.10.0/24", "office-paris", "198.18.10.1"),
+        ("198.18.20.0/24", "office-berlin", "198.18.20.1"),
+        ("198.18.30.0/24", "office-madrid", "198.18.30.1"),
+        ("198.18.31.0/24", "office-madrid", "198.18.31.1"),
+    ]
+    .iter()
+    .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+    .collect();
+    assert_eq!(subnets, expected);
+    let hosts: Vec<&str> = json["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|host| host.as_str().unwrap())
+        .collect();
+    assert_eq!(hosts.len(), 10);
+    let all = verdicts(&json);
+    let owner = |place: &str| {
+        expected
+            .iter()
+            .find(|(prefix, _, _)| prefix == place)
+            .map_or(place.to_owned(), |(_, owner, _)| owner.clone())
+    };
+    // Every subnet with every host but its own, and with every subnet of another office.
+    for (prefix, own, _) in &expected {
+        for other in hosts
+            .iter()
+            .map(|host| host.to_string())
+            .chain(expected.iter().map(|s| s.0.clone()))
+        {
+            if owner(&other) == *own {
+                continue;
+            }
+            for (from, to) in [
+                (prefix.clone(), other.clone()),
+                (other.clone(), prefix.clone()),
+            ] {
+                assert!(
+                    all.iter()
+                        .any(|(f, t, verdict)| *f == from && *t == to && verdict == "reachable"),
+                    "{from} → {to} missing or not reachable"
+                );
+            }
+        }
+    }
+    // 10 hosts: 90 host pairs; 4 subnets: 9 hosts each, and 10 ordered subnet pairs across offices.
+    assert_eq!(json["summary"]["host_pairs"], 90);
+    assert_eq!(json["summary"]["place_pairs"], 2 * 4 * 9 + 10);
+    assert_eq!(all.len(), 90 + 2 * 4 * 9 + 10);
+}
+
+/// Beyond the grid's size, the grid shows the hosts and each subnet gets a line of its counts.
+#[test]
+fn subnets_beyond_the_grid_get_a_line_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut yaml = String::from(
+        "network:\n  addresses: [100.64.0.0/24]\nhosts:\n  r1: { endpoint: 198.51.100.1, relay: true }\n",
+    );
+    for site in 1..=30 {
+        yaml.push_str(&format!(
+            "  h{site}: {{ via: r1, routes: [198.18.{site}.0/24] }}\n"
+        ));
+    }
+    let inventory = dir.path().join("inventory.yaml");
+    std::fs::write(&inventory, yaml).unwrap();
+    let state = dir.path().join("s.json");
+    let output = wgdeploy(&[
+        "check",
+        inventory.to_str().unwrap(),
+        "--state",
+        state.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(
+        text.starts_with("check: 31 hosts, 30 subnets, 3600 ordered pairs (930 between hosts, 2670 with a subnet): 3600 reachable"),
+        "{text}"
+    );
+    let header = text
+        .lines()
+        .find(|line| line.contains("from \\ to"))
+        .unwrap();
+    assert!(header.ends_with("h30"), "{header}");
+    // 30 other hosts and 29 other subnets, both ways.
+    assert!(
+        text.contains("  subnet 198.18.7.0/24 behind h7: 118 ordered pairs: 118 reachable, 0 conditional, 0 unreachable"),
+        "{text}"
+    );
 }

@@ -276,15 +276,7 @@ fn families_are_inferred_from_the_endpoints_listed() {
     let dir = tempfile::tempdir().unwrap();
     render(EXAMPLE, dir.path());
     let sets = wgdeploy::check::input::from_dir(&dir.path().join("out")).unwrap();
-    let network = Network::from_configs(
-        &sets,
-        &wgdeploy::check::Facts {
-            nat: &[],
-            forwarding: None,
-            underlay: &[],
-        },
-    )
-    .unwrap();
+    let network = Network::from_configs(&sets, &wgdeploy::check::Facts::default()).unwrap();
     let families = |name: &str| {
         let node = network.nodes.iter().find(|node| node.name == name).unwrap();
         (node.underlay.families.to_string(), node.underlay.assumed)

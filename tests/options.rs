@@ -246,6 +246,10 @@ const REFUSED: &[(&[&str], &str)] = &[
         "`--nat` does nothing without `--configs`: it is for `check --configs DIR`",
     ),
     (
+        &["check", NAT_RELAY, "--forwards", "relay1"],
+        "`--forwards` does nothing without `--configs`: it is for `check --configs DIR`",
+    ),
+    (
         &[
             "check",
             "--configs",

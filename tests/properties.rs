@@ -176,15 +176,83 @@ fn check_rendered(deployment: &Deployment) -> (wgdeploy::check::Network, bool) {
     (network, reachable)
 }
 
+/// The subnets `check --configs` infers from what `render` writes (no inventory facts).
+fn inferred_subnets(deployment: &Deployment) -> Vec<(usize, IpNet)> {
+    let mut state = wgdeploy::store::state::State::default();
+    state.reconcile(
+        &deployment.inventory,
+        &deployment.addresses,
+        &deployment.topology,
+    );
+    let renderer = wgdeploy::core::render::Renderer::new(None).unwrap();
+    let input = wgdeploy::check::input::from_deployment(deployment, &state, &renderer).unwrap();
+    let configs = wgdeploy::check::input::CheckInput::configs(input.sets, input.nat, Vec::new());
+    let network = wgdeploy::check::Network::from_configs(&configs.sets, &configs.facts()).unwrap();
+    network
+        .places
+        .iter()
+        .filter_map(|place| match place.kind {
+            wgdeploy::check::PlaceKind::Subnet(net) => Some((place.owner, net)),
+            _ => None,
+        })
+        .collect()
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     /// The planner's invariant: `check` proves every ordered pair reachable, both ways, in every
-    /// family, on exactly what `render` writes.
+    /// family, on exactly what `render` writes: hosts, and the subnets their `routes` put behind
+    /// them (every subnet reaches every host and every other subnet).
     #[test]
     fn check_proves_every_pair_reachable_on_rendered_configs(spec in spec()) {
         let deployment = deploy(&spec);
         let (network, reachable) = check_rendered(&deployment);
+        // Every route is a place of its own, tested with every host and every other subnet.
+        let routes: Vec<(usize, IpNet)> = deployment.inventory.hosts.iter().enumerate()
+            .flat_map(|(owner, host)| host.routes.iter().map(move |&net| (owner, net)))
+            .collect();
+        let subnets: Vec<(usize, IpNet)> = network.places.iter()
+            .filter_map(|place| match place.kind {
+                wgdeploy::check::PlaceKind::Subnet(net) => Some((place.owner, net)),
+                _ => None,
+            })
+            .collect();
+        prop_assert_eq!(subnets.len(), routes.len());
+        for route in &routes {
+            prop_assert!(subnets.contains(route));
+        }
+        // The same subnets, with the same owners, inferred from the configs alone.
+        // (A lone host's routes are in nobody's AllowedIPs: nothing to infer them from.)
+        if deployment.inventory.hosts.len() > 1 {
+            prop_assert_eq!(&inferred_subnets(&deployment), &subnets);
+        }
+        {
+            let simulation = wgdeploy::check::Simulation::new(&network);
+            let report = wgdeploy::check::Report::run(&simulation);
+            let hosts = network.nodes.len();
+            // The internet places (exits) are tested only with the hosts using them.
+            let is_subnet = |place: usize| {
+                matches!(network.places[place].kind, wgdeploy::check::PlaceKind::Subnet(_))
+            };
+            for subnet in (hosts..network.places.len()).filter(|&place| is_subnet(place)) {
+                for other in (0..network.places.len()).filter(|&place| place < hosts || is_subnet(place)) {
+                    let same_owner = network.places[other].owner == network.places[subnet].owner;
+                    prop_assert_eq!(report.tested(subnet, other), !same_owner);
+                }
+            }
+            // Every host with `use_exit` is tested against the internet via its exit, both ways.
+            for (user, host) in deployment.inventory.hosts.iter().enumerate() {
+                let Some(exit) = host.use_exit else { continue };
+                let internet = (hosts..network.places.len()).find(|&place| {
+                    network.places[place].owner == exit
+                        && matches!(network.places[place].kind, wgdeploy::check::PlaceKind::Internet { .. })
+                });
+                prop_assert!(internet.is_some(), "no internet place for the exit of {}", host.name);
+                let internet = internet.unwrap();
+                prop_assert!(report.tested(user, internet) && report.tested(internet, user));
+            }
+        }
         if !reachable {
             let simulation = wgdeploy::check::Simulation::new(&network);
             let report = wgdeploy::check::Report::run(&simulation);

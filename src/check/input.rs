@@ -14,14 +14,32 @@ pub struct CheckInput {
     /// Address families of hosts' own networks, by name: every host's from an inventory, those
     /// `--underlay` states for configs.
     pub underlay: Vec<(String, crate::core::underlay::Families)>,
+    /// Hosts that forward by means outside their configs (`--forwards`).
+    pub forwards: Vec<String>,
+    /// Subnets and exits when an inventory declares them; `None`: inferred from the configs.
+    pub places: Option<crate::check::DeclaredPlaces>,
 }
 
 impl CheckInput {
+    /// Hand-written configs: every fact beyond them comes from the command line.
+    pub fn configs(sets: Vec<ConfigSet>, nat: Vec<String>, forwards: Vec<String>) -> CheckInput {
+        CheckInput {
+            sets,
+            nat,
+            forwarding: None,
+            underlay: Vec::new(),
+            forwards,
+            places: None,
+        }
+    }
+
     pub fn facts(&self) -> crate::check::Facts<'_> {
         crate::check::Facts {
             nat: &self.nat,
             forwarding: self.forwarding.clone(),
             underlay: &self.underlay,
+            forwards: &self.forwards,
+            places: self.places.clone(),
         }
     }
 }
@@ -121,5 +139,33 @@ pub fn from_deployment(
         nat,
         forwarding: Some(forwarding),
         underlay,
+        forwards: Vec::new(),
+        places: Some(declared_places(hosts)),
     })
+}
+
+/// The subnets (`routes`) and exits (`exit`, `use_exit`) of an inventory's hosts, by host index
+/// (the configs are in host order).
+fn declared_places(hosts: &[crate::core::model::Host]) -> crate::check::DeclaredPlaces {
+    crate::check::DeclaredPlaces {
+        subnets: hosts
+            .iter()
+            .enumerate()
+            .flat_map(|(owner, host)| host.routes.iter().map(move |&net| (owner, net)))
+            .collect(),
+        exits: hosts
+            .iter()
+            .enumerate()
+            .filter(|(_, host)| host.exit)
+            .map(|(exit, _)| {
+                let users = hosts
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, host)| host.use_exit == Some(exit))
+                    .map(|(user, _)| user)
+                    .collect();
+                (exit, users)
+            })
+            .collect(),
+    }
 }

@@ -12,7 +12,13 @@
 //!
 //! A pair is reachable only when the request and the reply both arrive.
 //!
-//! One module per job: `network` builds the hosts and their peers from configs, `lpm` answers
+//! The pairs are between *places*: every host, every subnet routed behind a host, and the internet
+//! via each exit host (for the hosts using that exit only). A packet from a subnet or the internet
+//! starts at its owner with the place's address as its source, and one to them is delivered when it
+//! reaches the owner; either way the owner must forward (and an exit masquerade).
+//!
+//! One module per job: `network` builds the hosts and their peers from configs, `places` what is
+//! proven reachable (declared by an inventory or inferred from configs), `lpm` answers
 //! longest-prefix matches as WireGuard's allowedips trie does, `simulate` walks packets and decides
 //! each direction, `report` runs every ordered pair, and `verdict` names what they conclude;
 //! `input` reads the configs from files or an inventory.
@@ -20,12 +26,14 @@
 pub mod input;
 mod lpm;
 mod network;
+pub mod places;
 mod report;
 mod simulate;
 pub mod underlay;
 mod verdict;
 
 pub use network::{ConfigSet, Entry, Facts, Forwarding, Network, Node};
+pub use places::{DeclaredPlaces, Place, PlaceIndex, PlaceKind};
 pub use report::{Counts, Report};
 pub use simulate::Simulation;
 pub use verdict::{Condition, Problem, Verdict, Warning};

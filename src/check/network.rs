@@ -3,6 +3,7 @@
 //! them, forwarding from the inventory or the hooks.
 
 use crate::check::HostIndex;
+use crate::check::places::{DeclaredPlaces, HostView, Place};
 use crate::check::verdict::Warning;
 use crate::core::keys::PublicKey;
 use crate::core::wgconf::WgConfig;
@@ -38,6 +39,9 @@ pub struct Node {
     /// The prefixes of the interface's addresses: the kernel routes these to the interface
     /// whatever the `Table` (connected routes).
     pub connected: Vec<IpNet>,
+    /// What shows it masquerades traffic leaving through its uplink (an exit's duty): a
+    /// MASQUERADE in its hooks, or the inventory. `None`: nothing does.
+    pub masquerade: Option<String>,
 }
 
 /// One `[Peer]` of a host.
@@ -59,6 +63,8 @@ pub struct Network {
     pub endpoint_owner: HashMap<String, HostIndex>,
     /// Facts found while building that deserve a warning (e.g. host bits in AllowedIPs).
     pub notes: Vec<Warning>,
+    /// What `check` proves reachable: the hosts (same indices), then subnets and the internet.
+    pub places: Vec<Place>,
 }
 
 /// One host's config, named, ready for checking.
@@ -69,6 +75,7 @@ pub struct ConfigSet {
 }
 
 /// What the caller knows beyond the configs.
+#[derive(Default)]
 pub struct Facts<'a> {
     /// Hosts whose listed endpoints cannot be dialled from outside.
     pub nat: &'a [String],
@@ -78,6 +85,10 @@ pub struct Facts<'a> {
     /// Address families of hosts' own networks, by host name (the inventory's, or `--underlay`);
     /// a host not named here has those of the IP endpoints others list for it, else IPv4.
     pub underlay: &'a [(String, crate::core::underlay::Families)],
+    /// Hosts known to forward by means outside their configs (`check --configs --forwards`).
+    pub forwards: &'a [String],
+    /// The subnets and exits an inventory declares; `None`: inferred from the configs.
+    pub places: Option<DeclaredPlaces>,
 }
 
 impl Network {
@@ -151,11 +162,21 @@ impl Network {
                         Forwarding::Yes("marked as forwarding by the inventory".into())
                     }
                     Some(_) => Forwarding::No,
+                    None if facts.forwards.contains(&set.name) => {
+                        Forwarding::Yes("named by `--forwards`".into())
+                    }
                     None => match set.config.forwarding_evidence() {
                         Some(command) => Forwarding::Yes(format!("PostUp `{command}`")),
                         None => Forwarding::Unknown,
                     },
                 };
+                let declared_exit = facts
+                    .places
+                    .as_ref()
+                    .is_some_and(|declared| declared.exits.iter().any(|&(exit, _)| exit == index));
+                let masquerade = masquerade_evidence(&set.config)
+                    .map(|command| format!("PostUp `{command}`"))
+                    .or_else(|| declared_exit.then(|| "an exit of the inventory".to_owned()));
                 let entries = set
                     .config
                     .peers
@@ -199,13 +220,55 @@ impl Network {
                         !matches!(table.to_ascii_lowercase().as_str(), "auto" | "main" | "254")
                     }),
                     connected: set.config.addresses.iter().map(IpNet::trunc).collect(),
+                    masquerade,
                 }
             })
-            .collect();
+            .collect::<Vec<Node>>();
+        let places = match &facts.places {
+            Some(declared) => crate::check::places::declared(&nodes, declared),
+            None => {
+                let (places, warnings) = crate::check::places::infer(&nodes);
+                notes.extend(warnings);
+                places
+            }
+        };
         Ok(Network {
             nodes,
             endpoint_owner,
             notes,
+            places,
         })
     }
+
+    /// How many places are hosts (the first ones).
+    pub fn hosts(&self) -> usize {
+        self.nodes.len()
+    }
+}
+
+impl HostView for Node {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn addresses(&self) -> &[IpAddr] {
+        &self.addresses
+    }
+    fn connected(&self) -> &[IpNet] {
+        &self.connected
+    }
+    fn allowed(&self) -> impl Iterator<Item = (Option<HostIndex>, IpNet)> + '_ {
+        self.entries
+            .iter()
+            .flat_map(|entry| entry.allowed.iter().map(|&net| (entry.target, net)))
+    }
+}
+
+/// A PostUp (or PreUp) that masquerades: iptables' `-j MASQUERADE` or nftables' `masquerade`.
+fn masquerade_evidence(config: &WgConfig) -> Option<&str> {
+    config
+        .hooks
+        .iter()
+        .filter(|(kind, _)| kind == "PostUp" || kind == "PreUp")
+        .map(|(_, command)| command.as_str())
+        .find(|command| command.to_ascii_lowercase().contains("masquerade"))
 }

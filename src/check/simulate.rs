@@ -3,6 +3,7 @@
 
 use crate::check::lpm::{FastMap, Table};
 use crate::check::network::{Entry, Forwarding, Network};
+use crate::check::places::{PlaceIndex, PlaceKind};
 use crate::check::verdict::{Condition, Problem, Verdict, Warning};
 use crate::check::{EntryIndex, HostIndex};
 use std::net::IpAddr;
@@ -31,8 +32,12 @@ pub struct Simulation<'a> {
     back: Vec<Vec<Option<EntryIndex>>>,
     sessions: Vec<Vec<Session>>,
     duplicates: Vec<Warning>,
-    /// Each host's first address per family, `[v4, v6]`: looked up twice per walk.
+    /// Each place's address per family, `[v4, v6]`: looked up twice per walk.
     addresses: Vec<[Option<IpAddr>; 2]>,
+    /// Each place's owner: the host its packets start at and are delivered to.
+    owners: Vec<HostIndex>,
+    /// Hosts with more than one address in a family, whose other addresses `addresses` misses.
+    more_addresses: Vec<bool>,
 }
 
 impl<'a> Simulation<'a> {
@@ -77,11 +82,13 @@ impl<'a> Simulation<'a> {
                     .collect()
             })
             .collect();
-        let addresses = nodes
+        let addresses = network.places.iter().map(|place| place.addresses).collect();
+        let owners = network.places.iter().map(|place| place.owner).collect();
+        let more_addresses = nodes
             .iter()
             .map(|node| {
-                let first = |v6: bool| node.addresses.iter().copied().find(|ip| ip.is_ipv6() == v6);
-                [first(false), first(true)]
+                let v6 = node.addresses.iter().filter(|ip| ip.is_ipv6()).count();
+                v6 > 1 || node.addresses.len() - v6 > 1
             })
             .collect();
         let mut simulation = Simulation {
@@ -91,6 +98,8 @@ impl<'a> Simulation<'a> {
             sessions: Vec::new(),
             duplicates,
             addresses,
+            owners,
+            more_addresses,
         };
         simulation.sessions = (0..nodes.len())
             .map(|host| {
@@ -181,16 +190,96 @@ impl<'a> Simulation<'a> {
         Session::NoEndpoint
     }
 
-    fn address(&self, host: HostIndex, v6: bool) -> Option<IpAddr> {
-        self.addresses[host][usize::from(v6)]
+    fn address(&self, place: PlaceIndex, v6: bool) -> Option<IpAddr> {
+        self.addresses[place][usize::from(v6)]
     }
 
-    /// Follows one packet from `source` to `destination` in one family. `path`, when given,
-    /// receives every host visited; `conditions` collects what the delivery depends on.
+    /// Whether `host` has the address `ip` (of the family `v6`). Asked on every hop: the first
+    /// address per family sits in one flat array, so the nodes are read only for hosts with more.
+    #[inline]
+    fn holds(&self, host: HostIndex, ip: IpAddr, v6: bool) -> bool {
+        self.addresses[host][usize::from(v6)] == Some(ip)
+            || (self.more_addresses[host] && self.network.nodes[host].addresses.contains(&ip))
+    }
+
+    /// How many places there are (hosts first).
+    pub fn places(&self) -> usize {
+        self.owners.len()
+    }
+
+    /// The host a place's packets start at and are delivered to.
+    pub fn owner(&self, place: PlaceIndex) -> HostIndex {
+        self.owners[place]
+    }
+
+    /// Whether `check` tests the ordered pair: two places on different hosts; a subnet only with
+    /// places sharing its family; the internet only with the hosts using its exit.
+    #[inline]
+    pub fn tested(&self, from: PlaceIndex, to: PlaceIndex) -> bool {
+        let hosts = self.network.nodes.len();
+        if from < hosts && to < hosts {
+            return from != to;
+        }
+        self.place_pair_tested(from, to)
+    }
+
+    #[cold]
+    fn place_pair_tested(&self, from: PlaceIndex, to: PlaceIndex) -> bool {
+        let hosts = self.network.nodes.len();
+        if self.owners[from] == self.owners[to] {
+            return false;
+        }
+        let places = &self.network.places;
+        let uses = |internet: PlaceIndex, host: PlaceIndex| match &places[internet].kind {
+            PlaceKind::Internet { users } => host < hosts && users.binary_search(&host).is_ok(),
+            _ => true,
+        };
+        let shared = (0..2).any(|family| {
+            self.addresses[from][family].is_some() && self.addresses[to][family].is_some()
+        });
+        shared && uses(from, to) && uses(to, from)
+    }
+
+    /// A host that carries packets between the tunnel and its own LAN or uplink, or between
+    /// peers, must forward.
+    #[inline]
+    fn forwards(&self, host: HostIndex, conditions: &mut Vec<Condition>) -> Result<(), Problem> {
+        match self.network.nodes[host].forwarding {
+            Forwarding::Yes(_) => Ok(()),
+            Forwarding::Unknown => {
+                conditions.push(Condition::MustForward { host });
+                Ok(())
+            }
+            Forwarding::No => Err(Problem::NoForwarding { at: host }),
+        }
+    }
+
+    /// Delivery to a place that is not a host: its owner forwards it out of the tunnel (to its
+    /// LAN; for the internet also masquerading it).
+    #[cold]
+    fn hand_over(
+        &self,
+        destination: PlaceIndex,
+        conditions: &mut Vec<Condition>,
+    ) -> Result<(), Problem> {
+        let owner = self.owners[destination];
+        self.forwards(owner, conditions)?;
+        if matches!(
+            self.network.places[destination].kind,
+            PlaceKind::Internet { .. }
+        ) && self.network.nodes[owner].masquerade.is_none()
+        {
+            conditions.push(Condition::MustMasquerade { host: owner });
+        }
+        Ok(())
+    }
+
+    /// Follows one packet from place `source` to place `destination` in one family. `path`, when
+    /// given, receives every host visited; `conditions` collects what the delivery depends on.
     pub fn walk(
         &self,
-        source: HostIndex,
-        destination: HostIndex,
+        source: PlaceIndex,
+        destination: PlaceIndex,
         v6: bool,
         mut path: Option<&mut Vec<HostIndex>>,
         conditions: &mut Vec<Condition>,
@@ -200,7 +289,14 @@ impl<'a> Simulation<'a> {
         else {
             return Err(Problem::NoCommonFamily);
         };
+        // Hosts are the first places: between hosts (nearly every pair) `owners` is not read.
+        let hosts = nodes.len();
         let mut at = source;
+        if source >= hosts {
+            // From a LAN or the internet into the tunnel: the owner forwards it in.
+            at = self.owners[source];
+            self.forwards(at, conditions)?;
+        }
         if let Some(path) = path.as_deref_mut() {
             path.push(at);
         }
@@ -211,9 +307,15 @@ impl<'a> Simulation<'a> {
             {
                 conditions.push(Condition::OwnRouting { host: at });
             }
-            let entry = self.tables[at]
-                .lookup(dst)
-                .ok_or(Problem::NoRoute { at, dst })?;
+            let Some(entry) = self.tables[at].lookup(dst) else {
+                return Err(match self.network.places[destination].kind {
+                    PlaceKind::Internet { .. } => Problem::ExitMissed {
+                        at,
+                        exit: self.owners[destination],
+                    },
+                    _ => Problem::NoRoute { at, dst },
+                });
+            };
             match &self.sessions[at][entry] {
                 Session::Ok => {}
                 Session::Conditional(condition) => conditions.push(condition.clone()),
@@ -253,33 +355,32 @@ impl<'a> Simulation<'a> {
                     attributed,
                 });
             }
-            if nodes[next].addresses.contains(&dst) {
+            if self.holds(next, dst, v6) {
                 return if next == destination {
                     Ok(())
                 } else {
                     Err(Problem::WrongHost { at: next })
                 };
             }
-            match nodes[next].forwarding {
-                Forwarding::Yes(_) => {}
-                Forwarding::Unknown => conditions.push(Condition::MustForward { host: next }),
-                Forwarding::No => return Err(Problem::NoForwarding { at: next }),
+            if destination >= hosts && next == self.owners[destination] {
+                return self.hand_over(destination, conditions);
             }
+            self.forwards(next, conditions)?;
             at = next;
         }
         Err(Problem::Loop)
     }
 
-    /// The verdict for one direction in every family both hosts have.
-    pub fn direction(&self, source: HostIndex, destination: HostIndex) -> Verdict {
+    /// The verdict for one direction in every family both places have.
+    pub fn direction(&self, source: PlaceIndex, destination: PlaceIndex) -> Verdict {
         self.direction_traced(source, destination, &mut Vec::new())
     }
 
     /// [`Simulation::direction`], leaving the hosts visited (last family walked) in `path`.
     pub fn direction_traced(
         &self,
-        source: HostIndex,
-        destination: HostIndex,
+        source: PlaceIndex,
+        destination: PlaceIndex,
         path: &mut Vec<HostIndex>,
     ) -> Verdict {
         let shared = |v6: bool| {

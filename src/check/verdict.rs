@@ -20,6 +20,9 @@ pub enum Condition {
     /// `host` puts no route for the destination into the main table (`Table = off`, or another
     /// table): the packet enters the interface only through the user's own routing.
     OwnRouting { host: HostIndex },
+    /// `host` is the exit the packet leaves through and nothing shows it masquerades: replies
+    /// from the internet come back only if its uplink's address stands in for the sender's.
+    MustMasquerade { host: HostIndex },
 }
 
 /// Why a packet does not arrive: the rule that breaks, with everything needed to explain it.
@@ -77,6 +80,12 @@ pub enum Problem {
         at: HostIndex,
     },
     Loop,
+    /// A packet for the internet left the tunnel at `at` (no entry covers it there) instead of
+    /// reaching `exit`, the exit the sender uses.
+    ExitMissed {
+        at: HostIndex,
+        exit: HostIndex,
+    },
 }
 
 /// The result of one direction or one pair.
@@ -136,5 +145,20 @@ pub enum Warning {
     OwnRouting {
         host: HostIndex,
         prefixes: Vec<IpNet>,
+    },
+    /// A prefix in AllowedIPs outside the overlay that no host of the set owns (its targets all
+    /// send it on into the tunnel, or are outside the set): not checked.
+    UnownedSubnet {
+        prefix: IpNet,
+    },
+    /// A prefix outside the overlay that several hosts could own: not checked.
+    AmbiguousSubnet {
+        prefix: IpNet,
+        owners: Vec<HostIndex>,
+    },
+    /// `host` has a default route in AllowedIPs but its way to the internet leads outside the set
+    /// or loops: no exit found, not checked.
+    NoExit {
+        host: HostIndex,
     },
 }

@@ -99,6 +99,16 @@ pub struct CheckArgs {
         help_heading = "With --configs DIR"
     )]
     pub nat: Vec<String>,
+    /// Hosts that forward by means outside their configs (a sysctl set elsewhere), so paths
+    /// through them, and to the subnets behind them, are proven instead of conditional (an
+    /// inventory says it with `relay: true` or `routes`).
+    #[arg(
+        long,
+        value_name = "HOST,...",
+        value_delimiter = ',',
+        help_heading = "With --configs DIR"
+    )]
+    pub forwards: Vec<String>,
     /// A host's own address families, `HOST=ipv6` or `HOST=ipv4,ipv6` (repeat for more hosts);
     /// without it, those of the IP endpoints others list for the host, else IPv4 (an inventory
     /// says it with `underlay:`).

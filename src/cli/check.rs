@@ -18,24 +18,24 @@ pub fn check(args: &CheckArgs, out: &mut dyn Write) -> Result<()> {
             check_input_of(inventory, &state_path, args.templates.as_deref())?
         }
         (None, Some(dir)) => crate::check::input::CheckInput {
-            sets: crate::check::input::from_dir(dir)?,
-            nat: args.nat.clone(),
-            forwarding: None,
             underlay: args.underlay.clone(),
+            ..crate::check::input::CheckInput::configs(
+                crate::check::input::from_dir(dir)?,
+                args.nat.clone(),
+                args.forwards.clone(),
+            )
         },
         (None, None) => unreachable!("clap requires one of them"),
     };
     let names: Vec<&str> = input.sets.iter().map(|set| set.name.as_str()).collect();
-    if let Some(unknown) = input
-        .nat
-        .iter()
-        .find(|host| !names.contains(&host.as_str()))
-    {
-        return Err(Diagnostic::new(format!(
-            "`--nat` names `{unknown}`, which has no config in the set"
-        ))
-        .help(format!("name hosts of the set: {}", names.join(", ")))
-        .into());
+    for (option, given) in [("--nat", &input.nat), ("--forwards", &input.forwards)] {
+        if let Some(unknown) = given.iter().find(|host| !names.contains(&host.as_str())) {
+            return Err(Diagnostic::new(format!(
+                "`{option}` names `{unknown}`, which has no config in the set"
+            ))
+            .help(format!("name hosts of the set: {}", names.join(", ")))
+            .into());
+        }
     }
     if let Some((unknown, _)) = input
         .underlay

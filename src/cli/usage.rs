@@ -113,6 +113,12 @@ const RULES: &[Rule] = &[
     ),
     rule(
         "check",
+        "forwards",
+        Without("configs"),
+        "is for `check --configs DIR` (existing wg-quick files); with an inventory, relays and hosts with `routes` forward",
+    ),
+    rule(
+        "check",
         "state",
         With("configs"),
         "goes with an INVENTORY; `check --configs DIR` takes each host's key from its config's PrivateKey",

@@ -2,7 +2,8 @@
 //! it and the fix, conditions, warnings. Pure: returns text or JSON.
 
 use crate::check::{
-    Condition, Forwarding, HostIndex, Problem, Report, Simulation, Verdict, Warning,
+    Condition, Forwarding, HostIndex, PlaceIndex, PlaceKind, Problem, Report, Simulation, Verdict,
+    Warning,
 };
 use serde_json::Value;
 use std::fmt::Write;
@@ -16,26 +17,53 @@ const JSON_ALL_PAIRS_MAX_HOSTS: usize = 200;
 
 /// A failing or conditional pair, explained.
 pub struct Explained {
-    pub from: HostIndex,
-    pub to: HostIndex,
+    pub from: PlaceIndex,
+    pub to: PlaceIndex,
     pub verdict: Verdict,
     /// `request` or `reply`: which leg breaks (for unreachable pairs).
     pub leg: Option<&'static str>,
     pub path: Vec<HostIndex>,
+    /// `path` as names, with the subnet or internet at either end.
+    pub path_shown: Vec<String>,
     pub rule: String,
     pub fix: String,
 }
 
-fn name<'a>(simulation: &'a Simulation<'a>, host: HostIndex) -> &'a str {
-    &simulation.network.nodes[host].name
+/// A place's name: a host's name, a subnet's prefix, `internet via EXIT`.
+fn name<'a>(simulation: &'a Simulation<'a>, place: PlaceIndex) -> &'a str {
+    &simulation.network.places[place].name
+}
+
+/// The hosts a packet visited, with the subnet or internet it came from and went to at the ends.
+fn path_names(simulation: &Simulation, item: &Explained, leg_reversed: bool) -> Vec<String> {
+    let hosts = simulation.network.nodes.len();
+    let (start, end) = if leg_reversed {
+        (item.to, item.from)
+    } else {
+        (item.from, item.to)
+    };
+    let mut names = Vec::with_capacity(item.path.len() + 2);
+    if start >= hosts {
+        names.push(name(simulation, start).to_owned());
+    }
+    names.extend(
+        item.path
+            .iter()
+            .map(|&host| name(simulation, host).to_owned()),
+    );
+    let delivered = item.path.last() == Some(&simulation.owner(end)) && item.leg.is_none();
+    if end >= hosts && delivered {
+        names.push(name(simulation, end).to_owned());
+    }
+    names
 }
 
 /// Every pair that is not plainly reachable, explained, in matrix order.
 pub fn explain_all(simulation: &Simulation, report: &Report) -> Vec<Explained> {
     let mut explained = Vec::new();
-    for from in 0..report.hosts {
-        for to in 0..report.hosts {
-            if from == to {
+    for from in 0..report.places {
+        for to in 0..report.places {
+            if !report.tested(from, to) {
                 continue;
             }
             if report.plainly_reachable(from, to) {
@@ -51,16 +79,13 @@ pub fn explain_all(simulation: &Simulation, report: &Report) -> Vec<Explained> {
 fn explain(
     simulation: &Simulation,
     report: &Report,
-    from: HostIndex,
-    to: HostIndex,
+    from: PlaceIndex,
+    to: PlaceIndex,
     verdict: Verdict,
 ) -> Explained {
     let request_fails = matches!(report.direction(from, to), Verdict::Unreachable(_));
-    let (leg_from, leg_to) = if request_fails || !matches!(verdict, Verdict::Unreachable(_)) {
-        (from, to)
-    } else {
-        (to, from)
-    };
+    let reversed = !request_fails && matches!(verdict, Verdict::Unreachable(_));
+    let (leg_from, leg_to) = if reversed { (to, from) } else { (from, to) };
     let mut path = Vec::new();
     let _ = simulation.direction_traced(leg_from, leg_to, &mut path);
     let (rule, fix, leg) = match &verdict {
@@ -85,15 +110,18 @@ fn explain(
         }
         Verdict::Reachable => (String::new(), String::new(), None),
     };
-    Explained {
+    let mut item = Explained {
         from,
         to,
         verdict,
         leg,
         path,
+        path_shown: Vec::new(),
         rule,
         fix,
-    }
+    };
+    item.path_shown = path_names(simulation, &item, reversed);
+    item
 }
 
 fn prefixes(simulation: &Simulation, host: HostIndex, entry: usize) -> String {
@@ -105,12 +133,23 @@ fn prefixes(simulation: &Simulation, host: HostIndex, entry: usize) -> String {
     allowed.join(", ")
 }
 
+/// The prefix a fix adds to AllowedIPs for `ip`, the address of `place`: a subnet's prefix, the
+/// default route for the internet, a host's address or its overlay range.
+fn what_to_add(simulation: &Simulation, place: PlaceIndex, ip: std::net::IpAddr) -> String {
+    match &simulation.network.places[place].kind {
+        PlaceKind::Subnet(prefix) => prefix.to_string(),
+        PlaceKind::Internet { .. } if ip.is_ipv6() => "::/0".into(),
+        PlaceKind::Internet { .. } => "0.0.0.0/0".into(),
+        PlaceKind::Host => format!("{ip} (or the overlay range)"),
+    }
+}
+
 /// The rule that breaks, and the fix, naming hosts, peers and prefixes.
 pub fn describe_problem(
     simulation: &Simulation,
     problem: &Problem,
-    from: HostIndex,
-    to: HostIndex,
+    from: PlaceIndex,
+    to: PlaceIndex,
 ) -> (String, String) {
     let nodes = &simulation.network.nodes;
     let n = |host: HostIndex| name(simulation, host);
@@ -125,7 +164,7 @@ pub fn describe_problem(
         ),
         Problem::NoRoute { at, dst } => (
             format!("{} has no AllowedIPs covering {dst}: the packet matches no peer and is dropped", n(*at)),
-            format!("add {dst} (or the overlay range) to the AllowedIPs of the peer that leads to {} on {}", n(to), n(*at)),
+            format!("add {} to the AllowedIPs of the peer that leads to {} on {}", what_to_add(simulation, to, *dst), n(to), n(*at)),
         ),
         Problem::External { at, entry } => (
             format!("{} sends it to peer `{}`, whose key matches no host in this set", n(*at), nodes[*at].entries[*entry].label),
@@ -228,12 +267,34 @@ pub fn describe_problem(
             ),
             None => (
                 format!("{} drops the packet arriving from {}: its source {src} is in none of {}'s AllowedIPs (inbound source filter)", n(*at), n(*sender), n(*at)),
-                format!("add {src} (or the overlay range) to {}'s AllowedIPs for {}", n(*at), n(*sender)),
+                format!("add {} to {}'s AllowedIPs for {}", what_to_add(simulation, from, *src), n(*at), n(*sender)),
             ),
         },
-        Problem::NoForwarding { at } => (
-            format!("{} would have to forward the packet, but it does not forward", n(*at)),
-            format!("make {} a relay (`relay: true` with an endpoint), or route the traffic another way", n(*at)),
+        Problem::NoForwarding { at } => match [from, to]
+            .into_iter()
+            .find(|&place| place >= nodes.len() && simulation.owner(place) == *at)
+        {
+            Some(place) => (
+                format!("{} would have to forward the packet between the tunnel and {}, but it does not forward", n(*at), n(place)),
+                format!("enable forwarding on {} (net.ipv4.ip_forward=1 and a FORWARD accept), or give it `routes` in the inventory", n(*at)),
+            ),
+            None => (
+                format!("{} would have to forward the packet, but it does not forward", n(*at)),
+                format!("make {} a relay (`relay: true` with an endpoint), or route the traffic another way", n(*at)),
+            ),
+        },
+        Problem::ExitMissed { at, exit } => (
+            format!(
+                "{} has no AllowedIPs covering the internet: the packet leaves through {}'s own uplink instead of the exit {}",
+                n(*at),
+                n(*at),
+                n(*exit)
+            ),
+            format!(
+                "on {}, put 0.0.0.0/0 (and ::/0) on the peer that leads to {}",
+                n(*at),
+                n(*exit)
+            ),
         ),
         Problem::WrongHost { at } => (
             format!("the packet reaches {}, which has the same address as {}", n(*at), n(to)),
@@ -281,6 +342,10 @@ pub fn describe_condition(simulation: &Simulation, condition: &Condition) -> Str
                 n(*host)
             )
         }
+        Condition::MustMasquerade { host } => format!(
+            "{} must masquerade what it sends to the internet (nothing in its config shows it does)",
+            n(*host)
+        ),
     }
 }
 
@@ -307,6 +372,10 @@ fn condition_fix(simulation: &Simulation, conditions: &[Condition]) -> String {
             ),
             Condition::OwnRouting { host } => format!(
                 "route the peers' prefixes into the interface on {} (e.g. in its PostUp), or drop `table`",
+                n(*host)
+            ),
+            Condition::MustMasquerade { host } => format!(
+                "masquerade on {}'s uplink (`PostUp = iptables -t nat -A POSTROUTING -o UPLINK -j MASQUERADE`)",
                 n(*host)
             ),
         })
@@ -406,6 +475,17 @@ pub fn describe_warning(simulation: &Simulation, warning: &Warning) -> String {
                 }
             )
         }
+        Warning::UnownedSubnet { prefix } => format!(
+            "{prefix} is in AllowedIPs but no host of the set owns it (every host it is listed for sends it on into the tunnel, or is outside the set): it is not checked"
+        ),
+        Warning::AmbiguousSubnet { prefix, owners } => format!(
+            "{prefix} is in AllowedIPs for several hosts that could each own it ({}): it is not checked; list it for one host only",
+            owners.iter().map(n).collect::<Vec<_>>().join(", ")
+        ),
+        Warning::NoExit { host } => format!(
+            "{} sends all its traffic into the tunnel (a default route in AllowedIPs), but its way to the internet leads outside the set or loops: no exit found, not checked",
+            n(host)
+        ),
     }
 }
 
@@ -417,44 +497,148 @@ fn symbol(verdict: &Verdict) -> &'static str {
     }
 }
 
+/// How many places are subnets, and how many the internet via an exit.
+fn place_kinds(simulation: &Simulation) -> (usize, usize) {
+    let places = &simulation.network.places;
+    let subnets = places
+        .iter()
+        .filter(|place| matches!(place.kind, PlaceKind::Subnet(_)))
+        .count();
+    let internets = places
+        .iter()
+        .filter(|place| matches!(place.kind, PlaceKind::Internet { .. }))
+        .count();
+    (subnets, internets)
+}
+
+/// "7 hosts, 3 subnets, 1 exit's internet": what the pairs are between.
+fn inventory_line(simulation: &Simulation, report: &Report) -> String {
+    let (subnets, internets) = place_kinds(simulation);
+    let mut parts = vec![format!("{} hosts", report.hosts)];
+    if subnets > 0 {
+        parts.push(format!(
+            "{subnets} subnet{}",
+            if subnets == 1 { "" } else { "s" }
+        ));
+    }
+    if internets > 0 {
+        parts.push(format!(
+            "the internet via {internets} exit{}",
+            if internets == 1 { "" } else { "s" }
+        ));
+    }
+    parts.join(", ")
+}
+
+/// The grid of `shown` places (`·`: the diagonal, or a pair not tested).
+fn grid(simulation: &Simulation, report: &Report, shown: usize) -> String {
+    let mut header = vec!["from \\ to".to_owned()];
+    header.extend((0..shown).map(|to| name(simulation, to).to_owned()));
+    let mut rows = vec![header];
+    for from in 0..shown {
+        let mut row = vec![name(simulation, from).to_owned()];
+        row.extend((0..shown).map(|to| {
+            if report.tested(from, to) {
+                crate::ui::colour::verdict(symbol(&report.pair(from, to)))
+            } else {
+                "·".to_owned()
+            }
+        }));
+        rows.push(row);
+    }
+    crate::ui::table::render(&rows, "  ")
+}
+
+/// One line for a subnet or internet the grid does not draw.
+fn place_line(simulation: &Simulation, report: &Report, place: PlaceIndex) -> String {
+    let item = &simulation.network.places[place];
+    let counts = report.counts_of(place);
+    let what = match &item.kind {
+        PlaceKind::Subnet(_) => format!(
+            "subnet {} behind {}",
+            item.name,
+            name(simulation, item.owner)
+        ),
+        PlaceKind::Internet { users } => format!("{} ({} users)", item.name, users.len()),
+        PlaceKind::Host => item.name.clone(),
+    };
+    format!(
+        "  {what}: {} ordered pairs: {} reachable, {} conditional, {} unreachable",
+        counts.pairs(),
+        counts.reachable,
+        counts.conditional,
+        counts.unreachable
+    )
+}
+
 /// The report as a person reads it.
 pub fn human(simulation: &Simulation, report: &Report) -> String {
     let mut out = String::new();
     let hosts = report.hosts;
+    let places = report.places;
     let counts = report.counts();
+    let pairs = counts.pairs();
+    let (subnets, internets) = place_kinds(simulation);
+    let split = if places > hosts {
+        let with = match (subnets > 0, internets > 0) {
+            (true, true) => "a subnet or the internet",
+            (true, false) => "a subnet",
+            _ => "the internet",
+        };
+        format!(
+            " ({} between hosts, {} with {with})",
+            counts.host_pairs,
+            pairs - counts.host_pairs
+        )
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         out,
-        "check: {hosts} hosts, {} ordered pairs: {} reachable, {} conditional, {} unreachable",
-        hosts * hosts.saturating_sub(1),
+        "check: {}, {pairs} ordered pairs{split}: {} reachable, {} conditional, {} unreachable",
+        inventory_line(simulation, report),
         counts.reachable,
         counts.conditional,
         counts.unreachable
     );
-    if hosts <= GRID_MAX_HOSTS {
-        let mut header = vec!["from \\ to".to_owned()];
-        header.extend((0..hosts).map(|to| name(simulation, to).to_owned()));
-        let mut rows = vec![header];
-        for from in 0..hosts {
-            let mut row = vec![name(simulation, from).to_owned()];
-            row.extend((0..hosts).map(|to| {
-                if from == to {
-                    "·".to_owned()
-                } else {
-                    crate::ui::colour::verdict(symbol(&report.pair(from, to)))
-                }
-            }));
-            rows.push(row);
-        }
+    let shown = if places <= GRID_MAX_HOSTS {
+        places
+    } else if hosts <= GRID_MAX_HOSTS {
+        hosts
+    } else {
+        0
+    };
+    if shown > 0 {
         let _ = writeln!(out);
-        out.push_str(&crate::ui::table::render(&rows, "  "));
+        out.push_str(&grid(simulation, report, shown));
+        if places > hosts && shown == places {
+            let mut untested = Vec::new();
+            if subnets > 0 {
+                untested.push("a subnet with its own host and the subnets behind it");
+            }
+            if internets > 0 {
+                untested.push("the internet with hosts not using its exit");
+            }
+            let _ = writeln!(out, "(·: not tested: {})", untested.join(", "));
+        }
+    }
+    if places > shown.max(hosts) {
+        let _ = writeln!(out);
+        let extra = places - shown.max(hosts);
+        for place in shown.max(hosts)..places.min(shown.max(hosts) + FAILURES_SHOWN) {
+            let _ = writeln!(out, "{}", place_line(simulation, report, place));
+        }
+        if extra > FAILURES_SHOWN {
+            let _ = writeln!(
+                out,
+                "  … and {} more subnets (`--json` lists them all)",
+                extra - FAILURES_SHOWN
+            );
+        }
     }
     let explained = explain_all(simulation, report);
     for item in explained.iter().take(FAILURES_SHOWN) {
-        let path: Vec<&str> = item
-            .path
-            .iter()
-            .map(|&host| name(simulation, host))
-            .collect();
+        let path = &item.path_shown;
         let _ = writeln!(out);
         let leg = item
             .leg
@@ -467,12 +651,13 @@ pub fn human(simulation: &Simulation, report: &Report) -> String {
             name(simulation, item.from),
             name(simulation, item.to)
         );
-        match (item.leg, path.last()) {
-            (Some(_), Some(stop)) => {
+        match (item.leg, item.path.last()) {
+            (Some(_), Some(&stop)) => {
                 let _ = writeln!(
                     out,
-                    "    path tried: {} (stops at {stop})",
-                    path.join(" → ")
+                    "    path tried: {} (stops at {})",
+                    path.join(" → "),
+                    name(simulation, stop)
                 );
             }
             _ if path.len() > 1 => {
@@ -505,6 +690,18 @@ pub fn human(simulation: &Simulation, report: &Report) -> String {
     let _ = writeln!(out);
     if counts.unreachable == 0 && counts.conditional == 0 {
         let _ = writeln!(out, "every host reaches every other host, both ways.");
+        if subnets > 0 {
+            let _ = writeln!(
+                out,
+                "every subnet reaches every host and every other subnet of its family, both ways."
+            );
+        }
+        if internets > 0 {
+            let _ = writeln!(
+                out,
+                "every host using an exit reaches the internet through it, both ways."
+            );
+        }
     } else {
         let _ = writeln!(
             out,
@@ -517,10 +714,11 @@ pub fn human(simulation: &Simulation, report: &Report) -> String {
 
 /// The same content for machines.
 pub fn json(simulation: &Simulation, report: &Report) -> Value {
-    use crate::ui::json::{CheckPair, CheckReport, CheckSummary};
+    use crate::ui::json::{CheckInternet, CheckPair, CheckReport, CheckSubnet, CheckSummary};
     let hosts = report.hosts;
+    let places = report.places;
     let counts = report.counts();
-    let n = |host: HostIndex| name(simulation, host).to_owned();
+    let n = |place: PlaceIndex| name(simulation, place).to_owned();
     let verdict_name = |verdict: &Verdict| match verdict {
         Verdict::Reachable => "reachable",
         Verdict::Conditional(_) => "conditional",
@@ -532,21 +730,21 @@ pub fn json(simulation: &Simulation, report: &Report) -> Value {
         to: n(item.to),
         verdict: verdict_name(&item.verdict),
         leg: item.leg,
-        path: item.path.iter().map(|&host| n(host)).collect(),
+        path: item.path_shown.clone(),
         rule: item.rule.clone(),
         fix: item.fix.clone(),
     };
-    let all_pairs = hosts <= JSON_ALL_PAIRS_MAX_HOSTS;
+    let all_pairs = places <= JSON_ALL_PAIRS_MAX_HOSTS;
     let pairs: Vec<CheckPair> = if all_pairs {
-        let mut by_pair: std::collections::HashMap<(HostIndex, HostIndex), &Explained> =
+        let mut by_pair: std::collections::HashMap<(PlaceIndex, PlaceIndex), &Explained> =
             std::collections::HashMap::new();
         for item in &explained {
             by_pair.insert((item.from, item.to), item);
         }
-        let mut pairs = Vec::with_capacity(hosts * hosts);
-        for from in 0..hosts {
-            for to in 0..hosts {
-                if from == to {
+        let mut pairs = Vec::with_capacity(counts.pairs());
+        for from in 0..places {
+            for to in 0..places {
+                if !report.tested(from, to) {
                     continue;
                 }
                 pairs.push(match by_pair.get(&(from, to)) {
@@ -564,10 +762,38 @@ pub fn json(simulation: &Simulation, report: &Report) -> Value {
         explained.iter().map(detail).collect()
     };
     let warnings = simulation.warnings(&report.forwarders);
+    let mut subnets = Vec::new();
+    let mut internet = Vec::new();
+    for place in &simulation.network.places[hosts..] {
+        let addresses: Vec<String> = place
+            .addresses
+            .iter()
+            .flatten()
+            .map(ToString::to_string)
+            .collect();
+        match &place.kind {
+            PlaceKind::Subnet(prefix) => subnets.push(CheckSubnet {
+                prefix: prefix.to_string(),
+                owner: n(place.owner),
+                address: addresses.into_iter().next().unwrap_or_default(),
+            }),
+            PlaceKind::Internet { users } => internet.push(CheckInternet {
+                name: place.name.clone(),
+                exit: n(place.owner),
+                users: users.iter().map(|&user| n(user)).collect(),
+                addresses,
+            }),
+            PlaceKind::Host => {}
+        }
+    }
     crate::ui::json::to_value(CheckReport {
         hosts: (0..hosts).map(n).collect(),
+        subnets,
+        internet,
         summary: CheckSummary {
-            pairs: hosts * hosts.saturating_sub(1),
+            pairs: counts.pairs(),
+            host_pairs: counts.host_pairs,
+            place_pairs: counts.pairs() - counts.host_pairs,
             reachable: counts.reachable,
             conditional: counts.conditional,
             unreachable: counts.unreachable,

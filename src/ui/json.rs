@@ -127,6 +127,10 @@ pub struct OfflineAllowed<'a> {
 #[derive(Serialize)]
 pub struct CheckReport {
     pub hosts: Vec<String>,
+    /// Subnets routed behind hosts: places like the hosts, in `pairs` by prefix.
+    pub subnets: Vec<CheckSubnet>,
+    /// The internet via each exit host, in `pairs` as `internet via EXIT`.
+    pub internet: Vec<CheckInternet>,
     pub summary: CheckSummary,
     pub all_reachable: bool,
     /// `all`, or `not-reachable-only` on large fleets.
@@ -139,9 +143,31 @@ pub struct CheckReport {
 #[derive(Serialize)]
 pub struct CheckSummary {
     pub pairs: usize,
+    /// Of `pairs`, those between two hosts.
+    pub host_pairs: usize,
+    /// Of `pairs`, those with a subnet or the internet at one end.
+    pub place_pairs: usize,
     pub reachable: usize,
     pub conditional: usize,
     pub unreachable: usize,
+}
+
+/// A subnet `check` proves reachable: its prefix, the host it is routed behind, and the address
+/// tested inside it.
+#[derive(Serialize)]
+pub struct CheckSubnet {
+    pub prefix: String,
+    pub owner: String,
+    pub address: String,
+}
+
+/// The internet through an exit host, for the hosts using it; `addresses`: the ones tested.
+#[derive(Serialize)]
+pub struct CheckInternet {
+    pub name: String,
+    pub exit: String,
+    pub users: Vec<String>,
+    pub addresses: Vec<String>,
 }
 
 /// An ordered pair: plainly reachable (three fields), or explained.
