@@ -13,6 +13,7 @@ const EXAMPLES: &[&str] = &[
     "site-to-site",
     "dual-stack",
     "road-warriors",
+    "exit-node",
 ];
 /// No state file: addresses as a fresh run allocates them, whatever lies beside the examples.
 const NO_STATE: &str = "/nonexistent/state.json";

@@ -6,6 +6,7 @@ use crate::check::{Report, Simulation, Verdict};
 use crate::core::graph::{Edge, Graph, Group, Tunnel};
 use crate::core::model::HostId;
 use crate::core::render::Deployment;
+use crate::core::topology::Carries;
 use std::collections::HashMap;
 use std::fmt::Write;
 
@@ -372,12 +373,43 @@ fn node_lines(deployment: &Deployment, id: HostId) -> Vec<String> {
     if host.is_device() {
         lines.push("device (not managed over SSH)".to_owned());
     }
+    if host.exit {
+        lines.push("exit: offers its uplink".to_owned());
+    }
+    if let Some(exit) = host.use_exit {
+        lines.push(format!(
+            "internet via {}",
+            deployment.inventory.hosts[exit].name
+        ));
+    }
     lines
+}
+
+/// Whether one end sends its internet traffic (a /0) through this tunnel to the other.
+fn carries_internet(deployment: &Deployment, edge: &Edge) -> bool {
+    let sends = |me: HostId, other: HostId| {
+        deployment.topology.hosts[me]
+            .peers
+            .iter()
+            .filter(|peer| peer.host == other)
+            .flat_map(|peer| &peer.allowed)
+            .any(|allowed| matches!(allowed.carries, Carries::Internet(_)))
+    };
+    sends(edge.from, edge.to) || sends(edge.to, edge.from)
 }
 
 /// What a tunnel carries, in a few words: the hosts whose traffic a relay passes through it,
 /// by name when they are few, else by what they are.
 fn edge_label(deployment: &Deployment, edge: &Edge) -> String {
+    let label = tunnel_label(deployment, edge);
+    if carries_internet(deployment, edge) {
+        format!("{label} · internet")
+    } else {
+        label
+    }
+}
+
+fn tunnel_label(deployment: &Deployment, edge: &Edge) -> String {
     let hosts = &deployment.inventory.hosts;
     let names = |ids: &[HostId]| -> Vec<String> {
         ids.iter().map(|&id| hosts[id].name.to_string()).collect()
