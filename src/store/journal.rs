@@ -269,9 +269,11 @@ mod tests {
 
     #[test]
     fn ids_of_the_same_second_are_distinct() {
+        // 32 random bits: 10,000 ids of one second share one about once in 90 runs (the birthday
+        // bound), so a few collisions are allowed; a weak or constant suffix gives thousands.
         let ids: std::collections::HashSet<String> =
             (0..10_000).map(|_| new_id(1_795_601_700)).collect();
-        assert_eq!(ids.len(), 10_000);
+        assert!(ids.len() >= 9_995, "{} distinct of 10000", ids.len());
     }
 
     #[test]
