@@ -93,10 +93,13 @@ fn own_key(
     if keys.rekeyed.iter().any(|host| host == name) {
         return Ok(());
     }
+    // A config for a host that makes its own key (`keys: on-host`) names its public key only.
     let Some(planned_key) = planned
         .private_key
         .as_ref()
-        .map(|k| k.public_key().to_base64())
+        .map(|k| k.public_key())
+        .or(planned.public_key)
+        .map(|k| k.to_base64())
     else {
         return Ok(());
     };
@@ -106,7 +109,13 @@ fn own_key(
         .as_ref()
         .map(|live| live.public_key.clone())
         .filter(|key| !key.is_empty() && key != "(none)")
-        .or_else(|| now.private_key.as_ref().map(|k| k.public_key().to_base64()));
+        .or_else(|| {
+            now.private_key
+                .as_ref()
+                .map(|k| k.public_key())
+                .or(now.public_key)
+                .map(|k| k.to_base64())
+        });
     let Some(running) = running else {
         return Ok(());
     };

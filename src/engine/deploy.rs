@@ -221,10 +221,20 @@ pub fn load(
     for name in rekey {
         let id = known_host(&deployment.inventory, name, "--rekey")?;
         crate::engine::devices::rekeyable(&hosts[id])?;
+        if deployment.inventory.key_on_host(&hosts[id]) {
+            return Err(Diagnostic::new(format!(
+                "`--rekey {name}`: with `keys: on-host` wgdeploy holds no private key of `{name}` to replace"
+            ))
+            .host(name.as_str())
+            .help(format!("remove `{name}`'s key file (`/etc/wireguard/{}.key`) on the host and its config's PrivateKey if you want it to make a new one, then apply with `--hosts` naming it and all its peers", deployment.inventory.network.interface.as_str()))
+            .into());
+        }
     }
     let new: Vec<String> = hosts
         .iter()
         .filter(|host| host.declared_key().is_none())
+        // A host that makes its own key is never given one by this run.
+        .filter(|host| !deployment.inventory.key_on_host(host))
         .map(|host| host.name.as_str())
         .filter(|name| state.private_key(name).is_none())
         .map(str::to_owned)

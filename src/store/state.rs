@@ -7,7 +7,7 @@
 use crate::core::addressing::HostAddresses;
 use crate::core::device::Exported;
 use crate::core::error::{Diagnostic, Error, Result};
-use crate::core::keys::{PresharedKey, PrivateKey};
+use crate::core::keys::{PresharedKey, PrivateKey, PublicKey};
 use crate::core::model::Inventory;
 use crate::core::topology::Topology;
 use serde::{Deserialize, Serialize};
@@ -33,6 +33,9 @@ pub struct HostSecrets {
     /// `None` for a device whose key pair was made on the device (its `public_key` is in the
     /// inventory): wgdeploy never holds that private key.
     pub private_key: Option<PrivateKey>,
+    /// The public key a managed host that makes its own key reported (`keys: on-host`): the
+    /// state then holds no private key for it.
+    pub public_key: Option<PublicKey>,
     pub addresses: Vec<IpAddr>,
     /// Its key and addresses were read from the host by `wgdeploy adopt`: apply may replace a
     /// config wgdeploy did not write there without `--replace-unmanaged`.
@@ -101,6 +104,9 @@ struct HostFile {
     /// Absent for a device that made its own key pair (see [`HostSecrets::private_key`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     private_key: Option<String>,
+    /// A host that makes its own key (`keys: on-host`): its public key, as it reported it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    public_key: Option<String>,
     #[serde(default)]
     addresses: Vec<IpAddr>,
     /// Written only when true, so state files without adopted hosts stay as they were.
@@ -181,10 +187,18 @@ impl State {
                         .ok_or_else(|| bad_key(format!("the private key of `{name}`")))?,
                 ),
             };
+            let public_key = match &host.public_key {
+                None => None,
+                Some(text) => Some(
+                    PublicKey::from_base64(text)
+                        .ok_or_else(|| bad_key(format!("the public key of `{name}`")))?,
+                ),
+            };
             state.hosts.insert(
                 name,
                 HostSecrets {
                     private_key,
+                    public_key,
                     addresses: host.addresses,
                     adopted: host.adopted,
                     managed: host
@@ -229,9 +243,9 @@ impl State {
         let mut hosts = BTreeMap::new();
         for (host, ips) in inventory.hosts.iter().zip(addresses) {
             let name = host.name.as_str();
-            // A device with its own key pair: wgdeploy holds no private key for it (and drops one
-            // it generated before the inventory named the device's own key).
-            let own_key = host.declared_key().is_none();
+            // A device with its own key pair, or a host that makes its own (`keys: on-host`):
+            // wgdeploy holds no private key for it (and drops one it held before).
+            let own_key = host.declared_key().is_none() && !inventory.key_on_host(host);
             let entry = match self.hosts.remove(name) {
                 Some(mut entry) => {
                     if entry.addresses != *ips {
@@ -242,12 +256,17 @@ impl State {
                         entry.private_key = own_key.then(PrivateKey::generate);
                         changed = true;
                     }
+                    // Only a host that makes its own key has a reported public key.
+                    if !inventory.key_on_host(host) && entry.public_key.take().is_some() {
+                        changed = true;
+                    }
                     entry
                 }
                 None => {
                     changed = true;
                     HostSecrets {
                         private_key: own_key.then(PrivateKey::generate),
+                        public_key: None,
                         addresses: ips.clone(),
                         adopted: false,
                         managed: None,
@@ -360,6 +379,65 @@ impl State {
         self.hosts.get(host)?.private_key.as_ref()
     }
 
+    /// The public key a host that makes its own key reported (`keys: on-host`).
+    pub fn public_key(&self, host: &str) -> Option<PublicKey> {
+        self.hosts.get(host)?.public_key
+    }
+
+    /// Keeps what the hosts that make their own key reported in `from` (`keys: on-host`): their
+    /// public keys, and their whole entries when this state has none (a lost state file, read
+    /// back from the hosts). Returns whether anything changed.
+    pub fn keep_reported(&mut self, from: &State, inventory: &Inventory) -> bool {
+        let mut changed = false;
+        for host in inventory
+            .hosts
+            .iter()
+            .filter(|host| inventory.key_on_host(host))
+        {
+            let name = host.name.as_str();
+            let Some(entry) = from.hosts.get(name) else {
+                continue;
+            };
+            let Some(key) = entry.public_key else {
+                continue;
+            };
+            match self.hosts.get_mut(name) {
+                Some(mine) if mine.public_key == Some(key) => {}
+                Some(mine) => {
+                    mine.public_key = Some(key);
+                    changed = true;
+                }
+                None => {
+                    self.hosts.insert(
+                        name.to_owned(),
+                        HostSecrets {
+                            private_key: None,
+                            public_key: Some(key),
+                            addresses: entry.addresses.clone(),
+                            adopted: false,
+                            managed: None,
+                            exported: None,
+                        },
+                    );
+                    changed = true;
+                }
+            }
+        }
+        changed
+    }
+
+    /// Records the public key a host that makes its own key reported. Returns whether anything
+    /// changed (an unknown host is ignored: only `reconcile` adds hosts).
+    pub fn record_public_key(&mut self, host: &str, key: PublicKey) -> bool {
+        match self.hosts.get_mut(host) {
+            Some(entry) if entry.public_key != Some(key) => {
+                entry.public_key = Some(key);
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// A device's last export, if any.
     pub fn exported(&self, host: &str) -> Option<&Exported> {
         self.hosts.get(host)?.exported.as_ref()
@@ -388,6 +466,22 @@ impl State {
             host.to_owned(),
             HostSecrets {
                 private_key: Some(private_key),
+                public_key: None,
+                addresses,
+                adopted: true,
+                managed: None,
+                exported: None,
+            },
+        );
+    }
+
+    /// [`State::adopt`] for a host that makes its own key (`keys: on-host`): its public key only.
+    pub fn adopt_public(&mut self, host: &str, public_key: PublicKey, addresses: Vec<IpAddr>) {
+        self.hosts.insert(
+            host.to_owned(),
+            HostSecrets {
+                private_key: None,
+                public_key: Some(public_key),
                 addresses,
                 adopted: true,
                 managed: None,
@@ -416,6 +510,7 @@ impl State {
                 .map(|(name, host)| {
                     let entry = HostFile {
                         private_key: host.private_key.as_ref().map(PrivateKey::expose_base64),
+                        public_key: host.public_key.map(|key| key.to_base64()),
                         addresses: host.addresses.clone(),
                         adopted: host.adopted,
                         interface: host.managed.as_ref().map(|m| m.interface.clone()),
@@ -515,6 +610,9 @@ impl crate::core::keys::KeySource for State {
     }
     fn preshared_key(&self, a: &str, b: &str) -> Option<&PresharedKey> {
         State::preshared_key(self, a, b)
+    }
+    fn public_key(&self, host: &str) -> Option<PublicKey> {
+        State::public_key(self, host)
     }
 }
 

@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# lab/onhost-e2e.sh: `keys: on-host` (issue 14), end to end over real SSH onto real WireGuard
+# behind real NAT (the standard lab of apply-e2e.sh): each host makes its own private key and only
+# its public half ever reaches the operator.
+#
+#   sudo lab/onhost-e2e.sh
+#
+# In order:
+#   1 `plan` on the fresh lab creates no key on any host and labels each one `(key HOST will make)`
+#   2 the first `apply`: every host has /etc/wireguard/wg0.key (0600), its config names that key,
+#     the live interface runs it; every pair pings
+#   3 the re-apply is a no-op (`plan --detailed-exitcode` 0, no config rewritten)
+#   4 the state lost: `plan` re-keys nothing (exit 0, nothing to do) and `apply` converges with no
+#     config rewritten; the new state holds the hosts' public keys and no private key
+#   5 no host's private key (read on the host) appears in the state file, the journal, the
+#     `render --out` files or any output captured during the run
+#
+# Environment: WGDEPLOY=/path/to/wgdeploy skips `cargo build`. Needs root.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+[[ $EUID -eq 0 ]] || { echo "run as root" >&2; exit 2; }
+
+# shellcheck source=lab/lib.sh
+source "$REPO/lab/lib.sh"
+
+WORK=$(mktemp -d /tmp/wgd-onhost.XXXXXX)
+chmod 755 "$WORK"
+wgdeploy_bin
+INV="$WORK/inventory.yaml"
+STATE="$WORK/inventory.wgdeploy-state.json"
+JOURNAL="$WORK/inventory.wgdeploy-journal.jsonl"
+OUT="$WORK/out.txt"
+CAPTURED="$WORK/captured.txt"
+HOSTS=(relay1 web1 home office)
+
+key_file() { echo "$WORK/hosts/$1/etc-wireguard/$IFACE.key"; }
+# run: wgd, and every output kept for the final search
+run() { wgd "$@"; cat "$OUT" >>"$CAPTURED"; }
+
+make_ssh_lab
+write_lab_inventory "$INV" standard
+sed -i 's/^  keepalive: 25$/  keepalive: 25\n  keys: on-host/' "$INV"
+
+log "1: plan on the fresh lab"
+run plan "$INV"
+[[ $RC == 0 ]] || fail "1: plan exited $RC"
+for host in "${HOSTS[@]}"; do
+    [[ ! -e $(key_file "$host") ]] || fail "1: plan made a key on $host"
+    grep -q "(key $host will make)" "$OUT" || fail "1: plan does not label $host's key to be made"
+done
+[[ ! -e $STATE ]] || fail "1: plan wrote the state"
+pass "1: plan makes no key and labels the keys the hosts will make"
+
+log "2: first apply"
+run apply "$INV" --yes
+[[ $RC == 0 ]] || fail "2: apply exited $RC"
+declare -A PRIV=()
+for host in "${HOSTS[@]}"; do
+    file=$(key_file "$host")
+    [[ -s $file ]] || { fail "2: $host has no key file"; continue; }
+    [[ $(stat -c %a "$file") == 600 ]] || fail "2: $host's key file is mode $(stat -c %a "$file")"
+    PRIV[$host]=$(cat "$file")
+    [[ $(conf_value "$(conf_file "$host")" PrivateKey) == "${PRIV[$host]}" ]] || fail "2: $host's config does not name its own key"
+    [[ $(in_host "$host" wg show "$IFACE" public-key) == "$(wg pubkey <<<"${PRIV[$host]}")" ]] || fail "2: $host does not run its own key"
+    [[ $(stat -c %a "$(conf_file "$host")") == 600 ]] || fail "2: $host's config is not 0600"
+done
+if all_pairs_ping 30; then pass "2: every host made its own key and runs it; all pairs ping"
+else fail "2: some pairs do not ping"; fi
+
+log "3: re-apply"
+declare -A stamp=()
+for host in "${HOSTS[@]}"; do stamp[$host]=$(conf_stamp "$host"); done
+run plan "$INV" --detailed-exitcode
+[[ $RC == 0 ]] || fail "3: plan after apply exited $RC (want 0: nothing to do)"
+run apply "$INV" --yes
+[[ $RC == 0 ]] || fail "3: re-apply exited $RC"
+for host in "${HOSTS[@]}"; do
+    [[ $(conf_stamp "$host") == "${stamp[$host]}" ]] || fail "3: re-apply rewrote $host's config"
+done
+pass "3: re-apply is a no-op"
+
+log "4: the state lost"
+mv "$STATE" "$WORK/state.saved"
+run plan "$INV" --detailed-exitcode
+[[ $RC == 0 ]] || fail "4: plan without the state exited $RC (want 0: the keys are read back)"
+grep -q "redacted, changed" "$OUT" && fail "4: plan without the state changes a key"
+run apply "$INV" --yes
+[[ $RC == 0 ]] || fail "4: apply without the state exited $RC"
+for host in "${HOSTS[@]}"; do
+    [[ $(conf_stamp "$host") == "${stamp[$host]}" ]] || fail "4: apply without the state rewrote $host's config"
+    [[ $(jq -r ".hosts.\"$host\".public_key" "$STATE") == "$(wg pubkey <<<"${PRIV[$host]}")" ]] || fail "4: the new state does not hold $host's public key"
+done
+jq -e '[.hosts[] | has("private_key")] | any' "$STATE" >/dev/null && fail "4: the state holds a private key"
+if all_pairs_ping 10; then pass "4: a lost state re-keys nothing; apply converges, all pairs ping"
+else fail "4: some pairs do not ping after the state was lost"; fi
+
+log "5: no private key on the operator's side"
+in_ops "$WGDEPLOY" render "$INV" --out "$WORK/rendered" >>"$CAPTURED" 2>&1 || fail "5: render --out failed"
+run status "$INV"
+in_ops "$WGDEPLOY" check --configs "$WORK/rendered" >>"$CAPTURED" 2>&1 || fail "5: check --configs on the rendered files failed"
+found=0
+for host in "${HOSTS[@]}"; do
+    for place in "$STATE" "$WORK/state.saved" "$JOURNAL" "$CAPTURED" "$WORK"/rendered/*; do
+        if grep -qF -- "${PRIV[$host]}" "$place"; then fail "5: $host's private key is in $place"; found=1; fi
+    done
+done
+((found)) || pass "5: no host's private key in the state, the journal, render --out or any output"
+
+if ((FAILURES > 0)); then
+    log "$FAILURES check(s) FAILED"
+    exit 1
+fi
+log "all passed"
