@@ -629,6 +629,68 @@ mod tests {
 
     const YAML: &str = "network: { addresses: [100.64.0.0/24], preshared_keys: true }\nhosts:\n  r: { endpoint: 198.51.100.1, relay: true }\n  a: {}\n  b: {}\n";
 
+    /// `keys: on-host`: managed hosts get no private key (one held from `keys: local` is dropped),
+    /// the public keys they report are kept across a save, and their configs carry the marker
+    /// and name their public key; a device still gets its key from the state.
+    #[test]
+    fn hosts_that_make_their_own_key_are_kept_by_their_public_key() {
+        let dir = tempdir();
+        let path = dir.join("s.json");
+        let local = "network: { addresses: [100.64.0.0/24] }\nhosts:\n  r: { endpoint: 198.51.100.1, relay: true }\n  a: {}\n  phone: { manage: false }\n";
+        let on_host = local.replace(
+            "addresses: [100.64.0.0/24]",
+            "addresses: [100.64.0.0/24], keys: on-host",
+        );
+        let (inventory, addresses, topology) = planned(local);
+        let mut state = State::default();
+        state.reconcile(&inventory, &addresses, &topology);
+        assert!(state.private_key("r").is_some());
+        let (inventory, addresses, topology) = planned(&on_host);
+        assert!(state.reconcile(&inventory, &addresses, &topology));
+        assert!(state.private_key("r").is_none() && state.private_key("a").is_none());
+        let phone = state
+            .private_key("phone")
+            .expect("a device keeps its key")
+            .clone();
+        let (r, a) = (PrivateKey::generate(), PrivateKey::generate());
+        assert!(state.record_public_key("r", r.public_key()));
+        assert!(!state.record_public_key("r", r.public_key()));
+        state.record_public_key("a", a.public_key());
+        state.save(&path).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains(&r.public_key().to_base64()));
+        assert!(!text.contains(&r.expose_base64()) && !text.contains(&a.expose_base64()));
+        let again = State::load(&path).unwrap();
+        assert_eq!(again.public_key("a"), Some(a.public_key()));
+
+        let deployment = crate::core::render::Deployment {
+            inventory,
+            addresses,
+            topology,
+        };
+        let renderer = crate::core::render::Renderer::new(None).unwrap();
+        let configs = renderer.render_all(&deployment, &again).unwrap();
+        let marker = format!("PrivateKey = {}\n", crate::core::keys::ON_HOST_KEY_MARKER);
+        for (config, key) in configs.iter().zip([&r, &a]) {
+            assert!(config.contains(&marker), "{config}");
+            let parsed = crate::core::wgconf::parse(Path::new("x"), config).unwrap();
+            assert_eq!(parsed.public_key, Some(key.public_key()));
+            assert!(config.contains("/etc/wireguard/wg0.key"), "{config}");
+        }
+        assert!(configs[1].contains(&format!("PublicKey = {}\n", r.public_key())));
+        assert!(configs[2].contains(&phone.expose_base64()));
+        // The device is homed on r: it lists r by the key r reported.
+        assert!(configs[2].contains(&format!("PublicKey = {}\n", r.public_key())));
+        // A lost state is written again from what the hosts reported.
+        let mut lost = State::default();
+        assert!(lost.keep_reported(&again, &deployment.inventory));
+        assert_eq!(lost.public_key("r"), Some(r.public_key()));
+        assert!(
+            lost.private_key("phone").is_none(),
+            "only hosts that make their own key"
+        );
+    }
+
     #[test]
     fn round_trips_with_0600_and_is_stable() {
         let dir = tempdir();
