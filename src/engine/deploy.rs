@@ -221,14 +221,6 @@ pub fn load(
     for name in rekey {
         let id = known_host(&deployment.inventory, name, "--rekey")?;
         crate::engine::devices::rekeyable(&hosts[id])?;
-        if deployment.inventory.key_on_host(&hosts[id]) {
-            return Err(Diagnostic::new(format!(
-                "`--rekey {name}`: with `keys: on-host` wgdeploy holds no private key of `{name}` to replace"
-            ))
-            .host(name.as_str())
-            .help(format!("remove `{name}`'s key file (`/etc/wireguard/{}.key`) on the host and its config's PrivateKey if you want it to make a new one, then apply with `--hosts` naming it and all its peers", deployment.inventory.network.interface.as_str()))
-            .into());
-        }
     }
     let new: Vec<String> = hosts
         .iter()
@@ -246,8 +238,16 @@ pub fn load(
         &deployment.topology,
     );
     for name in rekey {
-        state.rekey(name);
-        state_changed = true;
+        // A host that makes its own key (`keys: on-host`) is not given one: `--rekey` lets its
+        // peers take the key it runs now (a host rebuilt with a new key).
+        let on_host = deployment
+            .inventory
+            .host_id(name)
+            .is_some_and(|id| deployment.inventory.key_on_host(&hosts[id]));
+        if !on_host {
+            state.rekey(name);
+            state_changed = true;
+        }
     }
     let labels = new
         .iter()
