@@ -12,8 +12,12 @@
 #   3 the re-apply is a no-op (`plan --detailed-exitcode` 0, no config rewritten)
 #   4 the state lost: `plan` re-keys nothing (exit 0, nothing to do) and `apply` converges with no
 #     config rewritten; the new state holds the hosts' public keys and no private key
-#   5 no host's private key (read on the host) appears in the state file, the journal, the
-#     `render --out` files or any output captured during the run
+#   5 the state lost again: `adopt` records the hosts' public keys and no private key; the plan after
+#     it has nothing to do
+#   6 web1 rebuilt (key file, config and interface gone): apply makes it a new key and stops its
+#     peers (they list the old one); `apply --rekey web1` gives them the new one; all pairs ping
+#   7 no host's private key (read on the host, the old and the new of web1) appears in the state
+#     files, the journal, the `render --out` files or any output captured during the run
 #
 # Environment: WGDEPLOY=/path/to/wgdeploy skips `cargo build`. Needs root.
 set -euo pipefail
@@ -95,17 +99,48 @@ jq -e '[.hosts[] | has("private_key")] | any' "$STATE" >/dev/null && fail "4: th
 if all_pairs_ping 10; then pass "4: a lost state re-keys nothing; apply converges, all pairs ping"
 else fail "4: some pairs do not ping after the state was lost"; fi
 
-log "5: no private key on the operator's side"
-in_ops "$WGDEPLOY" render "$INV" --out "$WORK/rendered" >>"$CAPTURED" 2>&1 || fail "5: render --out failed"
-run status "$INV"
-in_ops "$WGDEPLOY" check --configs "$WORK/rendered" >>"$CAPTURED" 2>&1 || fail "5: check --configs on the rendered files failed"
-found=0
+log "5: adopt after a lost state"
+mv "$STATE" "$WORK/state.before-adopt"
+run adopt "$INV"
+[[ $RC == 0 ]] || fail "5: adopt exited $RC"
 for host in "${HOSTS[@]}"; do
-    for place in "$STATE" "$WORK/state.saved" "$JOURNAL" "$CAPTURED" "$WORK"/rendered/*; do
-        if grep -qF -- "${PRIV[$host]}" "$place"; then fail "5: $host's private key is in $place"; found=1; fi
+    [[ $(jq -r ".hosts.\"$host\".public_key" "$STATE") == "$(wg pubkey <<<"${PRIV[$host]}")" ]] || fail "5: adopt did not record $host's public key"
+done
+jq -e '[.hosts[] | has("private_key")] | any' "$STATE" >/dev/null && fail "5: adopt wrote a private key into the state"
+run plan "$INV" --detailed-exitcode
+[[ $RC == 0 ]] || fail "5: plan after adopt exited $RC (want 0)"
+pass "5: adopt records the public keys only; the plan after it has nothing to do"
+
+log "6: web1 rebuilt: a new key, accepted with --rekey"
+rm -f "$(key_file web1)" "$(conf_file web1)"
+in_host web1 ip link del "$IFACE" 2>/dev/null || true
+run apply "$INV" --yes
+[[ $RC == 1 ]] || fail "6: apply with web1's new key exited $RC (want 1: its peers are stopped)"
+new_web1=$(cat "$(key_file web1)")
+[[ $new_web1 != "${PRIV[web1]}" ]] || fail "6: web1 kept its old key"
+for host in relay1 home office; do
+    grep -q "! $host: error: \`$host\` lists \`web1\`.*was \`web1\` rebuilt?" "$OUT" || fail "6: $host (which lists web1) not stopped as a rebuilt web1"
+done
+run apply "$INV" --yes --rekey web1
+[[ $RC == 0 ]] || fail "6: apply --rekey web1 exited $RC"
+PRIV[web1-rebuilt]=$new_web1
+for host in relay1 home office; do
+    grep -q "PublicKey = $(wg pubkey <<<"$new_web1")" "$(conf_file "$host")" || fail "6: $host does not list web1's new key"
+done
+if all_pairs_ping 30; then pass "6: a rebuilt host's new key stops its peers until --rekey; then all pairs ping"
+else fail "6: some pairs do not ping after --rekey web1"; fi
+
+log "7: no private key on the operator's side"
+in_ops "$WGDEPLOY" render "$INV" --out "$WORK/rendered" >>"$CAPTURED" 2>&1 || fail "7: render --out failed"
+run status "$INV"
+in_ops "$WGDEPLOY" check --configs "$WORK/rendered" >>"$CAPTURED" 2>&1 || fail "7: check --configs on the rendered files failed"
+found=0
+for host in "${!PRIV[@]}"; do
+    for place in "$STATE" "$WORK/state.saved" "$WORK/state.before-adopt" "$JOURNAL" "$CAPTURED" "$WORK"/rendered/*; do
+        if grep -qF -- "${PRIV[$host]}" "$place"; then fail "7: $host's private key is in $place"; found=1; fi
     done
 done
-((found)) || pass "5: no host's private key in the state, the journal, render --out or any output"
+((found)) || pass "7: no host's private key in the state, the journal, render --out or any output"
 
 if ((FAILURES > 0)); then
     log "$FAILURES check(s) FAILED"

@@ -20,6 +20,8 @@ pub struct KeyContext {
     pub rekeyed: Vec<String>,
     /// Hosts the state file had no key for: this run generated one.
     pub new: Vec<String>,
+    /// Hosts that make their own key (`keys: on-host`): their key is the one they report.
+    pub on_host: Vec<String>,
     /// Public keys this run generated (base64) → how plans show them, e.g. `(new key of cafe)`.
     pub labels: Vec<(String, String)>,
     /// The inventory, for the commands the fixes name.
@@ -168,6 +170,18 @@ fn peer_keys(
         };
         if listed.public_key == peer.public_key {
             continue;
+        }
+        if keys.on_host.contains(peer_name) {
+            return Err(KeyProblem {
+                message: format!(
+                    "`{name}` lists `{peer_name}` with public key {}, but `{peer_name}` now runs another key ({}), made on the host: was `{peer_name}` rebuilt?",
+                    crate::core::keys::short_key(&listed.public_key.to_base64()),
+                    shown(&peer.public_key.to_base64(), keys)
+                ),
+                help: format!(
+                    "`--rekey {peer_name}` gives its peers the key it runs now (run with all of them); if `{peer_name}` should still have its old key, put its key file back on it"
+                ),
+            });
         }
         let why = if keys.new.contains(peer_name) {
             format!("the state file has no key for `{peer_name}`")
@@ -365,6 +379,28 @@ mod tests {
             "{}",
             problem.message
         );
+    }
+
+    #[test]
+    fn a_peer_that_made_a_new_key_itself_is_named_as_rebuilt() {
+        let (a, b_old, b_new) = (
+            PrivateKey::generate(),
+            PrivateKey::generate(),
+            PrivateKey::generate(),
+        );
+        let now = config(&a, &[("b", &b_old)], true);
+        let planned = config(&a, &[("b", &b_new)], true);
+        let keys = KeyContext {
+            on_host: vec!["b".into()],
+            ..checking()
+        };
+        let problem = judge("a", &planned, &facts(&now, Some(&a)), &keys).unwrap_err();
+        assert!(
+            problem.message.contains("was `b` rebuilt?"),
+            "{}",
+            problem.message
+        );
+        assert!(problem.help.contains("--rekey b"));
     }
 
     #[test]

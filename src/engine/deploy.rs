@@ -257,10 +257,16 @@ pub fn load(
             Some((key, format!("(new key of {name})")))
         })
         .collect();
+    let on_host = hosts
+        .iter()
+        .filter(|host| deployment.inventory.key_on_host(host))
+        .map(|host| host.name.as_str().to_owned())
+        .collect();
     let keys = KeyContext {
         check: true,
         rekeyed: rekey.to_vec(),
         new,
+        on_host,
         labels,
         inventory: inventory.to_owned(),
     };
