@@ -6,7 +6,8 @@
 #   sudo lab/onhost-e2e.sh
 #
 # In order:
-#   1 `plan` on the fresh lab creates no key on any host and labels each one `(key HOST will make)`
+#   1 `check` works before any key exists; `render --out` is refused until the hosts made theirs;
+#     `plan` on the fresh lab creates no key on any host and labels each one `(key HOST will make)`
 #   2 the first `apply`: every host has /etc/wireguard/wg0.key (0600), its config names that key,
 #     the live interface runs it; every pair pings
 #   3 the re-apply is a no-op (`plan --detailed-exitcode` 0, no config rewritten)
@@ -47,6 +48,10 @@ write_lab_inventory "$INV" standard
 sed -i 's/^  keepalive: 25$/  keepalive: 25\n  keys: on-host/' "$INV"
 
 log "1: plan on the fresh lab"
+in_ops "$WGDEPLOY" check "$INV" >"$WORK/check.txt" 2>&1 || fail "1: check of the inventory before any key exists failed"
+set +e; in_ops "$WGDEPLOY" render "$INV" --out "$WORK/too-early" >"$WORK/render.txt" 2>&1; rc=$?; set -e
+[[ $rc == 1 ]] && grep -q "run \`wgdeploy apply\` first" "$WORK/render.txt" || fail "1: render --out before the hosts made their keys was not refused"
+[[ ! -e $WORK/too-early ]] || fail "1: render --out wrote configs naming stand-in keys"
 run plan "$INV"
 [[ $RC == 0 ]] || fail "1: plan exited $RC"
 for host in "${HOSTS[@]}"; do

@@ -177,6 +177,28 @@ pub fn jobs(
         .collect())
 }
 
+/// Refuses to write configs (`render --out`, `export`) while a host that makes its own key has not
+/// reported it: its peers' configs would name a stand-in.
+pub fn refuse_stand_ins(loaded: &Loaded) -> Result<()> {
+    let missing: Vec<&str> = loaded
+        .deployment
+        .inventory
+        .hosts
+        .iter()
+        .map(|host| host.name.as_str())
+        .filter(|name| loaded.state.is_stand_in(name))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(Diagnostic::new(format!(
+        "the state holds no public key of {}: with `keys: on-host` each host makes its own key, and configs that list it need its public key",
+        missing.iter().map(|name| format!("`{name}`")).collect::<Vec<_>>().join(", ")
+    ))
+    .help("run `wgdeploy apply` first: the hosts make their keys and the state learns their public keys")
+    .into())
+}
+
 /// Refuses a host name the inventory does not have, naming the option that gave it.
 fn known_host(inventory: &Inventory, name: &str, option: &str) -> Result<HostId> {
     inventory
@@ -249,7 +271,7 @@ pub fn load(
             state_changed = true;
         }
     }
-    let labels = new
+    let mut labels: Vec<(String, String)> = new
         .iter()
         .chain(rekey)
         .filter_map(|name| {
@@ -257,6 +279,17 @@ pub fn load(
             Some((key, format!("(new key of {name})")))
         })
         .collect();
+    // `keys: on-host`: a host whose public key the state does not hold yet is planned with a
+    // stand-in (never saved) until the host reports its own (`engine::host_keys`).
+    for host in hosts
+        .iter()
+        .filter(|host| deployment.inventory.key_on_host(host))
+    {
+        let name = host.name.as_str();
+        if let Some(key) = state.stand_in_public_key(name) {
+            labels.push((key.to_base64(), format!("(key {name} will make)")));
+        }
+    }
     let on_host = hosts
         .iter()
         .filter(|host| deployment.inventory.key_on_host(host))

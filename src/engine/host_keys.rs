@@ -5,8 +5,9 @@
 //!
 //! The host is the truth about its key; the state keeps the public halves it reported, so a host
 //! that cannot be reached is rendered with the key it last reported. A lost state loses nothing:
-//! the next run reads the keys back. A host with no key yet (a plan before the first apply) is
-//! planned with a stand-in key that plans show as `(key HOST will make)`.
+//! the next run reads the keys back. A host with no key yet (a plan before the first apply) keeps
+//! the stand-in `deploy::load` gave it, which plans show as `(key HOST will make)` and which is
+//! never saved; an apply refuses to render peers with a stand-in.
 
 use crate::core::error::{Diagnostic, Result};
 use crate::core::facts::SecretText;
@@ -34,15 +35,14 @@ pub fn settle(
     let inventory = &loaded.deployment.inventory;
     let selected =
         |name: &str| connection.hosts.is_empty() || connection.hosts.iter().any(|s| s == name);
-    // Every selected host, and any other whose key the state does not know (its peers need it).
-    // A host left out of `--hosts` is never changed: its key is only read.
+    // Every selected host, and any other whose key the state does not hold (`deploy::load` gave
+    // it a stand-in; its peers need the real one). A host left out of `--hosts` is never changed:
+    // its key is only read.
     let jobs: Vec<(Job, bool)> = inventory
         .hosts
         .iter()
         .filter(|host| inventory.key_on_host(host))
-        .filter(|host| {
-            selected(host.name.as_str()) || loaded.state.public_key(host.name.as_str()).is_none()
-        })
+        .filter(|host| selected(host.name.as_str()) || loaded.state.is_stand_in(host.name.as_str()))
         .map(|host| {
             let job = Job {
                 name: host.name.as_str().to_owned(),
@@ -67,6 +67,7 @@ pub fn settle(
     let answers = runtime.block_on(read(connector, jobs, connection.limits, reporter));
     let mut unknown = Vec::new();
     for (name, answer) in answers {
+        let known = !loaded.state.is_stand_in(&name);
         match answer {
             Ok(Some(key)) => loaded.state_changed |= loaded.state.record_public_key(&name, key),
             // An apply that leaves such a host out (`--hosts`) must not give its peers a
@@ -74,13 +75,12 @@ pub fn settle(
             Ok(None) if create => unknown.push(format!(
                 "`{name}` has no key yet and `--hosts` leaves it out, so it makes none in this run"
             )),
-            Ok(None) => stand_in(loaded, &name, format!("(key {name} will make)")),
-            Err(error) if loaded.state.public_key(&name).is_some() => {
-                // Rendered with the key it last reported; if it is selected, its survey fails too.
-                let _ = error;
-            }
+            // A plan: the stand-in, labelled `(key NAME will make)`, is what it shows.
+            Ok(None) => {}
+            // Rendered with the key it last reported; if it is selected, its survey fails too.
+            Err(_) if known => {}
             Err(error) if create => unknown.push(format!("`{name}`: {}", error.message)),
-            Err(_) => stand_in(loaded, &name, format!("(key of {name}, unreachable)")),
+            Err(_) => relabel(loaded, &name, format!("(key of {name}, unreachable)")),
         }
     }
     if !unknown.is_empty() {
@@ -94,11 +94,13 @@ pub fn settle(
     Ok(())
 }
 
-/// A key that stands for one the host does not have yet (plans only: never saved, never sent).
-fn stand_in(loaded: &mut Loaded, name: &str, label: String) {
-    let key = crate::core::keys::PrivateKey::generate().public_key();
-    loaded.state.record_public_key(name, key);
-    loaded.keys.labels.push((key.to_base64(), label));
+/// Names a stand-in key differently in plans.
+fn relabel(loaded: &mut Loaded, name: &str, label: String) {
+    let Some(key) = loaded.state.public_key(name).map(|key| key.to_base64()) else {
+        return;
+    };
+    loaded.keys.labels.retain(|(labelled, _)| *labelled != key);
+    loaded.keys.labels.push((key, label));
 }
 
 async fn read<C: Connector>(

@@ -36,6 +36,9 @@ pub struct HostSecrets {
     /// The public key a managed host that makes its own key reported (`keys: on-host`): the
     /// state then holds no private key for it.
     pub public_key: Option<PublicKey>,
+    /// `public_key` stands in for a key the host has not made or reported yet (plans and checks
+    /// only): never saved.
+    pub stand_in: bool,
     pub addresses: Vec<IpAddr>,
     /// Its key and addresses were read from the host by `wgdeploy adopt`: apply may replace a
     /// config wgdeploy did not write there without `--replace-unmanaged`.
@@ -199,6 +202,7 @@ impl State {
                 HostSecrets {
                     private_key,
                     public_key,
+                    stand_in: false,
                     addresses: host.addresses,
                     adopted: host.adopted,
                     managed: host
@@ -267,6 +271,7 @@ impl State {
                     HostSecrets {
                         private_key: own_key.then(PrivateKey::generate),
                         public_key: None,
+                        stand_in: false,
                         addresses: ips.clone(),
                         adopted: false,
                         managed: None,
@@ -398,7 +403,7 @@ impl State {
             let Some(entry) = from.hosts.get(name) else {
                 continue;
             };
-            let Some(key) = entry.public_key else {
+            let Some(key) = entry.public_key.filter(|_| !entry.stand_in) else {
                 continue;
             };
             match self.hosts.get_mut(name) {
@@ -413,6 +418,7 @@ impl State {
                         HostSecrets {
                             private_key: None,
                             public_key: Some(key),
+                            stand_in: false,
                             addresses: entry.addresses.clone(),
                             adopted: false,
                             managed: None,
@@ -430,12 +436,31 @@ impl State {
     /// changed (an unknown host is ignored: only `reconcile` adds hosts).
     pub fn record_public_key(&mut self, host: &str, key: PublicKey) -> bool {
         match self.hosts.get_mut(host) {
-            Some(entry) if entry.public_key != Some(key) => {
+            Some(entry) if entry.public_key != Some(key) || entry.stand_in => {
                 entry.public_key = Some(key);
+                entry.stand_in = false;
                 true
             }
             _ => false,
         }
+    }
+
+    /// Gives a host that has reported no key a stand-in public key for this run only (it is never
+    /// saved). Returns the stand-in, or `None` when the host has a key or is unknown.
+    pub fn stand_in_public_key(&mut self, host: &str) -> Option<PublicKey> {
+        let entry = self.hosts.get_mut(host)?;
+        if entry.public_key.is_some() {
+            return None;
+        }
+        let key = PrivateKey::generate().public_key();
+        entry.public_key = Some(key);
+        entry.stand_in = true;
+        Some(key)
+    }
+
+    /// Whether `host`'s public key is a stand-in (see [`State::stand_in_public_key`]).
+    pub fn is_stand_in(&self, host: &str) -> bool {
+        self.hosts.get(host).is_some_and(|entry| entry.stand_in)
     }
 
     /// A device's last export, if any.
@@ -467,6 +492,7 @@ impl State {
             HostSecrets {
                 private_key: Some(private_key),
                 public_key: None,
+                stand_in: false,
                 addresses,
                 adopted: true,
                 managed: None,
@@ -482,6 +508,7 @@ impl State {
             HostSecrets {
                 private_key: None,
                 public_key: Some(public_key),
+                stand_in: false,
                 addresses,
                 adopted: true,
                 managed: None,
@@ -510,7 +537,10 @@ impl State {
                 .map(|(name, host)| {
                     let entry = HostFile {
                         private_key: host.private_key.as_ref().map(PrivateKey::expose_base64),
-                        public_key: host.public_key.map(|key| key.to_base64()),
+                        public_key: host
+                            .public_key
+                            .filter(|_| !host.stand_in)
+                            .map(|key| key.to_base64()),
                         addresses: host.addresses.clone(),
                         adopted: host.adopted,
                         interface: host.managed.as_ref().map(|m| m.interface.clone()),
@@ -681,6 +711,23 @@ mod tests {
         assert!(configs[2].contains(&phone.expose_base64()));
         // The device is homed on r: it lists r by the key r reported.
         assert!(configs[2].contains(&format!("PublicKey = {}\n", r.public_key())));
+        // A stand-in (a host that has reported no key yet) is never saved nor kept as reported.
+        let mut planned_only = State::default();
+        planned_only.reconcile(
+            &deployment.inventory,
+            &deployment.addresses,
+            &deployment.topology,
+        );
+        let stand_in = planned_only.stand_in_public_key("r").unwrap();
+        assert!(planned_only.is_stand_in("r") && planned_only.stand_in_public_key("r").is_none());
+        planned_only.save(&path).unwrap();
+        assert!(
+            !std::fs::read_to_string(&path)
+                .unwrap()
+                .contains(&stand_in.to_base64())
+        );
+        assert!(!State::default().keep_reported(&planned_only, &deployment.inventory));
+        assert!(planned_only.record_public_key("r", stand_in) && !planned_only.is_stand_in("r"));
         // A lost state is written again from what the hosts reported.
         let mut lost = State::default();
         assert!(lost.keep_reported(&again, &deployment.inventory));
