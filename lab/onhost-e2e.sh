@@ -11,6 +11,8 @@
 #   2 the first `apply`: every host has /etc/wireguard/wg0.key (0600), its config names that key,
 #     the live interface runs it; every pair pings
 #   3 the re-apply is a no-op (`plan --detailed-exitcode` 0, no config rewritten)
+#   3b a keepalive change applied, then `rollback`: every config is back byte for byte (the
+#     generations travel with the marker, the host merges its key in again); all pairs ping
 #   4 the state lost: `plan` re-keys nothing (exit 0, nothing to do) and `apply` converges with no
 #     config rewritten; the new state holds the hosts' public keys and no private key
 #   5 the state lost again: `adopt` records the hosts' public keys and no private key; the plan after
@@ -90,6 +92,23 @@ for host in "${HOSTS[@]}"; do
     [[ $(conf_stamp "$host") == "${stamp[$host]}" ]] || fail "3: re-apply rewrote $host's config"
 done
 pass "3: re-apply is a no-op"
+
+log "3b: a change, then rollback"
+mkdir -p "$WORK/before"
+for host in "${HOSTS[@]}"; do cp "$(conf_file "$host")" "$WORK/before/$host.conf"; done
+sed -i 's/^  keepalive: 25$/  keepalive: 20/' "$INV"
+run apply "$INV" --yes
+[[ $RC == 0 ]] || fail "3b: apply of a keepalive change exited $RC"
+cmp -s "$(conf_file home)" "$WORK/before/home.conf" && fail "3b: the keepalive change did not reach home"
+run rollback "$INV" --yes
+[[ $RC == 0 ]] || fail "3b: rollback exited $RC"
+for host in "${HOSTS[@]}"; do
+    cmp -s "$(conf_file "$host")" "$WORK/before/$host.conf" || fail "3b: $host's config is not the one before the change after rollback"
+done
+sed -i 's/^  keepalive: 20$/  keepalive: 25/' "$INV"
+for host in "${HOSTS[@]}"; do stamp[$host]=$(conf_stamp "$host"); done
+if all_pairs_ping 30; then pass "3b: rollback puts back each config byte for byte (the host's key merged in again); all pairs ping"
+else fail "3b: some pairs do not ping after the rollback"; fi
 
 log "4: the state lost"
 mv "$STATE" "$WORK/state.saved"
