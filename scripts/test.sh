@@ -12,7 +12,7 @@
 #      the lab (lab/apply-e2e.sh), then generations, rollback, --atomic, lock-out protection and
 #      status --ping (lab/rollback-e2e.sh), then routed subnets added and removed, a NAT-ed host's
 #      port across a syncconf, a lost state file, per-host settings (MTU, hooks, DNS without
-#      resolvconf) and no ping lost across repeated peers-only applies (lab/lifecycle-e2e.sh), then adopting hand-written configs (lab/adopt-e2e.sh)
+#      resolvconf) and no ping lost across repeated peers-only applies (lab/lifecycle-e2e.sh), then adopting hand-written configs (lab/adopt-e2e.sh), keys made on the hosts and never on the operator's side (lab/onhost-e2e.sh)
 #      and decommissioning removed hosts (lab/remove-e2e.sh), then devices wgdeploy never logs
 #      into, their exported configs installed by hand (lab/devices-e2e.sh), then exit nodes: NAT-ed
 #      hosts' internet traffic leaving through web1 and relay1, no stacked rules, a syncconf keeping
@@ -80,7 +80,7 @@ else
   echo "skipped: shellcheck is not installed (run as root to install it)"
 fi
 
-echo "==> lab: demo, nat-relay, check-agreement, ssh-smoke, apply-e2e, rollback-e2e, lifecycle-e2e, adopt-e2e, remove-e2e, devices-e2e, exit-e2e, dual-stack and systemd-e2e on real WireGuard behind NAT"
+echo "==> lab: demo, nat-relay, check-agreement, ssh-smoke, apply-e2e, rollback-e2e, lifecycle-e2e, adopt-e2e, onhost-e2e, remove-e2e, devices-e2e, exit-e2e, dual-stack and systemd-e2e on real WireGuard behind NAT"
 if $is_root; then
   cargo build --quiet
   run_demo_as_a_new_user
@@ -92,6 +92,7 @@ if $is_root; then
   bash lab/rollback-e2e.sh
   bash lab/lifecycle-e2e.sh
   bash lab/adopt-e2e.sh
+  bash lab/onhost-e2e.sh
   bash lab/remove-e2e.sh
   bash lab/devices-e2e.sh
   bash lab/exit-e2e.sh

@@ -566,6 +566,20 @@ const CASES: &[Case] = &[
         "`allowed_ips` prefix `0.0.0.0/0` of `laptop` is already sent to its exit `web1` (`use_exit`)",
         "remove it from `allowed_ips`, or remove `use_exit`",
     ),
+    case(
+        "keys-unknown",
+        "3:9",
+        None,
+        "`network.keys` is `remote`, which is not a place keys are made",
+        "write `keys: local` (wgdeploy makes every key and keeps it in the state file) or `keys: on-host`",
+    ),
+    case(
+        "keys-on-host-with-preshared",
+        "4:19",
+        None,
+        "`preshared_keys: true` cannot go with `keys: on-host`",
+        "remove `preshared_keys: true`, or use `keys: local` to keep preshared keys",
+    ),
 ];
 
 #[test]

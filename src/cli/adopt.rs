@@ -47,7 +47,7 @@ pub fn adopt(args: &AdoptArgs, out: &mut dyn Write) -> Result<u8> {
         }
     }
     let mut adoption = decide(inventory, &deployment.topology, &state, &reads);
-    record(&adoption, &mut state);
+    record(&adoption, inventory, &mut state);
     // Prove it: plan again from the new state; an address the allocator does not give back is lost.
     let replanned =
         crate::core::pipeline::plan_loaded(inventory.clone(), &state.remembered_addresses())?;

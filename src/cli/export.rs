@@ -21,6 +21,7 @@ pub fn export(args: &ExportArgs, out: &mut dyn Write) -> Result<()> {
         args.templates.as_deref(),
         &[],
     )?;
+    crate::engine::deploy::refuse_stand_ins(&loaded)?;
     let inventory = &loaded.deployment.inventory;
     let id = device_id(inventory, &args.host)?;
     let host = &inventory.hosts[id];

@@ -28,6 +28,8 @@ pub struct Selected<'a> {
     pub hosts: &'a [String],
     pub templates: Option<&'a Path>,
     pub rekey: &'a [String],
+    /// `keys: on-host`: hosts without a key make theirs (apply only).
+    pub create_keys: bool,
 }
 
 /// Loads, plans and surveys (see [`crate::engine::fleet::survey`]), drawing progress as `phase`.
@@ -46,6 +48,7 @@ pub fn survey(
         templates: selected.templates,
         connection: connect.connection(selected.hosts),
         rekey: selected.rekey,
+        create_keys: selected.create_keys,
     };
     let fleet = crate::engine::fleet::survey(options, goal, progress.clone());
     progress.clear();
@@ -59,6 +62,8 @@ pub fn plan(args: &PlanArgs, out: &mut dyn Write) -> Result<u8> {
         hosts: &args.hosts,
         templates: args.templates.as_deref(),
         rekey: &args.keys.rekey,
+        // A plan never makes a key: a host without one is planned with a stand-in.
+        create_keys: false,
     };
     let mut fleet = survey(&args.common, &args.connect, selected, "plan", Goal::Planned)?;
     crate::engine::adopt::guard(&mut fleet.hosts, &fleet.state, false, false);
@@ -96,6 +101,7 @@ pub fn apply(args: &ApplyArgs, out: &mut dyn Write) -> Result<u8> {
         hosts: &args.hosts,
         templates: args.templates.as_deref(),
         rekey: &args.keys.rekey,
+        create_keys: true,
     };
     let mut fleet = survey(
         &args.common,
@@ -122,7 +128,13 @@ pub fn apply(args: &ApplyArgs, out: &mut dyn Write) -> Result<u8> {
         // in memory were pushed nowhere, so they are not saved.
         let state_path = args.common.state_path();
         let mut on_disk = crate::store::state::State::load(&state_path)?;
+        // The public keys hosts that make their own key reported are facts too (`keys: on-host`):
+        // a lost state file is written again from them.
+        let reported = on_disk.keep_reported(&fleet.state, &fleet.deployment.inventory);
         crate::engine::removal::settle(&mut on_disk, reached, &[], &state_path)?;
+        if reported {
+            crate::cli::out::save_state(&on_disk, &state_path)?;
+        }
         write_out(out, output::nothing_to_do(counts.failed))?;
         return if counts.failed > 0 {
             Err(failed_hosts(&output::rows(&fleet.hosts)))

@@ -16,6 +16,7 @@ pub fn render(args: &RenderArgs, out: &mut dyn Write) -> Result<()> {
         args.templates.as_deref(),
         &[],
     )?;
+    crate::engine::deploy::refuse_stand_ins(&loaded)?;
     if loaded.state_changed {
         save_state(&loaded.state, &state_path)?;
     }

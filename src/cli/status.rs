@@ -36,6 +36,7 @@ pub fn status(args: &StatusArgs, out: &mut dyn Write) -> Result<u8> {
         hosts: &args.hosts,
         templates: args.templates.as_deref(),
         rekey: &[],
+        create_keys: false,
     };
     let fleet = crate::cli::live::survey(
         &args.common,

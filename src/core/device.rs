@@ -1,23 +1,31 @@
 //! Devices wgdeploy does not log into (`manage: false`): their keys, and what changed in their
 //! config since it was last exported. Pure: the state's record in, a comparison out.
 
-use crate::core::keys::{KeySource, PRIVATE_KEY_PLACEHOLDER, PublicKey};
+use crate::core::keys::{KeySource, ON_HOST_KEY_MARKER, PRIVATE_KEY_PLACEHOLDER, PublicKey};
 use crate::core::model::Host;
 
 /// A host's public key: the one the inventory declares for a device that made its own key pair,
-/// else the one of the private key wgdeploy keeps for it.
+/// else the one of the private key wgdeploy keeps for it, else the one a host that made its own
+/// key reported (`keys: on-host`).
 pub fn public_key(host: &Host, keys: &dyn KeySource) -> Option<PublicKey> {
     match host.declared_key() {
         Some(key) => Some(*key),
-        None => Some(keys.private_key(host.name.as_str())?.public_key()),
+        None => keys
+            .private_key(host.name.as_str())
+            .map(|key| key.public_key())
+            .or_else(|| keys.public_key(host.name.as_str())),
     }
 }
 
-/// What a config's `PrivateKey =` line carries: the key wgdeploy holds, or the placeholder for a
-/// device whose private key never left it.
-pub fn private_key_text(host: &Host, keys: &dyn KeySource) -> String {
+/// What a config's `PrivateKey =` line carries: the key wgdeploy holds, the placeholder for a
+/// device whose private key never left it, or the marker a host with its own key fills in
+/// (`on_host`).
+pub fn private_key_text(host: &Host, keys: &dyn KeySource, on_host: bool) -> String {
     if host.declared_key().is_some() {
         return PRIVATE_KEY_PLACEHOLDER.to_owned();
+    }
+    if on_host {
+        return ON_HOST_KEY_MARKER.to_owned();
     }
     keys.private_key(host.name.as_str())
         .map(|key| key.expose_base64())
@@ -171,7 +179,10 @@ mod tests {
             public_key(phone, &NoKeys).unwrap().to_base64(),
             "HIgo9xNzJMWLKASShiTqIybxZ0U3wGLiUeJ1PKf8ykw="
         );
-        assert_eq!(private_key_text(phone, &NoKeys), PRIVATE_KEY_PLACEHOLDER);
+        assert_eq!(
+            private_key_text(phone, &NoKeys, false),
+            PRIVATE_KEY_PLACEHOLDER
+        );
         assert!(public_key(tablet, &NoKeys).is_none());
     }
 }

@@ -194,8 +194,13 @@ impl LiveInterface {
     /// own key and port, the routes of the AllowedIPs); empty when it runs exactly that config.
     pub fn drift_from(&self, config: &crate::core::wgconf::WgConfig) -> Vec<String> {
         let mut drift = Vec::new();
-        if let Some(key) = &config.private_key
-            && key.public_key().to_base64() != self.public_key
+        // With `keys: on-host` the config names the host's public key only: the halves compared.
+        if let Some(key) = config
+            .private_key
+            .as_ref()
+            .map(|key| key.public_key())
+            .or(config.public_key)
+            && key.to_base64() != self.public_key
         {
             drift.push("the interface runs another private key".to_owned());
         }

@@ -15,6 +15,13 @@ const REDACTED: &str = "(redacted)";
 /// apps refuse to import it, instead of running a tunnel with a wrong key.
 pub const PRIVATE_KEY_PLACEHOLDER: &str = "<paste the device's private key here>";
 
+/// What a config wgdeploy sends to a host with `keys: on-host` says in place of its private key:
+/// the host's apply step puts its own key (from `/etc/wireguard/IFACE.key`) on this line as it
+/// writes the file, and the survey puts the marker back when it reads the file, so the key never
+/// crosses the connection. `remote/scripts/lib.sh` writes the same text (a test holds them
+/// together); like the device placeholder it is no key, so a file that kept it fails loudly.
+pub const ON_HOST_KEY_MARKER: &str = "<kept on the host>";
+
 /// A public key as messages and reports show it: its first 8 characters and `…`.
 pub fn short_key(key: &str) -> String {
     let head: String = key.chars().take(8).collect();
@@ -129,6 +136,10 @@ impl fmt::Display for PublicKey {
 pub trait KeySource: Sync {
     fn private_key(&self, host: &str) -> Option<&PrivateKey>;
     fn preshared_key(&self, a: &str, b: &str) -> Option<&PresharedKey>;
+    /// The public key of a host whose private key wgdeploy does not hold (`keys: on-host`).
+    fn public_key(&self, _host: &str) -> Option<PublicKey> {
+        None
+    }
 }
 
 #[cfg(test)]

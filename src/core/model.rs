@@ -532,6 +532,25 @@ impl Host {
     }
 }
 
+/// Where the private keys of the hosts wgdeploy manages are made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KeyMode {
+    /// wgdeploy makes them on the operator's machine and keeps them in the state file.
+    #[default]
+    Local,
+    /// Each host makes its own and keeps it (`/etc/wireguard/IFACE.key`); only its public key
+    /// comes back, and the configs wgdeploy sends name a placeholder the host fills in.
+    OnHost,
+}
+
+impl Inventory {
+    /// Whether `host`'s private key is made on the host itself (a managed host with
+    /// `keys: on-host`; devices keep their own rules).
+    pub fn key_on_host(&self, host: &Host) -> bool {
+        self.network.keys == KeyMode::OnHost && !host.is_device()
+    }
+}
+
 /// Network-wide settings.
 #[derive(Debug, Clone)]
 pub struct Network {
@@ -542,6 +561,8 @@ pub struct Network {
     pub keepalive: u16,
     pub mtu: Option<u16>,
     pub preshared_keys: bool,
+    /// Where managed hosts' private keys are made (`network.keys`).
+    pub keys: KeyMode,
     pub ranges_at: Option<crate::core::error::At>,
     /// Interface settings every host gets unless it sets its own.
     pub settings: InterfaceSettings,

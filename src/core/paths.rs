@@ -12,6 +12,8 @@ pub struct Paths {
     pub lock: String,
     pub temp_prefix: String,
     pub sysctl_file: String,
+    /// The host's own private key with `keys: on-host` (mode 0600; never read by wgdeploy).
+    pub key_file: String,
     /// Root-only directory with the generations and the lock-out protection's files.
     pub state: String,
 }
@@ -27,6 +29,7 @@ impl Paths {
             lock: format!("{dir}/.{name}.wgdeploy.lock"),
             temp_prefix: format!("{dir}/.{name}.conf.wgdeploy-tmp"),
             sysctl_file: format!("/etc/sysctl.d/99-wgdeploy-{name}.conf"),
+            key_file: format!("{dir}/{name}.key"),
             state: format!("{STATE_ROOT}/{name}"),
         }
     }

@@ -202,10 +202,16 @@ impl Shared {
         let values = crate::core::parallel::map(hosts.len(), |id| -> Result<HostValues> {
             let host = &hosts[id];
             let key = crate::core::device::public_key(host, keys).ok_or_else(|| {
-                Error::from(
+                let mut diagnostic =
                     Diagnostic::new(format!("no key for `{}` in the state", host.name))
-                        .host(host.name.as_str()),
-                )
+                        .host(host.name.as_str());
+                if deployment.inventory.key_on_host(host) {
+                    diagnostic = diagnostic.help(format!(
+                        "with `keys: on-host`, `{}` makes its own key and the state learns its public key from it: run `wgdeploy apply` first",
+                        host.name
+                    ));
+                }
+                Error::from(diagnostic)
             })?;
             let own: Vec<IpNet> = deployment.addresses[id]
                 .iter()
@@ -314,7 +320,11 @@ impl Shared {
             fwmark => settings.fwmark.map(|mark| format!("{mark:#x}")),
             pre_up => &settings.pre_up,
             pre_down => &settings.pre_down,
-            private_key => crate::core::device::private_key_text(host, keys),
+            private_key => crate::core::device::private_key_text(host, keys, inventory.key_on_host(host)),
+            // `keys: on-host`: the host's public key, and the file on the host its private key
+            // is merged in from when the config is written there.
+            host_key_file => inventory.key_on_host(host).then(|| crate::core::paths::Paths::new(&inventory.network.interface).key_file),
+            public_key => self.hosts[id].public_key.clone(),
             // A device (`manage: false`) is configured by hand: the template says so, and names
             // its own public key when wgdeploy never held the private one.
             device => host.is_device(),

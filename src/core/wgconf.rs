@@ -181,7 +181,8 @@ pub fn parse(path: &Path, text: &str) -> Result<WgConfig> {
             },
             // A device's exported config before its owner pasted the key in.
             (Section::Interface, "PrivateKey")
-                if value == crate::core::keys::PRIVATE_KEY_PLACEHOLDER => {}
+                if value == crate::core::keys::PRIVATE_KEY_PLACEHOLDER
+                    || value == crate::core::keys::ON_HOST_KEY_MARKER => {}
             (Section::Interface, "PrivateKey") => match PrivateKey::from_base64(value) {
                 Some(key) => config.private_key = Some(key),
                 None => problems.push(error(

@@ -451,7 +451,12 @@ async fn refresh_after_restarts<S: Transport + 'static>(
 fn public_key_of(job: &Job) -> Option<String> {
     let config =
         crate::core::wgconf::parse(std::path::Path::new(&job.name), job.desired.expose()).ok()?;
-    Some(config.private_key?.public_key().to_base64())
+    // `keys: on-host`: the config names the host's public key, its private key stays there.
+    let key = config
+        .private_key
+        .map(|key| key.public_key())
+        .or(config.public_key)?;
+    Some(key.to_base64())
 }
 
 /// One line about a host's change: "nothing to do", "syncconf: peers change", ...

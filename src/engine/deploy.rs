@@ -177,6 +177,28 @@ pub fn jobs(
         .collect())
 }
 
+/// Refuses to write configs (`render --out`, `export`) while a host that makes its own key has not
+/// reported it: its peers' configs would name a stand-in.
+pub fn refuse_stand_ins(loaded: &Loaded) -> Result<()> {
+    let missing: Vec<&str> = loaded
+        .deployment
+        .inventory
+        .hosts
+        .iter()
+        .map(|host| host.name.as_str())
+        .filter(|name| loaded.state.is_stand_in(name))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(Diagnostic::new(format!(
+        "the state holds no public key of {}: with `keys: on-host` each host makes its own key, and configs that list it need its public key",
+        missing.iter().map(|name| format!("`{name}`")).collect::<Vec<_>>().join(", ")
+    ))
+    .help("run `wgdeploy apply` first: the hosts make their keys and the state learns their public keys")
+    .into())
+}
+
 /// Refuses a host name the inventory does not have, naming the option that gave it.
 fn known_host(inventory: &Inventory, name: &str, option: &str) -> Result<HostId> {
     inventory
@@ -225,6 +247,8 @@ pub fn load(
     let new: Vec<String> = hosts
         .iter()
         .filter(|host| host.declared_key().is_none())
+        // A host that makes its own key is never given one by this run.
+        .filter(|host| !deployment.inventory.key_on_host(host))
         .map(|host| host.name.as_str())
         .filter(|name| state.private_key(name).is_none())
         .map(str::to_owned)
@@ -236,10 +260,18 @@ pub fn load(
         &deployment.topology,
     );
     for name in rekey {
-        state.rekey(name);
-        state_changed = true;
+        // A host that makes its own key (`keys: on-host`) is not given one: `--rekey` lets its
+        // peers take the key it runs now (a host rebuilt with a new key).
+        let on_host = deployment
+            .inventory
+            .host_id(name)
+            .is_some_and(|id| deployment.inventory.key_on_host(&hosts[id]));
+        if !on_host {
+            state.rekey(name);
+            state_changed = true;
+        }
     }
-    let labels = new
+    let mut labels: Vec<(String, String)> = new
         .iter()
         .chain(rekey)
         .filter_map(|name| {
@@ -247,10 +279,27 @@ pub fn load(
             Some((key, format!("(new key of {name})")))
         })
         .collect();
+    // `keys: on-host`: a host whose public key the state does not hold yet is planned with a
+    // stand-in (never saved) until the host reports its own (`engine::host_keys`).
+    for host in hosts
+        .iter()
+        .filter(|host| deployment.inventory.key_on_host(host))
+    {
+        let name = host.name.as_str();
+        if let Some(key) = state.stand_in_public_key(name) {
+            labels.push((key.to_base64(), format!("(key {name} will make)")));
+        }
+    }
+    let on_host = hosts
+        .iter()
+        .filter(|host| deployment.inventory.key_on_host(host))
+        .map(|host| host.name.as_str().to_owned())
+        .collect();
     let keys = KeyContext {
         check: true,
         rekeyed: rekey.to_vec(),
         new,
+        on_host,
         labels,
         inventory: inventory.to_owned(),
     };

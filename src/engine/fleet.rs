@@ -35,6 +35,8 @@ pub struct FleetOptions<'a> {
     pub connection: Connection,
     /// Hosts that get a new key on purpose (their peers must be surveyed too).
     pub rekey: &'a [String],
+    /// `keys: on-host`: a selected host without a key makes one now (apply; never a plan).
+    pub create_keys: bool,
 }
 
 /// Loads and plans the whole inventory, then surveys the selected hosts over SSH towards `goal`
@@ -46,9 +48,20 @@ pub fn survey(options: FleetOptions, goal: Goal, reporter: Arc<dyn Reporter>) ->
         templates,
         connection,
         rekey,
+        create_keys,
     } = options;
-    let loaded = deploy::load(inventory, state, templates, rekey)?;
+    let mut loaded = deploy::load(inventory, state, templates, rekey)?;
     rekey_reaches_every_peer(&loaded.deployment, rekey, &connection.hosts)?;
+    let runtime = deploy::runtime()?;
+    if loaded.deployment.inventory.network.keys == crate::core::model::KeyMode::OnHost {
+        crate::engine::host_keys::settle(
+            &runtime,
+            &mut loaded,
+            &connection,
+            create_keys,
+            reporter.clone(),
+        )?;
+    }
     let jobs = deploy::jobs(
         &loaded.deployment,
         &loaded.state,
@@ -58,7 +71,6 @@ pub fn survey(options: FleetOptions, goal: Goal, reporter: Arc<dyn Reporter>) ->
     )?;
     let devices =
         crate::engine::devices::views(&loaded.deployment, &loaded.state, &loaded.renderer)?;
-    let runtime = deploy::runtime()?;
     let planned = matches!(goal, Goal::Planned);
     let mut hosts = deploy::survey(
         &runtime,

@@ -10,6 +10,7 @@ pub mod devices;
 pub mod error;
 pub mod exec;
 pub mod fleet;
+pub mod host_keys;
 pub mod parallel;
 pub mod removal;
 pub mod survey;

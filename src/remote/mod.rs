@@ -108,6 +108,7 @@ const INSPECT: &str = script_file!("inspect.sh");
 const REMOVE_HOST: &str = script_file!("remove-host.sh");
 const PING: &str = script_file!("ping.sh");
 const REFRESH: &str = script_file!("refresh.sh");
+const HOST_KEY: &str = script_file!("host-key.sh");
 /// `revert.sh` as an armed apply writes it to the host: it runs there alone, so which service
 /// manager it uses is the line in front of it.
 const REVERT_SYSTEMD: &str = concat!(
@@ -122,7 +123,7 @@ const REVERT_DIRECT: &str = concat!(
 );
 
 /// Every script wgdeploy runs on hosts, by file name (for the tests: parsing, shellcheck, shells).
-pub const ALL_SCRIPTS: [(&str, &str); 14] = [
+pub const ALL_SCRIPTS: [(&str, &str); 15] = [
     ("lib.sh", LIB),
     ("facts.sh", FACTS),
     ("adopt.sh", ADOPT),
@@ -135,6 +136,7 @@ pub const ALL_SCRIPTS: [(&str, &str); 14] = [
     ("remove-host.sh", REMOVE_HOST),
     ("ping.sh", PING),
     ("refresh.sh", REFRESH),
+    ("host-key.sh", HOST_KEY),
     ("revert.sh (systemd)", REVERT_SYSTEMD),
     ("revert.sh", REVERT_DIRECT),
 ];
@@ -148,6 +150,34 @@ pub fn facts_script(interface: &InterfaceName) -> Script {
     let mut args = vec![interface.as_str().to_owned()];
     args.extend(FORWARDING_SYSCTLS.iter().map(|key| (*key).to_owned()));
     Script::new(FACTS, args)
+}
+
+/// `keys: on-host`: the public half of the host's own key, made first when `create` (apply) and
+/// the host has none.
+pub fn host_key_script(interface: &InterfaceName, create: bool) -> Script {
+    Script::new(HOST_KEY, vec![interface.as_str().to_owned(), flag(create)])
+}
+
+/// What `host-key.sh` answered: the host's public key, or `None` when it has none yet (a plan);
+/// `Err` says what went wrong in words (the script's own reason when it stopped).
+pub fn parse_host_key(stdout: &[u8]) -> Result<Option<crate::core::keys::PublicKey>, String> {
+    let parsed = crate::remote::facts::split(stdout).map_err(|err| err.to_string())?;
+    if let Some((reason, _)) = parsed.section("fail") {
+        return Err(reason.trim().to_owned());
+    }
+    let key = parsed
+        .section("public-key")
+        .filter(|_| parsed.ended)
+        .map(|(key, _)| key.trim())
+        .ok_or(
+            "the host's answer about its key is incomplete (the script did not run to the end)",
+        )?;
+    if key == "none" {
+        return Ok(None);
+    }
+    crate::core::keys::PublicKey::from_base64(key)
+        .map(Some)
+        .ok_or_else(|| "the host's public key is not a base64 32-byte key".to_owned())
 }
 
 /// `wgdeploy adopt`: one round trip that reads what a host runs now, secrets included, so its keys

@@ -274,6 +274,8 @@ case "$1 $3" in
   # The public key of a private key on stdin, from the test's table `keys` (`PRIVATE PUBLIC` lines).
   "pubkey ") read -r key; sed -n "s|^$key ||p" "$WGDEPLOY_ROOT/keys" ;;
   "show public-key") cat "$WGDEPLOY_ROOT/live-key" ;;
+  "show private-key") cat "$WGDEPLOY_ROOT/live-private-key" 2>/dev/null ;;
+  "genkey ") echo GENERATED ;;
 esac
 exit 0
 "#,
@@ -1075,11 +1077,99 @@ fn lib_functions_work_in_every_shell() {
 }
 
 /// lib.sh's paths are core::paths's.
+/// `keys: on-host`: a plan's read makes no key; an apply's makes one (0600) only when there is
+/// none, keeping the key a config already names; the survey and a generation read the config
+/// with the marker in place of the host's key; the apply step puts the key back where the
+/// marker is. The private key never appears in an answer.
+#[test]
+fn a_host_makes_its_own_key_and_it_never_leaves() {
+    use std::os::unix::fs::PermissionsExt;
+    let marked = format!(
+        "[Interface]\nAddress = 100.64.0.1/24\nPrivateKey = {}\n",
+        crate::core::keys::ON_HOST_KEY_MARKER
+    );
+    for shell in shells() {
+        let host = Host::new(&shell);
+        host.write("keys", "GENERATED PUBGEN\nSECRETKEY PUBSECRET\n");
+        let read = |create| {
+            let answer = host.run(&host_key_script(&wg0(), create));
+            assert!(
+                !answer.contains("GENERATED") && !answer.contains("SECRETKEY"),
+                "{answer}"
+            );
+            answer
+        };
+        // A plan: nothing made.
+        assert!(read(false).contains("@@public-key none\n"), "{shell:?}");
+        assert!(host.file("etc/wireguard/wg0.key").is_none());
+        // An apply: made, 0600, and never replaced.
+        assert!(read(true).contains("@@public-key PUBGEN\n"), "{shell:?}");
+        let key_file = host.root.join("etc/wireguard/wg0.key");
+        assert_eq!(std::fs::read_to_string(&key_file).unwrap(), "GENERATED\n");
+        assert_eq!(
+            std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        host.write("keys", "GENERATED PUBGEN\nOTHER PUBOTHER\n");
+        assert!(read(true).contains("@@public-key PUBGEN\n"), "{shell:?}");
+        assert_eq!(
+            crate::remote::parse_host_key(read(true).as_bytes()).unwrap_err(),
+            "the host's public key is not a base64 32-byte key"
+        );
+
+        // The apply step fills the marker from the key file; the survey and a generation read
+        // it back as the marker.
+        let step = ApplyStep {
+            write_len: Some(marked.len()),
+            ..step(Action::None)
+        };
+        let answer = host.run_with(&apply_script(&step), marked.as_bytes());
+        assert!(answer.contains("@@written"), "{shell:?}: {answer}");
+        let written = String::from_utf8(host.file("etc/wireguard/wg0.conf").unwrap()).unwrap();
+        assert_eq!(
+            written,
+            marked.replace(crate::core::keys::ON_HOST_KEY_MARKER, "GENERATED")
+        );
+        let facts = host.run(&facts_script(&wg0()));
+        assert!(
+            facts.contains(&format!("@@config {}\n{marked}\n", marked.len())),
+            "{shell:?}: {facts}"
+        );
+        assert!(!facts.contains("GENERATED"), "{facts}");
+        std::fs::create_dir_all(host.root.join(STATE).join("generations")).unwrap();
+        host.write(&format!("{STATE}/generations/1.conf"), &written);
+        let generation = host.run(&read_generation_script(&wg0(), 1));
+        assert!(
+            generation.contains(&format!("@@generation-config {}\n{marked}\n", marked.len())),
+            "{shell:?}: {generation}"
+        );
+        // Without a key file, the key the config names is kept (a fleet leaving `keys: local`).
+        std::fs::remove_file(&key_file).unwrap();
+        host.write(
+            "etc/wireguard/wg0.conf",
+            "[Interface]\nPrivateKey = SECRETKEYSECRETKEYSECRETKEYSECRETKEYSECRETK=\n",
+        );
+        host.write(
+            "keys",
+            "SECRETKEYSECRETKEYSECRETKEYSECRETKEYSECRETK= PUBSECRET\n",
+        );
+        let answer = host.run(&host_key_script(&wg0(), true));
+        assert!(
+            answer.contains("@@public-key PUBSECRET\n") && !answer.contains("SECRETKEY"),
+            "{answer}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&key_file).unwrap(),
+            "SECRETKEYSECRETKEYSECRETKEYSECRETKEYSECRETK=\n"
+        );
+    }
+}
+
 #[test]
 fn lib_paths_match_core_paths() {
     let paths = crate::core::paths::Paths::new(&wg0());
     let script = format!(
-        "{LIB}\npaths wg0\nprintf '%s\\n' \"$config\" \"$backup\" \"$lock\" \"$temp_prefix\" \"$sysctl_file\" \"$state\"\n"
+        "{LIB}\npaths wg0\nprintf '%s\\n' \"$config\" \"$backup\" \"$lock\" \"$temp_prefix\" \"$sysctl_file\" \"$state\" \"$key_file\"\n"
     );
     let output = Command::new("sh")
         .args(["-c", &script])
@@ -1093,6 +1183,7 @@ fn lib_paths_match_core_paths() {
         paths.temp_prefix,
         paths.sysctl_file,
         paths.state,
+        paths.key_file,
     ]
     .join("\n");
     assert_eq!(String::from_utf8(output.stdout).unwrap(), expected + "\n");

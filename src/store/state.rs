@@ -7,7 +7,7 @@
 use crate::core::addressing::HostAddresses;
 use crate::core::device::Exported;
 use crate::core::error::{Diagnostic, Error, Result};
-use crate::core::keys::{PresharedKey, PrivateKey};
+use crate::core::keys::{PresharedKey, PrivateKey, PublicKey};
 use crate::core::model::Inventory;
 use crate::core::topology::Topology;
 use serde::{Deserialize, Serialize};
@@ -33,6 +33,12 @@ pub struct HostSecrets {
     /// `None` for a device whose key pair was made on the device (its `public_key` is in the
     /// inventory): wgdeploy never holds that private key.
     pub private_key: Option<PrivateKey>,
+    /// The public key a managed host that makes its own key reported (`keys: on-host`): the
+    /// state then holds no private key for it.
+    pub public_key: Option<PublicKey>,
+    /// `public_key` stands in for a key the host has not made or reported yet (plans and checks
+    /// only): never saved.
+    pub stand_in: bool,
     pub addresses: Vec<IpAddr>,
     /// Its key and addresses were read from the host by `wgdeploy adopt`: apply may replace a
     /// config wgdeploy did not write there without `--replace-unmanaged`.
@@ -101,6 +107,9 @@ struct HostFile {
     /// Absent for a device that made its own key pair (see [`HostSecrets::private_key`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     private_key: Option<String>,
+    /// A host that makes its own key (`keys: on-host`): its public key, as it reported it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    public_key: Option<String>,
     #[serde(default)]
     addresses: Vec<IpAddr>,
     /// Written only when true, so state files without adopted hosts stay as they were.
@@ -181,10 +190,19 @@ impl State {
                         .ok_or_else(|| bad_key(format!("the private key of `{name}`")))?,
                 ),
             };
+            let public_key = match &host.public_key {
+                None => None,
+                Some(text) => Some(
+                    PublicKey::from_base64(text)
+                        .ok_or_else(|| bad_key(format!("the public key of `{name}`")))?,
+                ),
+            };
             state.hosts.insert(
                 name,
                 HostSecrets {
                     private_key,
+                    public_key,
+                    stand_in: false,
                     addresses: host.addresses,
                     adopted: host.adopted,
                     managed: host
@@ -229,9 +247,9 @@ impl State {
         let mut hosts = BTreeMap::new();
         for (host, ips) in inventory.hosts.iter().zip(addresses) {
             let name = host.name.as_str();
-            // A device with its own key pair: wgdeploy holds no private key for it (and drops one
-            // it generated before the inventory named the device's own key).
-            let own_key = host.declared_key().is_none();
+            // A device with its own key pair, or a host that makes its own (`keys: on-host`):
+            // wgdeploy holds no private key for it (and drops one it held before).
+            let own_key = host.declared_key().is_none() && !inventory.key_on_host(host);
             let entry = match self.hosts.remove(name) {
                 Some(mut entry) => {
                     if entry.addresses != *ips {
@@ -242,12 +260,18 @@ impl State {
                         entry.private_key = own_key.then(PrivateKey::generate);
                         changed = true;
                     }
+                    // Only a host that makes its own key has a reported public key.
+                    if !inventory.key_on_host(host) && entry.public_key.take().is_some() {
+                        changed = true;
+                    }
                     entry
                 }
                 None => {
                     changed = true;
                     HostSecrets {
                         private_key: own_key.then(PrivateKey::generate),
+                        public_key: None,
+                        stand_in: false,
                         addresses: ips.clone(),
                         adopted: false,
                         managed: None,
@@ -360,6 +384,85 @@ impl State {
         self.hosts.get(host)?.private_key.as_ref()
     }
 
+    /// The public key a host that makes its own key reported (`keys: on-host`).
+    pub fn public_key(&self, host: &str) -> Option<PublicKey> {
+        self.hosts.get(host)?.public_key
+    }
+
+    /// Keeps what the hosts that make their own key reported in `from` (`keys: on-host`): their
+    /// public keys, and their whole entries when this state has none (a lost state file, read
+    /// back from the hosts). Returns whether anything changed.
+    pub fn keep_reported(&mut self, from: &State, inventory: &Inventory) -> bool {
+        let mut changed = false;
+        for host in inventory
+            .hosts
+            .iter()
+            .filter(|host| inventory.key_on_host(host))
+        {
+            let name = host.name.as_str();
+            let Some(entry) = from.hosts.get(name) else {
+                continue;
+            };
+            let Some(key) = entry.public_key.filter(|_| !entry.stand_in) else {
+                continue;
+            };
+            match self.hosts.get_mut(name) {
+                Some(mine) if mine.public_key == Some(key) => {}
+                Some(mine) => {
+                    mine.public_key = Some(key);
+                    changed = true;
+                }
+                None => {
+                    self.hosts.insert(
+                        name.to_owned(),
+                        HostSecrets {
+                            private_key: None,
+                            public_key: Some(key),
+                            stand_in: false,
+                            addresses: entry.addresses.clone(),
+                            adopted: false,
+                            managed: None,
+                            exported: None,
+                        },
+                    );
+                    changed = true;
+                }
+            }
+        }
+        changed
+    }
+
+    /// Records the public key a host that makes its own key reported. Returns whether anything
+    /// changed (an unknown host is ignored: only `reconcile` adds hosts).
+    pub fn record_public_key(&mut self, host: &str, key: PublicKey) -> bool {
+        match self.hosts.get_mut(host) {
+            Some(entry) if entry.public_key != Some(key) || entry.stand_in => {
+                entry.public_key = Some(key);
+                entry.stand_in = false;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Gives a host that has reported no key a stand-in public key for this run only (it is never
+    /// saved). Returns the stand-in, or `None` when the host has a key or is unknown.
+    pub fn stand_in_public_key(&mut self, host: &str) -> Option<PublicKey> {
+        let entry = self.hosts.get_mut(host)?;
+        if entry.public_key.is_some() {
+            return None;
+        }
+        let key = PrivateKey::generate().public_key();
+        entry.public_key = Some(key);
+        entry.stand_in = true;
+        Some(key)
+    }
+
+    /// Whether `host`'s public key is a stand-in (see [`State::stand_in_public_key`]).
+    pub fn is_stand_in(&self, host: &str) -> bool {
+        self.hosts.get(host).is_some_and(|entry| entry.stand_in)
+    }
+
     /// A device's last export, if any.
     pub fn exported(&self, host: &str) -> Option<&Exported> {
         self.hosts.get(host)?.exported.as_ref()
@@ -388,6 +491,24 @@ impl State {
             host.to_owned(),
             HostSecrets {
                 private_key: Some(private_key),
+                public_key: None,
+                stand_in: false,
+                addresses,
+                adopted: true,
+                managed: None,
+                exported: None,
+            },
+        );
+    }
+
+    /// [`State::adopt`] for a host that makes its own key (`keys: on-host`): its public key only.
+    pub fn adopt_public(&mut self, host: &str, public_key: PublicKey, addresses: Vec<IpAddr>) {
+        self.hosts.insert(
+            host.to_owned(),
+            HostSecrets {
+                private_key: None,
+                public_key: Some(public_key),
+                stand_in: false,
                 addresses,
                 adopted: true,
                 managed: None,
@@ -416,6 +537,10 @@ impl State {
                 .map(|(name, host)| {
                     let entry = HostFile {
                         private_key: host.private_key.as_ref().map(PrivateKey::expose_base64),
+                        public_key: host
+                            .public_key
+                            .filter(|_| !host.stand_in)
+                            .map(|key| key.to_base64()),
                         addresses: host.addresses.clone(),
                         adopted: host.adopted,
                         interface: host.managed.as_ref().map(|m| m.interface.clone()),
@@ -516,6 +641,9 @@ impl crate::core::keys::KeySource for State {
     fn preshared_key(&self, a: &str, b: &str) -> Option<&PresharedKey> {
         State::preshared_key(self, a, b)
     }
+    fn public_key(&self, host: &str) -> Option<PublicKey> {
+        State::public_key(self, host)
+    }
 }
 
 #[cfg(test)]
@@ -530,6 +658,85 @@ mod tests {
     }
 
     const YAML: &str = "network: { addresses: [100.64.0.0/24], preshared_keys: true }\nhosts:\n  r: { endpoint: 198.51.100.1, relay: true }\n  a: {}\n  b: {}\n";
+
+    /// `keys: on-host`: managed hosts get no private key (one held from `keys: local` is dropped),
+    /// the public keys they report are kept across a save, and their configs carry the marker
+    /// and name their public key; a device still gets its key from the state.
+    #[test]
+    fn hosts_that_make_their_own_key_are_kept_by_their_public_key() {
+        let dir = tempdir();
+        let path = dir.join("s.json");
+        let local = "network: { addresses: [100.64.0.0/24] }\nhosts:\n  r: { endpoint: 198.51.100.1, relay: true }\n  a: {}\n  phone: { manage: false }\n";
+        let on_host = local.replace(
+            "addresses: [100.64.0.0/24]",
+            "addresses: [100.64.0.0/24], keys: on-host",
+        );
+        let (inventory, addresses, topology) = planned(local);
+        let mut state = State::default();
+        state.reconcile(&inventory, &addresses, &topology);
+        assert!(state.private_key("r").is_some());
+        let (inventory, addresses, topology) = planned(&on_host);
+        assert!(state.reconcile(&inventory, &addresses, &topology));
+        assert!(state.private_key("r").is_none() && state.private_key("a").is_none());
+        let phone = state
+            .private_key("phone")
+            .expect("a device keeps its key")
+            .clone();
+        let (r, a) = (PrivateKey::generate(), PrivateKey::generate());
+        assert!(state.record_public_key("r", r.public_key()));
+        assert!(!state.record_public_key("r", r.public_key()));
+        state.record_public_key("a", a.public_key());
+        state.save(&path).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains(&r.public_key().to_base64()));
+        assert!(!text.contains(&r.expose_base64()) && !text.contains(&a.expose_base64()));
+        let again = State::load(&path).unwrap();
+        assert_eq!(again.public_key("a"), Some(a.public_key()));
+
+        let deployment = crate::core::render::Deployment {
+            inventory,
+            addresses,
+            topology,
+        };
+        let renderer = crate::core::render::Renderer::new(None).unwrap();
+        let configs = renderer.render_all(&deployment, &again).unwrap();
+        let marker = format!("PrivateKey = {}\n", crate::core::keys::ON_HOST_KEY_MARKER);
+        for (config, key) in configs.iter().zip([&r, &a]) {
+            assert!(config.contains(&marker), "{config}");
+            let parsed = crate::core::wgconf::parse(Path::new("x"), config).unwrap();
+            assert_eq!(parsed.public_key, Some(key.public_key()));
+            assert!(config.contains("/etc/wireguard/wg0.key"), "{config}");
+        }
+        assert!(configs[1].contains(&format!("PublicKey = {}\n", r.public_key())));
+        assert!(configs[2].contains(&phone.expose_base64()));
+        // The device is homed on r: it lists r by the key r reported.
+        assert!(configs[2].contains(&format!("PublicKey = {}\n", r.public_key())));
+        // A stand-in (a host that has reported no key yet) is never saved nor kept as reported.
+        let mut planned_only = State::default();
+        planned_only.reconcile(
+            &deployment.inventory,
+            &deployment.addresses,
+            &deployment.topology,
+        );
+        let stand_in = planned_only.stand_in_public_key("r").unwrap();
+        assert!(planned_only.is_stand_in("r") && planned_only.stand_in_public_key("r").is_none());
+        planned_only.save(&path).unwrap();
+        assert!(
+            !std::fs::read_to_string(&path)
+                .unwrap()
+                .contains(&stand_in.to_base64())
+        );
+        assert!(!State::default().keep_reported(&planned_only, &deployment.inventory));
+        assert!(planned_only.record_public_key("r", stand_in) && !planned_only.is_stand_in("r"));
+        // A lost state is written again from what the hosts reported.
+        let mut lost = State::default();
+        assert!(lost.keep_reported(&again, &deployment.inventory));
+        assert_eq!(lost.public_key("r"), Some(r.public_key()));
+        assert!(
+            lost.private_key("phone").is_none(),
+            "only hosts that make their own key"
+        );
+    }
 
     #[test]
     fn round_trips_with_0600_and_is_stable() {

@@ -23,6 +23,8 @@ pub struct RawNetwork {
     pub keepalive: Option<Spanned<i64>>,
     pub mtu: Option<Spanned<i64>>,
     pub preshared_keys: Option<Spanned<bool>>,
+    /// Where managed hosts' private keys are made: `local` (default) or `on-host`.
+    pub keys: Option<Spanned<String>>,
     // Interface settings every host gets unless it sets its own (see `validate/settings.rs`).
     pub dns: Option<Spanned<OneOrMany>>,
     pub table: Option<Spanned<Scalar>>,

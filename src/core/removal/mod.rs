@@ -110,10 +110,14 @@ pub const ALIAS_NOTE: &str =
     "left untouched (the same machine is in the inventory under another name); forgotten";
 
 /// The public key of a config's private key, when it has one (the identity a removed host's job
-/// carries is such a config).
+/// carries is such a config), else the one it names beside a key kept on the host.
 pub fn public_key_of(config: &str) -> Option<String> {
     let config = crate::core::wgconf::parse(Path::new("config"), config).ok()?;
-    Some(config.private_key?.public_key().to_base64())
+    let key = config
+        .private_key
+        .map(|key| key.public_key())
+        .or(config.public_key)?;
+    Some(key.to_base64())
 }
 
 /// The public key the host's interface runs: its config's, else the live interface's.
@@ -172,6 +176,16 @@ pub fn forgettable<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_host_that_made_its_own_key_is_known_by_its_public_key() {
+        let key = crate::core::keys::PrivateKey::from_bytes([7; 32]).public_key();
+        let identity = format!(
+            "[Interface]\n# PublicKey = {key}\nPrivateKey = {}\n",
+            crate::core::keys::ON_HOST_KEY_MARKER
+        );
+        assert_eq!(public_key_of(&identity), Some(key.to_base64()));
+    }
 
     #[test]
     fn the_notes_say_what_the_removal_did() {

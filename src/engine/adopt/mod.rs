@@ -87,16 +87,30 @@ pub fn decide(
     crate::core::adopt::decide(
         inventory,
         topology,
-        |name| state.private_key(name).map(|key| key.public_key()),
+        |name| {
+            state
+                .private_key(name)
+                .map(|key| key.public_key())
+                .or_else(|| state.public_key(name))
+        },
         reads,
     )
 }
 
-/// Writes what was decided into the state. Hosts with nothing to keep are left as they were.
-pub fn record(adoption: &Adoption, state: &mut State) {
+/// Writes what was decided into the state. Hosts with nothing to keep are left as they were. A
+/// host that makes its own key (`keys: on-host`) is recorded by its public key only: the private
+/// key read stays in memory and the host keeps it (its apply moves it into its key file).
+pub fn record(adoption: &Adoption, inventory: &Inventory, state: &mut State) {
     for host in &adoption.hosts {
         if let Some(key) = &host.key {
-            state.adopt(&host.name, key.clone(), host.addresses.clone());
+            let on_host = inventory
+                .host_id(&host.name)
+                .is_some_and(|id| inventory.key_on_host(&inventory.hosts[id]));
+            if on_host {
+                state.adopt_public(&host.name, key.public_key(), host.addresses.clone());
+            } else {
+                state.adopt(&host.name, key.clone(), host.addresses.clone());
+            }
         }
     }
     for (a, b, key) in &adoption.preshared {
@@ -187,7 +201,7 @@ mod tests {
             preshared: vec![("relay1".into(), "home".into(), psk.clone())],
         };
         let mut state = State::default();
-        record(&adoption, &mut state);
+        record(&adoption, &inventory, &mut state);
         assert!(state.is_adopted("relay1") && !state.is_adopted("home"));
         assert_eq!(state.private_key("relay1"), Some(&key));
         assert_eq!(state.preshared_key("home", "relay1"), Some(&psk));

@@ -33,10 +33,16 @@ pub fn jobs(state: &State, inventory: &Inventory, selected: &[String]) -> Vec<Re
             // A removed host's job carries only its identity, the private key the state holds for
             // it, so the removal only ever touches an interface that runs that key (a renamed or
             // re-provisioned machine runs another one). Never printed, like every job's config.
-            let identity = state
-                .private_key(name)
-                .map(|key| format!("[Interface]\nPrivateKey = {}\n", key.expose_base64()))
-                .unwrap_or_default();
+            // A host that made its own key (`keys: on-host`) is known by the public key it
+            // reported, written as the configs for it name it.
+            let identity = match (state.private_key(name), state.public_key(name)) {
+                (Some(key), _) => format!("[Interface]\nPrivateKey = {}\n", key.expose_base64()),
+                (None, Some(public)) => format!(
+                    "[Interface]\n# PublicKey = {public}\nPrivateKey = {}\n",
+                    crate::core::keys::ON_HOST_KEY_MARKER
+                ),
+                (None, None) => String::new(),
+            };
             let job = |interface: InterfaceName| Job {
                 name: name.to_owned(),
                 interface,

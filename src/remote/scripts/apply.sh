@@ -86,6 +86,16 @@ if [ -n "$write_len" ]; then
   tmp=$(mktemp "$temp_prefix.XXXXXX") || fail "cannot create a temp file in /etc/wireguard"
   cat > "$tmp" || fail "cannot receive the config"
   [ "$(wc -c < "$tmp" | tr -d ' ')" = "$write_len" ] || fail "the config arrived incomplete; nothing was changed"
+  # `keys: on-host`: the host's own key goes where the config names it (the file is 0600 under
+  # umask 077; the key is never on a command line).
+  if grep -qxF "$key_line" "$tmp"; then
+    [ -s "$key_file" ] || fail "$key_file is missing: the config expects this host's own key there"
+    first_line host_key "$key_file"
+    LC_ALL=C awk -v key="$host_key" -v marker="$key_line" '$0 == marker { print "PrivateKey = " key; next } { print }' "$tmp" > "$tmp.key" ||
+      fail "cannot put this host's key into the config"
+    host_key=
+    mv -f "$tmp.key" "$tmp" || fail "cannot put this host's key into the config"
+  fi
   { chmod 600 "$tmp" && sync "$tmp"; } || fail "cannot write the config to disk"
 fi
 # A restart takes the interface down while the old config is still in place, so the PostDown hooks

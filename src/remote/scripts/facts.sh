@@ -22,7 +22,7 @@ fi
 echo '@@dir'
 if [ -d "$dir" ]; then if [ -r "$dir" ] && [ -x "$dir" ]; then echo ok; else echo unreadable; fi; else echo absent; fi
 printf '@@stamp %s\n' "$(stamp "$config")"
-frame config "$config"
+masked_frame config "$config"
 frame sysctl-file "$sysctl_file"
 printf '@@now %s\n' "$(date +%s)"
 first_line armed "$state/armed"; printf '@@armed %s\n' "$armed"

@@ -19,6 +19,7 @@ paths() {
   temp_prefix=$dir/.$name.conf.wgdeploy-tmp
   log=$dir/.$name.wgdeploy.log
   sysctl_file=$root/etc/sysctl.d/99-wgdeploy-$name.conf
+  key_file=$dir/$name.key
   state_root=$root/var/lib/wgdeploy
   state=$state_root/$name
   gens=$state/generations
@@ -39,6 +40,26 @@ take_lock() {
 # (The size is unquoted on purpose: word splitting drops the padding some `wc` print.)
 # shellcheck disable=SC2046
 frame() { if [ -f "$2" ] && [ -r "$2" ]; then printf '@@%s %s\n' "$1" $(wc -c < "$2"); cat "$2"; printf '\n'; elif [ -e "$2" ]; then printf '@@%s unreadable\n' "$1"; else printf '@@%s absent\n' "$1"; fi; }
+# With `keys: on-host` the host keeps its private key in $key_file, and the configs wgdeploy sends
+# carry this line instead (core::keys::ON_HOST_KEY_MARKER); the apply step puts the key there.
+# shellcheck disable=SC2034
+key_line='PrivateKey = <kept on the host>'
+# masked_frame NAME FILE: frame FILE with the line naming the key of $key_file (when there is
+# one) read back as $key_line, so the host's key never crosses the connection. Two passes: the
+# frame's size first, then the text (no copy of a large config is held in memory).
+masked_frame() {
+  if [ -f "$2" ] && [ -r "$2" ] && [ -s "$key_file" ] && [ -r "$key_file" ]; then
+    first_line host_key "$key_file"
+    # shellcheck disable=SC2016
+    mask='{ line = $0; bare = line; gsub(/[ \t\r]/, "", bare); if (bare == "PrivateKey=" key) line = marker }'
+    printf '@@%s %s\n' "$1" "$(LC_ALL=C awk -v key="$host_key" -v marker="$key_line" "$mask"' { n += length(line) + 1 } END { print n + 0 }' "$2")"
+    LC_ALL=C awk -v key="$host_key" -v marker="$key_line" "$mask"' { print line }' "$2"
+    printf '\n'
+    host_key=
+  else
+    frame "$1" "$2"
+  fi
+}
 stamp() { stat -c '%i %s %y' "$1" 2>/dev/null || echo absent; }
 # wg show dump prints the private key (line 1, field 1) and each peer's preshared key (field 2):
 # blank them on the host so no secret ever crosses the connection or reaches a log.

@@ -6,7 +6,7 @@ use super::DEFAULT_KEEPALIVE;
 use super::DEFAULT_PORT;
 use super::settings::{MTU_MAX, mtu_min};
 use crate::core::error::At;
-use crate::core::model::{InterfaceName, Network, printable_excerpt};
+use crate::core::model::{InterfaceName, KeyMode, Network, printable_excerpt};
 use ipnet::IpNet;
 use serde_saphyr::Spanned;
 use std::net::IpAddr;
@@ -22,6 +22,7 @@ pub(super) struct NetworkDraft {
     pub(super) keepalive_at: Option<At>,
     pub(super) mtu: Option<u16>,
     pub(super) preshared_keys: bool,
+    pub(super) keys: KeyMode,
 }
 
 impl NetworkDraft {
@@ -33,6 +34,7 @@ impl NetworkDraft {
             keepalive: self.keepalive,
             mtu: self.mtu,
             preshared_keys: self.preshared_keys,
+            keys: self.keys,
             ranges_at: self.ranges_at,
             settings: Default::default(),
         }
@@ -147,6 +149,7 @@ pub(super) fn check_network(
         .as_ref()
         .and_then(|mtu| checker.number(mtu, None, "network.mtu", mtu_min(has_v6), MTU_MAX));
     let preshared_keys = raw.preshared_keys.as_ref().is_some_and(|psk| psk.value);
+    let keys = key_mode(checker, raw);
     NetworkDraft {
         interface,
         ranges,
@@ -157,7 +160,46 @@ pub(super) fn check_network(
         keepalive_at,
         mtu,
         preshared_keys,
+        keys,
     }
+}
+
+/// `network.keys`: where managed hosts' private keys are made. Preshared keys are not offered
+/// with `on-host`: wgdeploy would have to make each pair's key and send it to both hosts, so the
+/// operator's side would hold a secret again, which is what `on-host` is chosen to avoid.
+fn key_mode(checker: &mut Checker, raw: &RawNetwork) -> KeyMode {
+    let Some(keys) = &raw.keys else {
+        return KeyMode::Local;
+    };
+    let mode = match keys.value.trim() {
+        "local" => KeyMode::Local,
+        "on-host" => KeyMode::OnHost,
+        other => {
+            let at = checker.at_of(keys);
+            checker.report(
+                at,
+                None,
+                format!(
+                    "`network.keys` is `{}`, which is not a place keys are made",
+                    printable_excerpt(other)
+                ),
+                Some("write `keys: local` (wgdeploy makes every key and keeps it in the state file) or `keys: on-host` (each host makes its own private key, which never leaves it)".into()),
+            );
+            return KeyMode::Local;
+        }
+    };
+    if mode == KeyMode::OnHost
+        && let Some(psk) = raw.preshared_keys.as_ref().filter(|psk| psk.value)
+    {
+        let at = checker.at_of(psk);
+        checker.report(
+            at,
+            None,
+            "`preshared_keys: true` cannot go with `keys: on-host`: a preshared key is one secret for two hosts, so wgdeploy would have to make it and carry it to both, and the operator's side would hold a secret again".into(),
+            Some("remove `preshared_keys: true`, or use `keys: local` to keep preshared keys".into()),
+        );
+    }
+    mode
 }
 
 pub(super) fn same_family(a: &IpNet, b: &IpNet) -> bool {
