@@ -21,8 +21,8 @@
 #     peers (they list the old one); `apply --rekey web1` gives them the new one; all pairs ping
 #   7 no host's private key (read on the host, the old and the new of web1) appears in the state
 #     files, the journal, the `render --out` files or any output captured during the run
-#   8 office leaves the inventory: it is decommissioned (recognised by the public key it reported)
-#     and forgotten
+#   8 office leaves the inventory: it is decommissioned (recognised by the public key it reported,
+#     its key file removed) and forgotten
 #
 # Environment: WGDEPLOY=/path/to/wgdeploy skips `cargo build`. Needs root.
 set -euo pipefail
@@ -173,9 +173,11 @@ sed -i '/^  office:$/,/^    ssh:/d' "$INV"
 run apply "$INV" --yes
 [[ $RC == 0 ]] || fail "8: apply without office exited $RC"
 [[ ! -e $(conf_file office) ]] || fail "8: office's config is still there"
+[[ ! -e $(key_file office) ]] || fail "8: office's key file is still there"
+grep -q "$IFACE.key removed" "$OUT" || fail "8: the summary does not say office's key file was removed"
 jq -e '.hosts | has("office")' "$STATE" >/dev/null && fail "8: the state still holds office"
 grep -qF -- "${PRIV[office]}" "$OUT" && fail "8: office's private key is in the output"
-pass "8: office, known by its public key only, is decommissioned and forgotten"
+pass "8: office, known by its public key only, is decommissioned (its key file removed) and forgotten"
 
 if ((FAILURES > 0)); then
     log "$FAILURES check(s) FAILED"
