@@ -180,12 +180,14 @@ pub fn parse_host_key(stdout: &[u8]) -> Result<Option<crate::core::keys::PublicK
         .ok_or_else(|| "the host's public key is not a base64 32-byte key".to_owned())
 }
 
-/// `wgdeploy adopt`: one round trip that reads what a host runs now, secrets included, so its keys
-/// and addresses can be kept. The only script whose answer carries secrets: the private key and the
-/// preshared keys are framed by length (they land in a redacting `SecretText`), and they are read
-/// by `wg` itself, never named on a command line. Changes nothing on the host.
-pub fn adopt_script(interface: &InterfaceName) -> Script {
-    Script::new(ADOPT, vec![interface.as_str().to_owned()])
+/// `wgdeploy adopt`: one round trip that reads what a host runs now, so its keys and addresses can
+/// be kept. With `keys: local` it is the only script whose answer carries secrets: the private key
+/// and the preshared keys are framed by length (they land in a redacting `SecretText`), and they
+/// are read by `wg` itself, never named on a command line. A host that keeps its own key
+/// (`on_host`) answers with its public half only. Changes nothing on the host.
+pub fn adopt_script(interface: &InterfaceName, on_host: bool) -> Script {
+    let keys = if on_host { "public" } else { "private" };
+    Script::new(ADOPT, vec![interface.as_str().to_owned(), keys.to_owned()])
 }
 
 /// What a confirmed change records as the host's new generation.

@@ -158,7 +158,8 @@ fn no_value_is_spliced_into_script_text() {
     hostile_record.inventory_digest = hostile.into();
     let scripts = [
         facts_script(&wg0()),
-        adopt_script(&wg0()),
+        adopt_script(&wg0(), false),
+        adopt_script(&wg0(), true),
         apply_script(&armed),
         confirm_script(&wg0(), true, hostile, &hostile_record),
         revert_now_script(&wg0(), false, hostile),

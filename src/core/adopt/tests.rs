@@ -44,7 +44,7 @@ fn read(
 ) -> HostRead {
     HostRead {
         found: true,
-        private_key: Some(own.clone()),
+        key: Some(ReadKey::Private(own.clone())),
         key_source: "the config",
         addresses: vec![address.parse().unwrap()],
         listen_port: port,
@@ -112,7 +112,7 @@ fn keeps_keys_addresses_and_preshared_keys_and_says_what_it_cannot_keep() {
     let adoption = decide(inventory, &deployment.topology, |_| None, &reads);
     let by = |name: &str| adoption.hosts.iter().find(|h| h.name == name).unwrap();
     let lost = |name: &str| lost_of(by(name));
-    assert_eq!(by("relay1").key, Some(relay.clone()));
+    assert_eq!(by("relay1").key, Some(ReadKey::Private(relay.clone())));
     assert_eq!(
         by("relay1").addresses,
         ["100.64.0.50".parse::<IpAddr>().unwrap()]

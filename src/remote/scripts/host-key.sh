@@ -8,12 +8,6 @@ create=$2
 umask 077
 echo '@@wgdeploy-host-key 1'
 command -v wg >/dev/null 2>&1 || fail "wg is not installed (wireguard-tools)"
-# The config's own PrivateKey, when it is a key (not the marker, not a hook's job).
-config_key() {
-  [ -f "$config" ] && [ -r "$config" ] || return 0
-  LC_ALL=C awk '/^[ \t]*\[/ { s = tolower($0); gsub(/[ \t]/, "", s); inif = (s == "[interface]"); next }
-    inif { k = $0; sub(/=.*/, "", k); gsub(/[ \t]/, "", k); if (tolower(k) == "privatekey") { v = substr($0, index($0, "=") + 1); gsub(/[ \t\r]/, "", v); if (v ~ /^[A-Za-z0-9+\/]+=?=?$/ && length(v) == 44) print v; exit } }' "$config"
-}
 if [ ! -s "$key_file" ]; then
   host_key=$(config_key)
   # A key a PostUp hook set (`wg set IFACE private-key FILE`) is the running interface's.

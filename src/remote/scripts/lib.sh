@@ -44,21 +44,32 @@ frame() { if [ -f "$2" ] && [ -r "$2" ]; then printf '@@%s %s\n' "$1" $(wc -c < 
 # carry this line instead (core::keys::ON_HOST_KEY_MARKER); the apply step puts the key there.
 # shellcheck disable=SC2034
 key_line='PrivateKey = <kept on the host>'
+# config_key: the config's own PrivateKey, when it is a key (not the marker, not a hook's job).
+config_key() {
+  [ -f "$config" ] && [ -r "$config" ] || return 0
+  LC_ALL=C awk '/^[ \t]*\[/ { s = tolower($0); gsub(/[ \t]/, "", s); inif = (s == "[interface]"); next }
+    inif { k = $0; sub(/=.*/, "", k); gsub(/[ \t]/, "", k); if (tolower(k) == "privatekey") { v = substr($0, index($0, "=") + 1); gsub(/[ \t\r]/, "", v); if (v ~ /^[A-Za-z0-9+\/]+=?=?$/ && length(v) == 44) print v; exit } }' "$config"
+}
 # masked_frame NAME FILE: frame FILE with the line naming the key of $key_file (when there is
-# one) read back as $key_line, so the host's key never crosses the connection. Two passes: the
-# frame's size first, then the text (no copy of a large config is held in memory).
+# one) read back as $key_line, so the host's key never crosses the connection.
 masked_frame() {
   if [ -f "$2" ] && [ -r "$2" ] && [ -s "$key_file" ] && [ -r "$key_file" ]; then
     first_line host_key "$key_file"
-    # shellcheck disable=SC2016
-    mask='{ line = $0; bare = line; gsub(/[ \t\r]/, "", bare); if (bare == "PrivateKey=" key) line = marker }'
-    printf '@@%s %s\n' "$1" "$(LC_ALL=C awk -v key="$host_key" -v marker="$key_line" "$mask"' { n += length(line) + 1 } END { print n + 0 }' "$2")"
-    LC_ALL=C awk -v key="$host_key" -v marker="$key_line" "$mask"' { print line }' "$2"
-    printf '\n'
-    host_key=
+    frame_without_key "$1" "$2"
   else
     frame "$1" "$2"
   fi
+}
+# frame_without_key NAME FILE: frame FILE with the line `PrivateKey = $host_key` read back as
+# $key_line, then forget $host_key. Two passes: the frame's size first, then the text (no copy
+# of a large config is held in memory).
+frame_without_key() {
+  # shellcheck disable=SC2016
+  mask='{ line = $0; bare = line; gsub(/[ \t\r]/, "", bare); if (bare == "PrivateKey=" key) line = marker }'
+  printf '@@%s %s\n' "$1" "$(LC_ALL=C awk -v key="$host_key" -v marker="$key_line" "$mask"' { n += length(line) + 1 } END { print n + 0 }' "$2")"
+  LC_ALL=C awk -v key="$host_key" -v marker="$key_line" "$mask"' { print line }' "$2"
+  printf '\n'
+  host_key=
 }
 stamp() { stat -c '%i %s %y' "$1" 2>/dev/null || echo absent; }
 # wg show dump prints the private key (line 1, field 1) and each peer's preshared key (field 2):
