@@ -9,8 +9,11 @@
 
 mod addresses;
 mod peers;
+mod settings;
 #[cfg(test)]
 mod tests;
+
+pub use settings::ReadSettings;
 
 use crate::core::keys::{PresharedKey, PrivateKey, PublicKey};
 use crate::core::model::{HostId, Inventory, Role};
@@ -59,6 +62,8 @@ pub struct HostRead {
     pub live_key_differs: bool,
     pub addresses: Vec<IpNet>,
     pub listen_port: Option<u16>,
+    /// MTU, DNS, Table, FwMark and hooks of the config (none when only an interface runs).
+    pub settings: ReadSettings,
     pub peers: Vec<ReadPeer>,
 }
 
@@ -131,6 +136,13 @@ pub fn decide(
         keep_key(read, &mut out);
         addresses::keep(inventory, *id, &read.addresses, &mut taken, &mut out);
         keep_port(inventory, *id, read.listen_port, &mut out);
+        settings::keep(
+            inventory,
+            host,
+            topology.hosts[*id].forwarding,
+            &read.settings,
+            &mut out,
+        );
         peers::match_peers(
             inventory,
             topology,

@@ -82,6 +82,7 @@ pub fn parse_read(name: &str, output: &[u8]) -> Result<HostRead, HostFailure> {
         let psks = config_preshared_keys(text);
         read.addresses = parsed_config.addresses.clone();
         read.listen_port = parsed_config.listen_port;
+        read.settings = crate::core::adopt::ReadSettings::of(&parsed_config);
         read.key = parsed_config
             .private_key
             .clone()
