@@ -33,15 +33,9 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=lab/lib.sh
 source "$REPO/lab/lib.sh"
 
-WORK=$(mktemp -d /tmp/wgd-adopt.XXXXXX)
-chmod 755 "$WORK"
-wgdeploy_bin
-INV="$WORK/inventory.yaml"
-STATE="$WORK/inventory.wgdeploy-state.json"
-OUT="$WORK/out.txt"
+e2e_workdir adopt
 HOSTS=(relay1 web1 home office)
 
-gen_dir() { echo "$WORK/hosts/$1/var-lib-wgdeploy/$IFACE/generations"; }
 # same_as_original [HOSTS...]: each host's config is byte-identical to its hand-written one
 same_as_original() {
     local host bad=0

@@ -46,12 +46,7 @@ SELECTED=("$@")
 # shellcheck source=lab/lib.sh
 source "$REPO/lab/lib.sh"
 
-WORK=$(mktemp -d /tmp/wgd-lifecycle.XXXXXX)
-chmod 755 "$WORK"
-wgdeploy_bin
-INV="$WORK/inventory.yaml"
-STATE="$WORK/inventory.wgdeploy-state.json"
-OUT="$WORK/out.txt"
+e2e_workdir lifecycle
 
 SUBNET=198.18.77.0/24 SUBNET_IP=198.18.77.1
 OTHER_SUBNET=198.18.88.0/24 OTHER_IP=198.18.88.1

@@ -33,13 +33,7 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=lab/lib.sh
 source "$REPO/lab/lib.sh"
 
-WORK=$(mktemp -d /tmp/wgd-onhost.XXXXXX)
-chmod 755 "$WORK"
-wgdeploy_bin
-INV="$WORK/inventory.yaml"
-STATE="$WORK/inventory.wgdeploy-state.json"
-JOURNAL="$WORK/inventory.wgdeploy-journal.jsonl"
-OUT="$WORK/out.txt"
+e2e_workdir onhost
 CAPTURED="$WORK/captured.txt"
 HOSTS=(relay1 web1 home office)
 
