@@ -30,7 +30,6 @@ source "$REPO/lab/lib.sh"
 
 e2e_workdir rollback
 
-
 # snapshot NAME: copy every host's config to $WORK/snap/NAME/HOST.conf
 snapshot() {
     local host
