@@ -37,6 +37,7 @@ pub fn status(args: &StatusArgs, out: &mut dyn Write) -> Result<u8> {
         templates: args.templates.as_deref(),
         rekey: &[],
         create_keys: false,
+        rotate: None,
     };
     let fleet = crate::cli::live::survey(
         &args.common,

@@ -319,6 +319,31 @@ impl State {
         }
     }
 
+    /// Takes back the key a rollback put back on `host` (`keys: local`; read from the host's own
+    /// generation, where the state's key was before). Returns whether it changed.
+    pub fn restore_private_key(&mut self, host: &str, key: PrivateKey) -> bool {
+        match self.hosts.get_mut(host) {
+            Some(entry) if entry.private_key.as_ref() != Some(&key) => {
+                entry.private_key = Some(key);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// New preshared keys for every pair `host` is in (`wgdeploy rotate --psk`). Returns whether
+    /// any pair was renewed.
+    pub fn renew_preshared(&mut self, host: &str) -> bool {
+        let mut renewed = false;
+        for ((a, b), key) in self.preshared.iter_mut() {
+            if a == host || b == host {
+                *key = PresharedKey::generate();
+                renewed = true;
+            }
+        }
+        renewed
+    }
+
     /// Records how `host` was reached and which interface wgdeploy manages there. Returns whether
     /// anything changed (an unknown host is ignored: only `reconcile` adds hosts).
     pub fn remember(&mut self, host: &str, managed: Managed) -> bool {
