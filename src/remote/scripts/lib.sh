@@ -96,9 +96,10 @@ key_with() {
   done
   return 0
 }
-# promote_key FILE: FILE (pending or retired) becomes the current key; the current one is kept
-# under $retired_keys, named by its public half (0600 in a 0700 directory), so a rollback to a
-# config naming it finds it again. Nothing is ever deleted.
+# promote_key FILE: FILE (pending or kept) becomes the current key; the current one is kept under
+# $retired_keys, named by its public half (0600 in a 0700 directory), so a rollback to a config
+# naming it finds it again. Copies, not links: /etc and /var may be different filesystems. A kept
+# key is never deleted; a promoted pending key is (a later rotation makes a new one).
 promote_key() {
   [ "$1" = "$key_file" ] && return 0
   if [ -s "$key_file" ]; then
@@ -106,10 +107,14 @@ promote_key() {
     [ -n "$old_public" ] || fail "$key_file holds no WireGuard private key"
     { mkdir -p "$retired_keys" && chmod 700 "$state_root" "$state" "$retired_keys"; } || fail "cannot create $retired_keys"
     retired=$retired_keys/$(printf '%s' "$old_public" | tr '/+=' '_.-').key
-    if [ ! -s "$retired" ]; then ln -f "$key_file" "$retired" || fail "cannot keep $key_file in $retired_keys"; fi
-    chmod 600 "$retired" || fail "cannot make $retired 0600"
+    if [ ! -s "$retired" ]; then
+      { cp "$key_file" "$retired.tmp" && chmod 600 "$retired.tmp" && { sync "$retired.tmp" 2>/dev/null || sync; } && mv -f "$retired.tmp" "$retired"; } ||
+        { rm -f "$retired.tmp"; fail "cannot keep $key_file in $retired_keys"; }
+    fi
   fi
-  mv -f "$1" "$key_file" || fail "cannot make $1 the current key"
+  { cp "$1" "$key_file.tmp" && chmod 600 "$key_file.tmp" && { sync "$key_file.tmp" 2>/dev/null || sync; } && mv -f "$key_file.tmp" "$key_file"; } ||
+    { rm -f "$key_file.tmp"; fail "cannot make $1 the current key"; }
+  if [ "$1" = "$pending_key" ]; then rm -f "$pending_key"; fi
   sync "$dir" 2>/dev/null
   return 0
 }
