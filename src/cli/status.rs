@@ -164,6 +164,7 @@ fn host_status(surveyed: &Surveyed<SshSession>) -> HostStatus {
                 live: facts.live.clone(),
                 now: facts.now,
                 generation: facts.current_generation().cloned(),
+                key_since: facts.key_since,
                 armed: facts.armed.clone(),
                 reverted: facts.reverted.clone(),
                 in_sync: change.is_empty(),

@@ -124,6 +124,9 @@ pub struct Facts {
     pub reverted: Option<(String, u64)>,
     /// Recorded generations, oldest first (empty when none, or unreadable without `become`).
     pub generations: Vec<Generation>,
+    /// When the oldest kept generation carrying the key the host runs was written (host's Unix
+    /// seconds): the key's age, learned from the host (`status`; survives a lost state).
+    pub key_since: Option<u64>,
 }
 
 /// One recorded generation's metadata (its config stays on the host until a rollback reads it).

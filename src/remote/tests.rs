@@ -1280,6 +1280,47 @@ fn a_rotated_host_switches_keys_and_a_rollback_finds_the_old_one() {
     }
 }
 
+/// `status`'s key age: the facts name when the oldest kept generation carrying the key the config
+/// runs was written (generation 10 sorts after 9 by number, not by name).
+#[test]
+fn the_facts_say_since_when_the_host_runs_its_key() {
+    for shell in shells() {
+        let host = Host::new(&shell);
+        let with = |key: &str| format!("[Interface]\nPrivateKey = {key}\n");
+        host.write("etc/wireguard/wg0.conf", &with("NEWKEY"));
+        for (n, key, mtime) in [
+            (1, "OLDKEY", "200001010000"),
+            (9, "NEWKEY", "200201010000"),
+            (10, "NEWKEY", "200101010000"),
+            (11, "NEWKEY", "200301010000"),
+        ] {
+            let path = format!("{STATE}/generations/{n}.conf");
+            std::fs::create_dir_all(host.root.join(STATE).join("generations")).unwrap();
+            host.write(&path, &with(key));
+            let status = Command::new("touch")
+                .args(["-t", mtime])
+                .arg(host.root.join(&path))
+                .status()
+                .unwrap();
+            assert!(status.success());
+        }
+        let facts = host.run(&facts_script(&wg0()));
+        let parsed = crate::remote::facts::parse(facts.as_bytes()).unwrap();
+        // Generation 9's (2002-01-01 00:00 in the test's time zone: within a day of 1009843200
+        // UTC), not 10's, though 10 sorts first by name and was written earlier.
+        let since = parsed.key_since.expect("key-since");
+        assert!(
+            since.abs_diff(1_009_843_200) <= 86_400,
+            "{shell:?}: {since}"
+        );
+        // A config whose key no generation carries: no age.
+        host.write("etc/wireguard/wg0.conf", &with("THIRDKEY"));
+        let parsed =
+            crate::remote::facts::parse(host.run(&facts_script(&wg0())).as_bytes()).unwrap();
+        assert_eq!(parsed.key_since, None, "{shell:?}");
+    }
+}
+
 #[test]
 fn lib_paths_match_core_paths() {
     let paths = crate::core::paths::Paths::new(&wg0());

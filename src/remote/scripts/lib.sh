@@ -118,6 +118,22 @@ promote_key() {
   sync "$dir" 2>/dev/null
   return 0
 }
+# key_since: `@@key-since SECONDS`, when the oldest generation that carries the key the config
+# runs was written (the key's age for `status`; kept generations only, so at most that old). awk
+# compares the PrivateKey lines itself and prints only a file name: the key never leaves it.
+key_since() {
+  [ -f "$config" ] && [ -r "$config" ] || return 0
+  set --
+  for g in "$gens"/*.conf; do if [ -f "$g" ] && [ -r "$g" ]; then set -- "$@" "$g"; fi; done
+  [ $# -gt 0 ] || return 0
+  # shellcheck disable=SC2016
+  oldest=$(LC_ALL=C awk -v cfg="$config" '{ l = $0; gsub(/[ \t\r]/, "", l) }
+    FILENAME == cfg { if (key == "" && l ~ /^PrivateKey=./) key = l; next }
+    key != "" && l == key { n = FILENAME; sub(/.*\//, "", n); sub(/\.conf$/, "", n); if (n ~ /^[0-9]+$/ && (best == "" || n + 0 < best + 0)) best = n }
+    END { if (best != "") print best }' "$config" "$@")
+  [ -n "$oldest" ] && printf '@@key-since %s\n' "$(stat -c %Y "$gens/$oldest.conf" 2>/dev/null)"
+  return 0
+}
 stamp() { stat -c '%i %s %y' "$1" 2>/dev/null || echo absent; }
 # wg show dump prints the private key (line 1, field 1) and each peer's preshared key (field 2):
 # blank them on the host so no secret ever crosses the connection or reaches a log.
