@@ -27,7 +27,7 @@
 #     kept key) appears in the state files, the journal, the `render --out` files or any output
 #     captured during the run
 #   8 office leaves the inventory: it is decommissioned (recognised by the public key it reported,
-#     its key file and kept keys removed) and forgotten
+#     its key file removed) and forgotten
 #
 # Environment: WGDEPLOY=/path/to/wgdeploy skips `cargo build`. Needs root.
 set -euo pipefail
