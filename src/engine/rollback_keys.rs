@@ -61,3 +61,95 @@ pub fn restore(state: &mut State, carried: &[(String, Carried)], reports: &[Host
     }
     changed
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::facts::SecretText;
+    use crate::engine::types::{Applied, HostError, Job};
+    use std::sync::Arc;
+
+    fn job(name: &str, config: String) -> Arc<Job> {
+        Arc::new(Job {
+            name: name.into(),
+            interface: crate::core::model::InterfaceName::parse("wg0").unwrap(),
+            desired: SecretText::new(config),
+            forwarding: Default::default(),
+            become_: crate::remote::Become::None,
+            keys: Default::default(),
+        })
+    }
+
+    fn report(name: &str, ok: bool, rolled_back: bool) -> HostReport {
+        HostReport {
+            name: name.into(),
+            class: None,
+            outcome: if ok {
+                Ok(Applied {
+                    changed: true,
+                    live: None,
+                    generation: None,
+                    now: 0,
+                })
+            } else {
+                Err(HostError::new("down"))
+            },
+            notes: Vec::new(),
+            rolled_back,
+        }
+    }
+
+    /// The state takes back the key a rolled-back host's config carries, for hosts whose rollback
+    /// went through only.
+    #[test]
+    fn the_state_takes_back_the_keys_of_hosts_rolled_back() {
+        let inventory = crate::core::inventory::parse(
+            std::path::Path::new("t.yaml"),
+            "network: { addresses: [100.64.0.0/24] }\nhosts:\n  r: { endpoint: 198.51.100.1, relay: true }\n  a: {}\n  b: {}\n",
+        )
+        .unwrap();
+        let deployment =
+            crate::core::pipeline::plan_loaded(inventory, &Default::default()).unwrap();
+        let mut state = State::default();
+        state.reconcile(
+            &deployment.inventory,
+            &deployment.addresses,
+            &deployment.topology,
+        );
+        let old: Vec<PrivateKey> = ["r", "a", "b"]
+            .iter()
+            .map(|name| state.private_key(name).unwrap().clone())
+            .collect();
+        for name in ["r", "a", "b"] {
+            state.rekey(name);
+        }
+        let config =
+            |key: &PrivateKey| format!("[Interface]\nPrivateKey = {}\n", key.expose_base64());
+        let surveyed: Vec<Surveyed<()>> = ["r", "a", "b"]
+            .iter()
+            .zip(&old)
+            .map(|(name, key)| {
+                let job = job(name, config(key));
+                let facts = crate::remote::facts::parse(b"@@wgdeploy-facts 1\n@@end\n").unwrap();
+                let change = job.classify(&facts);
+                Surveyed {
+                    job,
+                    outcome: Ok((Arc::new(()), facts, change)),
+                }
+            })
+            .collect();
+        let carried = keys_of(&surveyed);
+        assert_eq!(carried.len(), 3);
+        // r rolled back; a failed; b was undone by --atomic.
+        let reports = [
+            report("r", true, false),
+            report("a", false, false),
+            report("b", true, true),
+        ];
+        assert!(restore(&mut state, &carried, &reports));
+        assert_eq!(state.private_key("r"), Some(&old[0]));
+        assert_ne!(state.private_key("a"), Some(&old[1]));
+        assert_ne!(state.private_key("b"), Some(&old[2]));
+        assert!(!restore(&mut state, &carried, &reports));
+    }
+}

@@ -885,6 +885,27 @@ mod tests {
     }
 
     #[test]
+    fn rotate_psk_renews_every_pair_of_the_host_and_no_other_and_restore_takes_a_key_back() {
+        let (inventory, addresses, topology) = planned(YAML);
+        let mut state = State::default();
+        state.reconcile(&inventory, &addresses, &topology);
+        let psk =
+            |state: &State, a: &str, b: &str| state.preshared_key(a, b).unwrap().expose_base64();
+        let (ra, rb) = (psk(&state, "r", "a"), psk(&state, "r", "b"));
+        assert!(state.renew_preshared("a"));
+        assert_ne!(psk(&state, "r", "a"), ra);
+        assert_eq!(psk(&state, "r", "b"), rb);
+        assert!(!state.renew_preshared("nobody"));
+        // A rollback's key: taken back once, then nothing changes.
+        let old = state.private_key("a").unwrap().clone();
+        state.rekey("a");
+        assert!(state.restore_private_key("a", old.clone()));
+        assert_eq!(state.private_key("a"), Some(&old));
+        assert!(!state.restore_private_key("a", old.clone()));
+        assert!(!state.restore_private_key("nobody", old));
+    }
+
+    #[test]
     fn removed_hosts_are_dropped() {
         let (inventory, addresses, topology) = planned(YAML);
         let mut state = State::default();
