@@ -22,7 +22,8 @@
 #   6b `rotate`: every host makes a pending key and switches to it, its peers list the new public
 #     key, the old key is kept under /var/lib/wgdeploy/wg0/keys (0600); all pairs ping; `rollback`
 #     brings back every config byte for byte and each host's old key from its own files; the apply
-#     after it is a no-op
+#     after it is a no-op; `status --json`'s key_since_unix is the rotation's time after it, and
+#     earlier again after the rollback
 #   7 no host's private key (read on the host: the old and the new of web1, every rotated and every
 #     kept key) appears in the state files, the journal, the `render --out` files or any output
 #     captured during the run
@@ -166,6 +167,10 @@ mkdir -p "$WORK/before-rotate"
 for host in "${HOSTS[@]}"; do cp "$(conf_file "$host")" "$WORK/before-rotate/$host.conf"; done
 declare -A OLD=()
 for host in "${HOSTS[@]}"; do OLD[$host]=$(cat "$(key_file "$host")"); done
+# key_since HOST: `status --json`'s key_since_unix of HOST (learned from the host's generations)
+key_since() { jq -r --arg h "$1" '.hosts[] | select(.name == $h) | .key_since_unix' "$WORK/status.json"; }
+sleep 1
+rotated_at=$(date +%s)
 run rotate "$INV" --yes
 [[ $RC == 0 ]] || fail "6b: rotate exited $RC"
 grep -q "deployment .* (rotate): ok" "$OUT" || fail "6b: the summary does not name the rotation"
@@ -186,6 +191,13 @@ for host in "${HOSTS[@]}"; do
     done
 done
 jq -e '[.hosts[] | has("private_key")] | any' "$STATE" >/dev/null && fail "6b: the state holds a private key after rotate"
+in_ops "$WGDEPLOY" status "$INV" --json --known-hosts "$WORK/ssh/known_hosts" >"$WORK/status.json" 2>>"$CAPTURED" </dev/null || true
+cat "$WORK/status.json" >>"$CAPTURED"
+for host in "${HOSTS[@]}"; do
+    since=$(key_since "$host")
+    [[ $since =~ ^[0-9]+$ ]] && ((since >= rotated_at)) || fail "6b: status says $host's key is in use since ${since:-?}, before the rotation at $rotated_at"
+    [[ $(jq -r --arg h "$host" '.hosts[] | select(.name == $h) | .key_age_days' "$WORK/status.json") == 0 ]] || fail "6b: status gives $host's new key an age in days other than 0"
+done
 if all_pairs_ping 30; then pass "6b: rotate: every host runs a new key it made, its peers list it, all pairs ping"
 else fail "6b: some pairs do not ping after rotate"; fi
 run rollback "$INV" --yes
@@ -198,6 +210,12 @@ for host in "${HOSTS[@]}"; do
 done
 run plan "$INV" --detailed-exitcode
 [[ $RC == 0 ]] || fail "6b: plan after the rollback of the rotation exited $RC (want 0)"
+in_ops "$WGDEPLOY" status "$INV" --json --known-hosts "$WORK/ssh/known_hosts" >"$WORK/status.json" 2>>"$CAPTURED" </dev/null || true
+cat "$WORK/status.json" >>"$CAPTURED"
+for host in "${HOSTS[@]}"; do
+    since=$(key_since "$host")
+    [[ $since =~ ^[0-9]+$ ]] && ((since < rotated_at)) || fail "6b: after the rollback, status says $host's key is in use since ${since:-?}, not since before the rotation"
+done
 if all_pairs_ping 30; then pass "6b: rollback of the rotation: old keys back from the hosts' own files, configs byte for byte, nothing left to apply"
 else fail "6b: some pairs do not ping after the rollback of the rotation"; fi
 # Every key the hosts hold now (current and kept) joins the search below.
