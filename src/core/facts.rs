@@ -134,7 +134,7 @@ pub struct Facts {
 pub struct Generation {
     pub number: u64,
     pub deployment: String,
-    /// `apply` or `rollback`.
+    /// `apply`, `rotate` or `rollback` (`original`: generation 0).
     pub kind: String,
     /// When it was confirmed (UTC, ISO 8601, the host's clock).
     pub time: String,
