@@ -152,10 +152,30 @@ pub fn facts_script(interface: &InterfaceName) -> Script {
     Script::new(FACTS, args)
 }
 
+/// What `host-key.sh` does about the host's own key (`keys: on-host`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostKeyMode {
+    /// Only read it (plan, status, rollback, hosts left out of an apply).
+    Read,
+    /// Make it when the host has none (apply).
+    Create,
+    /// Make a pending key beside it (kept if one is pending already) and answer the pending
+    /// key's public half (`wgdeploy rotate`).
+    Rotate,
+}
+
 /// `keys: on-host`: the public half of the host's own key, made first when `create` (apply) and
-/// the host has none.
-pub fn host_key_script(interface: &InterfaceName, create: bool) -> Script {
-    Script::new(HOST_KEY, vec![interface.as_str().to_owned(), flag(create)])
+/// the host has none; with `Rotate`, of its pending key.
+pub fn host_key_script(interface: &InterfaceName, mode: HostKeyMode) -> Script {
+    let mode = match mode {
+        HostKeyMode::Read => "",
+        HostKeyMode::Create => "yes",
+        HostKeyMode::Rotate => "rotate",
+    };
+    Script::new(
+        HOST_KEY,
+        vec![interface.as_str().to_owned(), mode.to_owned()],
+    )
 }
 
 /// What `host-key.sh` answered: the host's public key, or `None` when it has none yet (a plan);

@@ -48,7 +48,9 @@ fi
 rm -f "$config" "$backup" "$log" || fail "cannot remove $config"
 if [ -e "$sysctl_file" ]; then rm -f "$sysctl_file" || fail "cannot remove $sysctl_file"; echo '@@removed-sysctl-file'; fi
 if [ -f "$key_file" ] && [ -n "$running" ] && [ "$(wg pubkey < "$key_file" 2>/dev/null)" = "$running" ]; then
-  rm -f "$key_file" || fail "cannot remove $key_file"; echo '@@removed-key-file'
+  # A pending key from an unfinished `wgdeploy rotate` never ran: it goes too. Keys the host ran
+  # before (under $retired_keys) stay with the generations, which hold them as well.
+  rm -f "$key_file" "$pending_key" || fail "cannot remove $key_file"; echo '@@removed-key-file'
 fi
 echo '@@switched-off'
 for key; do
