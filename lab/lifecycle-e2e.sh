@@ -446,6 +446,8 @@ scenario_10() {
     [[ $RC == 0 ]] || fail "10: apply with keys: on-host exited $RC"
     rotate_under_ping on-host "$rounds"
     all_pairs_ping 30 || fail "10: some pairs do not ping after the on-host rotations"
+    # One handshake, not WireGuard's 5 s handshake retry (REKEY_TIMEOUT) nor a keepalive interval.
+    ((WORST_MS <= 2000)) || fail "10: a rotation lost ${WORST_MS} ms of pings (bound: 2000 ms)"
     pass "10: ${rounds}×2 rotations in each key mode; worst time lost by one ping: ${WORST_MS} ms; rollback returns home's old key into the state, nothing left to apply"
 }
 
