@@ -175,14 +175,23 @@ async fn apply_one<C: Connector>(
         },
         StepEnd::Unknown(error) => Some(error),
     };
-    reporter.update(&job.name, "confirming over a fresh SSH connection");
+    reporter.update(&job.name, "confirming over a fresh connection");
     let deadline = step_ended + window + REVERT_GRACE;
     let seconds = window.as_secs();
     let name = &job.name;
     use crate::engine::confirm::Confirmation;
-    let confirmation =
-        crate::engine::confirm::confirm(connector, job, facts.systemd, run, deadline, reporter)
-            .await;
+    // A step that did not answer leaves its session in doubt: only a fresh session decides then.
+    let quick = match broken {
+        None => crate::engine::confirm::confirm_on_session(session, job, facts.systemd, run).await,
+        Some(_) => None,
+    };
+    let confirmation = match quick {
+        Some(confirmation) => confirmation,
+        None => {
+            crate::engine::confirm::confirm(connector, job, facts.systemd, run, deadline, reporter)
+                .await
+        }
+    };
     let outcome = match confirmation {
         Confirmation::Confirmed {
             generation,
@@ -879,6 +888,10 @@ mod tests {
         lost: &'static [&'static str],
         failing: &'static [&'static str],
         hosts: std::sync::Mutex<std::collections::HashMap<String, FakeTransport>>,
+        /// Sessions answer [`Transport::reach_anew`]: a new connection reaches sshd, except on
+        /// `lost` hosts.
+        probe: bool,
+        connects: std::sync::Mutex<Vec<String>>,
     }
 
     impl ProtectedFleet {
@@ -887,6 +900,8 @@ mod tests {
                 lost,
                 failing,
                 hosts: Default::default(),
+                probe: false,
+                connects: Default::default(),
             })
         }
 
@@ -896,7 +911,7 @@ mod tests {
             let live = dump(&k, "100.64.0.2/32");
             let current = Arc::new(std::sync::Mutex::new(old));
             let failing = self.failing.contains(&name);
-            FakeTransport::new(move |command, stdin| {
+            let transport = FakeTransport::new(move |command, stdin| {
                 let mut current = current.lock().unwrap();
                 if command.contains("wgdeploy-facts") {
                     ok(&facts_output(Some(&current), Some(&live)))
@@ -914,13 +929,21 @@ mod tests {
                         "@@armed\n@@written\n@@done restart\n@@dump\n{live}@@end\n"
                     ))
                 }
-            })
+            });
+            match (self.probe, self.lost.contains(&name)) {
+                (false, _) => transport,
+                (true, false) => transport.with_reach(Ok(())),
+                (true, true) => transport.with_reach(Err(crate::transport::TransportError {
+                    message: "connection timed out".into(),
+                })),
+            }
         }
     }
 
     impl Connector for ProtectedFleet {
         type Session = FakeTransport;
         async fn connect(&self, job: &Job) -> Result<FakeTransport, HostError> {
+            self.connects.lock().unwrap().push(job.name.clone());
             let mut hosts = self.hosts.lock().unwrap();
             if let Some(host) = hosts.get(&job.name) {
                 if self.lost.contains(&job.name.as_str()) {
@@ -981,6 +1004,49 @@ mod tests {
         assert!(
             reports.iter().all(|report| !report.rolled_back),
             "not --atomic"
+        );
+    }
+
+    /// With a transport that can probe: a new connection reaching sshd confirms over the step's
+    /// own session (one connection per host in all); one that does not get through falls back to
+    /// fresh sessions, and the host that reverted by itself is reported as before.
+    #[tokio::test]
+    async fn a_new_connection_reaching_sshd_confirms_over_the_steps_session() {
+        let fleet = Arc::new(ProtectedFleet {
+            probe: true,
+            ..Arc::into_inner(ProtectedFleet::new(&["cut"], &[])).unwrap()
+        });
+        let jobs = protected_jobs(&["fine", "cut"]);
+        let reports = run_fleet(fleet.clone(), jobs, 4, false).await;
+        let fine = reports[0].outcome.as_ref().unwrap();
+        assert!(fine.changed && fine.generation == Some(2));
+        let connects = fleet.connects.lock().unwrap().clone();
+        assert_eq!(
+            connects.iter().filter(|name| *name == "fine").count(),
+            1,
+            "the survey's connection only: {connects:?}"
+        );
+        let fine_log: Vec<String> = fleet.hosts.lock().unwrap()["fine"]
+            .recorded()
+            .into_iter()
+            .map(|(command, _)| command)
+            .collect();
+        let probe = fine_log.iter().position(|c| c == "reach_anew").unwrap();
+        let confirm = fine_log
+            .iter()
+            .position(|c| c.contains("@@confirmed"))
+            .unwrap();
+        assert!(probe < confirm, "the probe comes first: {fine_log:?}");
+        let cut = reports[1].outcome.as_ref().unwrap_err();
+        assert!(
+            cut.message
+                .contains("put back its previous config by itself at 22:13:20 UTC"),
+            "{}",
+            cut.message
+        );
+        assert!(
+            connects.iter().filter(|name| *name == "cut").count() > 1,
+            "fresh sessions after the probe failed: {connects:?}"
         );
     }
 

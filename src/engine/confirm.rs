@@ -1,13 +1,23 @@
 //! Lock-out protection's second half, like `commit confirmed` on routers. An armed apply step left
 //! a timer on the host that puts back the previous config; wgdeploy now proves the host is still
-//! manageable by opening a *fresh* SSH connection (the step's own session may survive a change that
-//! blocks new ones) and confirming there. If no connection gets through in time, the host reverts
-//! by itself, and the next connection that does get through learns that it did.
+//! manageable by opening a *fresh* connection (the step's own session may survive a change that
+//! blocks new ones) and confirming. If no connection gets through in time, the host reverts by
+//! itself, and the next connection that does get through learns that it did.
+//!
+//! The fresh connection first tried ([`confirm_on_session`]) is a new TCP connection to the host's
+//! sshd, through the same jump hosts, that must answer with its identification line: it travels
+//! the routes and passes the firewall rules the change may have touched exactly as a new SSH
+//! session would, and what a full handshake and authentication add on top (sshd's own
+//! configuration) is nothing a WireGuard change touches. The confirm then runs on the step's own
+//! session, whose packets follow the same routes. That costs two round trips, not a session's
+//! eight; any doubt (no such probe, the step's session gone) falls back to a full fresh session
+//! ([`confirm`]).
 
 use crate::core::facts::LiveInterface;
 use crate::engine::error::HostFailure;
 use crate::engine::types::{Connector, HostError, Job, Reporter, Run};
 use crate::remote;
+use crate::transport::Transport;
 use std::time::{Duration, Instant};
 
 /// What the confirm found on the host.
@@ -34,6 +44,31 @@ pub enum Confirmation {
 
 /// Each attempt gets this long to connect and answer; a blocked port costs a full attempt.
 const ATTEMPT: Duration = Duration::from_secs(10);
+
+/// The quick confirm: a new connection reaches sshd (answered with its banner), then the confirm
+/// runs over `session`, the step's own. `None` when that cannot decide: the transport has no such
+/// probe, the probe did not get through (then fresh sessions are tried until the deadline, and
+/// the host reverts by itself if none does), or the step's session no longer answers.
+pub async fn confirm_on_session<S: Transport>(
+    session: &S,
+    job: &Job,
+    systemd: bool,
+    run: &Run,
+) -> Option<Confirmation> {
+    let reached = tokio::time::timeout(ATTEMPT, session.reach_anew())
+        .await
+        .ok()??;
+    reached.ok()?;
+    let script = remote::confirm_script(&job.interface, systemd, &run.deployment, &run.record());
+    let output = tokio::time::timeout(
+        ATTEMPT,
+        crate::engine::exec::run(session, job, &script, &[]),
+    )
+    .await
+    .ok()?
+    .ok()?;
+    parse(&output.stdout).ok()
+}
 
 /// Tries to confirm over fresh connections until `deadline`, once a second.
 pub async fn confirm<C: Connector>(

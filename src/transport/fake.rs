@@ -14,6 +14,8 @@ pub struct FakeTransport {
     handler: Arc<Handler>,
     log: Arc<Log>,
     delay: Option<Arc<Delay>>,
+    /// What [`Transport::reach_anew`] answers (`None`: no such probe, as by default).
+    reach: Option<Result<(), TransportError>>,
 }
 
 impl FakeTransport {
@@ -24,6 +26,16 @@ impl FakeTransport {
             handler: Arc::new(handler),
             log: Arc::default(),
             delay: None,
+            reach: None,
+        }
+    }
+
+    /// Makes [`Transport::reach_anew`] answer `reach` (and record the probe as `reach_anew`): a
+    /// host whose sshd a new connection reaches (`Ok`), or not.
+    pub fn with_reach(self, reach: Result<(), TransportError>) -> FakeTransport {
+        FakeTransport {
+            reach: Some(reach),
+            ..self
         }
     }
 
@@ -55,6 +67,14 @@ impl Transport for FakeTransport {
             tokio::time::sleep(delay(command)).await;
         }
         (self.handler)(command, stdin)
+    }
+
+    async fn reach_anew(&self) -> Option<Result<(), TransportError>> {
+        let reach = self.reach.clone()?;
+        if let Ok(mut log) = self.log.lock() {
+            log.push(("reach_anew".to_owned(), Vec::new()));
+        }
+        Some(reach)
     }
 }
 

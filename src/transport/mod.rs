@@ -32,6 +32,14 @@ pub trait Transport: Send + Sync {
         command: &str,
         stdin: &[u8],
     ) -> impl Future<Output = Result<Output, TransportError>> + Send;
+
+    /// Opens a *new* connection to the host's SSH server the way a new session would (through the
+    /// same jump hosts), waits for the server's identification line and closes it: proof that new
+    /// connections get through, without a second key exchange and authentication. `None`: this
+    /// transport cannot tell (the caller opens a full session instead).
+    fn reach_anew(&self) -> impl Future<Output = Option<Result<(), TransportError>>> + Send {
+        async { None }
+    }
 }
 
 /// A transport failure after the connection was established (the connection itself failing is
