@@ -75,6 +75,8 @@ pub struct SshSession {
     jumps: Vec<Handle<HostKeyCheck>>,
     /// Limits the runs in flight on this connection (see [`MAX_CHANNELS`]).
     channels: Semaphore,
+    /// The target's own hop: where [`Transport::reach_anew`] opens its new connection.
+    hop: Hop,
 }
 
 /// sshd refuses more than `MaxSessions` (default 10) open channels per connection; runs beyond
@@ -109,11 +111,16 @@ impl SshSession {
         let handle = handles
             .pop()
             .expect("resolve returns at least the target itself");
+        let hop = hops
+            .into_iter()
+            .next_back()
+            .expect("resolve returns at least the target itself");
         Ok(SshSession {
             label: target.label.clone(),
             handle,
             jumps: handles,
             channels: Semaphore::new(MAX_CHANNELS),
+            hop,
         })
     }
 
@@ -127,6 +134,60 @@ impl SshSession {
 
 /// Disconnects innermost first, and waits briefly for each connection to wind down so the
 /// goodbye is actually sent before the bastion under it goes away.
+impl SshSession {
+    /// A new TCP connection to the target's sshd (through the innermost bastion's session when
+    /// there is one: a new connection from it, as a new session would make), read until sshd's
+    /// identification line (`SSH-2.0-…`), then dropped.
+    async fn reach_anew_now(&self) -> Result<(), TransportError> {
+        let failed = |reason: String| TransportError {
+            message: format!(
+                "a new connection to {} ({}) did not reach sshd: {reason}",
+                self.label,
+                self.hop.addr()
+            ),
+        };
+        match self.jumps.last() {
+            None => {
+                let stream = tcp_connect(&self.hop)
+                    .await
+                    .map_err(|error| failed(error.to_string()))?;
+                read_identification(stream).await.map_err(failed)
+            }
+            Some(bastion) => {
+                let stream = open_tunnel(bastion, &self.hop)
+                    .await
+                    .map_err(|error| failed(error.to_string()))?;
+                read_identification(stream).await.map_err(failed)
+            }
+        }
+    }
+}
+
+/// Reads what an SSH server sends first until its identification line (RFC 4253 4.2: lines before
+/// it are allowed), at most 8 KiB.
+async fn read_identification(mut stream: impl tokio::io::AsyncRead + Unpin) -> Result<(), String> {
+    use tokio::io::AsyncReadExt;
+    let mut seen = Vec::new();
+    let mut buffer = [0u8; 1024];
+    while seen.len() < 8192 {
+        let read = stream
+            .read(&mut buffer)
+            .await
+            .map_err(|error| io_reason(&error))?;
+        if read == 0 {
+            return Err("the connection closed before the server said it speaks SSH".into());
+        }
+        seen.extend_from_slice(&buffer[..read]);
+        if seen
+            .split(|&byte| byte == b'\n')
+            .any(|line| line.starts_with(b"SSH-"))
+        {
+            return Ok(());
+        }
+    }
+    Err("no SSH identification line in the first 8 KiB".into())
+}
+
 async fn disconnect_all(mut handles: Vec<Handle<HostKeyCheck>>) {
     while let Some(handle) = handles.pop() {
         let _ = handle.disconnect(Disconnect::ByApplication, "", "en").await;
@@ -323,6 +384,10 @@ fn new_config(host_key_order: Vec<Algorithm>) -> client::Config {
 }
 
 impl Transport for SshSession {
+    async fn reach_anew(&self) -> Option<Result<(), TransportError>> {
+        Some(self.reach_anew_now().await)
+    }
+
     async fn run(&self, command: &str, stdin: &[u8]) -> Result<Output, TransportError> {
         let error = |what: &str, error: russh::Error| TransportError {
             message: format!("{what} on {}: {error}", self.label),
