@@ -5,6 +5,7 @@
 
 pub mod fake;
 pub mod ssh;
+pub mod stats;
 
 use std::future::Future;
 

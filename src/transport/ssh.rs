@@ -75,6 +75,8 @@ pub struct SshSession {
     jumps: Vec<Handle<HostKeyCheck>>,
     /// Limits the runs in flight on this connection (see [`MAX_CHANNELS`]).
     channels: Semaphore,
+    /// `WGDEPLOY_STATS`: this host's counts (`None`: not counting).
+    stats: Option<Arc<super::stats::Counter>>,
 }
 
 /// sshd refuses more than `MaxSessions` (default 10) open channels per connection; runs beyond
@@ -95,9 +97,10 @@ impl SshSession {
     /// authenticates every hop.
     pub async fn connect(target: &SshTarget, options: &SshOptions) -> Result<SshSession, SshError> {
         let hops = config::resolve(target, options)?;
+        let stats = super::stats::host(&target.label);
         let mut handles: Vec<Handle<HostKeyCheck>> = Vec::with_capacity(hops.len());
         for hop in &hops {
-            let handle = connect_hop(hop, handles.last(), options).await;
+            let handle = connect_hop(hop, handles.last(), options, stats.as_ref()).await;
             match handle {
                 Ok(handle) => handles.push(handle),
                 Err(error) => {
@@ -114,6 +117,7 @@ impl SshSession {
             handle,
             jumps: handles,
             channels: Semaphore::new(MAX_CHANNELS),
+            stats,
         })
     }
 
@@ -140,7 +144,12 @@ async fn connect_hop(
     hop: &Hop,
     via: Option<&Handle<HostKeyCheck>>,
     options: &SshOptions,
+    stats: Option<&Arc<super::stats::Counter>>,
 ) -> Result<Handle<HostKeyCheck>, SshError> {
+    use super::stats::Counted;
+    if let Some(stats) = stats {
+        stats.connection();
+    }
     let deadline = Instant::now() + options.connect_timeout;
     let entries =
         known_hosts::entries_for(&options.known_hosts, &hop.host, hop.port).map_err(|error| {
@@ -170,12 +179,21 @@ async fn connect_hop(
             let stream = timeout_at(deadline, tcp_connect(hop))
                 .await
                 .map_err(|_| timed_out("tcp connect"))??;
+            // connect() returned once the server's SYN-ACK came: the TCP handshake's turn.
+            if let Some(stats) = stats {
+                stats.turn();
+            }
+            let stream = Counted::new(stream, stats.cloned());
             timeout_at(deadline, client::connect_stream(config, stream, check)).await
         }
         Some(bastion) => {
             let channel = timeout_at(deadline, open_tunnel(bastion, hop))
                 .await
                 .map_err(|_| timed_out("opening the tunnel through the jump host"))??;
+            if let Some(stats) = stats {
+                stats.turn();
+            }
+            let channel = Counted::new(channel, stats.cloned());
             timeout_at(deadline, client::connect_stream(config, channel, check)).await
         }
     };
@@ -329,6 +347,9 @@ impl Transport for SshSession {
         };
         // Never closed, so acquiring cannot fail; a closed semaphore would only mean no limit.
         let _permit = self.channels.acquire().await.ok();
+        if let Some(stats) = &self.stats {
+            stats.exec();
+        }
         let channel = self
             .handle
             .channel_open_session()
