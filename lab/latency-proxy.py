@@ -31,16 +31,22 @@ import time
 CHUNK = 65536
 
 
+TRACE = None
+
+
 class Direction:
     """One direction of one connection: chunks queued with the time they may be delivered."""
 
-    def __init__(self, delay, not_before):
+    def __init__(self, delay, not_before, name=""):
         self.delay = delay
         self.not_before = not_before
         self.queue = asyncio.Queue()
+        self.name = name
 
     def put(self, data):
         due = max(time.monotonic() + self.delay, self.not_before)
+        if TRACE is not None:
+            print(f"{time.monotonic() - TRACE:9.4f} {self.name} {len(data)}", file=sys.stderr, flush=True)
         self.queue.put_nowait((due, data))
 
 
@@ -79,8 +85,9 @@ async def handle(client_reader, client_writer, target, rtt, handshake_rtts):
     one_way = rtt / 2
     # When the server would see the client's ACK: the upstream connection starts then.
     server_sees = accepted + handshake_rtts * rtt + one_way
-    up = Direction(one_way, server_sees)
-    down = Direction(one_way, 0.0)
+    port = client_writer.get_extra_info("sockname")[1]
+    up = Direction(one_way, server_sees, f"{port} client>")
+    down = Direction(one_way, 0.0, f"{port} <server")
     upstream_task = asyncio.ensure_future(pump(client_reader, up))
     wait = server_sees - time.monotonic()
     if wait > 0:
@@ -129,7 +136,12 @@ async def main():
     parser.add_argument("--listen", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--map", action="append", default=[], help="LPORT=HOST:PORT")
     parser.add_argument("--map-file", help="file of LPORT=HOST:PORT lines")
+    parser.add_argument("--trace", action="store_true",
+                        help="log every chunk read (time, port, direction, bytes) on stderr")
     args = parser.parse_args()
+    if args.trace:
+        global TRACE
+        TRACE = time.monotonic()
     maps = [parse_map(m) for m in args.map]
     if args.map_file:
         with open(args.map_file) as f:
