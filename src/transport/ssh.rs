@@ -83,6 +83,26 @@ pub struct SshSession {
 /// this many wait for a free channel instead of failing.
 const MAX_CHANNELS: usize = 8;
 
+/// sshd's `MaxStartups` (default 10:30:100) starts dropping connections once 10 are not yet
+/// authenticated: at most this many handshakes (TCP connect to authenticated) run at once to one
+/// address and port, whatever `--parallel` says (many hosts behind one bastion, or one address).
+const MAX_HANDSHAKES_PER_ADDRESS: usize = 8;
+
+/// The handshake slots of `host:port` (see [`MAX_HANDSHAKES_PER_ADDRESS`]), shared by the run.
+fn handshake_slots(host: &str, port: u16) -> Arc<Semaphore> {
+    static SLOTS: OnceLock<Mutex<std::collections::HashMap<(String, u16), Arc<Semaphore>>>> =
+        OnceLock::new();
+    let slots = SLOTS.get_or_init(Mutex::default);
+    let mut slots = slots
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    Arc::clone(
+        slots
+            .entry((host.to_owned(), port))
+            .or_insert_with(|| Arc::new(Semaphore::new(MAX_HANDSHAKES_PER_ADDRESS))),
+    )
+}
+
 impl std::fmt::Debug for SshSession {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SshSession")
@@ -146,10 +166,12 @@ async fn connect_hop(
     options: &SshOptions,
     stats: Option<&Arc<super::stats::Counter>>,
 ) -> Result<Handle<HostKeyCheck>, SshError> {
-    use super::stats::Counted;
     if let Some(stats) = stats {
         stats.connection();
     }
+    // Waiting for a slot is not part of the host's budget. Never closed: acquiring cannot fail.
+    let slots = handshake_slots(&hop.host, hop.port);
+    let _slot = slots.acquire().await.ok();
     let deadline = Instant::now() + options.connect_timeout;
     let entries =
         known_hosts::entries_for(&options.known_hosts, &hop.host, hop.port).map_err(|error| {
@@ -181,29 +203,35 @@ async fn connect_hop(
                 .map_err(|_| timed_out("tcp connect"))??;
             // connect() returned once the server's SYN-ACK came: the TCP handshake's turn.
             if let Some(stats) = stats {
-                stats.turn();
+                stats.turns(1);
             }
-            let stream = Counted::new(stream, stats.cloned());
             timeout_at(deadline, client::connect_stream(config, stream, check)).await
         }
         Some(bastion) => {
             let channel = timeout_at(deadline, open_tunnel(bastion, hop))
                 .await
                 .map_err(|_| timed_out("opening the tunnel through the jump host"))??;
+            // The bastion's answer to the tunnel's open.
             if let Some(stats) = stats {
-                stats.turn();
+                stats.turns(1);
             }
-            let channel = Counted::new(channel, stats.cloned());
             timeout_at(deadline, client::connect_stream(config, channel, check)).await
         }
     };
     let mut handle = handshake
         .map_err(|_| timed_out("ssh handshake"))?
         .map_err(|error| handshake_error(hop, error))?;
-    let authenticated = timeout_at(deadline, auth::authenticate(&mut handle, hop, options))
-        .await
-        .map_err(|_| timed_out("authentication"))
-        .and_then(|result| result);
+    // Versions, then the key exchange (see `stats`).
+    if let Some(stats) = stats {
+        stats.turns(2);
+    }
+    let authenticated = timeout_at(
+        deadline,
+        auth::authenticate(&mut handle, hop, options, stats),
+    )
+    .await
+    .map_err(|_| timed_out("authentication"))
+    .and_then(|result| result);
     if let Err(error) = authenticated {
         disconnect_all(vec![handle]).await;
         return Err(error);
@@ -347,8 +375,12 @@ impl Transport for SshSession {
         };
         // Never closed, so acquiring cannot fail; a closed semaphore would only mean no limit.
         let _permit = self.channels.acquire().await.ok();
+        // Two turns: the channel's open confirmation (SSH allows no request on a channel before
+        // it: the request names the server's channel number), then the command's answer (the
+        // exec request, stdin and EOF go out back to back, unanswered).
         if let Some(stats) = &self.stats {
             stats.exec();
+            stats.turns(2);
         }
         let channel = self
             .handle
