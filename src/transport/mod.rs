@@ -33,6 +33,11 @@ pub trait Transport: Send + Sync {
         command: &str,
         stdin: &[u8],
     ) -> impl Future<Output = Result<Output, TransportError>> + Send;
+
+    /// The next run also opens a second channel, at the same time as its own, and keeps it for the
+    /// run after: that one then starts without waiting for its channel (a round trip saved, e.g.
+    /// the apply step after the survey). Nothing for transports without channels.
+    fn open_ahead(&self) {}
 }
 
 /// A transport failure after the connection was established (the connection itself failing is

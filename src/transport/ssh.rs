@@ -77,7 +77,16 @@ pub struct SshSession {
     channels: Semaphore,
     /// `WGDEPLOY_STATS`: this host's counts (`None`: not counting).
     stats: Option<Arc<super::stats::Counter>>,
+    /// [`Transport::open_ahead`] was asked: the next run opens a spare channel with its own.
+    ahead: std::sync::atomic::AtomicBool,
+    /// The channel opened ahead, and when; used by the next run if still fresh (see [`SPARE_FOR`]).
+    spare: Mutex<Option<(Instant, russh::Channel<client::Msg>)>>,
 }
+
+/// How long a channel opened ahead is used: sshd keeps idle channels open (`ChannelTimeout` is off
+/// by default), and a run right after the survey (`apply --yes`) comes within a second; a channel
+/// that waited through a long confirmation prompt is left for a fresh one instead.
+const SPARE_FOR: Duration = Duration::from_secs(20);
 
 /// sshd refuses more than `MaxSessions` (default 10) open channels per connection; runs beyond
 /// this many wait for a free channel instead of failing.
@@ -138,6 +147,8 @@ impl SshSession {
             jumps: handles,
             channels: Semaphore::new(MAX_CHANNELS),
             stats,
+            ahead: std::sync::atomic::AtomicBool::new(false),
+            spare: Mutex::new(None),
         })
     }
 
@@ -369,24 +380,54 @@ fn new_config(host_key_order: Vec<Algorithm>) -> client::Config {
 }
 
 impl Transport for SshSession {
+    fn open_ahead(&self) {
+        self.ahead.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
     async fn run(&self, command: &str, stdin: &[u8]) -> Result<Output, TransportError> {
         let error = |what: &str, error: russh::Error| TransportError {
             message: format!("{what} on {}: {error}", self.label),
         };
         // Never closed, so acquiring cannot fail; a closed semaphore would only mean no limit.
         let _permit = self.channels.acquire().await.ok();
-        // Two turns: the channel's open confirmation (SSH allows no request on a channel before
-        // it: the request names the server's channel number), then the command's answer (the
-        // exec request, stdin and EOF go out back to back, unanswered).
+        let spare = self
+            .spare
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take()
+            .filter(|(opened, _)| opened.elapsed() < SPARE_FOR);
+        // Turns: the channel's open confirmation (SSH allows no request on a channel before it:
+        // a request names the server's channel number), none with a channel opened ahead; with
+        // stdin, sshd's window adjustment (it opens session channels with no window until the
+        // command has started, so stdin waits for it; the command text itself does not); then the
+        // command's answer (exec request and EOF go out back to back, unanswered).
         if let Some(stats) = &self.stats {
             stats.exec();
-            stats.turns(2);
+            let open = u64::from(spare.is_none());
+            stats.turns(open + u64::from(!stdin.is_empty()) + 1);
         }
-        let channel = self
-            .handle
-            .channel_open_session()
-            .await
-            .map_err(|e| error("cannot open an ssh channel", e))?;
+        let channel = match spare {
+            Some((_, channel)) => channel,
+            None if self.ahead.swap(false, std::sync::atomic::Ordering::Relaxed) => {
+                let (channel, ahead) = tokio::join!(
+                    self.handle.channel_open_session(),
+                    self.handle.channel_open_session()
+                );
+                if let Ok(ahead) = ahead {
+                    *self
+                        .spare
+                        .lock()
+                        .unwrap_or_else(|poisoned| poisoned.into_inner()) =
+                        Some((Instant::now(), ahead));
+                }
+                channel.map_err(|e| error("cannot open an ssh channel", e))?
+            }
+            None => self
+                .handle
+                .channel_open_session()
+                .await
+                .map_err(|e| error("cannot open an ssh channel", e))?,
+        };
         channel
             .exec(true, command)
             .await

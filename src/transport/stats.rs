@@ -13,9 +13,12 @@
 //!   1 for the `ssh-userauth` service, then 2 per key offered (russh probes whether the server
 //!   takes the key, then sends the signed request; it never sends a `none` request first). So a
 //!   connection with one key is 6 turns;
-//! - each command run: 2 (the channel's open confirmation: SSH lets no request name a channel
-//!   before it, as requests carry the server's channel number; then the command's answer: the exec
-//!   request, stdin and EOF go out together, unanswered).
+//! - each command run: 1 for the channel's open confirmation (SSH lets no request name a channel
+//!   before it, as requests carry the server's channel number), none when the channel was opened
+//!   ahead alongside an earlier run's (`Transport::open_ahead`); 1 more with stdin (OpenSSH's sshd
+//!   opens a session channel with a zero window and opens it once the command has started, so
+//!   stdin waits for that; the command text travels in the exec request and does not); 1 for the
+//!   command's answer (the exec request and EOF go out together, unanswered).
 //! Turns of connections open at the same time (a confirm while another runs) are summed.
 
 use std::collections::BTreeMap;
