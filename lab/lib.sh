@@ -1050,7 +1050,10 @@ start_latency_proxy() {
         read -r key <"$WORK/hosts/$host/ssh/ssh_host_ed25519_key.pub"
         echo "[$MGMT_OPS]:$((LATENCY_PORT_BASE + idx)) ${key% *}" >>"$SSH_DIR/known_hosts"
     done
-    in_ops python3 "$(dirname "${BASH_SOURCE[0]}")/latency-proxy.py" --rtt-ms "$rtt" --handshake-rtts 1 ${LATENCY_TRACE:+--trace} \
+    [[ -n $OPS_NS ]] || die "start_latency_proxy: no ops namespace (make_ops first)"
+    rm -f "$WORK/latency-proxy.log"     # an earlier proxy's "ready" must not be read as this one's
+    # nsenter execs python: $! is the proxy itself (a backgrounded in_ops would be a subshell)
+    nsenter --net="/run/netns/$OPS_NS" -- python3 "$(dirname "${BASH_SOURCE[0]}")/latency-proxy.py" --rtt-ms "$rtt" --handshake-rtts 1 ${LATENCY_TRACE:+--trace} \
         --listen "$MGMT_OPS" --map-file "$maps" >"$WORK/latency-proxy.log" 2>&1 &
     LATENCY_PID=$!
     for ((i = 0; i < 100; i++)); do
@@ -1065,7 +1068,7 @@ start_latency_proxy() {
 # stop_latency_proxy: stops the proxy started by start_latency_proxy (by its pid)
 stop_latency_proxy() {
     [[ -n $LATENCY_PID ]] || return 0
-    kill -TERM "$LATENCY_PID" 2>/dev/null
+    kill -TERM "$LATENCY_PID" 2>/dev/null || true
     wait "$LATENCY_PID" 2>/dev/null || true
     LATENCY_PID=""
     return 0
