@@ -49,12 +49,13 @@ RUNS=${WGD_BENCH_RUNS:-3}
 # bar SIZE OP: the issue's bar for OP at SIZE hosts (100 ms RTT), or "" when it sets none
 bar() {
     local small=$(($1 <= 8)) op=$2
-    [[ $RTT == 100 ]] || { echo ""; return; }
+    [[ $RTT == 100 ]] || { echo "-"; return; }
     case $op in
-        no-op) if ((small)); then echo 0.85; elif (($1 >= 100)); then echo 1.5; fi ;;
-        fresh) if ((small)); then echo 1.3; elif (($1 >= 100)); then echo 5.0; fi ;;
-        peers-only) if ((small)); then echo 1.3; elif (($1 >= 100)); then echo 3.0; fi ;;
+        no-op) if ((small)); then echo 0.85; elif (($1 >= 100)); then echo 1.5; else echo -; fi ;;
+        fresh) if ((small)); then echo 1.3; elif (($1 >= 100)); then echo 5.0; else echo -; fi ;;
+        peers-only) if ((small)); then echo 1.3; elif (($1 >= 100)); then echo 3.0; else echo -; fi ;;
         no-op-direct) echo 0.2 ;;
+        *) echo "-" ;;
     esac
 }
 
@@ -69,7 +70,8 @@ per_host() {
     printf '%s\t%s\t%s\n' "${out[@]}"
 }
 
-declare -a ROWS=()
+declare -a ROWS=() RATIOS=()
+declare -A WGD_TIME=()   # "SIZE OP" -> wgdeploy's wall seconds (no-op: the median)
 # timed SIZE OP OKRC INVENTORY ARGS...: one wgdeploy run from the ops namespace, timed, with its
 # peak RSS and stats; fails the bench unless it exits with one of OKRC (e.g. "0" or "0 1").
 # Sets LAST (seconds) and adds a row.
@@ -119,7 +121,8 @@ ansible_run() {
         { cat "$WORK/ansible.txt" >&2; die "ansible $op failed"; }
     t1=$(date +%s.%N)
     LAST=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
-    ROWS+=("$size	ansible $op	$LAST		-	-	-	-")
+    ROWS+=("$size	ansible $op	$LAST	-	-	-	-	-")
+    RATIOS+=("$size hosts, $op: Ansible $LAST s, wgdeploy ${WGD_TIME[$size $op]} s: $(awk -v a="$LAST" -v w="${WGD_TIME[$size $op]}" 'BEGIN { printf "%.1f", a / w }')x")
     log "N=$size ansible $op: ${LAST}s"
 }
 
@@ -148,7 +151,7 @@ for n in "${SIZES[@]}"; do
     t0=$(date +%s.%N)
     in_ops ssh -F "$WORK/ssh/config" -p "$((LATENCY_PORT_BASE + 1))" "root@$MGMT_OPS" true
     t1=$(date +%s.%N)
-    ROWS+=("$n	ssh HOST true (OpenSSH)	$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')		-	-	-	-")
+    ROWS+=("$n	ssh HOST true (OpenSSH)	$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')	-	-	-	-	-")
 
     timed "$n" fresh 0 apply "$INV" --yes "${PARALLEL[@]}"
     grep -q FAILED "$WORK/out.txt" && { cat "$WORK/out.txt" >&2; die "fresh apply of $n hosts had failures"; }
@@ -159,11 +162,13 @@ for n in "${SIZES[@]}"; do
         grep -q "Nothing to do" "$WORK/out.txt" || { cat "$WORK/out.txt" >&2; die "re-apply of $n hosts was not a no-op"; }
         ((r == RUNS - 1)) || unset 'ROWS[-1]'
     done
+    WGD_TIME["$n no-op"]=$(median "${runs[@]}")
     ROWS[-1]=$(awk -F'\t' -v OFS='\t' -v m="$(median "${runs[@]}")" '{ $3 = m " (median of '"$RUNS"')"; print }' <<<"${ROWS[-1]}")
     timed "$n" plan 0 plan "$INV" "${PARALLEL[@]}"
     timed "$n" status "0 1" status "$INV" "${PARALLEL[@]}"
     sed -i 's/^  keepalive: 25$/  keepalive: 21/' "$INV"
     timed "$n" peers-only 0 apply "$INV" --yes "${PARALLEL[@]}"
+    WGD_TIME["$n peers-only"]=$LAST
     grep -q syncconf "$WORK/out.txt" || { cat "$WORK/out.txt" >&2; die "keepalive change was not a syncconf"; }
     timed "$n" rollback 0 rollback "$INV" --yes "${PARALLEL[@]}"
     sed -i 's/^  keepalive: 21$/  keepalive: 25/' "$INV"
@@ -215,3 +220,7 @@ done
     printf '%s\n' "${ROWS[@]}"
     printf '(per host: median/max over the hosts; no-op-direct: without the proxy)\n'
 } | column -t -s $'\t'
+if ((${#RATIOS[@]})); then
+    printf '\nAnsible (lab/bench-ansible.yml, same proxy, pipelining on) against wgdeploy, same run:\n'
+    printf '  %s\n' "${RATIOS[@]}"
+fi
