@@ -15,8 +15,8 @@
 # fresh apply, no-op re-apply (median of 3), plan, status, peers-only change (keepalive 25 -> 21),
 # rollback (to 25: peers-only), restart (an MTU change). Also: one OpenSSH `ssh HOST true` through
 # the proxy, for scale, and the 8-host no-op without latency (bar ~0.2 s).
-# Uses a release build (WGDEPLOY=/path/to/wgdeploy skips the build). Needs root. Not in CI (slow:
-# ~2 min for 8 hosts, ~5 min for 100).
+# Uses a release build (WGDEPLOY=/path/to/wgdeploy skips the build). Needs root. Not in CI (about
+# 20 s for 8 hosts, 1 min with --ansible, 1.5 min for 100).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
