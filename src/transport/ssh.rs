@@ -97,10 +97,12 @@ const MAX_CHANNELS: usize = 8;
 /// address and port, whatever `--parallel` says (many hosts behind one bastion, or one address).
 const MAX_HANDSHAKES_PER_ADDRESS: usize = 8;
 
+/// Handshake slots per `(host, port)`.
+type Slots = Mutex<std::collections::HashMap<(String, u16), Arc<Semaphore>>>;
+
 /// The handshake slots of `host:port` (see [`MAX_HANDSHAKES_PER_ADDRESS`]), shared by the run.
 fn handshake_slots(host: &str, port: u16) -> Arc<Semaphore> {
-    static SLOTS: OnceLock<Mutex<std::collections::HashMap<(String, u16), Arc<Semaphore>>>> =
-        OnceLock::new();
+    static SLOTS: OnceLock<Slots> = OnceLock::new();
     let slots = SLOTS.get_or_init(Mutex::default);
     let mut slots = slots
         .lock()
@@ -519,6 +521,15 @@ mod tests {
         // Clippy's result_large_err threshold: every caller returning Result<_, SshError> would
         // trip it (and pay for the copies) if the error grew past this.
         assert!(std::mem::size_of::<SshError>() <= 128);
+    }
+
+    #[test]
+    fn handshakes_share_eight_slots_per_address_and_port() {
+        let a = handshake_slots("198.51.100.7", 22);
+        assert!(Arc::ptr_eq(&a, &handshake_slots("198.51.100.7", 22)));
+        assert!(!Arc::ptr_eq(&a, &handshake_slots("198.51.100.7", 2222)));
+        assert_eq!(a.available_permits(), MAX_HANDSHAKES_PER_ADDRESS);
+        assert!(MAX_HANDSHAKES_PER_ADDRESS < 10, "below sshd's MaxStartups default");
     }
 
     #[test]

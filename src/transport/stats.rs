@@ -19,6 +19,7 @@
 //!   opens a session channel with a zero window and opens it once the command has started, so
 //!   stdin waits for that; the command text travels in the exec request and does not); 1 for the
 //!   command's answer (the exec request and EOF go out together, unanswered).
+//!
 //! Turns of connections open at the same time (a confirm while another runs) are summed.
 
 use std::collections::BTreeMap;
