@@ -93,7 +93,7 @@ const SPARE_FOR: Duration = Duration::from_secs(20);
 const MAX_CHANNELS: usize = 8;
 
 /// sshd's `MaxStartups` (default 10:30:100) starts dropping connections once 10 are not yet
-/// authenticated: at most this many handshakes (TCP connect to authenticated) run at once to one
+/// authenticated: at most this many handshakes (below those 10: other clients need room too) (TCP connect to authenticated) run at once to one
 /// address and port, whatever `--parallel` says (many hosts behind one bastion, or one address).
 const MAX_HANDSHAKES_PER_ADDRESS: usize = 8;
 
@@ -529,7 +529,6 @@ mod tests {
         assert!(Arc::ptr_eq(&a, &handshake_slots("198.51.100.7", 22)));
         assert!(!Arc::ptr_eq(&a, &handshake_slots("198.51.100.7", 2222)));
         assert_eq!(a.available_permits(), MAX_HANDSHAKES_PER_ADDRESS);
-        assert!(MAX_HANDSHAKES_PER_ADDRESS < 10, "below sshd's MaxStartups default");
     }
 
     #[test]
