@@ -93,8 +93,9 @@ const SPARE_FOR: Duration = Duration::from_secs(20);
 const MAX_CHANNELS: usize = 8;
 
 /// sshd's `MaxStartups` (default 10:30:100) starts dropping connections once 10 are not yet
-/// authenticated: at most this many handshakes (below those 10: other clients need room too) (TCP connect to authenticated) run at once to one
-/// address and port, whatever `--parallel` says (many hosts behind one bastion, or one address).
+/// authenticated: at most this many handshakes (TCP connect to authenticated) run at once to one
+/// address and port, whatever `--parallel` says (many hosts behind one bastion, or one address);
+/// below those 10, so other clients keep room too.
 const MAX_HANDSHAKES_PER_ADDRESS: usize = 8;
 
 /// Handshake slots per `(host, port)`.
