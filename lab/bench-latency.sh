@@ -54,7 +54,7 @@ bar() {
         no-op) if ((small)); then echo 0.85; elif (($1 >= 100)); then echo 1.5; else echo -; fi ;;
         fresh) if ((small)); then echo 1.3; elif (($1 >= 100)); then echo 5.0; else echo -; fi ;;
         peers-only) if ((small)); then echo 1.3; elif (($1 >= 100)); then echo 3.0; else echo -; fi ;;
-        no-op-direct) echo 0.2 ;;
+        no-op-direct) if ((small)); then echo 0.2; else echo -; fi ;;
         *) echo "-" ;;
     esac
 }
