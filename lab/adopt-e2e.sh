@@ -12,7 +12,8 @@
 #     without --replace-unmanaged refuses every host, exit 1, and changes nothing
 #   2 `adopt` reads keys (web1's from the running interface), addresses and preshared keys into the
 #     state (0600, adopted), reports the listen port (with the `listen_port: 51999` line that keeps
-#     it) and the unknown peer, prints no secret and changes nothing on the hosts
+#     it), the interface settings and hooks it keeps or not (web1's key-setting hook, relay1's
+#     forwarding hook), the unknown peer, prints no secret and changes nothing on the hosts
 #   3 `plan` after adopt: no key changes (no `(redacted, changed)`, every PublicKey unchanged)
 #   4 `apply --yes` while home pings office through relay1: 0 lost pings; only web1 restarts (the
 #     PostUp hook that set its key goes); the live public keys are the hand-written ones;
@@ -32,15 +33,9 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=lab/lib.sh
 source "$REPO/lab/lib.sh"
 
-WORK=$(mktemp -d /tmp/wgd-adopt.XXXXXX)
-chmod 755 "$WORK"
-wgdeploy_bin
-INV="$WORK/inventory.yaml"
-STATE="$WORK/inventory.wgdeploy-state.json"
-OUT="$WORK/out.txt"
+e2e_workdir adopt
 HOSTS=(relay1 web1 home office)
 
-gen_dir() { echo "$WORK/hosts/$1/var-lib-wgdeploy/$IFACE/generations"; }
 # same_as_original [HOSTS...]: each host's config is byte-identical to its hand-written one
 same_as_original() {
     local host bad=0
@@ -188,6 +183,10 @@ grep -q "Adopted 4 host(s)" "$OUT" || fail "2: adopt did not adopt 4 hosts"
 grep -q "not kept: listen port 51999" "$OUT" && grep -q 'add `listen_port: 51999` under `web1:`' "$OUT" ||
     fail "2: adopt does not report web1's listen port with the line that keeps it"
 grep -q "not in the inventory: peer $STRANGER" "$OUT" || fail "2: adopt does not list relay1's unknown peer"
+grep -q "not kept: PostUp = wg set %i private-key .*: the key it sets is kept" "$OUT" ||
+    fail "2: adopt does not say what becomes of web1's key-setting hook"
+awk '/^relay1: adopted/,/^web1: adopted/' "$OUT" | grep -q "kept: PostUp = sysctl -q -w net.ipv4.ip_forward=1" ||
+    fail "2: adopt does not recognise relay1's forwarding hook as one wgdeploy renders"
 awk '/^web1: adopted/,/^office: adopted/' "$OUT" | grep -q "kept: private key from the running interface" ||
     fail "2: adopt did not take web1's key (set by a PostUp hook) from the running interface"
 no_secret_in "$OUT" || fail "2: a secret key appears in adopt's output"

@@ -32,12 +32,7 @@ SELECTED=("$@")
 # shellcheck source=lab/lib.sh
 source "$REPO/lab/lib.sh"
 
-WORK=$(mktemp -d /tmp/wgd-e2e.XXXXXX)
-chmod 755 "$WORK"
-wgdeploy_bin
-INV="$WORK/inventory.yaml"
-STATE="$WORK/inventory.wgdeploy-state.json"   # wgdeploy's default: beside the inventory
-OUT="$WORK/out.txt"
+e2e_workdir e2e
 
 # --------------------------------------------------------------------------------------------------
 scenario_1() {

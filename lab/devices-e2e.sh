@@ -26,12 +26,7 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=lab/lib.sh
 source "$REPO/lab/lib.sh"
 
-WORK=$(mktemp -d /tmp/wgd-devices.XXXXXX)
-chmod 755 "$WORK"
-wgdeploy_bin
-INV="$WORK/inventory.yaml"
-STATE="$WORK/inventory.wgdeploy-state.json"
-OUT="$WORK/out.txt"
+e2e_workdir devices
 
 # export_device HOST: `wgdeploy export` into $WORK/export/HOST.conf (no network needed: run here)
 export_device() {

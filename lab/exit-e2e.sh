@@ -40,11 +40,7 @@ SELECTED=("$@")
 # shellcheck source=lab/lib.sh
 source "$REPO/lab/lib.sh"
 
-WORK=$(mktemp -d /tmp/wgd-exit.XXXXXX)
-chmod 755 "$WORK"
-wgdeploy_bin
-INV="$WORK/inventory.yaml"
-OUT="$WORK/out.txt"
+e2e_workdir exit
 
 RESPONDER=198.51.100.100
 MASQ="-s 100.64.0.0/24 ! -o $IFACE -j MASQUERADE"

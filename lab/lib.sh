@@ -1101,6 +1101,22 @@ wgd() {
 
 # conf_file HOST: the host's config, seen from outside (its per-host directory)
 conf_file() { echo "$WORK/hosts/$1/etc-wireguard/$IFACE.conf"; }
+# gen_dir HOST: where HOST keeps its generations (its private /var/lib/wgdeploy)
+gen_dir() { echo "$WORK/hosts/$1/var-lib-wgdeploy/$IFACE/generations"; }
+
+# e2e_workdir NAME: an end-to-end suite's start: its work directory /tmp/wgd-NAME.XXXXXX (removed
+# by cleanup; 755 so the lab hosts' SSH users reach the files put there for them), the wgdeploy
+# binary, and the files every suite names: INV, STATE (wgdeploy's default, beside the inventory),
+# JOURNAL and OUT (what the last `wgd` printed).
+e2e_workdir() {
+    WORK=$(mktemp -d "/tmp/wgd-$1.XXXXXX")
+    chmod 755 "$WORK"
+    wgdeploy_bin
+    INV="$WORK/inventory.yaml"
+    STATE="$WORK/inventory.wgdeploy-state.json"
+    JOURNAL="$WORK/inventory.wgdeploy-journal.jsonl"
+    OUT="$WORK/out.txt"
+}
 # conf_stamp HOST: inode and mtime of the host's config ("absent" without one): a rewrite changes it
 conf_stamp() { stat -c '%i %y' "$(conf_file "$1")" 2>/dev/null || echo absent; }
 # wg_pid HOST: pid of the host's wireguard-go, empty without one (a restart gives a new pid). Always

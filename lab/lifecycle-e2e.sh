@@ -35,6 +35,12 @@
 #     (namespaces without WireGuard, routed through their owner): LAN ↔ LAN through relay1, web1 ↔
 #     each LAN, each LAN ↔ the overlay hosts; the owners forward; `check --json` on the same
 #     inventory lists both subnets with every pair reachable
+#   10 `rotate` (issue 14) under a continuous fast ping (every 2 ms) NAT-ed home ↔ NAT-ed office
+#     through relay1, and web1 → home: relay1 rotated (the relayed path), then home (a NAT-ed
+#     host), WGD_LAB_ROTATIONS times each (default 2); the time lost (unanswered requests × 2 ms)
+#     is printed per rotation and ping; `rollback` of the last rotation: the state holds home's
+#     old key again byte for byte and the apply after it is a no-op; then the fleet switches to
+#     `keys: on-host` and the rotations are measured again (it stays on-host: run 10 last)
 #
 # Environment: WGDEPLOY=/path/to/wgdeploy skips `cargo build`. Needs root.
 set -euo pipefail
@@ -46,12 +52,7 @@ SELECTED=("$@")
 # shellcheck source=lab/lib.sh
 source "$REPO/lab/lib.sh"
 
-WORK=$(mktemp -d /tmp/wgd-lifecycle.XXXXXX)
-chmod 755 "$WORK"
-wgdeploy_bin
-INV="$WORK/inventory.yaml"
-STATE="$WORK/inventory.wgdeploy-state.json"
-OUT="$WORK/out.txt"
+e2e_workdir lifecycle
 
 SUBNET=198.18.77.0/24 SUBNET_IP=198.18.77.1
 OTHER_SUBNET=198.18.88.0/24 OTHER_IP=198.18.88.1
@@ -382,6 +383,74 @@ scenario_8() {
     fi
 }
 
+# lost_ms LOG: the time lost by a 2 ms ping (unanswered requests × 2 ms, the last 0.5 s aside).
+lost_ms() { local missing; missing=$(unanswered "$1" 250); echo $(($(wc -w <<<"$missing") * 2)); }
+
+HOME_KEY_BEFORE_LAST='' WORST_MS=0
+# rotate_under_ping MODE ROUNDS: rotates relay1, then home, ROUNDS times, each under a 2 ms ping
+# home -> office and back (through relay1) and web1 -> home (a direct tunnel to NAT-ed home);
+# prints the time each ping lost per rotation.
+rotate_under_ping() {
+    local mode=$1 rounds=$2 i host from to pid ms pair line before after
+    local pairs=("home office" "office home" "web1 home")
+    for ((i = 1; i <= rounds; i++)); do
+        for host in relay1 home; do
+            local -a pids=()
+            before=$(in_host "$host" wg show "$IFACE" public-key)
+            [[ $mode == local && $host == home ]] && HOME_KEY_BEFORE_LAST=$(jq -r '.hosts.home.private_key' "$STATE")
+            for pair in "${pairs[@]}"; do
+                read -r from to <<<"$pair"
+                nsenter --target "${HOLDER[$from]}" --net --mount --uts -- \
+                    ping -n -i 0.002 -c 1000000 "${OVERLAY[$to]}" >"$WORK/rot-$from-$to.log" 2>&1 &
+                pids+=($!)
+            done
+            sleep 0.5
+            wgd rotate "$INV" --yes --hosts "$host" >/dev/null
+            [[ $RC == 0 ]] || { fail "10: rotate --hosts $host ($mode keys) exited $RC"; sed 's/^/    | /' "$OUT"; }
+            sleep 1.5
+            for pid in "${pids[@]}"; do kill -ALRM "$pid"; wait "$pid" || true; done
+            after=$(in_host "$host" wg show "$IFACE" public-key)
+            [[ $after != "$before" ]] || fail "10: $host runs the same key after rotate ($mode keys)"
+            line="$mode keys, rotation $i of $host:"
+            for pair in "${pairs[@]}"; do
+                read -r from to <<<"$pair"
+                ms=$(lost_ms "$WORK/rot-$from-$to.log")
+                ((ms > WORST_MS)) && WORST_MS=$ms
+                line+=" $from->$to ${ms} ms;"
+            done
+            log "$line"
+        done
+    done
+}
+
+scenario_10() {
+    local rounds=${WGD_LAB_ROTATIONS:-2}
+    log "scenario 10: rotate relay1 and home, $rounds times each, under a 2 ms ping (keys: local, then on-host)"
+    rotate_under_ping local "$rounds"
+    # Rollback of the last rotation (home): the state's key back byte for byte, apply a no-op.
+    local rotated back
+    rotated=$(jq -r '.hosts.home.private_key' "$STATE")
+    wgd rollback "$INV" --yes
+    [[ $RC == 0 ]] || fail "10: rollback of the rotation exited $RC"
+    back=$(jq -r '.hosts.home.private_key' "$STATE")
+    [[ $back != "$rotated" ]] || fail "10: rollback left home's rotated key in the state"
+    [[ $back == "$HOME_KEY_BEFORE_LAST" ]] || fail "10: the state's key of home after rollback is not the one before the rotation"
+    [[ $(in_host home wg show "$IFACE" public-key) == "$(wg pubkey <<<"$back")" ]] || fail "10: home does not run the key the state holds after rollback"
+    [[ $(conf_value "$(conf_file home)" PrivateKey) == "$back" ]] || fail "10: home's config and the state disagree after rollback"
+    wgd plan "$INV" --detailed-exitcode
+    [[ $RC == 0 ]] || { fail "10: plan after the rollback exited $RC (want 0: nothing to do)"; sed 's/^/    | /' "$OUT"; }
+    all_pairs_ping 30 || fail "10: some pairs do not ping after the rollback"
+    # The same fleet switched to keys made on the hosts (each keeps the key it runs), rotated again.
+    sed -i 's/^  keepalive: 25$/  keepalive: 25\n  keys: on-host/' "$INV"
+    wgd apply "$INV" --yes
+    [[ $RC == 0 ]] || fail "10: apply with keys: on-host exited $RC"
+    rotate_under_ping on-host "$rounds"
+    all_pairs_ping 30 || fail "10: some pairs do not ping after the on-host rotations"
+    # One handshake, not WireGuard's 5 s handshake retry (REKEY_TIMEOUT) nor a keepalive interval.
+    ((WORST_MS <= 2000)) || fail "10: a rotation lost ${WORST_MS} ms of pings (bound: 2000 ms)"
+    pass "10: ${rounds}×2 rotations in each key mode; worst time lost by one ping: ${WORST_MS} ms; rollback returns home's old key into the state, nothing left to apply"
+}
+
 # lan_behind HOST SHORT PREFIX24 (e.g. 198.18.91): a namespace SHORT holding a LAN host .2 behind
 # HOST (.1 on HOST's lan0), default route through HOST. No WireGuard there: only HOST can carry it.
 lan_behind() {
@@ -441,7 +510,7 @@ make_ssh_lab
 write_lab_inventory "$INV" standard
 HOSTS=(relay1 web1 home office)
 scenario_1
-for n in 2 3 4 5 6 7 8 9; do
+for n in 2 3 4 5 6 7 8 9 10; do
     selected "$n" && "scenario_$n"
 done
 if ((FAILURES > 0)); then

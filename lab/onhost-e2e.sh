@@ -19,10 +19,16 @@
 #     it has nothing to do
 #   6 web1 rebuilt (key file, config and interface gone): apply makes it a new key and stops its
 #     peers (they list the old one); `apply --rekey web1` gives them the new one; all pairs ping
-#   7 no host's private key (read on the host, the old and the new of web1) appears in the state
-#     files, the journal, the `render --out` files or any output captured during the run
-#   8 office leaves the inventory: it is decommissioned (recognised by the public key it reported)
-#     and forgotten
+#   6b `rotate`: every host makes a pending key and switches to it, its peers list the new public
+#     key, the old key is kept under /var/lib/wgdeploy/wg0/keys (0600); all pairs ping; `rollback`
+#     brings back every config byte for byte and each host's old key from its own files; the apply
+#     after it is a no-op; `status --json`'s key_since_unix is the rotation's time after it, and
+#     earlier again after the rollback
+#   7 no host's private key (read on the host: the old and the new of web1, every rotated and every
+#     kept key) appears in the state files, the journal, the `render --out` files or any output
+#     captured during the run
+#   8 office leaves the inventory: it is decommissioned (recognised by the public key it reported,
+#     its key file removed) and forgotten
 #
 # Environment: WGDEPLOY=/path/to/wgdeploy skips `cargo build`. Needs root.
 set -euo pipefail
@@ -33,13 +39,7 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=lab/lib.sh
 source "$REPO/lab/lib.sh"
 
-WORK=$(mktemp -d /tmp/wgd-onhost.XXXXXX)
-chmod 755 "$WORK"
-wgdeploy_bin
-INV="$WORK/inventory.yaml"
-STATE="$WORK/inventory.wgdeploy-state.json"
-JOURNAL="$WORK/inventory.wgdeploy-journal.jsonl"
-OUT="$WORK/out.txt"
+e2e_workdir onhost
 CAPTURED="$WORK/captured.txt"
 HOSTS=(relay1 web1 home office)
 
@@ -156,6 +156,70 @@ done
 if all_pairs_ping 30; then pass "6: a rebuilt host's new key stops its peers until --rekey; then all pairs ping"
 else fail "6: some pairs do not ping after --rekey web1"; fi
 
+log "6b: rotate every host, then roll the rotation back"
+mkdir -p "$WORK/before-rotate"
+for host in "${HOSTS[@]}"; do cp "$(conf_file "$host")" "$WORK/before-rotate/$host.conf"; done
+declare -A OLD=()
+for host in "${HOSTS[@]}"; do OLD[$host]=$(cat "$(key_file "$host")"); done
+# key_since HOST: `status --json`'s key_since_unix of HOST (learned from the host's generations)
+key_since() { jq -r --arg h "$1" '.hosts[] | select(.name == $h) | .key_since_unix' "$WORK/status.json"; }
+sleep 1
+rotated_at=$(date +%s)
+run rotate "$INV" --yes
+[[ $RC == 0 ]] || fail "6b: rotate exited $RC"
+grep -q "deployment .* (rotate): ok" "$OUT" || fail "6b: the summary does not name the rotation"
+for host in "${HOSTS[@]}"; do
+    new=$(cat "$(key_file "$host")")
+    PRIV[$host-rotated]=$new
+    [[ $new != "${OLD[$host]}" ]] || fail "6b: $host kept its key"
+    [[ ! -e $(key_file "$host").next ]] || fail "6b: $host's pending key was not promoted"
+    kept="$WORK/hosts/$host/var-lib-wgdeploy/$IFACE/keys/$(wg pubkey <<<"${OLD[$host]}" | tr '/+=' '_.-').key"
+    [[ -f $kept && $(cat "$kept") == "${OLD[$host]}" ]] || fail "6b: $host's old key is not kept (looked for $kept)"
+    [[ -f $kept && $(stat -c %a "$kept") == 600 ]] || fail "6b: $host's kept key is not 0600"
+    [[ $(in_host "$host" wg show "$IFACE" public-key) == "$(wg pubkey <<<"$new")" ]] || fail "6b: $host does not run its new key"
+    for peer in "${HOSTS[@]}"; do
+        [[ $peer == "$host" ]] && continue
+        if grep -q "# Name = $host" "$(conf_file "$peer")"; then
+            grep -q "PublicKey = $(wg pubkey <<<"$new")" "$(conf_file "$peer")" || fail "6b: $peer does not list $host's new key"
+        fi
+    done
+done
+jq -e '[.hosts[] | has("private_key")] | any' "$STATE" >/dev/null && fail "6b: the state holds a private key after rotate"
+in_ops "$WGDEPLOY" status "$INV" --json --known-hosts "$WORK/ssh/known_hosts" >"$WORK/status.json" 2>>"$CAPTURED" </dev/null || true
+cat "$WORK/status.json" >>"$CAPTURED"
+for host in "${HOSTS[@]}"; do
+    since=$(key_since "$host")
+    [[ $since =~ ^[0-9]+$ ]] && ((since >= rotated_at)) || fail "6b: status says $host's key is in use since ${since:-?}, before the rotation at $rotated_at"
+    [[ $(jq -r --arg h "$host" '.hosts[] | select(.name == $h) | .key_age_days' "$WORK/status.json") == 0 ]] || fail "6b: status gives $host's new key an age in days other than 0"
+done
+if all_pairs_ping 30; then pass "6b: rotate: every host runs a new key it made, its peers list it, all pairs ping"
+else fail "6b: some pairs do not ping after rotate"; fi
+run rollback "$INV" --yes
+[[ $RC == 0 ]] || fail "6b: rollback of the rotation exited $RC"
+for host in "${HOSTS[@]}"; do
+    cmp -s "$(conf_file "$host")" "$WORK/before-rotate/$host.conf" || fail "6b: $host's config is not the one before the rotation"
+    [[ $(cat "$(key_file "$host")") == "${OLD[$host]}" ]] || fail "6b: $host's key file is not its old key after rollback"
+    [[ $(in_host "$host" wg show "$IFACE" public-key) == "$(wg pubkey <<<"${OLD[$host]}")" ]] || fail "6b: $host does not run its old key after rollback"
+    [[ $(jq -r ".hosts.\"$host\".public_key" "$STATE") == "$(wg pubkey <<<"${OLD[$host]}")" ]] || fail "6b: the state does not hold $host's old public key after rollback"
+done
+run plan "$INV" --detailed-exitcode
+[[ $RC == 0 ]] || fail "6b: plan after the rollback of the rotation exited $RC (want 0)"
+in_ops "$WGDEPLOY" status "$INV" --json --known-hosts "$WORK/ssh/known_hosts" >"$WORK/status.json" 2>>"$CAPTURED" </dev/null || true
+cat "$WORK/status.json" >>"$CAPTURED"
+for host in "${HOSTS[@]}"; do
+    since=$(key_since "$host")
+    [[ $since =~ ^[0-9]+$ ]] && ((since < rotated_at)) || fail "6b: after the rollback, status says $host's key is in use since ${since:-?}, not since before the rotation"
+done
+if all_pairs_ping 30; then pass "6b: rollback of the rotation: old keys back from the hosts' own files, configs byte for byte, nothing left to apply"
+else fail "6b: some pairs do not ping after the rollback of the rotation"; fi
+# Every key the hosts hold now (current and kept) joins the search below.
+for host in "${HOSTS[@]}"; do
+    n=0
+    for kept in "$WORK/hosts/$host/var-lib-wgdeploy/$IFACE/keys"/*.key; do
+        [[ -f $kept ]] && PRIV[$host-kept-$n]=$(cat "$kept") && n=$((n + 1))
+    done
+done
+
 log "7: no private key on the operator's side"
 in_ops "$WGDEPLOY" render "$INV" --out "$WORK/rendered" >>"$CAPTURED" 2>&1 || fail "7: render --out failed"
 run status "$INV"
@@ -173,9 +237,11 @@ sed -i '/^  office:$/,/^    ssh:/d' "$INV"
 run apply "$INV" --yes
 [[ $RC == 0 ]] || fail "8: apply without office exited $RC"
 [[ ! -e $(conf_file office) ]] || fail "8: office's config is still there"
+[[ ! -e $(key_file office) ]] || fail "8: office's key file is still there"
+grep -q "$IFACE.key removed" "$OUT" || fail "8: the summary does not say office's key file was removed"
 jq -e '.hosts | has("office")' "$STATE" >/dev/null && fail "8: the state still holds office"
 grep -qF -- "${PRIV[office]}" "$OUT" && fail "8: office's private key is in the output"
-pass "8: office, known by its public key only, is decommissioned and forgotten"
+pass "8: office, known by its public key only, is decommissioned (its key file removed) and forgotten"
 
 if ((FAILURES > 0)); then
     log "$FAILURES check(s) FAILED"

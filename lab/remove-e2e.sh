@@ -31,12 +31,7 @@ SELECTED=("$@")
 # shellcheck source=lab/lib.sh
 source "$REPO/lab/lib.sh"
 
-WORK=$(mktemp -d /tmp/wgd-remove.XXXXXX)
-chmod 755 "$WORK"
-wgdeploy_bin
-INV="$WORK/inventory.yaml"
-STATE="$WORK/inventory.wgdeploy-state.json"   # wgdeploy's default: beside the inventory
-OUT="$WORK/out.txt"
+e2e_workdir remove
 
 # drop_host NAME: take NAME's block out of the inventory; the block is saved in $WORK/NAME.block
 drop_host() {

@@ -28,15 +28,7 @@ SELECTED=("$@")
 # shellcheck source=lab/lib.sh
 source "$REPO/lab/lib.sh"
 
-WORK=$(mktemp -d /tmp/wgd-rollback.XXXXXX)
-chmod 755 "$WORK"
-wgdeploy_bin
-INV="$WORK/inventory.yaml"
-STATE="$WORK/inventory.wgdeploy-state.json"
-JOURNAL="$WORK/inventory.wgdeploy-journal.jsonl"
-OUT="$WORK/out.txt"
-
-gen_dir() { echo "$WORK/hosts/$1/var-lib-wgdeploy/$IFACE/generations"; }
+e2e_workdir rollback
 
 # snapshot NAME: copy every host's config to $WORK/snap/NAME/HOST.conf
 snapshot() {

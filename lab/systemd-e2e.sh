@@ -38,13 +38,7 @@ source "$REPO/lab/lib.sh"
 # shellcheck source=lab/systemd-lib.sh
 source "$REPO/lab/systemd-lib.sh"
 
-WORK=$(mktemp -d /tmp/wgd-systemd.XXXXXX)
-chmod 755 "$WORK"
-wgdeploy_bin
-INV="$WORK/inventory.yaml"
-STATE="$WORK/inventory.wgdeploy-state.json"
-JOURNAL="$WORK/inventory.wgdeploy-journal.jsonl"
-OUT="$WORK/out.txt"
+e2e_workdir systemd
 SYSTEMD_HOSTS=(relay1 home)
 
 # unit HOST ARGS...: systemctl on HOST (a container) over SSH, e.g. `unit relay1 is-active

@@ -12,7 +12,10 @@
 #      the lab (lab/apply-e2e.sh), then generations, rollback, --atomic, lock-out protection and
 #      status --ping (lab/rollback-e2e.sh), then routed subnets added and removed, a NAT-ed host's
 #      port across a syncconf, a lost state file, per-host settings (MTU, hooks, DNS without
-#      resolvconf) and no ping lost across repeated peers-only applies (lab/lifecycle-e2e.sh), then adopting hand-written configs (lab/adopt-e2e.sh), keys made on the hosts and never on the operator's side (lab/onhost-e2e.sh)
+#      resolvconf), no ping lost across repeated peers-only applies and the time a continuous ping
+#      loses across key rotations in both key modes, then a rotation rolled back
+#      (lab/lifecycle-e2e.sh), then adopting hand-written configs (lab/adopt-e2e.sh), keys made on
+#      the hosts and never on the operator's side, rotated and rolled back (lab/onhost-e2e.sh)
 #      and decommissioning removed hosts (lab/remove-e2e.sh), then devices wgdeploy never logs
 #      into, their exported configs installed by hand (lab/devices-e2e.sh), then exit nodes: NAT-ed
 #      hosts' internet traffic leaving through web1 and relay1, no stacked rules, a syncconf keeping

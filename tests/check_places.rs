@@ -4,72 +4,18 @@
 
 mod common;
 
+use common::configs::{Host, Peer, peer, sets};
 use wgdeploy::check::{
-    Condition, ConfigSet, DeclaredPlaces, Facts, Network, PlaceKind, Problem, Report, Simulation,
-    Verdict, Warning,
+    Condition, DeclaredPlaces, Facts, Network, PlaceKind, Problem, Report, Simulation, Verdict,
+    Warning,
 };
-use wgdeploy::core::keys::PrivateKey;
 
 const FORWARDS: &str = "sysctl -q -w net.ipv4.ip_forward=1";
 const MASQUERADES: &str = "iptables -t nat -A POSTROUTING -o eth0 -j MASQUERADE";
 
-/// One host: name, overlay address, its public endpoint, PostUp commands, peers.
-struct Host {
-    name: &'static str,
-    address: &'static str,
-    endpoint: Option<&'static str>,
-    post_up: Vec<&'static str>,
-    /// Peer name, AllowedIPs, whether this host dials it.
-    peers: Vec<(&'static str, &'static str, bool)>,
-}
-
-fn public_key(name: &str) -> String {
-    PrivateKey::from_base64(&common::fixed_key(name))
-        .unwrap()
-        .public_key()
-        .to_base64()
-}
-
-fn config(host: &Host, hosts: &[Host]) -> String {
-    let mut text = format!(
-        "[Interface]\nAddress = {}/24\nPrivateKey = {}\n",
-        host.address,
-        common::fixed_key(host.name)
-    );
-    if host.endpoint.is_some() {
-        text.push_str("ListenPort = 51820\n");
-    }
-    for command in &host.post_up {
-        text.push_str(&format!("PostUp = {command}\n"));
-    }
-    for (peer, allowed, dials) in &host.peers {
-        text.push_str(&format!(
-            "\n[Peer]\nPublicKey = {}\nAllowedIPs = {allowed}\n",
-            public_key(peer)
-        ));
-        if *dials {
-            let target = hosts.iter().find(|other| other.name == *peer).unwrap();
-            text.push_str(&format!(
-                "Endpoint = {}\nPersistentKeepalive = 25\n",
-                target.endpoint.expect("a dialled host has an endpoint")
-            ));
-        }
-    }
-    text
-}
-
-fn sets(hosts: &[Host]) -> Vec<ConfigSet> {
-    hosts
-        .iter()
-        .map(|host| ConfigSet {
-            name: host.name.into(),
-            config: wgdeploy::core::wgconf::parse(
-                std::path::Path::new(host.name),
-                &config(host, hosts),
-            )
-            .unwrap(),
-        })
-        .collect()
+/// A peer this host lists; one it dials it also keeps alive (the NAT-ed side).
+fn link(name: &'static str, allowed: &'static str, dials: bool) -> Peer {
+    peer(name, allowed, dials, dials)
 }
 
 fn network(hosts: &[Host], facts: Facts) -> Network {
@@ -104,7 +50,7 @@ fn offices(office_post_up: Vec<&'static str>, relay_lists_lan: bool) -> Vec<Host
             endpoint: Some("198.51.100.1:51820"),
             post_up: vec![FORWARDS],
             peers: vec![
-                (
+                link(
                     "office",
                     if relay_lists_lan {
                         "100.64.0.2/32, 198.18.10.0/24"
@@ -113,7 +59,7 @@ fn offices(office_post_up: Vec<&'static str>, relay_lists_lan: bool) -> Vec<Host
                     },
                     false,
                 ),
-                ("laptop", "100.64.0.3/32", false),
+                link("laptop", "100.64.0.3/32", false),
             ],
         },
         Host {
@@ -121,14 +67,14 @@ fn offices(office_post_up: Vec<&'static str>, relay_lists_lan: bool) -> Vec<Host
             address: "100.64.0.2",
             endpoint: None,
             post_up: office_post_up,
-            peers: vec![("relay", "100.64.0.0/24", true)],
+            peers: vec![link("relay", "100.64.0.0/24", true)],
         },
         Host {
             name: "laptop",
             address: "100.64.0.3",
             endpoint: None,
             post_up: vec![],
-            peers: vec![("relay", "100.64.0.0/24, 198.18.10.0/24", true)],
+            peers: vec![link("relay", "100.64.0.0/24, 198.18.10.0/24", true)],
         },
     ]
 }
@@ -278,14 +224,14 @@ fn exit_layout(exit_post_up: Vec<&'static str>) -> Vec<Host> {
             address: "100.64.0.1",
             endpoint: Some("198.51.100.1:51820"),
             post_up: exit_post_up,
-            peers: vec![("user", "100.64.0.2/32", false)],
+            peers: vec![link("user", "100.64.0.2/32", false)],
         },
         Host {
             name: "user",
             address: "100.64.0.2",
             endpoint: None,
             post_up: vec![],
-            peers: vec![("exit", "0.0.0.0/0", true)],
+            peers: vec![link("exit", "0.0.0.0/0", true)],
         },
     ]
 }
@@ -354,8 +300,8 @@ fn a_default_route_on_a_relay_that_the_exit_bypasses_is_dropped_by_a_source_filt
             endpoint: Some("198.51.100.1:51820"),
             post_up: vec![FORWARDS],
             peers: vec![
-                ("user", "100.64.0.2/32", false),
-                ("exit", "100.64.0.3/32, 0.0.0.0/0", true),
+                link("user", "100.64.0.2/32", false),
+                link("exit", "100.64.0.3/32, 0.0.0.0/0", true),
             ],
         },
         Host {
@@ -364,8 +310,8 @@ fn a_default_route_on_a_relay_that_the_exit_bypasses_is_dropped_by_a_source_filt
             endpoint: None,
             post_up: vec![],
             peers: vec![
-                ("relay", "0.0.0.0/0", true),
-                ("exit", "100.64.0.3/32", true),
+                link("relay", "0.0.0.0/0", true),
+                link("exit", "100.64.0.3/32", true),
             ],
         },
         Host {
@@ -374,8 +320,8 @@ fn a_default_route_on_a_relay_that_the_exit_bypasses_is_dropped_by_a_source_filt
             endpoint: Some("198.51.100.3:51820"),
             post_up: vec![FORWARDS, MASQUERADES],
             peers: vec![
-                ("relay", "100.64.0.1/32", true),
-                ("user", "100.64.0.2/32", false),
+                link("relay", "100.64.0.1/32", true),
+                link("user", "100.64.0.2/32", false),
             ],
         },
     ];
@@ -411,8 +357,8 @@ fn a_declared_exit_the_default_route_never_reaches_is_named() {
             endpoint: Some("198.51.100.1:51820"),
             post_up: vec![FORWARDS],
             peers: vec![
-                ("user", "100.64.0.2/32", false),
-                ("exit", "100.64.0.3/32", true),
+                link("user", "100.64.0.2/32", false),
+                link("exit", "100.64.0.3/32", true),
             ],
         },
         Host {
@@ -420,14 +366,14 @@ fn a_declared_exit_the_default_route_never_reaches_is_named() {
             address: "100.64.0.2",
             endpoint: None,
             post_up: vec![],
-            peers: vec![("relay", "0.0.0.0/0", true)],
+            peers: vec![link("relay", "0.0.0.0/0", true)],
         },
         Host {
             name: "exit",
             address: "100.64.0.3",
             endpoint: Some("198.51.100.3:51820"),
             post_up: vec![FORWARDS, MASQUERADES],
-            peers: vec![("relay", "100.64.0.0/24", true)],
+            peers: vec![link("relay", "100.64.0.0/24", true)],
         },
     ];
     let nat = nat(&["user"]);
@@ -487,7 +433,7 @@ fn a_prefix_two_hosts_could_each_own_is_a_warning_not_a_place() {
                             _ => "100.64.0.4/32",
                         },
                     };
-                    (other, allowed, true)
+                    link(other, allowed, true)
                 })
                 .collect(),
         })

@@ -2,35 +2,10 @@
 
 mod common;
 
+use common::configs::{Host, Peer, config, peer, sets};
 use wgdeploy::check::{
     Condition, ConfigSet, Facts, Network, Problem, Report, Simulation, Verdict, Warning,
 };
-use wgdeploy::core::keys::PrivateKey;
-
-/// A host of a hand-written set: its overlay address and, when public, its endpoint.
-struct Host {
-    name: &'static str,
-    address: &'static str,
-    endpoint: Option<&'static str>,
-    post_up: Option<&'static str>,
-    peers: Vec<Peer>,
-}
-
-struct Peer {
-    name: &'static str,
-    allowed: &'static str,
-    endpoint: bool,
-    keepalive: bool,
-}
-
-fn peer(name: &'static str, allowed: &'static str, endpoint: bool, keepalive: bool) -> Peer {
-    Peer {
-        name,
-        allowed,
-        endpoint,
-        keepalive,
-    }
-}
 
 fn host(
     name: &'static str,
@@ -42,62 +17,15 @@ fn host(
         name,
         address,
         endpoint,
-        post_up: None,
+        post_up: vec![],
         peers,
     }
 }
 
-fn public_key(name: &str) -> String {
-    PrivateKey::from_base64(&common::fixed_key(name))
-        .unwrap()
-        .public_key()
-        .to_base64()
-}
-
-fn config(host: &Host, hosts: &[Host]) -> String {
-    let mut text = format!(
-        "[Interface]\nAddress = {}/24\nPrivateKey = {}\n",
-        host.address,
-        common::fixed_key(host.name)
-    );
-    if let Some(command) = host.post_up {
-        text.push_str(&format!("PostUp = {command}\n"));
-    }
-    for peer in &host.peers {
-        text.push_str(&format!(
-            "\n[Peer]\nPublicKey = {}\nAllowedIPs = {}\n",
-            public_key(peer.name),
-            peer.allowed
-        ));
-        if peer.endpoint {
-            let target = hosts.iter().find(|other| other.name == peer.name).unwrap();
-            text.push_str(&format!(
-                "Endpoint = {}\n",
-                target.endpoint.expect("dialled host has an endpoint")
-            ));
-        }
-        if peer.keepalive {
-            text.push_str("PersistentKeepalive = 25\n");
-        }
-    }
-    text
-}
-
 fn network(hosts: &[Host], nat: &[&str], forwarding: Option<Vec<bool>>) -> Network {
-    let sets: Vec<ConfigSet> = hosts
-        .iter()
-        .map(|host| ConfigSet {
-            name: host.name.into(),
-            config: wgdeploy::core::wgconf::parse(
-                std::path::Path::new(host.name),
-                &config(host, hosts),
-            )
-            .unwrap(),
-        })
-        .collect();
     let nat: Vec<String> = nat.iter().map(|name| name.to_string()).collect();
     Network::from_configs(
-        &sets,
+        &sets(hosts),
         &Facts {
             nat: &nat,
             forwarding,
@@ -131,7 +59,7 @@ fn relay_layout(b_entry_for_relay: &'static str, relay_post_up: Option<&'static 
             peer("b", "100.64.0.3/32", false, false),
         ],
     );
-    relay.post_up = relay_post_up;
+    relay.post_up = relay_post_up.into_iter().collect();
     vec![
         relay,
         host(

@@ -21,6 +21,7 @@ fn the_command_list_is_the_one_documented() {
         [
             "plan",
             "apply",
+            "rotate",
             "rollback",
             "adopt",
             "status",

@@ -43,6 +43,9 @@ pub enum Command {
     Plan(PlanArgs),
     /// Bring every host to its planned config over SSH, touching only what changed.
     Apply(ApplyArgs),
+    /// New keys for hosts (every managed host by default) and their peers updated in the same run;
+    /// `--psk`: new preshared keys for every pair touching a rotated host.
+    Rotate(RotateArgs),
     /// Put hosts back to the configs of an earlier deployment (the previous one by default).
     Rollback(RollbackArgs),
     /// Read the keys and addresses of hosts that already run WireGuard into the state file, so
@@ -240,7 +243,33 @@ pub struct ApplyArgs {
     pub connect: ConnectArgs,
 }
 
-/// How changing commands (apply, rollback) protect and record hosts.
+#[derive(Args, Debug)]
+pub struct RotateArgs {
+    #[command(flatten)]
+    pub common: StateArgs,
+    /// Rotate without asking for confirmation (required when stdin is not a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// If any host fails, roll back the hosts this run already changed.
+    #[arg(long)]
+    pub atomic: bool,
+    /// Rotate only these hosts' keys [default: every managed host; devices only when named].
+    /// Their peers are changed too, so they are contacted as well.
+    #[arg(long, value_name = "HOST,...", value_delimiter = ',')]
+    pub hosts: Vec<String>,
+    /// Also new preshared keys for every pair touching a rotated host (`preshared_keys: true`).
+    #[arg(long)]
+    pub psk: bool,
+    /// Directory whose wg-quick.conf.j2 replaces the built-in template.
+    #[arg(long, value_name = "DIR")]
+    pub templates: Option<PathBuf>,
+    #[command(flatten)]
+    pub change: ChangeArgs,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+}
+
+/// How changing commands (apply, rotate, rollback) protect and record hosts.
 #[derive(Args, Debug, Clone)]
 pub struct ChangeArgs {
     /// Seconds a changed host waits for wgdeploy to confirm over a fresh SSH connection before it

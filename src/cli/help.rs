@@ -42,6 +42,19 @@ pub const EXIT_CODES: &[(&str, &[(u8, &str)])] = &[
         ],
     ),
     (
+        "rotate",
+        &[
+            (
+                0,
+                "the chosen hosts run new keys and every peer of theirs lists them, verified (or nothing to do)",
+            ),
+            (
+                1,
+                "an error: the inventory, the state or an option is wrong (a device with a declared key, `--psk` without preshared keys), a host the rotation changes could not be surveyed (nothing changed), the confirmation was refused, or a host failed (each named with its fix; with `--atomic` the hosts this run changed were rolled back)",
+            ),
+        ],
+    ),
+    (
         "rollback",
         &[
             (

@@ -1,7 +1,7 @@
 //! The `plan` (live), `apply` and `rollback` commands: load, survey over SSH, show, confirm, change
 //! with lock-out protection, summarise, journal.
 
-use crate::cli::args::{ApplyArgs, ChangeArgs, ConnectArgs, PlanArgs, StateArgs};
+use crate::cli::args::{ApplyArgs, ChangeArgs, ConnectArgs, PlanArgs, RotateArgs, StateArgs};
 use crate::cli::out::write_out;
 use crate::core::error::{Diagnostic, Error, Result};
 use crate::engine::deploy;
@@ -30,6 +30,8 @@ pub struct Selected<'a> {
     pub rekey: &'a [String],
     /// `keys: on-host`: hosts without a key make theirs (apply only).
     pub create_keys: bool,
+    /// `wgdeploy rotate`.
+    pub rotate: Option<&'a crate::core::rotation::Ask>,
 }
 
 /// Loads, plans and surveys (see [`crate::engine::fleet::survey`]), drawing progress as `phase`.
@@ -49,6 +51,7 @@ pub fn survey(
         connection: connect.connection(selected.hosts),
         rekey: selected.rekey,
         create_keys: selected.create_keys,
+        rotate: selected.rotate,
     };
     let fleet = crate::engine::fleet::survey(options, goal, progress.clone());
     progress.clear();
@@ -64,6 +67,7 @@ pub fn plan(args: &PlanArgs, out: &mut dyn Write) -> Result<u8> {
         rekey: &args.keys.rekey,
         // A plan never makes a key: a host without one is planned with a stand-in.
         create_keys: false,
+        rotate: None,
     };
     let mut fleet = survey(&args.common, &args.connect, selected, "plan", Goal::Planned)?;
     crate::engine::adopt::guard(&mut fleet.hosts, &fleet.state, false, false);
@@ -92,31 +96,109 @@ pub fn plan(args: &PlanArgs, out: &mut dyn Write) -> Result<u8> {
     }
 }
 
+/// What `apply` and `rotate` ask of [`deploy_run`]: the same run, `rotate` naming the keys it
+/// renews.
+pub struct Request<'a> {
+    /// `apply` or `rotate`: the journal's kind, and what plans and the summary say.
+    pub kind: &'static str,
+    pub common: &'a StateArgs,
+    pub connect: &'a ConnectArgs,
+    pub change: &'a ChangeArgs,
+    pub hosts: &'a [String],
+    pub templates: Option<&'a Path>,
+    pub rekey: &'a [String],
+    pub rotate: Option<&'a crate::core::rotation::Ask>,
+    pub yes: bool,
+    pub atomic: bool,
+    pub replace_unmanaged: bool,
+    pub keep_removed: bool,
+}
+
 /// `apply INVENTORY`: survey, show the plan, confirm, apply in parallel with lock-out protection,
 /// verify, summarise, journal.
 pub fn apply(args: &ApplyArgs, out: &mut dyn Write) -> Result<u8> {
-    // Held to the end: no other run generates keys for these hosts or changes them meanwhile.
-    let _lock = crate::store::state::StateLock::acquire(&args.common.state_path())?;
-    let selected = Selected {
-        hosts: &args.hosts,
-        templates: args.templates.as_deref(),
-        rekey: &args.keys.rekey,
-        create_keys: true,
+    deploy_run(
+        Request {
+            kind: "apply",
+            common: &args.common,
+            connect: &args.connect,
+            change: &args.change,
+            hosts: &args.hosts,
+            templates: args.templates.as_deref(),
+            rekey: &args.keys.rekey,
+            rotate: None,
+            yes: args.yes,
+            atomic: args.atomic,
+            replace_unmanaged: args.replace_unmanaged,
+            keep_removed: args.keep_removed,
+        },
+        out,
+    )
+}
+
+/// `rotate INVENTORY`: new keys for the chosen hosts (every managed host by default), their peers
+/// changed in the same run; otherwise an apply like any other (journal kind `rotate`).
+pub fn rotate(args: &RotateArgs, out: &mut dyn Write) -> Result<u8> {
+    let ask = crate::core::rotation::Ask {
+        hosts: args.hosts.clone(),
+        psk: args.psk,
     };
-    let mut fleet = survey(
-        &args.common,
-        &args.connect,
-        selected,
-        "survey",
-        Goal::Planned,
-    )?;
-    crate::engine::adopt::guard(&mut fleet.hosts, &fleet.state, args.replace_unmanaged, true);
-    let left_alone = add_removed(&mut fleet, args.keep_removed);
+    deploy_run(
+        Request {
+            kind: "rotate",
+            common: &args.common,
+            connect: &args.connect,
+            change: &args.change,
+            // The rotation decides which hosts are contacted (the rotated ones and their peers).
+            hosts: &[],
+            templates: args.templates.as_deref(),
+            rekey: &[],
+            rotate: Some(&ask),
+            yes: args.yes,
+            atomic: args.atomic,
+            replace_unmanaged: false,
+            // A rotation renews keys; decommissioning removed hosts is apply's business.
+            keep_removed: true,
+        },
+        out,
+    )
+}
+
+/// The body of `apply` and `rotate`: survey, show the plan, confirm, change with lock-out
+/// protection, verify, summarise, journal.
+pub fn deploy_run(request: Request<'_>, out: &mut dyn Write) -> Result<u8> {
+    let Request {
+        kind,
+        common,
+        connect,
+        change: change_args,
+        ..
+    } = request;
+    // Held to the end: no other run generates keys for these hosts or changes them meanwhile.
+    let _lock = crate::store::state::StateLock::acquire(&common.state_path())?;
+    let selected = Selected {
+        hosts: request.hosts,
+        templates: request.templates,
+        rekey: request.rekey,
+        create_keys: true,
+        rotate: request.rotate,
+    };
+    let mut fleet = survey(common, connect, selected, "survey", Goal::Planned)?;
+    crate::engine::adopt::guard(
+        &mut fleet.hosts,
+        &fleet.state,
+        request.replace_unmanaged,
+        true,
+    );
+    let left_alone = add_removed(&mut fleet, request.keep_removed);
     let counts = output::counts(&fleet.hosts);
     write_out(
         out,
-        &crate::ui::device::plan_text(&fleet.devices, &args.common.inventory),
+        &crate::ui::device::plan_text(&fleet.devices, &common.inventory),
     )?;
+    if let Some(rotation) = &fleet.rotation {
+        write_out(out, &rotation.text())?;
+    }
     write_out(out, &output::human_plan(&output::rows(&fleet.hosts)))?;
     write_out(out, &left_alone)?;
     write_out(out, &renamed_text(&fleet.renamed))?;
@@ -126,7 +208,7 @@ pub fn apply(args: &ApplyArgs, out: &mut dyn Write) -> Result<u8> {
         let reached = crate::engine::removal::reached(&fleet.hosts, &connector);
         // Only what the hosts taught (how they were reached) is recorded: keys this run generated
         // in memory were pushed nowhere, so they are not saved.
-        let state_path = args.common.state_path();
+        let state_path = common.state_path();
         let mut on_disk = crate::store::state::State::load(&state_path)?;
         // The public keys hosts that make their own key reported are facts too (`keys: on-host`):
         // a lost state file is written again from them.
@@ -142,28 +224,34 @@ pub fn apply(args: &ApplyArgs, out: &mut dyn Write) -> Result<u8> {
             Ok(0)
         };
     }
-    if args.atomic && counts.failed > 0 {
+    // A rotation that cannot reach every host it changes would leave a tunnel with a key only one
+    // side knows: nothing is changed, as with `--atomic`.
+    let whole = request.atomic || request.rotate.is_some();
+    if whole && counts.failed > 0 {
         let mut error = failed_hosts(&output::rows(&fleet.hosts));
+        let why = match request.rotate {
+            Some(_) => "not rotating anything, because not every host the rotation changes could be surveyed (a peer left with the old key could no longer reach the rotated host)".to_owned(),
+            None => "--atomic: not applying anything, because not every host could be surveyed".to_owned(),
+        };
         error.push(
-            Diagnostic::new(
-                "--atomic: not applying anything, because not every host could be surveyed",
-            )
-            .help("fix or leave out (`--hosts`) the hosts above, then apply again"),
+            Diagnostic::new(why)
+                .help("fix or leave out (`--hosts`) the hosts above, then run again"),
         );
         return Err(error);
     }
-    if !args.yes {
-        confirm("apply", counts.changed())?;
+    if !request.yes {
+        confirm(kind, counts.changed())?;
     }
     // The keys the configs carry are saved before any host gets them.
     if fleet.state_changed {
-        crate::cli::out::save_state(&fleet.state, &args.common.state_path())?;
+        crate::cli::out::save_state(&fleet.state, &common.state_path())?;
     }
-    let run = new_run("apply", &args.common.inventory, &args.change, args.atomic)?;
-    change(fleet, run, &args.common, &args.change, None, out)
+    let run = new_run(kind, &common.inventory, change_args, request.atomic)?;
+    change(fleet, run, common, change_args, None, out)
 }
 
 /// The second half of apply and rollback: change the hosts, print the summary, journal the run.
+/// A rollback (`target`) also takes back into the state the keys the configs it put back carry.
 pub fn change(
     mut fleet: Fleet,
     run: Run,
@@ -172,6 +260,10 @@ pub fn change(
     target: Option<String>,
     out: &mut dyn Write,
 ) -> Result<u8> {
+    let restore = match target {
+        Some(_) => crate::engine::rollback_keys::keys_of(&fleet.hosts),
+        None => Vec::new(),
+    };
     let connector =
         deploy::SshConnector::new(&fleet.deployment.inventory, fleet.connection.ssh.clone());
     // Removed hosts are reached with their remembered settings; reached hosts are remembered.
@@ -193,6 +285,9 @@ pub fn change(
         progress.clone(),
     ));
     progress.clear();
+    if crate::engine::rollback_keys::restore(&mut fleet.state, &restore, &reports) {
+        crate::cli::out::save_state(&fleet.state, &common.state_path())?;
+    }
     let settled =
         crate::engine::removal::settle(&mut fleet.state, reached, &reports, &common.state_path());
     write_out(out, &output::summary_table(&reports))?;

@@ -89,6 +89,7 @@ fn dispatch(command: Command, out: &mut dyn Write) -> Result<u8> {
         Command::Plan(args) if args.offline => plan_offline::plan(&args, out).map(|()| 0),
         Command::Plan(args) => live::plan(&args, out),
         Command::Apply(args) => live::apply(&args, out),
+        Command::Rotate(args) => live::rotate(&args, out),
         Command::Rollback(args) => rollback::rollback(&args, out),
         Command::Adopt(args) => adopt::adopt(&args, out),
         Command::Status(args) => status::status(&args, out),

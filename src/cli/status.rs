@@ -37,6 +37,7 @@ pub fn status(args: &StatusArgs, out: &mut dyn Write) -> Result<u8> {
         templates: args.templates.as_deref(),
         rekey: &[],
         create_keys: false,
+        rotate: None,
     };
     let fleet = crate::cli::live::survey(
         &args.common,
@@ -163,6 +164,7 @@ fn host_status(surveyed: &Surveyed<SshSession>) -> HostStatus {
                 live: facts.live.clone(),
                 now: facts.now,
                 generation: facts.current_generation().cloned(),
+                key_since: facts.key_since,
                 armed: facts.armed.clone(),
                 reverted: facts.reverted.clone(),
                 in_sync: change.is_empty(),

@@ -124,6 +124,9 @@ pub struct Facts {
     pub reverted: Option<(String, u64)>,
     /// Recorded generations, oldest first (empty when none, or unreadable without `become`).
     pub generations: Vec<Generation>,
+    /// When the oldest kept generation carrying the key the host runs was written (host's Unix
+    /// seconds): the key's age, learned from the host (`status`; survives a lost state).
+    pub key_since: Option<u64>,
 }
 
 /// One recorded generation's metadata (its config stays on the host until a rollback reads it).
@@ -131,7 +134,7 @@ pub struct Facts {
 pub struct Generation {
     pub number: u64,
     pub deployment: String,
-    /// `apply` or `rollback`.
+    /// `apply`, `rotate` or `rollback` (`original`: generation 0).
     pub kind: String,
     /// When it was confirmed (UTC, ISO 8601, the host's clock).
     pub time: String,

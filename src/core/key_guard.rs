@@ -244,13 +244,25 @@ mod tests {
         }
     }
 
+    fn three_keys() -> (PrivateKey, PrivateKey, PrivateKey) {
+        (
+            PrivateKey::generate(),
+            PrivateKey::generate(),
+            PrivateKey::generate(),
+        )
+    }
+
+    /// Host `a` lists `b`; the plan gives `b` a new key that `keys` explains (or not).
+    fn judge_b_rekeyed(keys: impl FnOnce(&PrivateKey) -> KeyContext) -> Result<(), KeyProblem> {
+        let (a, b_old, b_new) = three_keys();
+        let now = config(&a, &[("b", &b_old)], true);
+        let planned = config(&a, &[("b", &b_new)], true);
+        judge("a", &planned, &facts(&now, Some(&a)), &keys(&b_new))
+    }
+
     #[test]
     fn same_keys_pass_and_a_new_peer_is_fine() {
-        let (a, b, c) = (
-            PrivateKey::generate(),
-            PrivateKey::generate(),
-            PrivateKey::generate(),
-        );
+        let (a, b, c) = three_keys();
         let now = config(&a, &[("b", &b)], true);
         let planned = config(&a, &[("b", &b), ("c", &c)], true);
         let judged = judge("a", &planned, &facts(&now, Some(&a)), &checking());
@@ -259,11 +271,7 @@ mod tests {
 
     #[test]
     fn a_lost_state_stops_the_host_and_names_both_fixes() {
-        let (old, new, b) = (
-            PrivateKey::generate(),
-            PrivateKey::generate(),
-            PrivateKey::generate(),
-        );
+        let (old, new, b) = three_keys();
         let now = config(&old, &[("b", &b)], true);
         let planned = config(&new, &[("b", &b)], true);
         let keys = KeyContext {
@@ -292,19 +300,12 @@ mod tests {
 
     #[test]
     fn a_peer_whose_key_would_change_stops_the_host_listing_it() {
-        let (a, b_old, b_new) = (
-            PrivateKey::generate(),
-            PrivateKey::generate(),
-            PrivateKey::generate(),
-        );
-        let now = config(&a, &[("b", &b_old)], true);
-        let planned = config(&a, &[("b", &b_new)], true);
-        let keys = KeyContext {
+        let lost_state = |b_new: &PrivateKey| KeyContext {
             new: vec!["b".into()],
             labels: vec![(b_new.public_key().to_base64(), "(new key of b)".into())],
             ..checking()
         };
-        let problem = judge("a", &planned, &facts(&now, Some(&a)), &keys).unwrap_err();
+        let problem = judge_b_rekeyed(lost_state).unwrap_err();
         assert!(
             problem.message.contains("`a` lists `b`"),
             "{}",
@@ -317,37 +318,11 @@ mod tests {
             problem.message
         );
         assert!(problem.help.contains("--rekey b"));
-        let rekey = KeyContext {
+        let asked = |b_new: &PrivateKey| KeyContext {
             rekeyed: vec!["b".into()],
-            ..keys
+            ..lost_state(b_new)
         };
-        assert_eq!(judge("a", &planned, &facts(&now, Some(&a)), &rekey), Ok(()));
-    }
-
-    #[test]
-    fn unmanaged_configs_and_rollbacks_are_not_judged_here() {
-        let (old, new) = (PrivateKey::generate(), PrivateKey::generate());
-        let hand_written = config(&old, &[], false);
-        let planned = config(&new, &[], true);
-        assert_eq!(
-            judge(
-                "a",
-                &planned,
-                &facts(&hand_written, Some(&old)),
-                &checking()
-            ),
-            Ok(())
-        );
-        let managed = config(&old, &[], true);
-        assert_eq!(
-            judge(
-                "a",
-                &planned,
-                &facts(&managed, Some(&old)),
-                &KeyContext::default()
-            ),
-            Ok(())
-        );
+        assert_eq!(judge_b_rekeyed(asked), Ok(()));
     }
 
     /// `keys: on-host`: configs name the host's public key only; the guard compares that with the
@@ -383,18 +358,11 @@ mod tests {
 
     #[test]
     fn a_peer_that_made_a_new_key_itself_is_named_as_rebuilt() {
-        let (a, b_old, b_new) = (
-            PrivateKey::generate(),
-            PrivateKey::generate(),
-            PrivateKey::generate(),
-        );
-        let now = config(&a, &[("b", &b_old)], true);
-        let planned = config(&a, &[("b", &b_new)], true);
-        let keys = KeyContext {
+        let problem = judge_b_rekeyed(|_| KeyContext {
             on_host: vec!["b".into()],
             ..checking()
-        };
-        let problem = judge("a", &planned, &facts(&now, Some(&a)), &keys).unwrap_err();
+        })
+        .unwrap_err();
         assert!(
             problem.message.contains("was `b` rebuilt?"),
             "{}",

@@ -18,6 +18,7 @@ pub mod paths;
 pub mod pipeline;
 pub mod removal;
 pub mod render;
+pub mod rotation;
 pub mod routes;
 pub mod selection;
 pub mod time;

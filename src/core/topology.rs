@@ -472,20 +472,17 @@ hosts:
         host: &str,
     ) -> Vec<(String, Vec<String>)> {
         let id = inventory.host_id(host).unwrap();
-        topology.hosts[id]
-            .peers
-            .iter()
-            .filter_map(|peer| {
-                let nets: Vec<String> = peer
-                    .allowed
-                    .iter()
-                    .filter(|allowed| allowed.net.prefix_len() == 0)
-                    .map(|allowed| {
-                        assert_eq!(allowed.carries, Carries::Internet(peer.host), "{host}");
-                        allowed.net.to_string()
-                    })
-                    .collect();
-                (!nets.is_empty()).then(|| (inventory.hosts[peer.host].name.to_string(), nets))
+        for peer in &topology.hosts[id].peers {
+            for allowed in peer.allowed.iter().filter(|a| a.net.prefix_len() == 0) {
+                assert_eq!(allowed.carries, Carries::Internet(peer.host), "{host}");
+            }
+        }
+        peers_of(inventory, topology, host)
+            .into_iter()
+            .filter_map(|(name, nets)| {
+                let defaults: Vec<String> =
+                    nets.into_iter().filter(|net| net.ends_with("/0")).collect();
+                (!defaults.is_empty()).then_some((name, defaults))
             })
             .collect()
     }

@@ -365,7 +365,11 @@ struct Kept<S> {
 }
 
 /// After hosts restarted, every other host that lists one of them drops its stale session with it
-/// (see [`remote::refresh_script`]), so the fleet is whole again in seconds, not minutes.
+/// (see [`remote::refresh_script`]), so the fleet is whole again in seconds, not minutes. A host
+/// whose key changed (`rotate`, `--rekey`) counts as restarted: the hosts that dial it handshake
+/// with its new key at once, and it re-adds the peers it dials itself, so it handshakes with them
+/// at once too instead of at its next packet or keepalive (a one-way flow towards a NAT-ed host
+/// would otherwise wait for that).
 async fn refresh_after_restarts<S: Transport + 'static>(
     done: Vec<(HostReport, Option<Kept<S>>)>,
     limits: Limits,
@@ -377,9 +381,15 @@ async fn refresh_after_restarts<S: Transport + 'static>(
         matches!(report.class, Some(Class::Restart | Class::Up))
             && report.outcome.as_ref().is_ok_and(|applied| applied.changed)
     };
+    let rekeyed = |report: &HostReport, job: &Job| {
+        job.keys.rekeyed.contains(&report.name)
+            && report.outcome.as_ref().is_ok_and(|applied| applied.changed)
+    };
     let restarted: Vec<(String, String)> = done
         .iter()
-        .filter(|(report, _)| started(report))
+        .filter(|(report, host)| {
+            started(report) || host.as_ref().is_some_and(|kept| rekeyed(report, &kept.job))
+        })
         .filter_map(|(report, host)| {
             let kept = host.as_ref()?;
             // A config whose key a PostUp hook sets names no key: the interface's own says it.
@@ -414,17 +424,22 @@ async fn refresh_after_restarts<S: Transport + 'static>(
                         .collect::<Vec<_>>()
                 })
                 .unwrap_or_default();
-            let (names, keys): (Vec<String>, Vec<String>) = restarted
+            let (names, mut keys): (Vec<String>, Vec<String>) = restarted
                 .iter()
                 .filter(|(name, key)| *name != job.name && listed.contains(key))
                 .cloned()
                 .unzip();
+            let mut with = format!("restarted {}", names.join(", "));
+            if rekeyed(&report, &job) && !started(&report) {
+                with = "every peer it dials (its key changed)".to_owned();
+                keys = listed;
+            }
             // A host that itself (re)started has only fresh sessions; so a first deployment,
             // where every host comes up, refreshes nothing.
             if keys.is_empty() || report.outcome.is_err() || started(&report) {
                 return report;
             }
-            reporter.update(&job.name, &format!("refreshing sessions with {}", names.join(", ")));
+            reporter.update(&job.name, &format!("refreshing sessions with {with}"));
             let script = remote::refresh_script(&job.interface, &keys);
             let outcome = tokio::time::timeout(limits.apply, run(session.as_ref(), &job, &script, &[]))
                 .await
@@ -432,11 +447,10 @@ async fn refresh_after_restarts<S: Transport + 'static>(
                 .and_then(|outcome| outcome);
             let note = match outcome.map(|output| crate::remote::facts::split(&output.stdout)) {
                 Ok(Ok(parsed)) if parsed.section("done").is_some() && parsed.ended => {
-                    format!("fresh sessions with restarted {}", names.join(", "))
+                    format!("fresh sessions with {with}")
                 }
                 _ => format!(
-                    "could not refresh its sessions with restarted {} (they recover by themselves within minutes)",
-                    names.join(", ")
+                    "could not refresh its sessions with {with} (they recover by themselves within minutes)"
                 ),
             };
             reporter.finish(&job.name, true, &note);
@@ -1249,6 +1263,93 @@ mod tests {
 
     /// Applies `a_desired` to `a` (a [`RestartFleet`] restarts it) next to `b`, which runs exactly
     /// `b_desired` already. Returns the reports and `b`'s transport, to see what `b` was sent.
+    /// `a` gets a new key (rotate): a syncconf, no restart. `b` already lists the new key. Both
+    /// refresh: `b` re-adds `a` (it dials it), and `a` re-adds every peer it dials, so both sides
+    /// handshake with the new key at once.
+    #[tokio::test]
+    async fn a_host_whose_key_changed_counts_as_restarted_and_refreshes_its_own_peers() {
+        let k = keys();
+        let new_key = PrivateKey::from_bytes([3; 32]);
+        let a_old = pair_config(&k.host, "100.64.0.9/24", &k.peer, "100.64.0.2/32");
+        let a_desired = pair_config(&new_key, "100.64.0.9/24", &k.peer, "100.64.0.2/32");
+        let b_desired = pair_config(&k.peer, "100.64.0.2/24", &new_key, "100.64.0.9/32");
+        let a_after = format!(
+            "@@written\n@@done syncconf\n@@dump\n{}@@end\n",
+            pair_dump(&new_key, &k.peer, "100.64.0.2/32")
+        );
+        let a = host(
+            facts_output(
+                Some(&a_old),
+                Some(&pair_dump(&k.host, &k.peer, "100.64.0.2/32")),
+            ),
+            a_after,
+        );
+        let b_facts = facts_output(
+            Some(&b_desired),
+            Some(&pair_dump(&k.peer, &new_key, "100.64.0.9/32")),
+        );
+        let b = FakeTransport::new(move |command, _| {
+            if command.contains("wgdeploy-facts") {
+                ok(&b_facts)
+            } else {
+                ok("@@done refresh\n@@end\n")
+            }
+        });
+        struct Pair(FakeTransport, FakeTransport);
+        impl Connector for Pair {
+            type Session = FakeTransport;
+            async fn connect(&self, job: &Job) -> Result<FakeTransport, HostError> {
+                Ok(if job.name == "a" {
+                    self.0.clone()
+                } else {
+                    self.1.clone()
+                })
+            }
+        }
+        let rotated = Arc::new(crate::core::key_guard::KeyContext {
+            rekeyed: vec!["a".into()],
+            ..Default::default()
+        });
+        let jobs = vec![
+            Job {
+                name: "a".into(),
+                keys: rotated.clone(),
+                ..job(&a_desired)
+            },
+            Job {
+                name: "b".into(),
+                keys: rotated,
+                ..job(&b_desired)
+            },
+        ];
+        let reports = run_fleet(Arc::new(Pair(a.clone(), b.clone())), jobs, 2, false).await;
+        assert_eq!(reports[0].class, Some(Class::Syncconf));
+        assert!(reports[0].outcome.is_ok(), "{:?}", reports[0].outcome);
+        let refreshed = |transport: &FakeTransport| {
+            transport
+                .recorded()
+                .into_iter()
+                .map(|(command, _)| command)
+                .find(|command| command.contains("# refresh.sh"))
+        };
+        let quoted = |key: &PrivateKey| crate::remote::quote(&key.public_key().to_base64());
+        let on_b = refreshed(&b).expect("b refreshes a");
+        assert!(
+            on_b.ends_with(&format!(" wg0 {}", quoted(&new_key))),
+            "{on_b}"
+        );
+        assert_eq!(reports[1].notes, vec!["fresh sessions with restarted a"]);
+        let on_a = refreshed(&a).expect("a refreshes the peers it dials");
+        assert!(
+            on_a.ends_with(&format!(" wg0 {}", quoted(&k.peer))),
+            "{on_a}"
+        );
+        assert_eq!(
+            reports[0].notes,
+            vec!["fresh sessions with every peer it dials (its key changed)"]
+        );
+    }
+
     async fn restart_next_to(a_desired: &str, b_desired: &str) -> (Vec<HostReport>, FakeTransport) {
         let k = keys();
         let b_live = pair_dump(&k.peer, &k.host, "100.64.0.9/32");

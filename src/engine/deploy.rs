@@ -218,6 +218,8 @@ pub struct Loaded {
     /// Hosts renamed in the inventory (old name, new name), carried over in the state.
     pub renamed: Vec<(String, String)>,
     pub keys: KeyContext,
+    /// `wgdeploy rotate`: the hosts rotated and those changed with them.
+    pub rotation: Option<crate::core::rotation::Rotation>,
 }
 
 /// Plans the inventory against the state, generating keys for hosts that have none and for
@@ -227,6 +229,18 @@ pub fn load(
     state_path: &Path,
     templates: Option<&Path>,
     rekey: &[String],
+) -> Result<Loaded> {
+    load_with(inventory, state_path, templates, rekey, None)
+}
+
+/// [`load`], and with `rotate` (`wgdeploy rotate`) the rotated hosts rekeyed like `--rekey`
+/// hosts (with `--psk`, every preshared key of a pair touching one renewed).
+pub fn load_with(
+    inventory: &Path,
+    state_path: &Path,
+    templates: Option<&Path>,
+    rekey: &[String],
+    rotate: Option<&crate::core::rotation::Ask>,
 ) -> Result<Loaded> {
     let renderer = Renderer::new(templates)?;
     let mut state = State::load(state_path)?;
@@ -239,6 +253,14 @@ pub fn load(
         state.rename(old, new);
     }
     let deployment = crate::core::pipeline::plan_loaded(loaded, &state.remembered_addresses())?;
+    let rotation = rotate
+        .map(|ask| crate::core::rotation::plan(&deployment.inventory, &deployment.topology, ask))
+        .transpose()?;
+    let mut rekey = rekey.to_vec();
+    if let Some(rotation) = &rotation {
+        rekey.extend(rotation.rotated.iter().cloned());
+    }
+    let rekey = rekey.as_slice();
     let hosts = &deployment.inventory.hosts;
     for name in rekey {
         let id = known_host(&deployment.inventory, name, "--rekey")?;
@@ -269,6 +291,11 @@ pub fn load(
         if !on_host {
             state.rekey(name);
             state_changed = true;
+        }
+    }
+    if let Some(rotation) = rotation.as_ref().filter(|rotation| rotation.psk) {
+        for name in &rotation.rotated {
+            state_changed |= state.renew_preshared(name);
         }
     }
     let mut labels: Vec<(String, String)> = new
@@ -305,6 +332,7 @@ pub fn load(
     };
     Ok(Loaded {
         deployment,
+        rotation,
         renamed,
         state,
         renderer,

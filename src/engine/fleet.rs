@@ -25,6 +25,8 @@ pub struct Fleet {
     pub hosts: Vec<Surveyed<SshSession>>,
     /// Devices (`manage: false`): never contacted, listed with what changed since their export.
     pub devices: Vec<crate::engine::devices::DeviceView>,
+    /// `wgdeploy rotate`: the hosts rotated and those changed with them.
+    pub rotation: Option<crate::core::rotation::Rotation>,
 }
 
 /// What to survey: the command line's choices as plain values.
@@ -37,6 +39,9 @@ pub struct FleetOptions<'a> {
     pub rekey: &'a [String],
     /// `keys: on-host`: a selected host without a key makes one now (apply; never a plan).
     pub create_keys: bool,
+    /// `wgdeploy rotate`: new keys for these hosts (all managed ones when it names none), and
+    /// their peers contacted with them.
+    pub rotate: Option<&'a crate::core::rotation::Ask>,
 }
 
 /// Loads and plans the whole inventory, then surveys the selected hosts over SSH towards `goal`
@@ -49,8 +54,16 @@ pub fn survey(options: FleetOptions, goal: Goal, reporter: Arc<dyn Reporter>) ->
         connection,
         rekey,
         create_keys,
+        rotate,
     } = options;
-    let mut loaded = deploy::load(inventory, state, templates, rekey)?;
+    let mut connection = connection;
+    let mut loaded = deploy::load_with(inventory, state, templates, rekey, rotate)?;
+    // `rotate --hosts` names the keys; the run contacts those hosts and all their peers.
+    if let (Some(rotation), Some(ask)) = (&loaded.rotation, rotate)
+        && !ask.hosts.is_empty()
+    {
+        connection.hosts = rotation.contacted.clone();
+    }
     rekey_reaches_every_peer(&loaded.deployment, rekey, &connection.hosts)?;
     let runtime = deploy::runtime()?;
     if loaded.deployment.inventory.network.keys == crate::core::model::KeyMode::OnHost {
@@ -71,6 +84,7 @@ pub fn survey(options: FleetOptions, goal: Goal, reporter: Arc<dyn Reporter>) ->
     )?;
     let devices =
         crate::engine::devices::views(&loaded.deployment, &loaded.state, &loaded.renderer)?;
+    let rotation = loaded.rotation.take();
     let planned = matches!(goal, Goal::Planned);
     let mut hosts = deploy::survey(
         &runtime,
@@ -93,6 +107,7 @@ pub fn survey(options: FleetOptions, goal: Goal, reporter: Arc<dyn Reporter>) ->
         renderer: loaded.renderer,
         hosts,
         devices,
+        rotation,
     })
 }
 

@@ -35,10 +35,17 @@ pub fn settle(
     let inventory = &loaded.deployment.inventory;
     let selected =
         |name: &str| connection.hosts.is_empty() || connection.hosts.iter().any(|s| s == name);
+    // `wgdeploy rotate`: these hosts make a pending key and answer its public half; apply.sh
+    // switches to it when their config names it.
+    let rotated: Vec<String> = loaded
+        .rotation
+        .as_ref()
+        .map(|rotation| rotation.rotated.clone())
+        .unwrap_or_default();
     // Every selected host, and any other whose key the state does not hold (`deploy::load` gave
     // it a stand-in; its peers need the real one). A host left out of `--hosts` is never changed:
     // its key is only read.
-    let jobs: Vec<(Job, bool)> = inventory
+    let jobs: Vec<(Job, crate::remote::HostKeyMode)> = inventory
         .hosts
         .iter()
         .filter(|host| inventory.key_on_host(host))
@@ -56,8 +63,14 @@ pub fn settle(
                 },
                 keys: Default::default(),
             };
-            let create = create && selected(host.name.as_str());
-            (job, create)
+            let mode = if !create || !selected(host.name.as_str()) {
+                crate::remote::HostKeyMode::Read
+            } else if rotated.iter().any(|r| r == host.name.as_str()) {
+                crate::remote::HostKeyMode::Rotate
+            } else {
+                crate::remote::HostKeyMode::Create
+            };
+            (job, mode)
         })
         .collect();
     if jobs.is_empty() {
@@ -69,7 +82,15 @@ pub fn settle(
     for (name, answer) in answers {
         let known = !loaded.state.is_stand_in(&name);
         match answer {
-            Ok(Some(key)) => loaded.state_changed |= loaded.state.record_public_key(&name, key),
+            Ok(Some(key)) => {
+                loaded.state_changed |= loaded.state.record_public_key(&name, key);
+                if rotated.contains(&name) {
+                    loaded
+                        .keys
+                        .labels
+                        .push((key.to_base64(), format!("(new key of {name})")));
+                }
+            }
             // An apply that leaves such a host out (`--hosts`) must not give its peers a
             // stand-in: they could never reach it.
             Ok(None) if create => unknown.push(format!(
@@ -105,17 +126,17 @@ fn relabel(loaded: &mut Loaded, name: &str, label: String) {
 
 async fn read<C: Connector>(
     connector: Arc<C>,
-    jobs: Vec<(Job, bool)>,
+    jobs: Vec<(Job, crate::remote::HostKeyMode)>,
     limits: crate::engine::types::Limits,
     reporter: Arc<dyn Reporter>,
 ) -> Vec<Answer> {
-    crate::engine::parallel::bounded(jobs, limits.parallel, move |(job, create)| {
+    crate::engine::parallel::bounded(jobs, limits.parallel, move |(job, mode)| {
         let (connector, reporter) = (connector.clone(), reporter.clone());
         async move {
             reporter.update(&job.name, "reading its key");
             let work = async {
                 let session = connector.connect(&job).await?;
-                let script = crate::remote::host_key_script(&job.interface, create);
+                let script = crate::remote::host_key_script(&job.interface, mode);
                 let output = run(&session, &job, &script, &[]).await?;
                 crate::remote::parse_host_key(&output.stdout)
                     .map_err(|why| HostError::new(format!("its key: {why}")))

@@ -13,6 +13,7 @@ pub mod fleet;
 pub mod host_keys;
 pub mod parallel;
 pub mod removal;
+pub mod rollback_keys;
 pub mod survey;
 #[cfg(test)]
 pub(crate) mod testing;

@@ -232,6 +232,9 @@ pub fn parse(output: &[u8]) -> Result<Facts, FactsError> {
             Some((token.to_owned(), time.parse().ok()?))
         }),
         generations: parse_generations(parsed.lines("generations")),
+        key_since: parsed
+            .section("key-since")
+            .and_then(|(arg, _)| arg.trim().parse().ok()),
     })
 }
 

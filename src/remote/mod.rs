@@ -152,10 +152,30 @@ pub fn facts_script(interface: &InterfaceName) -> Script {
     Script::new(FACTS, args)
 }
 
+/// What `host-key.sh` does about the host's own key (`keys: on-host`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostKeyMode {
+    /// Only read it (plan, status, rollback, hosts left out of an apply).
+    Read,
+    /// Make it when the host has none (apply).
+    Create,
+    /// Make a pending key beside it (kept if one is pending already) and answer the pending
+    /// key's public half (`wgdeploy rotate`).
+    Rotate,
+}
+
 /// `keys: on-host`: the public half of the host's own key, made first when `create` (apply) and
-/// the host has none.
-pub fn host_key_script(interface: &InterfaceName, create: bool) -> Script {
-    Script::new(HOST_KEY, vec![interface.as_str().to_owned(), flag(create)])
+/// the host has none; with `Rotate`, of its pending key.
+pub fn host_key_script(interface: &InterfaceName, mode: HostKeyMode) -> Script {
+    let mode = match mode {
+        HostKeyMode::Read => "",
+        HostKeyMode::Create => "yes",
+        HostKeyMode::Rotate => "rotate",
+    };
+    Script::new(
+        HOST_KEY,
+        vec![interface.as_str().to_owned(), mode.to_owned()],
+    )
 }
 
 /// What `host-key.sh` answered: the host's public key, or `None` when it has none yet (a plan);
@@ -180,12 +200,14 @@ pub fn parse_host_key(stdout: &[u8]) -> Result<Option<crate::core::keys::PublicK
         .ok_or_else(|| "the host's public key is not a base64 32-byte key".to_owned())
 }
 
-/// `wgdeploy adopt`: one round trip that reads what a host runs now, secrets included, so its keys
-/// and addresses can be kept. The only script whose answer carries secrets: the private key and the
-/// preshared keys are framed by length (they land in a redacting `SecretText`), and they are read
-/// by `wg` itself, never named on a command line. Changes nothing on the host.
-pub fn adopt_script(interface: &InterfaceName) -> Script {
-    Script::new(ADOPT, vec![interface.as_str().to_owned()])
+/// `wgdeploy adopt`: one round trip that reads what a host runs now, so its keys and addresses can
+/// be kept. With `keys: local` it is the only script whose answer carries secrets: the private key
+/// and the preshared keys are framed by length (they land in a redacting `SecretText`), and they
+/// are read by `wg` itself, never named on a command line. A host that keeps its own key
+/// (`on_host`) answers with its public half only. Changes nothing on the host.
+pub fn adopt_script(interface: &InterfaceName, on_host: bool) -> Script {
+    let keys = if on_host { "public" } else { "private" };
+    Script::new(ADOPT, vec![interface.as_str().to_owned(), keys.to_owned()])
 }
 
 /// What a confirmed change records as the host's new generation.

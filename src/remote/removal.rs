@@ -59,6 +59,7 @@ pub fn answer(parsed: &Parsed) -> Answer {
         generation: inspection(parsed).generation,
         disabled: parsed.section("disabled").is_some(),
         removed_sysctl_file: parsed.section("removed-sysctl-file").is_some(),
+        removed_key_file: parsed.section("removed-key-file").is_some(),
         switched_off: parsed.lines("switched-off").to_vec(),
         link_deleted: parsed.section("link-deleted").is_some(),
     })
@@ -101,7 +102,7 @@ mod tests {
         let not_ours = split(b"@@not-ours\n@@done remove\n@@end\n").unwrap();
         assert_eq!(answer(&not_ours), Answer::NotOurs);
         let done = split(
-            b"@@generation \n@@disabled\n@@link-deleted\n@@switched-off\n@@done remove\n@@end\n",
+            b"@@generation \n@@disabled\n@@link-deleted\n@@removed-key-file\n@@switched-off\n@@done remove\n@@end\n",
         )
         .unwrap();
         assert_eq!(
@@ -110,6 +111,7 @@ mod tests {
                 generation: None,
                 disabled: true,
                 link_deleted: true,
+                removed_key_file: true,
                 ..Decommissioned::default()
             })
         );

@@ -319,6 +319,31 @@ impl State {
         }
     }
 
+    /// Takes back the key a rollback put back on `host` (`keys: local`; read from the host's own
+    /// generation, where the state's key was before). Returns whether it changed.
+    pub fn restore_private_key(&mut self, host: &str, key: PrivateKey) -> bool {
+        match self.hosts.get_mut(host) {
+            Some(entry) if entry.private_key.as_ref() != Some(&key) => {
+                entry.private_key = Some(key);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// New preshared keys for every pair `host` is in (`wgdeploy rotate --psk`). Returns whether
+    /// any pair was renewed.
+    pub fn renew_preshared(&mut self, host: &str) -> bool {
+        let mut renewed = false;
+        for ((a, b), key) in self.preshared.iter_mut() {
+            if a == host || b == host {
+                *key = PresharedKey::generate();
+                renewed = true;
+            }
+        }
+        renewed
+    }
+
     /// Records how `host` was reached and which interface wgdeploy manages there. Returns whether
     /// anything changed (an unknown host is ignored: only `reconcile` adds hosts).
     pub fn remember(&mut self, host: &str, managed: Managed) -> bool {
@@ -857,6 +882,27 @@ mod tests {
         assert_eq!(state.private_key("z").unwrap().expose_base64(), key);
         assert_eq!(state.preshared_key("z", "r").unwrap().expose_base64(), psk);
         assert_eq!(state.remembered_addresses()["z"], addresses[1]);
+    }
+
+    #[test]
+    fn rotate_psk_renews_every_pair_of_the_host_and_no_other_and_restore_takes_a_key_back() {
+        let (inventory, addresses, topology) = planned(YAML);
+        let mut state = State::default();
+        state.reconcile(&inventory, &addresses, &topology);
+        let psk =
+            |state: &State, a: &str, b: &str| state.preshared_key(a, b).unwrap().expose_base64();
+        let (ra, rb) = (psk(&state, "r", "a"), psk(&state, "r", "b"));
+        assert!(state.renew_preshared("a"));
+        assert_ne!(psk(&state, "r", "a"), ra);
+        assert_eq!(psk(&state, "r", "b"), rb);
+        assert!(!state.renew_preshared("nobody"));
+        // A rollback's key: taken back once, then nothing changes.
+        let old = state.private_key("a").unwrap().clone();
+        state.rekey("a");
+        assert!(state.restore_private_key("a", old.clone()));
+        assert_eq!(state.private_key("a"), Some(&old));
+        assert!(!state.restore_private_key("a", old.clone()));
+        assert!(!state.restore_private_key("nobody", old));
     }
 
     #[test]

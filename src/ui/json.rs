@@ -228,6 +228,10 @@ pub struct StatusObserved {
     pub in_sync: bool,
     pub route_drift: Vec<String>,
     pub generation: Option<StatusGeneration>,
+    /// When the key the host runs was first deployed (host's Unix seconds), and its age in whole
+    /// days on the host's clock: `null` when no kept generation carries it.
+    pub key_since_unix: Option<u64>,
+    pub key_age_days: Option<u64>,
     pub unconfirmed_deployment: Option<String>,
     pub reverted: Option<StatusReverted>,
     pub live: Option<StatusLive>,
@@ -413,6 +417,8 @@ mod tests {
                 in_sync: true,
                 route_drift: Vec::new(),
                 generation: None,
+                key_since_unix: None,
+                key_age_days: None,
                 unconfirmed_deployment: None,
                 reverted: None,
                 live: None,
@@ -425,6 +431,8 @@ mod tests {
                 "health",
                 "in_sync",
                 "interface",
+                "key_age_days",
+                "key_since_unix",
                 "live",
                 "name",
                 "now_unix",

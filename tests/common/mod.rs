@@ -68,4 +68,5 @@ pub fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
 
+pub mod configs;
 pub mod sshd;

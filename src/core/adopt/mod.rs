@@ -9,8 +9,11 @@
 
 mod addresses;
 mod peers;
+mod settings;
 #[cfg(test)]
 mod tests;
+
+pub use settings::ReadSettings;
 
 use crate::core::keys::{PresharedKey, PrivateKey, PublicKey};
 use crate::core::model::{HostId, Inventory, Role};
@@ -28,6 +31,23 @@ pub struct ReadPeer {
     pub endpoint: Option<String>,
 }
 
+/// A host's own key as adopt read it: the private key (`keys: local`, the state will hold it), or
+/// only its public half (`keys: on-host`: the private key never leaves the host).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadKey {
+    Private(PrivateKey),
+    Public(PublicKey),
+}
+
+impl ReadKey {
+    pub fn public_key(&self) -> PublicKey {
+        match self {
+            ReadKey::Private(key) => key.public_key(),
+            ReadKey::Public(key) => *key,
+        }
+    }
+}
+
 /// What a host runs now, as adopt read it. Debug never shows a secret (the key types redact).
 #[derive(Debug, Clone, Default)]
 pub struct HostRead {
@@ -35,13 +55,15 @@ pub struct HostRead {
     pub found: bool,
     /// The config carries wgdeploy's header, or wgdeploy recorded generations there.
     pub managed: bool,
-    pub private_key: Option<PrivateKey>,
+    pub key: Option<ReadKey>,
     /// Where the key came from: `the config` or `the running interface`.
     pub key_source: &'static str,
     /// The running interface uses another key than the config (the config's is taken).
     pub live_key_differs: bool,
     pub addresses: Vec<IpNet>,
     pub listen_port: Option<u16>,
+    /// MTU, DNS, Table, FwMark and hooks of the config (none when only an interface runs).
+    pub settings: ReadSettings,
     pub peers: Vec<ReadPeer>,
 }
 
@@ -58,7 +80,7 @@ pub struct Lost {
 pub struct HostAdoption {
     pub name: String,
     /// The key to keep (`None`: the host had none; a new one is generated).
-    pub key: Option<PrivateKey>,
+    pub key: Option<ReadKey>,
     /// Addresses kept, one per overlay range at most.
     pub addresses: Vec<IpAddr>,
     /// What is kept, in words (no secrets).
@@ -95,7 +117,7 @@ pub fn decide(
         }
     }
     for (id, read) in reads {
-        if let Some(key) = &read.private_key {
+        if let Some(key) = &read.key {
             owner.retain(|_, owner| owner != id);
             owner.insert(key.public_key(), *id);
         }
@@ -108,12 +130,19 @@ pub fn decide(
         let name = host.name.as_str();
         let mut out = HostAdoption {
             name: name.to_owned(),
-            key: read.private_key.clone(),
+            key: read.key.clone(),
             ..HostAdoption::default()
         };
         keep_key(read, &mut out);
         addresses::keep(inventory, *id, &read.addresses, &mut taken, &mut out);
         keep_port(inventory, *id, read.listen_port, &mut out);
+        settings::keep(
+            inventory,
+            host,
+            topology.hosts[*id].forwarding,
+            &read.settings,
+            &mut out,
+        );
         peers::match_peers(
             inventory,
             topology,
@@ -131,11 +160,15 @@ pub fn decide(
 
 /// The private key, and what the read says about who wrote the config.
 fn keep_key(read: &HostRead, out: &mut HostAdoption) {
-    match &read.private_key {
-        Some(key) => out.kept.push(format!(
+    match &read.key {
+        Some(ReadKey::Private(key)) => out.kept.push(format!(
             "private key from {} (public key {})",
             read.key_source,
             key.public_key()
+        )),
+        Some(ReadKey::Public(key)) => out.kept.push(format!(
+            "key from {}, kept on the host (public key {key})",
+            read.key_source
         )),
         None => out.lost.push(Lost {
             what: "private key".into(),

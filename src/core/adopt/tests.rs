@@ -44,7 +44,7 @@ fn read(
 ) -> HostRead {
     HostRead {
         found: true,
-        private_key: Some(own.clone()),
+        key: Some(ReadKey::Private(own.clone())),
         key_source: "the config",
         addresses: vec![address.parse().unwrap()],
         listen_port: port,
@@ -112,7 +112,7 @@ fn keeps_keys_addresses_and_preshared_keys_and_says_what_it_cannot_keep() {
     let adoption = decide(inventory, &deployment.topology, |_| None, &reads);
     let by = |name: &str| adoption.hosts.iter().find(|h| h.name == name).unwrap();
     let lost = |name: &str| lost_of(by(name));
-    assert_eq!(by("relay1").key, Some(relay.clone()));
+    assert_eq!(by("relay1").key, Some(ReadKey::Private(relay.clone())));
     assert_eq!(
         by("relay1").addresses,
         ["100.64.0.50".parse::<IpAddr>().unwrap()]
@@ -203,4 +203,68 @@ fn keeps_keys_addresses_and_preshared_keys_and_says_what_it_cannot_keep() {
     let partial = decide(inventory, &deployment.topology, known, &reads[..1]);
     assert_eq!(partial.hosts[0].unknown_peers.len(), 1);
     assert!(partial.hosts[0].unknown_peers[0].contains(&stranger.public_key().to_base64()));
+}
+
+/// MTU, DNS, Table, FwMark and hooks the inventory renders too are kept; the others are reported
+/// with the inventory line that keeps them. A forwarding host's own rules are recognised.
+#[test]
+fn interface_settings_are_kept_or_reported_with_their_inventory_line() {
+    let deployment = planned(
+        "network: { addresses: [100.64.0.0/24], mtu: 1380 }\nhosts:\n  relay1: { endpoint: 198.51.100.1, relay: true, post_up: [logger up] }\n  home: { via: relay1 }\n",
+    );
+    let inventory = &deployment.inventory;
+    let relay = inventory.host_id("relay1").unwrap();
+    let home = inventory.host_id("home").unwrap();
+    let forwarding = crate::core::forwarding::hooks(inventory, &inventory.hosts[relay]).0;
+    let mut relay_read = read(&key(1), "100.64.0.1/24", Some(51820), &[]);
+    relay_read.settings = ReadSettings {
+        mtu: Some(1380),
+        table: Some("auto".into()),
+        fwmark: Some("0x10".into()),
+        hooks: vec![
+            ("PostUp".into(), "logger up".into()),
+            ("PostUp".into(), forwarding[0].clone()),
+            (
+                "PostUp".into(),
+                "iptables -t nat -A POSTROUTING -o eth0 -j MASQUERADE".into(),
+            ),
+        ],
+        ..ReadSettings::default()
+    };
+    let mut home_read = read(&key(2), "100.64.0.2/24", None, &[]);
+    home_read.settings = ReadSettings {
+        mtu: Some(1280),
+        dns: vec!["198.18.0.53".into()],
+        hooks: vec![(
+            "PostUp".into(),
+            "wg set %i private-key /etc/wireguard/home.key".into(),
+        )],
+        ..ReadSettings::default()
+    };
+    let adoption = super::decide(
+        inventory,
+        &deployment.topology,
+        |_| None,
+        &[(relay, relay_read), (home, home_read)],
+    );
+    let relay = &adoption.hosts[0];
+    for kept in ["MTU 1380", "Table auto", "PostUp = logger up"] {
+        assert!(
+            relay.kept.iter().any(|k| k == kept),
+            "{kept}: {:?}",
+            relay.kept
+        );
+    }
+    assert!(relay.kept.contains(&format!("PostUp = {}", forwarding[0])));
+    assert_eq!(
+        lost_of(relay),
+        "FwMark = 0x10 | the inventory sets no FwMark | to keep it, set `fwmark: 0x10` under `relay1:` in the inventory\n\
+         PostUp = iptables -t nat -A POSTROUTING -o eth0 -j MASQUERADE | the inventory has no such `post_up` (wgdeploy renders its own forwarding hooks for `relay1`, which forwards: this one may be redundant) | to keep it, add it to `post_up:` under `relay1:` in the inventory"
+    );
+    assert_eq!(
+        lost_of(&adoption.hosts[1]),
+        "MTU 1280 | the inventory gives MTU 1380 | to keep it, set `mtu: 1280` under `home:` in the inventory\n\
+         DNS = 198.18.0.53 | the inventory sets no DNS | to keep it, set `dns: [198.18.0.53]` under `home:` in the inventory\n\
+         PostUp = wg set %i private-key /etc/wireguard/home.key | the key it sets is kept, and wgdeploy writes it into the config itself | "
+    );
 }

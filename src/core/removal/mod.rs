@@ -64,6 +64,8 @@ pub struct Decommissioned {
     /// systemd's unit was disabled.
     pub disabled: bool,
     pub removed_sysctl_file: bool,
+    /// The key file the host made itself (`keys: on-host`) was removed.
+    pub removed_key_file: bool,
     /// The forwarding sysctls switched off.
     pub switched_off: Vec<String>,
     /// `wg-quick down` failed and the link was deleted instead (its PostDown hooks may not have run).
@@ -84,6 +86,9 @@ pub fn done_notes(interface: &str, done: &Decommissioned) -> Vec<String> {
     }
     if done.removed_sysctl_file {
         parts.push("sysctl.d file removed".to_owned());
+    }
+    if done.removed_key_file {
+        parts.push(format!("{interface}.key removed"));
     }
     for key in &done.switched_off {
         parts.push(format!("{key} = 0"));
@@ -193,13 +198,14 @@ mod tests {
             generation: Some(KeptAs::New(4)),
             disabled: true,
             removed_sysctl_file: true,
+            removed_key_file: true,
             switched_off: vec!["net.ipv4.ip_forward".into()],
             link_deleted: true,
         };
         assert_eq!(
             done_notes("wg0", &done),
             [
-                "decommissioned: `wg0` down, unit disabled, config removed (kept as generation 4), sysctl.d file removed, net.ipv4.ip_forward = 0",
+                "decommissioned: `wg0` down, unit disabled, config removed (kept as generation 4), sysctl.d file removed, wg0.key removed, net.ipv4.ip_forward = 0",
                 "`wg-quick down` failed, so the link was deleted: its PostDown hooks may not have run"
             ]
         );

@@ -14,7 +14,7 @@ mod unmanaged;
 pub use read::parse_read;
 pub use unmanaged::guard;
 
-use crate::core::adopt::{Adoption, HostRead};
+use crate::core::adopt::{Adoption, HostRead, ReadKey};
 use crate::core::facts::SecretText;
 use crate::core::model::{HostId, Inventory};
 use crate::core::topology::Topology;
@@ -24,7 +24,8 @@ use crate::store::state::State;
 use std::sync::Arc;
 
 /// One job per inventory host to read (all of them when `hosts` is empty, else those named),
-/// in inventory order. adopt renders nothing: the jobs carry no config.
+/// in inventory order. adopt renders nothing: the jobs carry no config, only whether the host
+/// keeps its own key (`keys: on-host`: then adopt reads its public half only).
 pub fn jobs(inventory: &Inventory, hosts: &[String]) -> Vec<Job> {
     inventory
         .hosts
@@ -42,7 +43,14 @@ pub fn jobs(inventory: &Inventory, hosts: &[String]) -> Vec<Job> {
             } else {
                 crate::remote::Become::None
             },
-            keys: Default::default(),
+            keys: std::sync::Arc::new(crate::core::key_guard::KeyContext {
+                on_host: inventory
+                    .key_on_host(host)
+                    .then(|| host.name.as_str().to_owned())
+                    .into_iter()
+                    .collect(),
+                ..Default::default()
+            }),
         })
         .collect()
 }
@@ -60,7 +68,8 @@ pub async fn read_hosts<C: Connector>(
         async move {
             let work = async {
                 let session = connector.connect(&job).await?;
-                let script = crate::remote::adopt_script(&job.interface);
+                let on_host = job.keys.on_host.contains(&job.name);
+                let script = crate::remote::adopt_script(&job.interface, on_host);
                 let output = crate::engine::exec::run(&session, &job, &script, &[]).await?;
                 parse_read(&job.name, &output.stdout).map_err(HostError::from)
             };
@@ -98,19 +107,19 @@ pub fn decide(
 }
 
 /// Writes what was decided into the state. Hosts with nothing to keep are left as they were. A
-/// host that makes its own key (`keys: on-host`) is recorded by its public key only: the private
-/// key read stays in memory and the host keeps it (its apply moves it into its key file).
+/// host that makes its own key (`keys: on-host`) is recorded by its public key only (that is all
+/// adopt read of it): the host keeps the key (its apply moves it into its key file).
 pub fn record(adoption: &Adoption, inventory: &Inventory, state: &mut State) {
     for host in &adoption.hosts {
-        if let Some(key) = &host.key {
-            let on_host = inventory
-                .host_id(&host.name)
-                .is_some_and(|id| inventory.key_on_host(&inventory.hosts[id]));
-            if on_host {
-                state.adopt_public(&host.name, key.public_key(), host.addresses.clone());
-            } else {
-                state.adopt(&host.name, key.clone(), host.addresses.clone());
+        let on_host = inventory
+            .host_id(&host.name)
+            .is_some_and(|id| inventory.key_on_host(&inventory.hosts[id]));
+        match &host.key {
+            Some(ReadKey::Private(key)) if !on_host => {
+                state.adopt(&host.name, key.clone(), host.addresses.clone())
             }
+            Some(key) => state.adopt_public(&host.name, key.public_key(), host.addresses.clone()),
+            None => {}
         }
     }
     for (a, b, key) in &adoption.preshared {
@@ -189,7 +198,7 @@ mod tests {
             hosts: vec![
                 HostAdoption {
                     name: "relay1".into(),
-                    key: Some(key.clone()),
+                    key: Some(ReadKey::Private(key.clone())),
                     addresses: vec!["100.64.0.50".parse().unwrap()],
                     ..HostAdoption::default()
                 },

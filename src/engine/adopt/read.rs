@@ -1,11 +1,12 @@
 //! Reading what a host runs for adopt: the adopt script's answer ([`crate::remote::adopt_script`])
-//! parsed into a [`HostRead`] — the private key (from the config, else from the running
-//! interface), addresses, listen port, peers and the preshared keys shared with them.
+//! parsed into a [`HostRead`] — the host's key (from the config, else from the running interface;
+//! with `keys: on-host` its public half only), addresses, listen port, peers and the preshared
+//! keys shared with them.
 //!
 //! Secrets read here land in [`PrivateKey`], [`PresharedKey`] and framed `SecretText`, which
 //! redact themselves; nothing here formats them, and errors never quote the answer.
 
-use crate::core::adopt::{HostRead, ReadPeer};
+use crate::core::adopt::{HostRead, ReadKey, ReadPeer};
 use crate::core::facts::FileFact;
 use crate::core::keys::{PresharedKey, PrivateKey, PublicKey};
 use crate::engine::error::HostFailure;
@@ -44,7 +45,17 @@ pub fn parse_read(name: &str, output: &[u8]) -> Result<HostRead, HostFailure> {
             .file(name)
             .and_then(|fact| fact.text().map(str::to_owned))
     };
-    let live_key = secret("private-key").and_then(|text| PrivateKey::from_base64(&text));
+    // `keys: on-host`: the script sent public halves only (`adopt.sh … public`).
+    let public = |section: &str| {
+        parsed
+            .section(section)
+            .and_then(|(key, _)| PublicKey::from_base64(key.trim()))
+            .map(ReadKey::Public)
+    };
+    let live_key = secret("private-key")
+        .and_then(|text| PrivateKey::from_base64(&text))
+        .map(ReadKey::Private)
+        .or_else(|| public("live-public-key"));
     let live_psks: HashMap<String, PresharedKey> = secret("preshared-keys")
         .unwrap_or_default()
         .lines()
@@ -71,7 +82,12 @@ pub fn parse_read(name: &str, output: &[u8]) -> Result<HostRead, HostFailure> {
         let psks = config_preshared_keys(text);
         read.addresses = parsed_config.addresses.clone();
         read.listen_port = parsed_config.listen_port;
-        read.private_key = parsed_config.private_key.clone();
+        read.settings = crate::core::adopt::ReadSettings::of(&parsed_config);
+        read.key = parsed_config
+            .private_key
+            .clone()
+            .map(ReadKey::Private)
+            .or_else(|| public("config-public-key"));
         read.key_source = "the config";
         for peer in &parsed_config.peers {
             let key = peer.public_key.to_base64();
@@ -86,11 +102,11 @@ pub fn parse_read(name: &str, output: &[u8]) -> Result<HostRead, HostFailure> {
             });
         }
     }
-    if let (Some(from_config), Some(from_live)) = (&read.private_key, &live_key) {
+    if let (Some(from_config), Some(from_live)) = (&read.key, &live_key) {
         read.live_key_differs = from_config.public_key() != from_live.public_key();
     }
-    if read.private_key.is_none() && live_key.is_some() {
-        read.private_key = live_key;
+    if read.key.is_none() && live_key.is_some() {
+        read.key = live_key;
         read.key_source = "the running interface";
     }
     if live {
@@ -227,7 +243,7 @@ mod tests {
         let live = key(5);
         let config = "[Interface]\nAddress = 100.64.0.7/24\nPostUp = wg set %i private-key /etc/wireguard/private\n";
         let read = parse_read("h", answer(Some(config), Some((&live, "")), "").as_bytes()).unwrap();
-        assert_eq!(read.private_key, Some(live.clone()));
+        assert_eq!(read.key, Some(ReadKey::Private(live.clone())));
         assert_eq!(read.key_source, "the running interface");
         // No config at all: everything from the running interface.
         let psk_line = format!("{}\t{}", key(6).public_key(), psk(7).expose_base64());
@@ -243,8 +259,43 @@ mod tests {
         assert!(parse_read("h", b"@@wgdeploy-adopt 1\n@@config 500\n[Interface]\n").is_err());
     }
 
-    /// The real script in a real `sh`, with `wg` and `ip` stand-ins on PATH: the keys arrive framed
-    /// (whole, whatever they contain) and the parser takes them.
+    /// Runs the real adopt script in a real `sh` under `root`, with `wg` (body `wg`) and `ip`
+    /// stand-ins on PATH; its answer.
+    fn run_adopt(root: &std::path::Path, wg: &str, on_host: bool) -> Vec<u8> {
+        let bin = root.join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let ip = "#!/bin/sh\necho '9: wg0    inet 100.64.0.7/24 scope global wg0'\n";
+        for (name, body) in [("wg", wg), ("ip", ip)] {
+            let path = bin.join(name);
+            std::fs::write(&path, body).unwrap();
+            std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+                .unwrap();
+        }
+        let interface = crate::core::model::InterfaceName::parse("wgadopttest0").unwrap();
+        let path = format!(
+            "{}:{}",
+            bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let script = crate::remote::adopt_script(&interface, on_host);
+        let output = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(script.text.as_ref())
+            .arg("wgdeploy")
+            .args(&script.args)
+            .env("PATH", path)
+            .env("WGDEPLOY_ROOT", root)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output.stdout
+    }
+
+    /// The keys arrive framed (whole, whatever they contain) and the parser takes them.
     #[test]
     fn the_adopt_script_runs_in_sh_and_frames_the_keys() {
         let dir = tempfile::tempdir().unwrap();
@@ -255,40 +306,57 @@ mod tests {
             live.expose_base64(),
             live.public_key()
         );
-        let ip = "#!/bin/sh\necho '9: wg0    inet 100.64.0.7/24 scope global wg0'\n";
-        for (name, body) in [("wg", wg.as_str()), ("ip", ip)] {
-            let path = dir.path().join(name);
-            std::fs::write(&path, body).unwrap();
-            std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-                .unwrap();
-        }
-        let interface = crate::core::model::InterfaceName::parse("wgadopttest0").unwrap();
-        let path = format!(
-            "{}:{}",
-            dir.path().display(),
-            std::env::var("PATH").unwrap_or_default()
-        );
-        let script = crate::remote::adopt_script(&interface);
-        let output = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(script.text.as_ref())
-            .arg("wgdeploy")
-            .args(&script.args)
-            .env("PATH", path)
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let read = parse_read("h", &output.stdout).unwrap();
-        assert_eq!(read.private_key, Some(live));
+        let stdout = run_adopt(dir.path(), &wg, false);
+        let read = parse_read("h", &stdout).unwrap();
+        assert_eq!(read.key, Some(ReadKey::Private(live)));
         assert_eq!(read.addresses, ["100.64.0.7/24".parse::<IpNet>().unwrap()]);
         assert_eq!(read.peers.len(), 0, "the stand-in dump lists no peers");
-        let parsed = crate::remote::facts::split(&output.stdout).unwrap();
+        let parsed = crate::remote::facts::split(&stdout).unwrap();
         let psks = parsed.file("preshared-keys").unwrap();
         assert_eq!(psks.text(), Some(psk_line.as_str()));
+    }
+
+    /// `keys: on-host`: the host keeps its key, so adopt reads its public half only. The config's
+    /// key line comes back as the marker, the running interface is asked for its public key, no
+    /// secret is asked of `wg`, and the answer holds no private key.
+    #[test]
+    fn a_host_that_keeps_its_key_sends_its_public_half_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let (own, running, peer) = (key(1), key(2), key(3));
+        let config = hand_written(
+            &own,
+            "100.64.0.7/24",
+            Some(51820),
+            &[(&peer, None, "100.64.0.8/32")],
+        );
+        let etc = dir.path().join("etc/wireguard");
+        std::fs::create_dir_all(&etc).unwrap();
+        std::fs::write(etc.join("wgadopttest0.conf"), &config).unwrap();
+        let log = dir.path().join("wg-calls");
+        let wg = format!(
+            "#!/bin/sh\necho \"$*\" >> '{log}'\ncase \"$1 $3\" in\n  pubkey*) read -r k; [ \"$k\" = '{own}' ] && echo '{own_public}' ;;\n  'show public-key') echo '{running_public}' ;;\n  'show listen-port') echo 51820 ;;\n  'show dump') printf -- '-\\t{running_public}\\t51820\\toff\\n' ;;\n  'show private-key'|'show preshared-keys') echo '{running}' ;;\nesac\nexit 0\n",
+            log = log.display(),
+            own = own.expose_base64(),
+            own_public = own.public_key(),
+            running = running.expose_base64(),
+            running_public = running.public_key(),
+        );
+        let stdout = run_adopt(dir.path(), &wg, true);
+        let text = String::from_utf8_lossy(&stdout);
+        for secret in [own.expose_base64(), running.expose_base64()] {
+            assert!(!text.contains(&secret), "a private key crossed: {text}");
+        }
+        let calls = std::fs::read_to_string(&log).unwrap();
+        assert!(
+            !calls.contains("private-key") && !calls.contains("preshared-keys"),
+            "{calls}"
+        );
+        let read = parse_read("h", &stdout).unwrap();
+        assert_eq!(read.key, Some(ReadKey::Public(own.public_key())));
+        assert!(read.live_key_differs, "the running key is another one");
+        assert_eq!(read.listen_port, Some(51820));
+        assert_eq!(read.peers.len(), 1);
+        assert_eq!(read.peers[0].public_key, peer.public_key());
     }
 
     /// A hand-written config's peers come with the preshared keys it lists for them.
@@ -306,7 +374,7 @@ mod tests {
         );
         let read = parse_read("h", answer(Some(&text), None, "").as_bytes()).unwrap();
         assert!(read.found && !read.managed);
-        assert_eq!(read.private_key, Some(own));
+        assert_eq!(read.key, Some(ReadKey::Private(own)));
         assert_eq!(read.key_source, "the config");
         assert_eq!(read.listen_port, Some(51999));
         assert_eq!(read.peers.len(), 2);

@@ -88,9 +88,19 @@ if [ -n "$write_len" ]; then
   [ "$(wc -c < "$tmp" | tr -d ' ')" = "$write_len" ] || fail "the config arrived incomplete; nothing was changed"
   # `keys: on-host`: the host's own key goes where the config names it (the file is 0600 under
   # umask 077; the key is never on a command line).
+  # The key is the one whose public half the config's comment names: the current one, the
+  # pending one `wgdeploy rotate` made (promoted below once the config is in place), or one the
+  # host ran before (a rollback), so an old key comes back from the host's own files.
+  use_key=
   if grep -qxF "$key_line" "$tmp"; then
-    [ -s "$key_file" ] || fail "$key_file is missing: the config expects this host's own key there"
-    first_line host_key "$key_file"
+    [ -s "$key_file" ] || [ -s "$pending_key" ] || fail "$key_file is missing: the config expects this host's own key there"
+    wanted=$(LC_ALL=C awk '$1 == "#" && $2 == "PublicKey" && $3 == "=" { print $4; exit }' "$tmp")
+    use_key=$key_file
+    if [ -n "$wanted" ]; then
+      use_key=$(key_with "$wanted")
+      [ -n "$use_key" ] || fail "none of this host's keys ($key_file, a pending or a kept one) has the public key $wanted the config names"
+    fi
+    first_line host_key "$use_key"
     LC_ALL=C awk -v key="$host_key" -v marker="$key_line" '$0 == marker { print "PrivateKey = " key; next } { print }' "$tmp" > "$tmp.key" ||
       fail "cannot put this host's key into the config"
     host_key=
@@ -111,6 +121,8 @@ if [ -n "$write_len" ]; then
   tmp=
   sync "$dir" 2>/dev/null
   echo '@@written'
+  # The key the config now runs is the host's current key from here on.
+  if [ -n "$use_key" ] && [ "$use_key" != "$key_file" ]; then promote_key "$use_key"; echo '@@done key'; fi
 fi
 case $action in
   syncconf)

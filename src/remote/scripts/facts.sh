@@ -29,6 +29,7 @@ first_line armed "$state/armed"; printf '@@armed %s\n' "$armed"
 first_line reverted "$state/reverted"; printf '@@reverted %s\n' "$reverted"
 echo '@@generations'
 generations "$gens"
+key_since
 echo '@@sysctl'
 # `sysctl -n KEY` reads /proc/sys/KEY-with-slashes; reading it directly starts no process.
 for key in "$@"; do sysctl_path "$key"; first_line value "$proc"; printf '%s\n' "$key=$value"; done

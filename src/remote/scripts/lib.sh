@@ -20,9 +20,11 @@ paths() {
   log=$dir/.$name.wgdeploy.log
   sysctl_file=$root/etc/sysctl.d/99-wgdeploy-$name.conf
   key_file=$dir/$name.key
+  pending_key=$dir/$name.key.next
   state_root=$root/var/lib/wgdeploy
   state=$state_root/$name
   gens=$state/generations
+  retired_keys=$state/keys
   unit=wg-quick@$name
 }
 
@@ -44,21 +46,93 @@ frame() { if [ -f "$2" ] && [ -r "$2" ]; then printf '@@%s %s\n' "$1" $(wc -c < 
 # carry this line instead (core::keys::ON_HOST_KEY_MARKER); the apply step puts the key there.
 # shellcheck disable=SC2034
 key_line='PrivateKey = <kept on the host>'
-# masked_frame NAME FILE: frame FILE with the line naming the key of $key_file (when there is
-# one) read back as $key_line, so the host's key never crosses the connection. Two passes: the
-# frame's size first, then the text (no copy of a large config is held in memory).
+# config_key: the config's own PrivateKey, when it is a key (not the marker, not a hook's job).
+config_key() {
+  [ -f "$config" ] && [ -r "$config" ] || return 0
+  LC_ALL=C awk '/^[ \t]*\[/ { s = tolower($0); gsub(/[ \t]/, "", s); inif = (s == "[interface]"); next }
+    inif { k = $0; sub(/=.*/, "", k); gsub(/[ \t]/, "", k); if (tolower(k) == "privatekey") { v = substr($0, index($0, "=") + 1); gsub(/[ \t\r]/, "", v); if (v ~ /^[A-Za-z0-9+\/]+=?=?$/ && length(v) == 44) print v; exit } }' "$config"
+}
+# masked_frame NAME FILE: frame FILE with the line naming one of the host's own keys (the current
+# one in $key_file, a pending one from `wgdeploy rotate`, or one it ran before, kept under
+# $retired_keys) read back as $key_line, so no key of the host ever crosses the connection. awk
+# reads the key files itself (no key on a command line). Two passes: the frame's size first, then
+# the text (no copy of a large config is held in memory).
 masked_frame() {
-  if [ -f "$2" ] && [ -r "$2" ] && [ -s "$key_file" ] && [ -r "$key_file" ]; then
-    first_line host_key "$key_file"
+  frame_name=$1 frame_file=$2
+  set --
+  for k in "$key_file" "$pending_key" "$retired_keys"/*.key; do
+    if [ -s "$k" ] && [ -r "$k" ]; then set -- "$@" "$k"; fi
+  done
+  if [ -f "$frame_file" ] && [ -r "$frame_file" ] && [ $# -gt 0 ]; then
     # shellcheck disable=SC2016
-    mask='{ line = $0; bare = line; gsub(/[ \t\r]/, "", bare); if (bare == "PrivateKey=" key) line = marker }'
-    printf '@@%s %s\n' "$1" "$(LC_ALL=C awk -v key="$host_key" -v marker="$key_line" "$mask"' { n += length(line) + 1 } END { print n + 0 }' "$2")"
-    LC_ALL=C awk -v key="$host_key" -v marker="$key_line" "$mask"' { print line }' "$2"
+    mask='FILENAME != cfg { if (FNR == 1) { k = $0; gsub(/[ \t\r]/, "", k); if (k != "") known["PrivateKey=" k] = 1 } next }
+      { line = $0; bare = line; gsub(/[ \t\r]/, "", bare); if (bare in known) line = marker }'
+    printf '@@%s %s\n' "$frame_name" "$(LC_ALL=C awk -v cfg="$frame_file" -v marker="$key_line" "$mask"' { n += length(line) + 1 } END { print n + 0 }' "$@" "$frame_file")"
+    LC_ALL=C awk -v cfg="$frame_file" -v marker="$key_line" "$mask"' { print line }' "$@" "$frame_file"
     printf '\n'
-    host_key=
   else
-    frame "$1" "$2"
+    frame "$frame_name" "$frame_file"
   fi
+}
+# frame_without_key NAME FILE: frame FILE with the line `PrivateKey = $host_key` read back as
+# $key_line, then forget $host_key. Two passes: the frame's size first, then the text (no copy
+# of a large config is held in memory).
+frame_without_key() {
+  # shellcheck disable=SC2016
+  mask='{ line = $0; bare = line; gsub(/[ \t\r]/, "", bare); if (bare == "PrivateKey=" key) line = marker }'
+  printf '@@%s %s\n' "$1" "$(LC_ALL=C awk -v key="$host_key" -v marker="$key_line" "$mask"' { n += length(line) + 1 } END { print n + 0 }' "$2")"
+  LC_ALL=C awk -v key="$host_key" -v marker="$key_line" "$mask"' { print line }' "$2"
+  printf '\n'
+  host_key=
+}
+# public_of FILE: the public half of the key in FILE (empty when it holds none).
+public_of() { first_line pk_secret "$1"; [ -n "$pk_secret" ] && printf '%s\n' "$pk_secret" | wg pubkey 2>/dev/null; pk_secret=; return 0; }
+# key_with PUBLIC: the path of the host's own key file (current, pending or retired) whose public
+# half is PUBLIC, or empty.
+key_with() {
+  for k in "$key_file" "$pending_key" "$retired_keys"/*.key; do
+    if [ ! -s "$k" ] || [ ! -r "$k" ]; then continue; fi
+    if [ "$(public_of "$k")" = "$1" ]; then printf '%s\n' "$k"; return 0; fi
+  done
+  return 0
+}
+# promote_key FILE: FILE (pending or kept) becomes the current key; the current one is kept under
+# $retired_keys, named by its public half (0600 in a 0700 directory), so a rollback to a config
+# naming it finds it again. Copies, not links: /etc and /var may be different filesystems. A kept
+# key is never deleted; a promoted pending key is (a later rotation makes a new one).
+promote_key() {
+  [ "$1" = "$key_file" ] && return 0
+  if [ -s "$key_file" ]; then
+    old_public=$(public_of "$key_file")
+    [ -n "$old_public" ] || fail "$key_file holds no WireGuard private key"
+    { mkdir -p "$retired_keys" && chmod 700 "$state_root" "$state" "$retired_keys"; } || fail "cannot create $retired_keys"
+    retired=$retired_keys/$(printf '%s' "$old_public" | tr '/+=' '_.-').key
+    if [ ! -s "$retired" ]; then
+      { cp "$key_file" "$retired.tmp" && chmod 600 "$retired.tmp" && { sync "$retired.tmp" 2>/dev/null || sync; } && mv -f "$retired.tmp" "$retired"; } ||
+        { rm -f "$retired.tmp"; fail "cannot keep $key_file in $retired_keys"; }
+    fi
+  fi
+  { cp "$1" "$key_file.tmp" && chmod 600 "$key_file.tmp" && { sync "$key_file.tmp" 2>/dev/null || sync; } && mv -f "$key_file.tmp" "$key_file"; } ||
+    { rm -f "$key_file.tmp"; fail "cannot make $1 the current key"; }
+  if [ "$1" = "$pending_key" ]; then rm -f "$pending_key"; fi
+  sync "$dir" 2>/dev/null
+  return 0
+}
+# key_since: `@@key-since SECONDS`, when the oldest generation that carries the key the config
+# runs was written (the key's age for `status`; kept generations only, so at most that old). awk
+# compares the PrivateKey lines itself and prints only a file name: the key never leaves it.
+key_since() {
+  [ -f "$config" ] && [ -r "$config" ] || return 0
+  set --
+  for g in "$gens"/*.conf; do if [ -f "$g" ] && [ -r "$g" ]; then set -- "$@" "$g"; fi; done
+  [ $# -gt 0 ] || return 0
+  # shellcheck disable=SC2016
+  oldest=$(LC_ALL=C awk -v cfg="$config" '{ l = $0; gsub(/[ \t\r]/, "", l) }
+    FILENAME == cfg { if (key == "" && l ~ /^PrivateKey=./) key = l; next }
+    key != "" && l == key { n = FILENAME; sub(/.*\//, "", n); sub(/\.conf$/, "", n); if (n ~ /^[0-9]+$/ && (best == "" || n + 0 < best + 0)) best = n }
+    END { if (best != "") print best }' "$config" "$@")
+  [ -n "$oldest" ] && printf '@@key-since %s\n' "$(stat -c %Y "$gens/$oldest.conf" 2>/dev/null)"
+  return 0
 }
 stamp() { stat -c '%i %s %y' "$1" 2>/dev/null || echo absent; }
 # wg show dump prints the private key (line 1, field 1) and each peer's preshared key (field 2):

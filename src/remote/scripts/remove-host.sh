@@ -2,7 +2,9 @@
 # the interface of a host removed from the inventory, under the same lock as every apply step:
 # drops a pending lock-out revert, keeps the config as the last generation (DEPLOYMENT, KIND, DIGEST
 # and VERSION go in its meta), takes the interface down (its PostDown hooks run), disables the unit
-# (SYSTEMD: `yes` or empty), removes the config, its backup and the sysctl.d file, and switches off
+# (SYSTEMD: `yes` or empty), removes the config, its backup, the sysctl.d file and the key file
+# `keys: on-host` made (only when it holds the removed host's key: the kept generation holds it
+# too), and switches off
 # the forwarding sysctls among KEY... that only that file turned on. Refuses if the config's stamp
 # is no longer EXPECTED (it changed since the plan), and leaves everything untouched (`@@not-ours`)
 # when the interface runs another public key than OWN_KEY: the machine is someone else now.
@@ -45,6 +47,11 @@ if [ -n "$systemd" ] && systemctl is-enabled --quiet "$unit" 2>/dev/null; then
 fi
 rm -f "$config" "$backup" "$log" || fail "cannot remove $config"
 if [ -e "$sysctl_file" ]; then rm -f "$sysctl_file" || fail "cannot remove $sysctl_file"; echo '@@removed-sysctl-file'; fi
+if [ -f "$key_file" ] && [ -n "$running" ] && [ "$(wg pubkey < "$key_file" 2>/dev/null)" = "$running" ]; then
+  # A pending key from an unfinished `wgdeploy rotate` never ran: it goes too. Keys the host ran
+  # before (under $retired_keys) stay with the generations, which hold them as well.
+  rm -f "$key_file" "$pending_key" || fail "cannot remove $key_file"; echo '@@removed-key-file'
+fi
 echo '@@switched-off'
 for key; do
   case $forwarding in

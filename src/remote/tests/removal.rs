@@ -79,8 +79,14 @@ fn a_forwarding_host_is_inspected_then_decommissioned() {
 }
 
 fn decommissioned(shell: &[&'static str], systemd: bool) {
-    let config = config(&PrivateKey::from_bytes([1; 32]));
+    let key = PrivateKey::from_bytes([1; 32]);
+    let config = config(&key);
     let host = removed_host(shell, &config);
+    // The key `keys: on-host` had the host make (the kept generation holds it too).
+    host.write(
+        "etc/wireguard/wg0.key",
+        &format!("{}\n", key.expose_base64()),
+    );
     assert_eq!(
         inspect(&host),
         Inspection {
@@ -110,6 +116,7 @@ fn decommissioned(shell: &[&'static str], systemd: bool) {
             generation: Some(KeptAs::New(1)),
             disabled: systemd,
             removed_sysctl_file: true,
+            removed_key_file: true,
             switched_off: vec!["net.ipv4.ip_forward".into()],
             link_deleted: false,
         }),
@@ -144,6 +151,7 @@ fn decommissioned(shell: &[&'static str], systemd: bool) {
     for gone in [
         "etc/wireguard/wg0.conf",
         "etc/wireguard/wg0.conf.wgdeploy-prev",
+        "etc/wireguard/wg0.key",
         SYSCTL,
     ] {
         assert!(
@@ -165,6 +173,9 @@ fn forwarding_something_else_wants_stays_on_and_a_kept_config_is_not_recorded_tw
     for shell in shells() {
         let config = config(&PrivateKey::from_bytes([1; 32]));
         let host = removed_host(&shell, &config);
+        // A key file holding another key than the removed interface's is not wgdeploy's to remove.
+        let foreign = format!("{}\n", PrivateKey::from_bytes([2; 32]).expose_base64());
+        host.write("etc/wireguard/wg0.key", &foreign);
         let gens = host.root.join("var/lib/wgdeploy/wg0/generations");
         std::fs::create_dir_all(&gens).unwrap();
         std::fs::write(gens.join("3.conf"), &config).unwrap();
@@ -195,8 +206,12 @@ fn forwarding_something_else_wants_stays_on_and_a_kept_config_is_not_recorded_tw
         );
         let answer = remove(&host, false, &host.stamp(), &own(1));
         assert!(
-            matches!(&answer, Answer::Done(done) if done.generation == Some(KeptAs::Existing(3)) && done.switched_off.is_empty()),
+            matches!(&answer, Answer::Done(done) if done.generation == Some(KeptAs::Existing(3)) && done.switched_off.is_empty() && !done.removed_key_file),
             "{shell:?}: {answer:?}"
+        );
+        assert_eq!(
+            host.file("etc/wireguard/wg0.key").unwrap(),
+            foreign.as_bytes()
         );
         assert!(!gens.join("4.meta").exists());
         assert_eq!(host.file("proc/sys/net/ipv4/ip_forward").unwrap(), b"1\n");

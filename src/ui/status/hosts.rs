@@ -104,6 +104,13 @@ fn host_block(host: &HostStatus, names: &HashMap<String, String>, stale_after: u
             let _ = writeln!(text, "    no generation recorded on the host");
         }
     }
+    if let Some(since) = observed.key_since {
+        let _ = writeln!(
+            text,
+            "    key in use for {}",
+            crate::ui::status::units::format_age(observed.now.saturating_sub(since))
+        );
+    }
     if observed.in_sync {
         let _ = writeln!(text, "    in sync with the inventory");
     } else {
@@ -294,12 +301,26 @@ mod tests {
                     inventory: "sha256:00".to_owned(),
                     version: "0.1.0".to_owned(),
                 }),
+                key_since: None,
                 armed: None,
                 reverted: None,
                 in_sync: true,
                 route_drift: Vec::new(),
             }),
         }
+    }
+
+    #[test]
+    fn host_block_says_how_long_the_key_is_in_use() {
+        let mut host = home();
+        if let Ok(observed) = &mut host.outcome {
+            observed.key_since = Some(NOW - 3 * 86_400 - 7200);
+        }
+        let text = host_block(&host, &names(), 180);
+        assert!(
+            text.contains(")\n    key in use for 3d 2h\n    in sync"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -81,6 +81,10 @@ fn observed_json(
                 inventory_sha256: generation.inventory.clone(),
                 version: generation.version.clone(),
             }),
+        key_since_unix: observed.key_since,
+        key_age_days: observed
+            .key_since
+            .map(|since| observed.now.saturating_sub(since) / 86_400),
         unconfirmed_deployment: observed.armed.clone(),
         reverted: observed
             .reverted
@@ -224,6 +228,8 @@ mod tests {
                         kind: "apply".to_owned(),
                         ..Generation::default()
                     }),
+                    // The key was first deployed 91 days and a bit before now.
+                    key_since: Some(NOW - 91 * 86_400 - 600),
                     armed: None,
                     reverted: None,
                     in_sync: true,

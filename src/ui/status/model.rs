@@ -22,6 +22,9 @@ pub struct Observed {
     pub now: u64,
     /// The generation the host runs now, if any was recorded.
     pub generation: Option<Generation>,
+    /// When the key the host runs was first deployed (host's Unix seconds; see
+    /// [`crate::core::facts::Facts::key_since`]).
+    pub key_since: Option<u64>,
     /// An apply that was armed and never confirmed: its deployment id.
     pub armed: Option<String>,
     /// The last revert by the lock-out protection: deployment id and when (host's Unix seconds).
