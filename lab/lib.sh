@@ -1032,6 +1032,62 @@ write_lab_inventory() {
     } >"$file"
 }
 
+# ---- latency (lab/latency-proxy.py): hosts 0.1 ms away made to feel RTT ms away ----
+LATENCY_PORT_BASE=20000  # host with management address 198.18.0.N is proxied on 198.18.0.254:(BASE+N)
+LATENCY_PID=""
+
+# start_latency_proxy RTT_MS: one latency-proxy.py in the ops namespace serving every lab host's
+# sshd: port LATENCY_PORT_BASE+N on $MGMT_OPS forwards to 198.18.0.N:22, RTT_MS/2 late each way,
+# and a TCP handshake's round trip before the first byte. Adds "[198.18.0.254]:PORT key" lines to
+# known_hosts. Returns once it listens; LATENCY_PID is its pid (the lab teardown stops it, as it
+# lives in the ops namespace).
+start_latency_proxy() {
+    local rtt=$1 host idx key i maps="$WORK/latency-maps"
+    : >"$maps"
+    for host in "${LAB_HOSTS[@]}"; do
+        idx=${MGMT[$host]##*.}
+        echo "$((LATENCY_PORT_BASE + idx))=${MGMT[$host]}:22" >>"$maps"
+        read -r key <"$WORK/hosts/$host/ssh/ssh_host_ed25519_key.pub"
+        echo "[$MGMT_OPS]:$((LATENCY_PORT_BASE + idx)) ${key% *}" >>"$SSH_DIR/known_hosts"
+    done
+    [[ -n $OPS_NS ]] || die "start_latency_proxy: no ops namespace (make_ops first)"
+    rm -f "$WORK/latency-proxy.log"     # an earlier proxy's "ready" must not be read as this one's
+    # nsenter execs python: $! is the proxy itself (a backgrounded in_ops would be a subshell)
+    nsenter --net="/run/netns/$OPS_NS" -- python3 "$(dirname "${BASH_SOURCE[0]}")/latency-proxy.py" --rtt-ms "$rtt" --handshake-rtts 1 ${LATENCY_TRACE:+--trace} \
+        --listen "$MGMT_OPS" --map-file "$maps" >"$WORK/latency-proxy.log" 2>&1 &
+    LATENCY_PID=$!
+    for ((i = 0; i < 100; i++)); do
+        grep -q '^ready' "$WORK/latency-proxy.log" 2>/dev/null && break
+        pid_alive "$LATENCY_PID" || die "latency proxy died: $(cat "$WORK/latency-proxy.log")"
+        sleep 0.1
+    done
+    grep -q '^ready' "$WORK/latency-proxy.log" || die "latency proxy not ready after 10 s"
+    log "latency proxy (pid $LATENCY_PID): ${rtt} ms RTT in front of ${#LAB_HOSTS[@]} sshd"
+}
+
+# stop_latency_proxy: stops the proxy started by start_latency_proxy (by its pid)
+stop_latency_proxy() {
+    [[ -n $LATENCY_PID ]] || return 0
+    kill -TERM "$LATENCY_PID" 2>/dev/null || true
+    wait "$LATENCY_PID" 2>/dev/null || true
+    LATENCY_PID=""
+    return 0
+}
+
+# proxied_inventory IN OUT: IN (a write_lab_inventory file) with every `ssh: { host: 198.18.0.N,
+# ..., port: 22 ...}` pointed at the latency proxy: host 198.18.0.254, port LATENCY_PORT_BASE+N.
+proxied_inventory() {
+    awk -v ops="$MGMT_OPS" -v base="$LATENCY_PORT_BASE" -v net="$MGMT_NET." '
+        /ssh: \{ host: / {
+            match($0, /host: [0-9.]+/); addr = substr($0, RSTART + 6, RLENGTH - 6)
+            if (index(addr, net) == 1) {
+                n = substr(addr, length(net) + 1)
+                sub(/host: [0-9.]+/, "host: " ops); sub(/port: 22/, "port: " (base + n))
+            }
+        }
+        { print }' "$1" >"$2"
+}
+
 # ---- end-to-end helpers (apply-e2e.sh, rollback-e2e.sh): they use WGDEPLOY, WORK, OUT, HOSTS ----
 
 # wgd ARGS...: run wgdeploy as the operator (ops namespace), output in $OUT (also shown), status in RC

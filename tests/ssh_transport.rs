@@ -113,6 +113,31 @@ async fn runs_commands_with_exact_output_status_and_stdin() {
     .await;
 }
 
+/// `open_ahead`: the next run opens a second channel with its own, and the run after it uses that
+/// one (stdin and all). `WGDEPLOY_STATS`' counts (nextest runs each test in its own process, so the
+/// counters are this test's alone): 6 turns to connect, then per run its channel (none for the one
+/// opened ahead), its stdin, its answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_channel_opened_ahead_serves_the_next_run_and_turns_are_counted() {
+    wgdeploy::transport::stats::enable();
+    let s = setup();
+    within(async {
+        let session = s.connect().await.expect("connect");
+        session.open_ahead();
+        let first = session.run("echo one", b"").await.expect("run");
+        assert_eq!(first.stdout, b"one\n");
+        let data = megabyte();
+        let second = session.run("cat", &data).await.expect("run cat");
+        assert!(second.stdout == data, "cat on the channel opened ahead");
+        let third = session.run("echo three", b"").await.expect("run");
+        assert_eq!(third.stdout, b"three\n");
+        session.close().await;
+    })
+    .await;
+    let counts = wgdeploy::transport::stats::render();
+    assert!(counts.contains("web1\t1\t3\t12\n"), "{counts}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_runs_share_one_session() {
     let s = setup();

@@ -362,8 +362,10 @@ pub struct ConnectArgs {
     /// Record the keys of hosts not yet in known_hosts (a changed key is always refused).
     #[arg(long)]
     pub accept_new: bool,
-    /// Hosts handled at once.
-    #[arg(long, value_name = "N", default_value_t = 32)]
+    /// Hosts handled at once. Talking to hosts is waiting on the network, so the default takes a
+    /// hundred hosts in one go; handshakes to one address and port stay at most 8 at a time
+    /// (sshd's MaxStartups).
+    #[arg(long, value_name = "N", default_value_t = 128)]
     pub parallel: usize,
     /// Seconds to connect and gather a host's facts.
     #[arg(long, value_name = "SECS", default_value_t = 30)]

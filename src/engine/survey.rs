@@ -94,6 +94,11 @@ pub async fn survey_for<C: Connector>(
             let work = async {
                 let session = connector.connect(&job).await?;
                 reporter.update(&job.name, "gathering facts");
+                // A change may follow on this session (apply's step, rollback's generation read):
+                // its channel is opened with the facts', not after them.
+                if !matches!(goal.as_ref(), Goal::Observed) {
+                    session.open_ahead();
+                }
                 let facts = gather(&session, &job).await?;
                 match goal.as_ref() {
                     Goal::AsOf { target, journal } => {

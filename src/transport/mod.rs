@@ -5,6 +5,7 @@
 
 pub mod fake;
 pub mod ssh;
+pub mod stats;
 
 use std::future::Future;
 
@@ -40,6 +41,11 @@ pub trait Transport: Send + Sync {
     fn reach_anew(&self) -> impl Future<Output = Option<Result<(), TransportError>>> + Send {
         async { None }
     }
+
+    /// The next run also opens a second channel, at the same time as its own, and keeps it for the
+    /// run after: that one then starts without waiting for its channel (a round trip saved, e.g.
+    /// the apply step after the survey). Nothing for transports without channels.
+    fn open_ahead(&self) {}
 }
 
 /// A transport failure after the connection was established (the connection itself failing is

@@ -77,11 +77,45 @@ pub struct SshSession {
     channels: Semaphore,
     /// The target's own hop: where [`Transport::reach_anew`] opens its new connection.
     hop: Hop,
+    /// `WGDEPLOY_STATS`: this host's counts (`None`: not counting).
+    stats: Option<Arc<super::stats::Counter>>,
+    /// [`Transport::open_ahead`] was asked: the next run opens a spare channel with its own.
+    ahead: std::sync::atomic::AtomicBool,
+    /// The channel opened ahead, and when; used by the next run if still fresh (see [`SPARE_FOR`]).
+    spare: Mutex<Option<(Instant, russh::Channel<client::Msg>)>>,
 }
+
+/// How long a channel opened ahead is used: sshd keeps idle channels open (`ChannelTimeout` is off
+/// by default), and a run right after the survey (`apply --yes`) comes within a second; a channel
+/// that waited through a long confirmation prompt is left for a fresh one instead.
+const SPARE_FOR: Duration = Duration::from_secs(20);
 
 /// sshd refuses more than `MaxSessions` (default 10) open channels per connection; runs beyond
 /// this many wait for a free channel instead of failing.
 const MAX_CHANNELS: usize = 8;
+
+/// sshd's `MaxStartups` (default 10:30:100) starts dropping connections once 10 are not yet
+/// authenticated: at most this many handshakes (TCP connect to authenticated) run at once to one
+/// address and port, whatever `--parallel` says (many hosts behind one bastion, or one address);
+/// below those 10, so other clients keep room too.
+const MAX_HANDSHAKES_PER_ADDRESS: usize = 8;
+
+/// Handshake slots per `(host, port)`.
+type Slots = Mutex<std::collections::HashMap<(String, u16), Arc<Semaphore>>>;
+
+/// The handshake slots of `host:port` (see [`MAX_HANDSHAKES_PER_ADDRESS`]), shared by the run.
+fn handshake_slots(host: &str, port: u16) -> Arc<Semaphore> {
+    static SLOTS: OnceLock<Slots> = OnceLock::new();
+    let slots = SLOTS.get_or_init(Mutex::default);
+    let mut slots = slots
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    Arc::clone(
+        slots
+            .entry((host.to_owned(), port))
+            .or_insert_with(|| Arc::new(Semaphore::new(MAX_HANDSHAKES_PER_ADDRESS))),
+    )
+}
 
 impl std::fmt::Debug for SshSession {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -97,9 +131,10 @@ impl SshSession {
     /// authenticates every hop.
     pub async fn connect(target: &SshTarget, options: &SshOptions) -> Result<SshSession, SshError> {
         let hops = config::resolve(target, options)?;
+        let stats = super::stats::host(&target.label);
         let mut handles: Vec<Handle<HostKeyCheck>> = Vec::with_capacity(hops.len());
         for hop in &hops {
-            let handle = connect_hop(hop, handles.last(), options).await;
+            let handle = connect_hop(hop, handles.last(), options, stats.as_ref()).await;
             match handle {
                 Ok(handle) => handles.push(handle),
                 Err(error) => {
@@ -121,6 +156,9 @@ impl SshSession {
             jumps: handles,
             channels: Semaphore::new(MAX_CHANNELS),
             hop,
+            stats,
+            ahead: std::sync::atomic::AtomicBool::new(false),
+            spare: Mutex::new(None),
         })
     }
 
@@ -146,6 +184,11 @@ impl SshSession {
                 self.hop.addr()
             ),
         };
+        if let Some(stats) = &self.stats {
+            // A connection (TCP only), and 2 turns: the connect, then sshd's identification line.
+            stats.connection();
+            stats.turns(2);
+        }
         match self.jumps.last() {
             None => {
                 let stream = tcp_connect(&self.hop)
@@ -201,7 +244,14 @@ async fn connect_hop(
     hop: &Hop,
     via: Option<&Handle<HostKeyCheck>>,
     options: &SshOptions,
+    stats: Option<&Arc<super::stats::Counter>>,
 ) -> Result<Handle<HostKeyCheck>, SshError> {
+    if let Some(stats) = stats {
+        stats.connection();
+    }
+    // Waiting for a slot is not part of the host's budget. Never closed: acquiring cannot fail.
+    let slots = handshake_slots(&hop.host, hop.port);
+    let _slot = slots.acquire().await.ok();
     let deadline = Instant::now() + options.connect_timeout;
     let entries =
         known_hosts::entries_for(&options.known_hosts, &hop.host, hop.port).map_err(|error| {
@@ -231,22 +281,37 @@ async fn connect_hop(
             let stream = timeout_at(deadline, tcp_connect(hop))
                 .await
                 .map_err(|_| timed_out("tcp connect"))??;
+            // connect() returned once the server's SYN-ACK came: the TCP handshake's turn.
+            if let Some(stats) = stats {
+                stats.turns(1);
+            }
             timeout_at(deadline, client::connect_stream(config, stream, check)).await
         }
         Some(bastion) => {
             let channel = timeout_at(deadline, open_tunnel(bastion, hop))
                 .await
                 .map_err(|_| timed_out("opening the tunnel through the jump host"))??;
+            // The bastion's answer to the tunnel's open.
+            if let Some(stats) = stats {
+                stats.turns(1);
+            }
             timeout_at(deadline, client::connect_stream(config, channel, check)).await
         }
     };
     let mut handle = handshake
         .map_err(|_| timed_out("ssh handshake"))?
         .map_err(|error| handshake_error(hop, error))?;
-    let authenticated = timeout_at(deadline, auth::authenticate(&mut handle, hop, options))
-        .await
-        .map_err(|_| timed_out("authentication"))
-        .and_then(|result| result);
+    // Versions, then the key exchange (see `stats`).
+    if let Some(stats) = stats {
+        stats.turns(2);
+    }
+    let authenticated = timeout_at(
+        deadline,
+        auth::authenticate(&mut handle, hop, options, stats),
+    )
+    .await
+    .map_err(|_| timed_out("authentication"))
+    .and_then(|result| result);
     if let Err(error) = authenticated {
         disconnect_all(vec![handle]).await;
         return Err(error);
@@ -388,17 +453,54 @@ impl Transport for SshSession {
         Some(self.reach_anew_now().await)
     }
 
+    fn open_ahead(&self) {
+        self.ahead.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
     async fn run(&self, command: &str, stdin: &[u8]) -> Result<Output, TransportError> {
         let error = |what: &str, error: russh::Error| TransportError {
             message: format!("{what} on {}: {error}", self.label),
         };
         // Never closed, so acquiring cannot fail; a closed semaphore would only mean no limit.
         let _permit = self.channels.acquire().await.ok();
-        let channel = self
-            .handle
-            .channel_open_session()
-            .await
-            .map_err(|e| error("cannot open an ssh channel", e))?;
+        let spare = self
+            .spare
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take()
+            .filter(|(opened, _)| opened.elapsed() < SPARE_FOR);
+        // Turns: the channel's open confirmation (SSH allows no request on a channel before it:
+        // a request names the server's channel number), none with a channel opened ahead; with
+        // stdin, sshd's window adjustment (it opens session channels with no window until the
+        // command has started, so stdin waits for it; the command text itself does not); then the
+        // command's answer (exec request and EOF go out back to back, unanswered).
+        if let Some(stats) = &self.stats {
+            stats.exec();
+            let open = u64::from(spare.is_none());
+            stats.turns(open + u64::from(!stdin.is_empty()) + 1);
+        }
+        let channel = match spare {
+            Some((_, channel)) => channel,
+            None if self.ahead.swap(false, std::sync::atomic::Ordering::Relaxed) => {
+                let (channel, ahead) = tokio::join!(
+                    self.handle.channel_open_session(),
+                    self.handle.channel_open_session()
+                );
+                if let Ok(ahead) = ahead {
+                    *self
+                        .spare
+                        .lock()
+                        .unwrap_or_else(|poisoned| poisoned.into_inner()) =
+                        Some((Instant::now(), ahead));
+                }
+                channel.map_err(|e| error("cannot open an ssh channel", e))?
+            }
+            None => self
+                .handle
+                .channel_open_session()
+                .await
+                .map_err(|e| error("cannot open an ssh channel", e))?,
+        };
         channel
             .exec(true, command)
             .await
@@ -490,6 +592,14 @@ mod tests {
         // Clippy's result_large_err threshold: every caller returning Result<_, SshError> would
         // trip it (and pay for the copies) if the error grew past this.
         assert!(std::mem::size_of::<SshError>() <= 128);
+    }
+
+    #[test]
+    fn handshakes_share_eight_slots_per_address_and_port() {
+        let a = handshake_slots("198.51.100.7", 22);
+        assert!(Arc::ptr_eq(&a, &handshake_slots("198.51.100.7", 22)));
+        assert!(!Arc::ptr_eq(&a, &handshake_slots("198.51.100.7", 2222)));
+        assert_eq!(a.available_permits(), MAX_HANDSHAKES_PER_ADDRESS);
     }
 
     #[test]

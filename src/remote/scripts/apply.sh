@@ -113,6 +113,7 @@ fi
 # what never happened, and fail).
 if [ "$action" = restart ]; then
   if [ -n "$systemd" ]; then systemd_down; elif ip link show dev "$name" >/dev/null 2>&1; then quick down; fi
+  uapi_gone
 fi
 if [ -n "$write_len" ]; then
   if [ -f "$config" ]; then ln -f "$config" "$backup" 2>/dev/null || cp -p "$config" "$backup" || fail "cannot keep a backup of $name.conf"; fi
@@ -145,6 +146,7 @@ case $action in
       # A half-up interface (link present, wg-quick never finished) would make `up` fail; its hooks
       # may not have run, so a failing `down` falls back to deleting the link.
       if [ "$action" = up ] && ip link show dev "$name" >/dev/null 2>&1; then wg-quick down "$name" < /dev/null > "$log" 2>&1 9>&- || ip link del dev "$name"; fi
+      uapi_gone
       quick up
     fi
     ;;

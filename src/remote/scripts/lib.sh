@@ -171,6 +171,20 @@ take_down() {
   else
     wg-quick down "$name" 9>&- || ip link del dev "$name"
   fi
+  uapi_gone
+}
+# uapi_gone: a userspace WireGuard (wireguard-go) exits a moment after its link is deleted, and
+# removes its control socket only then; a `wg-quick up` started before that finds the old socket
+# and fails (seen with 100 hosts restarting at once). Wait for it to go, at most ~5 s, then let
+# `up` report whatever is still wrong. The kernel module has no such socket: no wait.
+uapi_gone() {
+  sock=$root/run/wireguard/$name.sock
+  tries=0
+  while [ -e "$sock" ] && [ "$tries" -lt 50 ]; do
+    sleep 0.1 2>/dev/null || sleep 1
+    tries=$((tries + 1))
+  done
+  return 0
 }
 bring_up() {
   if [ -n "$systemd" ]; then systemctl start "$unit" 9>&-; else setsid -w wg-quick up "$name" < /dev/null 9>&-; fi

@@ -62,6 +62,8 @@ enum Step {
 struct Attempts<'a> {
     handle: &'a mut Handle<HostKeyCheck>,
     hop: &'a Hop,
+    /// `WGDEPLOY_STATS`: the turns each offer costs.
+    stats: Option<Arc<crate::transport::stats::Counter>>,
     /// What was offered or skipped, for the error message.
     tried: Vec<String>,
     offered: Vec<KeyData>,
@@ -76,10 +78,12 @@ pub(crate) async fn authenticate(
     handle: &mut Handle<HostKeyCheck>,
     hop: &Hop,
     options: &SshOptions,
+    stats: Option<&Arc<crate::transport::stats::Counter>>,
 ) -> Result<(), SshError> {
     let mut attempts = Attempts {
         handle,
         hop,
+        stats: stats.cloned(),
         tried: Vec::new(),
         offered: Vec::new(),
         encrypted: Vec::new(),
@@ -165,6 +169,7 @@ impl Attempts<'_> {
             .handle
             .authenticate_publickey(&self.hop.user, PrivateKeyWithHashAlg::new(key, hash))
             .await;
+        self.count_offer(result.as_ref().is_ok_and(AuthResult::success));
         self.judge(result.ok())
     }
 
@@ -209,6 +214,7 @@ impl Attempts<'_> {
                 .handle
                 .authenticate_publickey_with(&self.hop.user, key, hash, &mut agent)
                 .await;
+            self.count_offer(result.as_ref().is_ok_and(AuthResult::success));
             step = match result {
                 Ok(result) => self.judge(Some(result)),
                 // The agent declined to sign (a confirm-constraint key, say): try the next one.
@@ -242,6 +248,15 @@ impl Attempts<'_> {
             });
         first.extend(rest);
         first
+    }
+
+    /// `WGDEPLOY_STATS`: a key offered costs its probe, and when the server takes it the signed
+    /// request (see `transport::stats`); the first offer also the `ssh-userauth` service request.
+    fn count_offer(&self, accepted: bool) {
+        if let Some(stats) = &self.stats {
+            let service = u64::from(self.offered.len() <= 1);
+            stats.turns(service + 1 + u64::from(accepted));
+        }
     }
 
     /// Records a key as offered; true if it already was (an agent key also found on disk...).
