@@ -787,3 +787,53 @@ async fn latency_figures() {
     report("sequential", sequential_total, &mut sequential);
     report("parallel", parallel_total, &mut parallel);
 }
+
+/// The confirm's probe: a new connection reaches sshd (directly, and through a bastion as a new
+/// tunnel from it); with the target's listener gone, the established session still runs commands
+/// but a new connection does not get through, and the probe says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_connection_reaches_sshd_until_its_listener_is_gone() {
+    let TwoHosts { setup: s, bastion } = two_hosts();
+    let through = SshTarget {
+        jump: Some(Box::new(SshTarget {
+            label: "bastion".into(),
+            ..target(&bastion, Some(&s.key))
+        })),
+        ..target(&s.sshd, Some(&s.key))
+    };
+    within(async {
+        let direct = s.connect().await.expect("connect");
+        let via = SshSession::connect(&through, &options(&s.known_hosts))
+            .await
+            .expect("connect through the bastion");
+        assert_eq!(direct.reach_anew().await, Some(Ok(())));
+        assert_eq!(via.reach_anew().await, Some(Ok(())));
+        let Setup {
+            sshd,
+            dir: _dir,
+            known_hosts: _known_hosts,
+            ..
+        } = s;
+        let port = sshd.port;
+        drop(sshd);
+        let output = direct
+            .run("echo still", b"")
+            .await
+            .expect("the old session lives");
+        assert_eq!(output.stdout, b"still\n");
+        for session in [&direct, &via] {
+            let error = session
+                .reach_anew()
+                .await
+                .expect("ssh sessions can probe")
+                .unwrap_err();
+            assert!(
+                error.message.contains("did not reach sshd")
+                    && error.message.contains(&format!("127.0.0.1:{port}")),
+                "{}",
+                error.message
+            );
+        }
+    })
+    .await;
+}
