@@ -140,6 +140,9 @@ async fn apply_one<C: Connector>(
     // The step's own limit: the host's timer allows for it (see `crate::core::change::Arm`), so a slow
     // `wg-quick up` is not mistaken for a lock-out.
     let step_limit = limits.apply.max(Duration::from_secs(1));
+    // The confirm's channel opens alongside the step's, so the quick confirm on this session
+    // (`confirm_on_session`) waits for its answer only.
+    session.open_ahead();
     let step = match tokio::time::timeout(
         step_limit,
         execute(session, job, change, Some(run.arm(step_limit))),
