@@ -214,12 +214,13 @@ for n in "${SIZES[@]}"; do
     fi
 done
 
+# The lines around the table stay out of `column`: a line without tabs would widen its first column.
+printf '\nwgdeploy at %s ms RTT (lab/latency-proxy.py); load average: %s\n' "$RTT" "$(cut -d' ' -f1-3 /proc/loadavg)"
 {
-    printf '\nwgdeploy at %s ms RTT (lab/latency-proxy.py); load average: %s\n' "$RTT" "$(cut -d' ' -f1-3 /proc/loadavg)"
     printf 'hosts\toperation\twall (s)\tbar (s)\tpeak RSS (MiB)\tconnections/host\texecs/host\tturns/host\n'
     printf '%s\n' "${ROWS[@]}"
-    printf '(per host: median/max over the hosts; no-op-direct: without the proxy)\n'
 } | column -t -s $'\t'
+printf '(per host: median/max over the hosts; no-op-direct: without the proxy)\n'
 if ((${#RATIOS[@]})); then
     printf '\nAnsible (lab/bench-ansible.yml, same proxy, pipelining on) against wgdeploy, same run:\n'
     printf '  %s\n' "${RATIOS[@]}"

@@ -458,9 +458,6 @@ impl Transport for SshSession {
     }
 
     async fn run(&self, command: &str, stdin: &[u8]) -> Result<Output, TransportError> {
-        let error = |what: &str, error: russh::Error| TransportError {
-            message: format!("{what} on {}: {error}", self.label),
-        };
         // Never closed, so acquiring cannot fail; a closed semaphore would only mean no limit.
         let _permit = self.channels.acquire().await.ok();
         let spare = self
@@ -479,22 +476,37 @@ impl Transport for SshSession {
             let open = u64::from(spare.is_none());
             stats.turns(open + u64::from(!stdin.is_empty()) + 1);
         }
-        let channel = match spare {
-            Some((_, channel)) => channel,
-            None if self.ahead.swap(false, std::sync::atomic::Ordering::Relaxed) => {
-                let (channel, ahead) = tokio::join!(
-                    self.handle.channel_open_session(),
-                    self.handle.channel_open_session()
-                );
-                if let Ok(ahead) = ahead {
-                    *self
-                        .spare
-                        .lock()
-                        .unwrap_or_else(|poisoned| poisoned.into_inner()) =
-                        Some((Instant::now(), ahead));
-                }
-                channel.map_err(|e| error("cannot open an ssh channel", e))?
+        // The next run's channel opens while this one runs (asked by `open_ahead`), whether this
+        // run had a channel opened ahead itself or not.
+        let ahead = async {
+            if self.ahead.swap(false, std::sync::atomic::Ordering::Relaxed)
+                && let Ok(channel) = self.handle.channel_open_session().await
+            {
+                *self
+                    .spare
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner()) =
+                    Some((Instant::now(), channel));
             }
+        };
+        let (output, ()) = tokio::join!(self.run_on(spare.map(|(_, c)| c), command, stdin), ahead);
+        output
+    }
+}
+
+impl SshSession {
+    /// One command on `channel` (or a channel opened now): its output once the server closed it.
+    async fn run_on(
+        &self,
+        channel: Option<russh::Channel<client::Msg>>,
+        command: &str,
+        stdin: &[u8],
+    ) -> Result<Output, TransportError> {
+        let error = |what: &str, error: russh::Error| TransportError {
+            message: format!("{what} on {}: {error}", self.label),
+        };
+        let channel = match channel {
+            Some(channel) => channel,
             None => self
                 .handle
                 .channel_open_session()
