@@ -104,7 +104,11 @@ async fn runs_commands_with_exact_output_status_and_stdin() {
             output.stdout == data,
             "cat did not echo the megabyte exactly"
         );
-        assert!(output.stderr.is_empty());
+        assert!(
+            output.stderr.is_empty(),
+            "stderr: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
 
         let output = session.run("wc -c", b"").await.expect("run wc");
         assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "0");
