@@ -105,6 +105,24 @@ impl fmt::Display for PresharedKey {
     }
 }
 
+/// A host's own key as a config or the host itself tells it: the private key (`keys: local`, the
+/// state holds it), or only its public half (`keys: on-host`: the private key never leaves the
+/// host). Debug never shows a secret (the key types redact).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OwnKey {
+    Private(PrivateKey),
+    Public(PublicKey),
+}
+
+impl OwnKey {
+    pub fn public_key(&self) -> PublicKey {
+        match self {
+            OwnKey::Private(key) => key.public_key(),
+            OwnKey::Public(key) => *key,
+        }
+    }
+}
+
 /// A public key: not secret, printed as `wg` prints it.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PublicKey([u8; 32]);

@@ -5,19 +5,12 @@
 //! config names the key's public half only (apply.sh finds the private key among the host's own
 //! files), and the state takes that public half.
 
-use crate::core::keys::{PrivateKey, PublicKey};
+use crate::core::keys::OwnKey;
 use crate::engine::types::{HostReport, Surveyed};
 use crate::store::state::State;
 
-/// The key a host's rollback config carries: its private key (`keys: local`) or the public half
-/// it names (`keys: on-host`).
-pub enum Carried {
-    Private(PrivateKey),
-    Public(PublicKey),
-}
-
 /// What each surveyed host's rollback config carries.
-pub fn keys_of<S>(hosts: &[Surveyed<S>]) -> Vec<(String, Carried)> {
+pub fn keys_of<S>(hosts: &[Surveyed<S>]) -> Vec<(String, OwnKey)> {
     hosts
         .iter()
         .filter(|surveyed| surveyed.outcome.is_ok())
@@ -29,8 +22,8 @@ pub fn keys_of<S>(hosts: &[Surveyed<S>]) -> Vec<(String, Carried)> {
             )
             .ok()?;
             match (config.private_key, config.public_key) {
-                (Some(key), _) => Some((name, Carried::Private(key))),
-                (None, Some(key)) => Some((name, Carried::Public(key))),
+                (Some(key), _) => Some((name, OwnKey::Private(key))),
+                (None, Some(key)) => Some((name, OwnKey::Public(key))),
                 (None, None) => None,
             }
         })
@@ -39,7 +32,7 @@ pub fn keys_of<S>(hosts: &[Surveyed<S>]) -> Vec<(String, Carried)> {
 
 /// Takes into the state the keys of the hosts whose rollback went through (not those that failed
 /// or were undone). Returns whether the state changed.
-pub fn restore(state: &mut State, carried: &[(String, Carried)], reports: &[HostReport]) -> bool {
+pub fn restore(state: &mut State, carried: &[(String, OwnKey)], reports: &[HostReport]) -> bool {
     let mut changed = false;
     for report in reports
         .iter()
@@ -50,10 +43,10 @@ pub fn restore(state: &mut State, carried: &[(String, Carried)], reports: &[Host
         };
         changed |= match key {
             // Only a host whose private key the state holds (never a device's declared one).
-            Carried::Private(key) if state.private_key(&report.name).is_some() => {
+            OwnKey::Private(key) if state.private_key(&report.name).is_some() => {
                 state.restore_private_key(&report.name, key.clone())
             }
-            Carried::Public(key) if state.public_key(&report.name).is_some() => {
+            OwnKey::Public(key) if state.public_key(&report.name).is_some() => {
                 state.record_public_key(&report.name, *key)
             }
             _ => false,
@@ -66,6 +59,7 @@ pub fn restore(state: &mut State, carried: &[(String, Carried)], reports: &[Host
 mod tests {
     use super::*;
     use crate::core::facts::SecretText;
+    use crate::core::keys::PrivateKey;
     use crate::engine::types::{Applied, HostError, Job};
     use std::sync::Arc;
 

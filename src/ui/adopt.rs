@@ -99,7 +99,7 @@ mod tests {
         let adoption = Adoption {
             hosts: vec![HostAdoption {
                 name: "relay1".into(),
-                key: Some(crate::core::adopt::ReadKey::Private(key.clone())),
+                key: Some(crate::core::keys::OwnKey::Private(key.clone())),
                 addresses: vec!["100.64.0.50".parse().unwrap()],
                 kept: vec!["address 100.64.0.50".into()],
                 lost: vec![Lost {

@@ -4,7 +4,7 @@
 //! for everything else, why not and the inventory line that would keep it. Pure: reads in,
 //! decisions out (reading hosts is `engine::adopt`, writing the state is the caller's).
 //!
-//! Secrets live in [`PrivateKey`] and [`PresharedKey`], which redact themselves; nothing here
+//! Secrets live in [`PrivateKey`](crate::core::keys::PrivateKey) and [`PresharedKey`], which redact themselves; nothing here
 //! formats them.
 
 mod addresses;
@@ -15,7 +15,7 @@ mod tests;
 
 pub use settings::ReadSettings;
 
-use crate::core::keys::{PresharedKey, PrivateKey, PublicKey};
+use crate::core::keys::{OwnKey, PresharedKey, PublicKey};
 use crate::core::model::{HostId, Inventory, Role};
 use crate::core::topology::Topology;
 use ipnet::IpNet;
@@ -31,23 +31,6 @@ pub struct ReadPeer {
     pub endpoint: Option<String>,
 }
 
-/// A host's own key as adopt read it: the private key (`keys: local`, the state will hold it), or
-/// only its public half (`keys: on-host`: the private key never leaves the host).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ReadKey {
-    Private(PrivateKey),
-    Public(PublicKey),
-}
-
-impl ReadKey {
-    pub fn public_key(&self) -> PublicKey {
-        match self {
-            ReadKey::Private(key) => key.public_key(),
-            ReadKey::Public(key) => *key,
-        }
-    }
-}
-
 /// What a host runs now, as adopt read it. Debug never shows a secret (the key types redact).
 #[derive(Debug, Clone, Default)]
 pub struct HostRead {
@@ -55,7 +38,7 @@ pub struct HostRead {
     pub found: bool,
     /// The config carries wgdeploy's header, or wgdeploy recorded generations there.
     pub managed: bool,
-    pub key: Option<ReadKey>,
+    pub key: Option<OwnKey>,
     /// Where the key came from: `the config` or `the running interface`.
     pub key_source: &'static str,
     /// The running interface uses another key than the config (the config's is taken).
@@ -80,7 +63,7 @@ pub struct Lost {
 pub struct HostAdoption {
     pub name: String,
     /// The key to keep (`None`: the host had none; a new one is generated).
-    pub key: Option<ReadKey>,
+    pub key: Option<OwnKey>,
     /// Addresses kept, one per overlay range at most.
     pub addresses: Vec<IpAddr>,
     /// What is kept, in words (no secrets).
@@ -161,12 +144,12 @@ pub fn decide(
 /// The private key, and what the read says about who wrote the config.
 fn keep_key(read: &HostRead, out: &mut HostAdoption) {
     match &read.key {
-        Some(ReadKey::Private(key)) => out.kept.push(format!(
+        Some(OwnKey::Private(key)) => out.kept.push(format!(
             "private key from {} (public key {})",
             read.key_source,
             key.public_key()
         )),
-        Some(ReadKey::Public(key)) => out.kept.push(format!(
+        Some(OwnKey::Public(key)) => out.kept.push(format!(
             "key from {}, kept on the host (public key {key})",
             read.key_source
         )),

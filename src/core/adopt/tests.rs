@@ -1,6 +1,7 @@
 //! adopt's decisions on hand-made reads (reading hosts is tested in `engine::adopt::read`).
 
 use super::*;
+use crate::core::keys::PrivateKey;
 use std::path::Path;
 
 const YAML: &str = "network: { addresses: [100.64.0.0/24], preshared_keys: true }\nhosts:\n  relay1: { endpoint: 198.51.100.1, relay: true }\n  web1: { endpoint: 198.51.100.2 }\n  home: { via: relay1 }\n  office: { via: relay1, address: 100.64.0.40 }\n";
@@ -44,7 +45,7 @@ fn read(
 ) -> HostRead {
     HostRead {
         found: true,
-        key: Some(ReadKey::Private(own.clone())),
+        key: Some(OwnKey::Private(own.clone())),
         key_source: "the config",
         addresses: vec![address.parse().unwrap()],
         listen_port: port,
@@ -112,7 +113,7 @@ fn keeps_keys_addresses_and_preshared_keys_and_says_what_it_cannot_keep() {
     let adoption = decide(inventory, &deployment.topology, |_| None, &reads);
     let by = |name: &str| adoption.hosts.iter().find(|h| h.name == name).unwrap();
     let lost = |name: &str| lost_of(by(name));
-    assert_eq!(by("relay1").key, Some(ReadKey::Private(relay.clone())));
+    assert_eq!(by("relay1").key, Some(OwnKey::Private(relay.clone())));
     assert_eq!(
         by("relay1").addresses,
         ["100.64.0.50".parse::<IpAddr>().unwrap()]

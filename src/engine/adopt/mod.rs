@@ -14,8 +14,9 @@ mod unmanaged;
 pub use read::parse_read;
 pub use unmanaged::guard;
 
-use crate::core::adopt::{Adoption, HostRead, ReadKey};
+use crate::core::adopt::{Adoption, HostRead};
 use crate::core::facts::SecretText;
+use crate::core::keys::OwnKey;
 use crate::core::model::{HostId, Inventory};
 use crate::core::topology::Topology;
 use crate::engine::error::HostFailure;
@@ -115,7 +116,7 @@ pub fn record(adoption: &Adoption, inventory: &Inventory, state: &mut State) {
             .host_id(&host.name)
             .is_some_and(|id| inventory.key_on_host(&inventory.hosts[id]));
         match &host.key {
-            Some(ReadKey::Private(key)) if !on_host => {
+            Some(OwnKey::Private(key)) if !on_host => {
                 state.adopt(&host.name, key.clone(), host.addresses.clone())
             }
             Some(key) => state.adopt_public(&host.name, key.public_key(), host.addresses.clone()),
@@ -198,7 +199,7 @@ mod tests {
             hosts: vec![
                 HostAdoption {
                     name: "relay1".into(),
-                    key: Some(ReadKey::Private(key.clone())),
+                    key: Some(OwnKey::Private(key.clone())),
                     addresses: vec!["100.64.0.50".parse().unwrap()],
                     ..HostAdoption::default()
                 },

@@ -6,8 +6,9 @@
 //! Secrets read here land in [`PrivateKey`], [`PresharedKey`] and framed `SecretText`, which
 //! redact themselves; nothing here formats them, and errors never quote the answer.
 
-use crate::core::adopt::{HostRead, ReadKey, ReadPeer};
+use crate::core::adopt::{HostRead, ReadPeer};
 use crate::core::facts::FileFact;
+use crate::core::keys::OwnKey;
 use crate::core::keys::{PresharedKey, PrivateKey, PublicKey};
 use crate::engine::error::HostFailure;
 use crate::remote::facts::FactsError;
@@ -50,11 +51,11 @@ pub fn parse_read(name: &str, output: &[u8]) -> Result<HostRead, HostFailure> {
         parsed
             .section(section)
             .and_then(|(key, _)| PublicKey::from_base64(key.trim()))
-            .map(ReadKey::Public)
+            .map(OwnKey::Public)
     };
     let live_key = secret("private-key")
         .and_then(|text| PrivateKey::from_base64(&text))
-        .map(ReadKey::Private)
+        .map(OwnKey::Private)
         .or_else(|| public("live-public-key"));
     let live_psks: HashMap<String, PresharedKey> = secret("preshared-keys")
         .unwrap_or_default()
@@ -86,7 +87,7 @@ pub fn parse_read(name: &str, output: &[u8]) -> Result<HostRead, HostFailure> {
         read.key = parsed_config
             .private_key
             .clone()
-            .map(ReadKey::Private)
+            .map(OwnKey::Private)
             .or_else(|| public("config-public-key"));
         read.key_source = "the config";
         for peer in &parsed_config.peers {
@@ -243,7 +244,7 @@ mod tests {
         let live = key(5);
         let config = "[Interface]\nAddress = 100.64.0.7/24\nPostUp = wg set %i private-key /etc/wireguard/private\n";
         let read = parse_read("h", answer(Some(config), Some((&live, "")), "").as_bytes()).unwrap();
-        assert_eq!(read.key, Some(ReadKey::Private(live.clone())));
+        assert_eq!(read.key, Some(OwnKey::Private(live.clone())));
         assert_eq!(read.key_source, "the running interface");
         // No config at all: everything from the running interface.
         let psk_line = format!("{}\t{}", key(6).public_key(), psk(7).expose_base64());
@@ -308,7 +309,7 @@ mod tests {
         );
         let stdout = run_adopt(dir.path(), &wg, false);
         let read = parse_read("h", &stdout).unwrap();
-        assert_eq!(read.key, Some(ReadKey::Private(live)));
+        assert_eq!(read.key, Some(OwnKey::Private(live)));
         assert_eq!(read.addresses, ["100.64.0.7/24".parse::<IpNet>().unwrap()]);
         assert_eq!(read.peers.len(), 0, "the stand-in dump lists no peers");
         let parsed = crate::remote::facts::split(&stdout).unwrap();
@@ -352,7 +353,7 @@ mod tests {
             "{calls}"
         );
         let read = parse_read("h", &stdout).unwrap();
-        assert_eq!(read.key, Some(ReadKey::Public(own.public_key())));
+        assert_eq!(read.key, Some(OwnKey::Public(own.public_key())));
         assert!(read.live_key_differs, "the running key is another one");
         assert_eq!(read.listen_port, Some(51820));
         assert_eq!(read.peers.len(), 1);
@@ -374,7 +375,7 @@ mod tests {
         );
         let read = parse_read("h", answer(Some(&text), None, "").as_bytes()).unwrap();
         assert!(read.found && !read.managed);
-        assert_eq!(read.key, Some(ReadKey::Private(own)));
+        assert_eq!(read.key, Some(OwnKey::Private(own)));
         assert_eq!(read.key_source, "the config");
         assert_eq!(read.listen_port, Some(51999));
         assert_eq!(read.peers.len(), 2);
