@@ -4,8 +4,8 @@
 //! for everything else, why not and the inventory line that would keep it. Pure: reads in,
 //! decisions out (reading hosts is `engine::adopt`, writing the state is the caller's).
 //!
-//! Secrets live in [`PrivateKey`](crate::core::keys::PrivateKey) and [`PresharedKey`], which redact themselves; nothing here
-//! formats them.
+//! Secrets live in [`PrivateKey`](crate::core::keys::PrivateKey) and [`PresharedKey`], which
+//! redact themselves; nothing here formats them.
 
 mod addresses;
 mod peers;
