@@ -10,9 +10,10 @@
 //! - connecting: 1 for TCP (connect() returns after the server's SYN-ACK); 2 for the SSH handshake
 //!   (russh sends its version, reads the server's version with its KEXINIT, then sends its KEXINIT
 //!   and ECDH init together and waits for the reply; NEWKEYS is not waited for); authentication:
-//!   1 for the `ssh-userauth` service, then 2 per key offered (russh probes whether the server
-//!   takes the key, then sends the signed request; it never sends a `none` request first). So a
-//!   connection with one key is 6 turns;
+//!   1 per key file offered (its request is signed at once and goes out behind the `ssh-userauth`
+//!   service request, unanswered: vendor/russh's changes), 1 per agent key offered and 1 more for
+//!   the one the server takes (an agent is asked to sign only for a key the server takes); never a
+//!   `none` request first. So a connection with one key file is 4 turns;
 //! - each command run: 1 for the channel's open confirmation (SSH lets no request name a channel
 //!   before it, as requests carry the server's channel number), none when the channel was opened
 //!   ahead alongside an earlier run's (`Transport::open_ahead`); 1 more with stdin (OpenSSH's sshd

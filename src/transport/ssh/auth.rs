@@ -59,6 +59,15 @@ enum Step {
     Stop,
 }
 
+/// How a key is offered, for its count of turns.
+#[derive(Clone, Copy)]
+enum Offer {
+    /// A key file we hold: its first request carries the signature.
+    Signed,
+    /// An agent's key: the server is asked whether it takes the key before the agent signs.
+    Probed,
+}
+
 struct Attempts<'a> {
     handle: &'a mut Handle<HostKeyCheck>,
     hop: &'a Hop,
@@ -169,7 +178,10 @@ impl Attempts<'_> {
             .handle
             .authenticate_publickey(&self.hop.user, PrivateKeyWithHashAlg::new(key, hash))
             .await;
-        self.count_offer(result.as_ref().is_ok_and(AuthResult::success));
+        self.count_offer(
+            Offer::Signed,
+            result.as_ref().is_ok_and(AuthResult::success),
+        );
         self.judge(result.ok())
     }
 
@@ -214,7 +226,10 @@ impl Attempts<'_> {
                 .handle
                 .authenticate_publickey_with(&self.hop.user, key, hash, &mut agent)
                 .await;
-            self.count_offer(result.as_ref().is_ok_and(AuthResult::success));
+            self.count_offer(
+                Offer::Probed,
+                result.as_ref().is_ok_and(AuthResult::success),
+            );
             step = match result {
                 Ok(result) => self.judge(Some(result)),
                 // The agent declined to sign (a confirm-constraint key, say): try the next one.
@@ -250,12 +265,16 @@ impl Attempts<'_> {
         first
     }
 
-    /// `WGDEPLOY_STATS`: a key offered costs its probe, and when the server takes it the signed
-    /// request (see `transport::stats`); the first offer also the `ssh-userauth` service request.
-    fn count_offer(&self, accepted: bool) {
+    /// `WGDEPLOY_STATS`: the turns an offer cost. A key file's request is signed at once (1 turn:
+    /// the server's answer); an agent's key is probed first, then signed when the server takes it.
+    /// The `ssh-userauth` service request goes out with the first offer, unanswered (both are
+    /// vendor/russh's changes).
+    fn count_offer(&self, offer: Offer, accepted: bool) {
         if let Some(stats) = &self.stats {
-            let service = u64::from(self.offered.len() <= 1);
-            stats.turns(service + 1 + u64::from(accepted));
+            stats.turns(match offer {
+                Offer::Signed => 1,
+                Offer::Probed => 1 + u64::from(accepted),
+            });
         }
     }
 
