@@ -144,6 +144,23 @@ dump() { wg show "$1" dump 2>/dev/null | awk 'BEGIN { FS = OFS = "\t" } NR == 1 
 first_line() { eval "$1="; [ -r "$2" ] && IFS= read -r "$1" < "$2"; return 0; }
 # print_file FILE: FILE's lines (small files only).
 print_file() { while IFS= read -r line || [ -n "$line" ]; do printf '%s\n' "$line"; done < "$1"; }
+# generation_numbers: the numbers of the generations in $gens with a meta file, one per line
+# (glob order), read by the shell itself.
+generation_numbers() { for meta in "$gens"/*.meta; do n=${meta##*/}; n=${n%.meta}; case $n in '' | *[!0-9]*) continue ;; esac; [ -f "$meta" ] && printf '%s\n' "$n"; done; return 0; }
+# newest_generation: the highest generation number in $gens, 0 when there is none.
+newest_generation() { newest=0; for n in $(generation_numbers); do [ "$n" -gt "$newest" ] && newest=$n; done; echo "$newest"; }
+# prune_generations KEEP: removes all but the KEEP newest generations (generation 0, the config
+# found before wgdeploy, always stays; it counts among the KEEP like any other).
+prune_generations() {
+  numbers=$(generation_numbers)
+  for n in $numbers; do
+    [ "$n" = 0 ] && continue
+    newer=0
+    for m in $numbers; do [ "$m" -gt "$n" ] && newer=$((newer + 1)); done
+    [ "$newer" -ge "$1" ] && rm -f "$gens/$n.meta" "$gens/$n.conf"
+  done
+  return 0
+}
 # The generations recorded in directory $1 (in glob order; the parser sorts them): "generation=N"
 # then that generation's meta.
 generations() { for meta in "$1"/*.meta; do n=${meta##*/}; n=${n%.meta}; case $n in '' | *[!0-9]*) continue ;; esac; if [ -f "$meta" ] && [ -r "$meta" ]; then printf 'generation=%s\n' "$n"; print_file "$meta"; fi; done; }
