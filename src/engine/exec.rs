@@ -36,7 +36,28 @@ pub(crate) async fn run<T: Transport>(
 
 /// Gathers a host's facts in one round trip and checks wgdeploy can manage it.
 pub async fn gather<T: Transport>(transport: &T, job: &Job) -> Result<Facts, HostError> {
-    let output = run(transport, job, &remote::facts_script(&job.interface), &[]).await?;
+    gather_with(transport, job, &remote::facts_script(&job.interface)).await
+}
+
+/// [`gather`] with since when the host runs its key (`status`).
+pub async fn gather_with_key_age<T: Transport>(
+    transport: &T,
+    job: &Job,
+) -> Result<Facts, HostError> {
+    gather_with(
+        transport,
+        job,
+        &remote::facts_script_with_key_age(&job.interface),
+    )
+    .await
+}
+
+async fn gather_with<T: Transport>(
+    transport: &T,
+    job: &Job,
+    script: &remote::Script,
+) -> Result<Facts, HostError> {
+    let output = run(transport, job, script, &[]).await?;
     let facts = crate::remote::facts::parse(&output.stdout).map_err(|err| {
         let stderr = String::from_utf8_lossy(&output.stderr);
         let detail = stderr.lines().last().unwrap_or("").trim().to_owned();

@@ -99,7 +99,11 @@ pub async fn survey_for<C: Connector>(
                 if !matches!(goal.as_ref(), Goal::Observed) {
                     session.open_ahead();
                 }
-                let facts = gather(&session, &job).await?;
+                let facts = if matches!(goal.as_ref(), Goal::Observed) {
+                    gather_with_key_age(&session, &job).await?
+                } else {
+                    gather(&session, &job).await?
+                };
                 match goal.as_ref() {
                     Goal::AsOf { target, journal } => {
                         job = Arc::new(

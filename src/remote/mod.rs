@@ -147,7 +147,17 @@ fn flag(on: bool) -> String {
 
 /// One round trip that gathers everything wgdeploy needs to plan a host.
 pub fn facts_script(interface: &InterfaceName) -> Script {
-    let mut args = vec![interface.as_str().to_owned()];
+    facts_script_for(interface, false)
+}
+
+/// [`facts_script`] that also says since when the host runs its key (`status`'s key age): it
+/// reads every kept generation's config, which a survey for a change does not need.
+pub fn facts_script_with_key_age(interface: &InterfaceName) -> Script {
+    facts_script_for(interface, true)
+}
+
+fn facts_script_for(interface: &InterfaceName, key_age: bool) -> Script {
+    let mut args = vec![interface.as_str().to_owned(), flag(key_age)];
     args.extend(FORWARDING_SYSCTLS.iter().map(|key| (*key).to_owned()));
     Script::new(FACTS, args)
 }

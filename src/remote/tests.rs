@@ -1304,7 +1304,7 @@ fn the_facts_say_since_when_the_host_runs_its_key() {
                 .unwrap();
             assert!(status.success());
         }
-        let facts = host.run(&facts_script(&wg0()));
+        let facts = host.run(&facts_script_with_key_age(&wg0()));
         let parsed = crate::remote::facts::parse(facts.as_bytes()).unwrap();
         // Generation 9's (2002-01-01 00:00 in the test's time zone: within a day of 1009843200
         // UTC), not 10's, though 10 sorts first by name and was written earlier.
@@ -1313,10 +1313,14 @@ fn the_facts_say_since_when_the_host_runs_its_key() {
             since.abs_diff(1_009_843_200) <= 86_400,
             "{shell:?}: {since}"
         );
+        // A survey for a change (plan, apply) does not read the generations' configs for it.
+        let facts = host.run(&facts_script(&wg0()));
+        assert!(!facts.contains("@@key-since"), "{shell:?}: {facts}");
         // A config whose key no generation carries: no age.
         host.write("etc/wireguard/wg0.conf", &with("THIRDKEY"));
         let parsed =
-            crate::remote::facts::parse(host.run(&facts_script(&wg0())).as_bytes()).unwrap();
+            crate::remote::facts::parse(host.run(&facts_script_with_key_age(&wg0())).as_bytes())
+                .unwrap();
         assert_eq!(parsed.key_since, None, "{shell:?}");
     }
 }

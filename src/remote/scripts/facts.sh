@@ -1,5 +1,6 @@
-# facts.sh IFACE SYSCTL...: one round trip that gathers everything wgdeploy needs to plan a host.
-iface=$1; shift
+# facts.sh IFACE KEY_AGE SYSCTL...: one round trip that gathers everything wgdeploy needs to plan a
+# host; with KEY_AGE (`yes`) also since when it runs its key (status: it reads every generation).
+iface=$1 key_age=$2; shift 2
 paths "$iface"
 armed='' reverted='' value=''
 echo '@@wgdeploy-facts 1'
@@ -29,7 +30,7 @@ first_line armed "$state/armed"; printf '@@armed %s\n' "$armed"
 first_line reverted "$state/reverted"; printf '@@reverted %s\n' "$reverted"
 echo '@@generations'
 generations "$gens"
-key_since
+[ -z "$key_age" ] || key_since
 echo '@@sysctl'
 # `sysctl -n KEY` reads /proc/sys/KEY-with-slashes; reading it directly starts no process.
 for key in "$@"; do sysctl_path "$key"; first_line value "$proc"; printf '%s\n' "$key=$value"; done
