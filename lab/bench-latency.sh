@@ -9,6 +9,8 @@
 #   sudo bash lab/bench-latency.sh --parallel 32 100  # an explicit --parallel (default: wgdeploy's)
 #   sudo bash lab/bench-latency.sh --ansible 8        # also Ansible, same job, same proxy (pip
 #                                                     # installs ansible-core into /tmp once)
+#   sudo bash lab/bench-latency.sh --slow-start 8     # the proxy also models TCP slow start (a
+#                                                     # new connection sends 10 segments a round trip)
 #
 # Per operation: wall time, the operator's peak RSS, and per host (median / max over hosts): SSH
 # connections, exec requests and turns (round trips: see WGDEPLOY_STATS in the README). Operations:
@@ -24,12 +26,13 @@ RTT=100
 PARALLEL=()
 ANSIBLE=false
 SIZES=()
-usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; }
 while [[ $# -gt 0 ]]; do
     case $1 in
         --rtt) RTT=${2:?}; shift ;;
         --parallel) PARALLEL=(--parallel "${2:?}"); shift ;;
         --ansible) ANSIBLE=true ;;
+        --slow-start) export LATENCY_INITCWND=10 ;;
         -h|--help) usage; exit 0 ;;
         [0-9]*) SIZES+=("$1") ;;
         *) echo "unknown argument: $1" >&2; usage >&2; exit 2 ;;
@@ -215,7 +218,7 @@ for n in "${SIZES[@]}"; do
 done
 
 # The lines around the table stay out of `column`: a line without tabs would widen its first column.
-printf '\nwgdeploy at %s ms RTT (lab/latency-proxy.py); load average: %s\n' "$RTT" "$(cut -d' ' -f1-3 /proc/loadavg)"
+printf '\nwgdeploy at %s ms RTT (lab/latency-proxy.py%s); load average: %s\n' "$RTT" "${LATENCY_INITCWND:+, TCP slow start from $LATENCY_INITCWND segments}" "$(cut -d' ' -f1-3 /proc/loadavg)"
 {
     printf 'hosts\toperation\twall (s)\tbar (s)\tpeak RSS (MiB)\tconnections/host\texecs/host\tturns/host\n'
     printf '%s\n' "${ROWS[@]}"

@@ -34,20 +34,59 @@ CHUNK = 65536
 TRACE = None
 
 
-class Direction:
-    """One direction of one connection: chunks queued with the time they may be delivered."""
+MSS = 1448
 
-    def __init__(self, delay, not_before, name=""):
+
+class Direction:
+    """One direction of one connection: chunks queued with the time they may be delivered.
+
+    With `initcwnd` (segments; 0 = unlimited), TCP's slow start too: in one round trip the sender
+    may send at most its congestion window, which starts at `initcwnd` segments and doubles after
+    each round that used it all (Linux grows it only while the window is what limits the sender),
+    and falls back to `initcwnd` after an idle of more than RTT + 200 ms (RTO; Linux's
+    tcp_slow_start_after_idle). A write larger than the window waits a round trip per window.
+    """
+
+    def __init__(self, delay, not_before, name="", initcwnd=0):
         self.delay = delay
         self.not_before = not_before
         self.queue = asyncio.Queue()
         self.name = name
+        self.initcwnd = initcwnd * MSS
+        self.cwnd = self.initcwnd
+        self.round_end = 0.0
+        self.budget = 0
+        self.filled = False
+        self.last_sent = 0.0
 
     def put(self, data):
-        due = max(time.monotonic() + self.delay, self.not_before)
+        now = time.monotonic()
         if TRACE is not None:
-            print(f"{time.monotonic() - TRACE:9.4f} {self.name} {len(data)}", file=sys.stderr, flush=True)
-        self.queue.put_nowait((due, data))
+            print(f"{now - TRACE:9.4f} {self.name} {len(data)}", file=sys.stderr, flush=True)
+        if not self.initcwnd or not data:
+            self.queue.put_nowait((max(now + self.delay, self.not_before, self.last_sent + self.delay), data))
+            return
+        # When the bytes may leave the sender: not before the server side exists, in order.
+        start = max(now, self.not_before - self.delay, self.last_sent)
+        if start - self.last_sent > 2 * self.delay + 0.2:
+            self.cwnd = self.initcwnd
+        offset = 0
+        while offset < len(data):
+            if start >= self.round_end:
+                if self.filled:
+                    self.cwnd *= 2
+                self.round_end = start + 2 * self.delay
+                self.budget = self.cwnd
+                self.filled = False
+            take = min(len(data) - offset, self.budget)
+            if take == 0:
+                self.filled = True
+                start = self.round_end
+                continue
+            self.budget -= take
+            self.queue.put_nowait((start + self.delay, data[offset:offset + take]))
+            offset += take
+        self.last_sent = start
 
 
 async def pump(reader, direction):
@@ -80,14 +119,14 @@ async def deliver(direction, writer):
         return
 
 
-async def handle(client_reader, client_writer, target, rtt, handshake_rtts):
+async def handle(client_reader, client_writer, target, rtt, handshake_rtts, initcwnd):
     accepted = time.monotonic()
     one_way = rtt / 2
     # When the server would see the client's ACK: the upstream connection starts then.
     server_sees = accepted + handshake_rtts * rtt + one_way
     port = client_writer.get_extra_info("sockname")[1]
-    up = Direction(one_way, server_sees, f"{port} client>")
-    down = Direction(one_way, 0.0, f"{port} <server")
+    up = Direction(one_way, server_sees, f"{port} client>", initcwnd)
+    down = Direction(one_way, 0.0, f"{port} <server", initcwnd)
     upstream_task = asyncio.ensure_future(pump(client_reader, up))
     wait = server_sees - time.monotonic()
     if wait > 0:
@@ -133,6 +172,9 @@ async def main():
     parser.add_argument("--rtt-ms", type=float, required=True, help="round-trip time to add")
     parser.add_argument("--handshake-rtts", type=float, default=1.0,
                         help="round trips the TCP handshake costs (default 1)")
+    parser.add_argument("--initcwnd", type=int, default=0,
+                        help="model TCP slow start from this initial congestion window in segments "
+                             "of 1448 bytes (Linux: 10; default 0: unlimited bandwidth)")
     parser.add_argument("--listen", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--map", action="append", default=[], help="LPORT=HOST:PORT")
     parser.add_argument("--map-file", help="file of LPORT=HOST:PORT lines")
@@ -152,7 +194,7 @@ async def main():
     servers = []
     for port, target in maps:
         def handler(r, w, target=target):
-            return handle(r, w, target, rtt, args.handshake_rtts)
+            return handle(r, w, target, rtt, args.handshake_rtts, args.initcwnd)
         servers.append(await asyncio.start_server(handler, args.listen, port, backlog=1024))
     print("ready", flush=True)
     stop = asyncio.Event()

@@ -1040,7 +1040,8 @@ LATENCY_PID=""
 # sshd: port LATENCY_PORT_BASE+N on $MGMT_OPS forwards to 198.18.0.N:22, RTT_MS/2 late each way,
 # and a TCP handshake's round trip before the first byte. Adds "[198.18.0.254]:PORT key" lines to
 # known_hosts. Returns once it listens; LATENCY_PID is its pid (the lab teardown stops it, as it
-# lives in the ops namespace).
+# lives in the ops namespace). LATENCY_INITCWND=10 also models TCP slow start (latency-proxy.py
+# --initcwnd); LATENCY_TRACE=1 logs every chunk.
 start_latency_proxy() {
     local rtt=$1 host idx key i maps="$WORK/latency-maps"
     : >"$maps"
@@ -1053,7 +1054,7 @@ start_latency_proxy() {
     [[ -n $OPS_NS ]] || die "start_latency_proxy: no ops namespace (make_ops first)"
     rm -f "$WORK/latency-proxy.log"     # an earlier proxy's "ready" must not be read as this one's
     # nsenter execs python: $! is the proxy itself (a backgrounded in_ops would be a subshell)
-    nsenter --net="/run/netns/$OPS_NS" -- python3 "$(dirname "${BASH_SOURCE[0]}")/latency-proxy.py" --rtt-ms "$rtt" --handshake-rtts 1 ${LATENCY_TRACE:+--trace} \
+    nsenter --net="/run/netns/$OPS_NS" -- python3 "$(dirname "${BASH_SOURCE[0]}")/latency-proxy.py" --rtt-ms "$rtt" --handshake-rtts 1 ${LATENCY_TRACE:+--trace} ${LATENCY_INITCWND:+--initcwnd "$LATENCY_INITCWND"} \
         --listen "$MGMT_OPS" --map-file "$maps" >"$WORK/latency-proxy.log" 2>&1 &
     LATENCY_PID=$!
     for ((i = 0; i < 100; i++)); do

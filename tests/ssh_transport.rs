@@ -348,6 +348,29 @@ async fn key_files_sign_their_first_request_without_a_probe() {
     assert!(!log.contains("pkalg"), "a probe reached sshd:\n{log}");
 }
 
+/// Both directions are compressed (zlib@openssh.com, after authentication) when sshd agrees, as
+/// OpenSSH's does by default: a command's script then fits in a new connection's first TCP window.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_are_compressed_when_the_server_agrees() {
+    let s = setup();
+    within(async {
+        let session = s.connect().await.expect("connect");
+        let output = session.run("cat", &megabyte()).await.expect("run cat");
+        assert!(output.stdout == megabyte(), "cat through compression");
+        session.close().await;
+    })
+    .await;
+    let log = s.sshd.log_text();
+    for direction in ["client->server", "server->client"] {
+        assert!(
+            log.lines()
+                .any(|line| line.contains(direction)
+                    && line.contains("compression: zlib@openssh.com")),
+            "{direction} not compressed:\n{log}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rsa_client_key_signs_with_sha2() {
     // OpenSSH 8.8+ refuses SHA-1 `ssh-rsa` signatures by default, so success means rsa-sha2-*.

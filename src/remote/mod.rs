@@ -19,6 +19,7 @@
 
 pub mod facts;
 pub mod removal;
+pub mod shipped;
 
 use crate::core::change::{Action, ApplyStep};
 use crate::core::model::InterfaceName;
@@ -63,9 +64,10 @@ pub struct Script {
 }
 
 impl Script {
-    fn new(text: &'static str, args: Vec<String>) -> Script {
+    /// `source` is an embedded script; what runs is its shipped text (without comment lines).
+    fn new(source: &'static str, args: Vec<String>) -> Script {
         Script {
-            text: Cow::Borrowed(text),
+            text: Cow::Borrowed(shipped::shipped(source)),
             args,
         }
     }
@@ -261,10 +263,8 @@ pub fn apply_script(step: &ApplyStep) -> Script {
     };
     let revert = if step.arm.is_none() {
         ""
-    } else if step.systemd {
-        REVERT_SYSTEMD
     } else {
-        REVERT_DIRECT
+        revert_script(step.systemd)
     };
     let mut args = vec![
         step.interface.as_str().to_owned(),
@@ -299,11 +299,11 @@ pub fn apply_script(step: &ApplyStep) -> Script {
 /// before the apply TOKEN (and the interface's state: up or not) unless that apply was confirmed or
 /// superseded meanwhile. It runs on the host alone, so it is plain `sh` with no wgdeploy around.
 pub fn revert_script(systemd: bool) -> &'static str {
-    if systemd {
+    shipped::shipped(if systemd {
         REVERT_SYSTEMD
     } else {
         REVERT_DIRECT
-    }
+    })
 }
 
 /// Run over a fresh SSH connection after an armed step: proves the host is still reachable and,
