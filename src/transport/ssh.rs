@@ -434,10 +434,10 @@ fn client_config(entries: &[known_hosts::Entry]) -> Arc<client::Config> {
 }
 
 /// Compressed when the server agrees (OpenSSH's sshd does by default, after authentication):
-/// each command carries its whole script, and shell text compresses about fourfold, so the exec
-/// request fits in the first window of a new TCP connection (10 segments) instead of waiting a
-/// round trip for more; configs and answers shrink as much. zlib costs well under a millisecond
-/// per command.
+/// each command carries its whole script, which compresses about threefold (the survey's 18 KiB to
+/// 6 KiB), so the exec request fits in the first window of a new TCP connection (10 segments)
+/// instead of waiting a round trip for more; configs and answers shrink too. The price is about
+/// 150 KiB of zlib state per open connection (measured: 100 hosts at once, 27 → 42 MiB).
 const COMPRESSION: &[russh::compression::Name] = &[
     russh::compression::ZLIB_LEGACY,
     russh::compression::ZLIB,
