@@ -1283,6 +1283,50 @@ fn a_rotated_host_switches_keys_and_a_rollback_finds_the_old_one() {
     }
 }
 
+/// A confirm prunes the kept keys with the generations: a key a kept generation still names stays
+/// (a rollback can take it back), one no generation names goes, whatever its name's base64 holds.
+#[test]
+fn kept_keys_go_with_the_last_generation_that_ran_them() {
+    let config = |public: &str| {
+        format!(
+            "[Interface]\n# PublicKey = {public} (made on the host: its private key stays in /etc/wireguard/wg0.key, merged in when this file is written there)\nPrivateKey = K\n"
+        )
+    };
+    for shell in shells() {
+        let host = Host::new(&shell);
+        host.write("etc/wireguard/wg0.conf", &config("NOW"));
+        for dir in ["generations", "keys"] {
+            std::fs::create_dir_all(host.root.join(STATE).join(dir)).unwrap();
+        }
+        for (n, public) in [(1, "PUB/A+="), (2, "PUBB")] {
+            host.write(&format!("{STATE}/generations/{n}.conf"), &config(public));
+            host.write(&format!("{STATE}/generations/{n}.meta"), "kind=apply\n");
+        }
+        for kept in ["PUB_A.-", "PUBB", "PUBC"] {
+            host.write(&format!("{STATE}/keys/{kept}.key"), "SECRET\n");
+        }
+        let kept = || {
+            let mut names: Vec<String> = std::fs::read_dir(host.root.join(STATE).join("keys"))
+                .unwrap()
+                .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            names
+        };
+        let confirm = |token: &str, keep: usize| {
+            host.write(&format!("{STATE}/armed"), &format!("{token}\n"));
+            host.write(&format!("{STATE}/applied"), &format!("{token}\n"));
+            let answer = host.run(&confirm_script(&wg0(), false, token, &record(keep)));
+            assert!(answer.contains("@@confirmed\n"), "{shell:?}: {answer}");
+        };
+        confirm("t1", 10);
+        assert_eq!(kept(), ["PUBB.key", "PUB_A.-.key"], "{shell:?}");
+        // Keeping 1 generation: only the new one (naming the current key) is left.
+        confirm("t2", 1);
+        assert!(kept().is_empty(), "{shell:?}: {:?}", kept());
+    }
+}
+
 /// `status`'s key age: the facts name when the oldest kept generation carrying the key the config
 /// runs was written (generation 10 sorts after 9 by number, not by name).
 #[test]

@@ -31,6 +31,7 @@ else
     printf 'deployment=%s\nkind=%s\ntime=%s\ninventory=%s\nversion=%s\n' "$deployment" "$kind" "$time" "$digest" "$version" > "$gens/$n.meta.tmp" &&
     mv -f "$gens/$n.meta.tmp" "$gens/$n.meta"; } || fail "confirmed, but cannot record generation $n in $gens"
   prune_generations "$keep"
+  prune_kept_keys
   printf '@@generation %s\n' "$n"
 fi
 printf '@@now %s\n' "${now:-$(date +%s)}"

@@ -161,6 +161,29 @@ prune_generations() {
   done
   return 0
 }
+# prune_kept_keys: removes the keys kept under $retired_keys (by `promote_key`: a rotated-out key,
+# for a rollback) that no kept generation names any more (its `# PublicKey = ` comment): once the
+# generations that ran a key are pruned, nothing can roll back to it. Without any generation,
+# nothing is removed.
+prune_kept_keys() {
+  [ -d "$retired_keys" ] || return 0
+  set -- "$gens"/*.conf
+  [ -f "$1" ] || return 0
+  in_use=$(LC_ALL=C awk '$1 == "#" && $2 == "PublicKey" && $3 == "=" { print $4 }' "$@")
+  for kept in "$retired_keys"/*.key; do
+    [ -f "$kept" ] || continue
+    public=${kept##*/}; public=$(printf '%s' "${public%.key}" | tr '_.-' '/+=')
+    case "
+$in_use
+" in
+      *"
+$public
+"*) ;;
+      *) rm -f "$kept" ;;
+    esac
+  done
+  return 0
+}
 # The generations recorded in directory $1 (in glob order; the parser sorts them): "generation=N"
 # then that generation's meta.
 generations() { for meta in "$1"/*.meta; do n=${meta##*/}; n=${n%.meta}; case $n in '' | *[!0-9]*) continue ;; esac; if [ -f "$meta" ] && [ -r "$meta" ]; then printf 'generation=%s\n' "$n"; print_file "$meta"; fi; done; }
