@@ -9,9 +9,10 @@
 //!
 //! Only whole lines are dropped, and only outside quotes: a line is a comment when it starts, after
 //! blanks, with `#` while no quoted string is open (a multi-line awk program in single quotes keeps
-//! its lines). The shebang line stays, and each file's first line (`# apply.sh IFACE …`: which
-//! script a command runs shows in `ps` on the host). Trailing comments stay too (cutting them needs a full shell
-//! lexer; they are few). The sources stay what shellcheck checks; the tests run what is shipped.
+//! its lines). The shebang line stays, and so does each file's first line (`# apply.sh IFACE …`:
+//! which script a command runs shows in `ps` on the host). Trailing comments stay too (cutting
+//! them needs a full shell lexer; they are few). The sources stay what shellcheck checks; the tests
+//! run what is shipped.
 
 use std::collections::HashMap;
 use std::sync::{LazyLock, Mutex};

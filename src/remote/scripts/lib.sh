@@ -459,11 +459,11 @@ start_timer() {
 # the scripts after lib.sh.)
 # shellcheck disable=SC2034
 decide_generation() {
-  # shellcheck disable=SC2012
-  last=$(ls "$gens" 2>/dev/null | sed -n 's/^\([0-9][0-9]*\)\.meta$/\1/p' | sort -n | tail -n 1)
+  # (With no generation at all, the newest is 0, whose config does not exist: `new 1`.)
+  last=$(newest_generation)
   if [ ! -f "$config" ]; then gen=
-  elif [ -n "$last" ] && cmp -s "$config" "$gens/$last.conf"; then gen="kept $last"
-  else gen="new $(( ${last:-0} + 1 ))"; fi
+  elif cmp -s "$config" "$gens/$last.conf"; then gen="kept $last"
+  else gen="new $(( last + 1 ))"; fi
 }
 # decide_forwarding KEY...: for each forwarding sysctl KEY that wgdeploy's sysctl.d file sets and
 # that is on, `off KEY` when only that file sets it, or `keep KEY WHY` when something else wants it

@@ -257,3 +257,34 @@ fn a_host_running_another_key_is_left_untouched() {
         assert!(!host.is_up());
     }
 }
+
+/// The config a removed host runs is kept as its newest generation when that one already holds
+/// it, and as the next generation after the newest otherwise (by number, not by name).
+#[test]
+fn the_inspection_names_the_generation_that_keeps_the_config() {
+    for shell in shells() {
+        let config = config(&PrivateKey::from_bytes([1; 32]));
+        let host = removed_host(&shell, &config);
+        let gens = host.root.join("var/lib/wgdeploy/wg0/generations");
+        std::fs::create_dir_all(&gens).unwrap();
+        for (n, text) in [
+            (2, "older\n"),
+            (10, config.as_str()),
+            (9, "newer by name\n"),
+        ] {
+            std::fs::write(gens.join(format!("{n}.conf")), text).unwrap();
+            std::fs::write(gens.join(format!("{n}.meta")), "kind=apply\n").unwrap();
+        }
+        assert_eq!(
+            inspect(&host).generation,
+            Some(KeptAs::Existing(10)),
+            "{shell:?}"
+        );
+        std::fs::write(gens.join("10.conf"), "changed since\n").unwrap();
+        assert_eq!(
+            inspect(&host).generation,
+            Some(KeptAs::New(11)),
+            "{shell:?}"
+        );
+    }
+}
