@@ -1283,6 +1283,47 @@ fn a_rotated_host_switches_keys_and_a_rollback_finds_the_old_one() {
     }
 }
 
+/// A kept key whose public key starts with `+` is kept in a dot file (`.PUB….key`): the survey
+/// and generation reads mask it, and a rollback's config naming it finds it, like any other.
+#[test]
+fn a_kept_key_in_a_dot_file_is_masked_and_found() {
+    let config = |public: &str, private: &str| {
+        format!(
+            "[Interface]\n# PublicKey = {public} (made on the host: its private key stays in /etc/wireguard/wg0.key, merged in when this file is written there)\nPrivateKey = {private}\n"
+        )
+    };
+    let marker = crate::core::keys::ON_HOST_KEY_MARKER;
+    for shell in shells() {
+        let host = Host::new(&shell);
+        host.write("keys", "OLDKEY +PUB/OLD=\nNEWKEY PUBNEW\n");
+        host.write("etc/wireguard/wg0.key", "NEWKEY\n");
+        host.write("etc/wireguard/wg0.conf", &config("PUBNEW", "NEWKEY"));
+        for dir in ["generations", "keys"] {
+            std::fs::create_dir_all(host.root.join(STATE).join(dir)).unwrap();
+        }
+        host.write(&format!("{STATE}/keys/.PUB_OLD-.key"), "OLDKEY\n");
+        host.write(
+            &format!("{STATE}/generations/1.conf"),
+            &config("+PUB/OLD=", "OLDKEY"),
+        );
+        host.write(&format!("{STATE}/generations/1.meta"), "kind=apply\n");
+        let generation = host.run(&read_generation_script(&wg0(), 1));
+        assert!(
+            generation.contains(&config("+PUB/OLD=", marker)) && !generation.contains("OLDKEY"),
+            "{shell:?}: {generation}"
+        );
+        let text = config("+PUB/OLD=", marker);
+        let step = ApplyStep {
+            write_len: Some(text.len()),
+            expected_stamp: host.stamp(),
+            ..step(Action::None)
+        };
+        let answer = host.run_with(&apply_script(&step), text.as_bytes());
+        assert!(answer.contains("@@done key"), "{shell:?}: {answer}");
+        assert_eq!(host.file("etc/wireguard/wg0.key").unwrap(), b"OLDKEY\n");
+    }
+}
+
 /// A confirm prunes the kept keys with the generations: a key a kept generation still names stays
 /// (a rollback can take it back), one no generation names goes, whatever its name's base64 holds.
 #[test]
@@ -1298,11 +1339,11 @@ fn kept_keys_go_with_the_last_generation_that_ran_them() {
         for dir in ["generations", "keys"] {
             std::fs::create_dir_all(host.root.join(STATE).join(dir)).unwrap();
         }
-        for (n, public) in [(1, "PUB/A+="), (2, "PUBB")] {
+        for (n, public) in [(1, "PUB/A+="), (2, "+PUBB")] {
             host.write(&format!("{STATE}/generations/{n}.conf"), &config(public));
             host.write(&format!("{STATE}/generations/{n}.meta"), "kind=apply\n");
         }
-        for kept in ["PUB_A.-", "PUBB", "PUBC"] {
+        for kept in ["PUB_A.-", ".PUBB", "PUBC", ".PUBD"] {
             host.write(&format!("{STATE}/keys/{kept}.key"), "SECRET\n");
         }
         let kept = || {
@@ -1320,7 +1361,7 @@ fn kept_keys_go_with_the_last_generation_that_ran_them() {
             assert!(answer.contains("@@confirmed\n"), "{shell:?}: {answer}");
         };
         confirm("t1", 10);
-        assert_eq!(kept(), ["PUBB.key", "PUB_A.-.key"], "{shell:?}");
+        assert_eq!(kept(), [".PUBB.key", "PUB_A.-.key"], "{shell:?}");
         // Keeping 1 generation: only the new one (naming the current key) is left.
         confirm("t2", 1);
         assert!(kept().is_empty(), "{shell:?}: {:?}", kept());

@@ -60,7 +60,7 @@ config_key() {
 masked_frame() {
   frame_name=$1 frame_file=$2
   set --
-  for k in "$key_file" "$pending_key" "$retired_keys"/*.key; do
+  for k in "$key_file" "$pending_key" "$retired_keys"/*.key "$retired_keys"/.*.key; do
     if [ -s "$k" ] && [ -r "$k" ]; then set -- "$@" "$k"; fi
   done
   if [ -f "$frame_file" ] && [ -r "$frame_file" ] && [ $# -gt 0 ]; then
@@ -90,7 +90,7 @@ public_of() { first_line pk_secret "$1"; [ -n "$pk_secret" ] && printf '%s\n' "$
 # key_with PUBLIC: the path of the host's own key file (current, pending or retired) whose public
 # half is PUBLIC, or empty.
 key_with() {
-  for k in "$key_file" "$pending_key" "$retired_keys"/*.key; do
+  for k in "$key_file" "$pending_key" "$retired_keys"/*.key "$retired_keys"/.*.key; do
     if [ ! -s "$k" ] || [ ! -r "$k" ]; then continue; fi
     if [ "$(public_of "$k")" = "$1" ]; then printf '%s\n' "$k"; return 0; fi
   done
@@ -106,6 +106,8 @@ promote_key() {
     old_public=$(public_of "$key_file")
     [ -n "$old_public" ] || fail "$key_file holds no WireGuard private key"
     { mkdir -p "$retired_keys" && chmod 700 "$state_root" "$state" "$retired_keys"; } || fail "cannot create $retired_keys"
+    # The public key names the file ('/+=' as '_.-'): a key starting with '+' makes a dot file,
+    # which every glob of $retired_keys lists with `.*.key` too.
     retired=$retired_keys/$(printf '%s' "$old_public" | tr '/+=' '_.-').key
     if [ ! -s "$retired" ]; then
       { cp "$key_file" "$retired.tmp" && chmod 600 "$retired.tmp" && { sync "$retired.tmp" 2>/dev/null || sync; } && mv -f "$retired.tmp" "$retired"; } ||
@@ -170,7 +172,7 @@ prune_kept_keys() {
   set -- "$gens"/*.conf
   [ -f "$1" ] || return 0
   in_use=$(LC_ALL=C awk '$1 == "#" && $2 == "PublicKey" && $3 == "=" { print $4 }' "$@")
-  for kept in "$retired_keys"/*.key; do
+  for kept in "$retired_keys"/*.key "$retired_keys"/.*.key; do
     [ -f "$kept" ] || continue
     public=${kept##*/}; public=$(printf '%s' "${public%.key}" | tr '_.-' '/+=')
     case "
