@@ -142,6 +142,76 @@ async fn a_channel_opened_ahead_serves_the_next_run_and_turns_are_counted() {
     assert!(counts.contains("web1\t1\t3\t10\n"), "{counts}");
 }
 
+/// `run_until`: a command stops at its marker (even split across packets) with the output before
+/// it, then takes its stdin (a line and a megabyte after it) and finishes on the same channel,
+/// one turn; dropped unused, its stdin ends empty and the command ends; a command that never
+/// prints the marker is simply complete. Counts: 4 turns to connect, the first command's channel
+/// and answer (2), its stdin and answer (1), the second command's channel opened ahead with the
+/// first's (1 turn), the third's channel and answer (2).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_waits_at_its_marker_for_its_input() {
+    wgdeploy::transport::stats::enable();
+    let s = setup();
+    let dropped = s.dir.path().join("dropped");
+    within(async {
+        let session = s.connect().await.expect("connect");
+        session.open_ahead();
+        let waiting = "echo before; echo err >&2; printf '@@rea'; sleep 0.2; printf 'dy n1\\n'; \
+                       IFS= read -r line; echo \"got $line\"; wc -c; exit 4";
+        let (before, pending) = session
+            .run_until(waiting, b"@@ready n1\n")
+            .await
+            .expect("supported")
+            .expect("run");
+        assert_eq!(before.stdout, b"before\n");
+        assert_eq!(before.status, None, "still running");
+        let mut input = b"the step\n".to_vec();
+        input.extend(megabyte());
+        let rest = pending
+            .expect("waiting")
+            .finish(input)
+            .await
+            .expect("finish");
+        assert_eq!(
+            String::from_utf8_lossy(&rest.stdout),
+            "got the step\n1048576\n"
+        );
+        assert_eq!(rest.status, Some(4));
+
+        let ending = format!(
+            "printf '@@ready n2\\n'; if IFS= read -r line; then echo more; else echo eof > {}; fi",
+            dropped.display()
+        );
+        let (_, pending) = session
+            .run_until(&ending, b"@@ready n2\n")
+            .await
+            .expect("supported")
+            .expect("run");
+        drop(pending.expect("waiting"));
+        let start = std::time::Instant::now();
+        while !dropped.exists() && start.elapsed() < Duration::from_secs(10) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(
+            std::fs::read(&dropped).expect("the command ended"),
+            b"eof\n"
+        );
+
+        let (complete, pending) = session
+            .run_until("echo done; exit 2", b"@@ready n3\n")
+            .await
+            .expect("supported")
+            .expect("run");
+        assert!(pending.is_none());
+        assert_eq!(complete.stdout, b"done\n");
+        assert_eq!(complete.status, Some(2));
+        session.close().await;
+    })
+    .await;
+    let counts = wgdeploy::transport::stats::render();
+    assert!(counts.contains("web1\t1\t3\t10\n"), "{counts}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_runs_share_one_session() {
     let s = setup();

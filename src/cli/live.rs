@@ -183,7 +183,7 @@ pub fn deploy_run(request: Request<'_>, out: &mut dyn Write) -> Result<u8> {
         create_keys: true,
         rotate: request.rotate,
     };
-    let mut fleet = survey(common, connect, selected, "survey", Goal::Planned)?;
+    let mut fleet = survey(common, connect, selected, "survey", Goal::Apply)?;
     crate::engine::adopt::guard(
         &mut fleet.hosts,
         &fleet.state,

@@ -11,13 +11,19 @@ use crate::engine::error::HostFailure;
 use crate::engine::exec::*;
 use crate::engine::types::*;
 use crate::remote::{self};
-use crate::transport::Transport;
+use crate::transport::{Pending, Transport};
 use std::sync::Arc;
 use std::time::Duration;
 
 /// After the host's own timer fired, how long wgdeploy keeps trying to reach it to learn (and
 /// report) that it reverted. A revert is a down and an up of the interface: seconds.
 const REVERT_GRACE: Duration = Duration::from_secs(20);
+
+/// How long a survey's command waiting for its step ([`Surveyed::pending`]) is used: `apply --yes`
+/// comes within a second; after a long confirmation prompt the step runs as a command of its own
+/// rather than on a channel that sat idle (sshd's `ChannelTimeout` may have closed it, and a step
+/// that never arrived would then be taken for one that broke).
+const PENDING_FOR: Duration = Duration::from_secs(20);
 
 /// Applies every surveyed host's change, `limits.parallel` at a time: each changed host is armed,
 /// changed, verified and confirmed over a fresh connection (see [`crate::engine::confirm`]). With
@@ -59,7 +65,7 @@ async fn apply_host<C: Connector>(
     run: Arc<Run>,
     reporter: Arc<dyn Reporter>,
 ) -> (HostReport, Option<Kept<C::Session>>) {
-    let job = host.job;
+    let (job, pending) = (host.job, host.pending);
     let (session, facts, change) = match host.outcome {
         Ok(surveyed) => surveyed,
         Err(error) => {
@@ -82,6 +88,7 @@ async fn apply_host<C: Connector>(
         session.as_ref(),
         &facts,
         &change,
+        pending,
         limits,
         &run,
         reporter.as_ref(),
@@ -119,6 +126,7 @@ async fn apply_one<C: Connector>(
     session: &C::Session,
     facts: &Facts,
     change: &HostChange,
+    pending: Option<Pending>,
     limits: Limits,
     run: &Run,
     reporter: &dyn Reporter,
@@ -140,12 +148,17 @@ async fn apply_one<C: Connector>(
     // The step's own limit: the host's timer allows for it (see `crate::core::change::Arm`), so a slow
     // `wg-quick up` is not mistaken for a lock-out.
     let step_limit = limits.apply.max(Duration::from_secs(1));
-    // The confirm's channel opens alongside the step's, so the quick confirm on this session
-    // (`confirm_on_session`) waits for its answer only.
-    session.open_ahead();
+    // The step goes to the survey's command when it still waits (a long confirmation prompt may
+    // have outlasted it: see `PENDING_FOR`); else the confirm's channel opens alongside the
+    // step's, so the quick confirm on this session (`confirm_on_session`) waits for its answer
+    // only (the survey opened one ahead for the pending step's confirm).
+    let pending = pending.filter(|pending| pending.waited() < PENDING_FOR);
+    if pending.is_none() {
+        session.open_ahead();
+    }
     let step = match tokio::time::timeout(
         step_limit,
-        execute(session, job, change, Some(run.arm(step_limit))),
+        execute(session, job, change, Some(run.arm(step_limit)), pending),
     )
     .await
     {
@@ -340,7 +353,7 @@ async fn roll_back_one<C: Connector>(
                 ..run.clone()
             };
             apply_one(
-                connector, &job, session, &facts, &change, limits, &undo, reporter,
+                connector, &job, session, &facts, &change, None, limits, &undo, reporter,
             )
             .await
             .0
@@ -591,7 +604,7 @@ mod tests {
             };
             return (change, Ok(unchanged));
         }
-        let applied = match execute(transport, job, &change, None).await {
+        let applied = match execute(transport, job, &change, None, None).await {
             StepEnd::Done(live) => verify(job, live.as_ref()).map(|()| Applied {
                 changed: true,
                 live,

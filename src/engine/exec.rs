@@ -6,7 +6,7 @@ use crate::core::facts::{Facts, FileFact, LiveInterface};
 use crate::engine::error::HostFailure;
 use crate::engine::types::*;
 use crate::remote::{self, Become};
-use crate::transport::{Output, Transport};
+use crate::transport::{Output, Pending, Transport};
 
 /// Runs `command` and turns transport failures and `sudo` refusals into host errors.
 pub(crate) async fn run<T: Transport>(
@@ -20,6 +20,11 @@ pub(crate) async fn run<T: Transport>(
         .run(&command, stdin)
         .await
         .map_err(|err| HostFailure::Session(err.to_string()))?;
+    refused_elevation(job, output)
+}
+
+/// `sudo` refusing to run the command, from its output.
+fn refused_elevation(job: &Job, output: Output) -> Result<Output, HostError> {
     let stderr = String::from_utf8_lossy(&output.stderr);
     if job.become_ == Become::Sudo
         && (stderr.contains("a password is required") || stderr.contains("a terminal is required"))
@@ -52,12 +57,44 @@ pub async fn gather_with_key_age<T: Transport>(
     .await
 }
 
+/// Apply's survey: [`gather`], its command then left waiting for the host's apply step
+/// ([`remote::facts_then_apply_script`]), which [`execute`] sends it. No pending command when the
+/// transport cannot leave one (the step then runs as its own command).
+pub async fn gather_for_apply<T: Transport>(
+    transport: &T,
+    job: &Job,
+) -> Result<(Facts, Option<Pending>), HostError> {
+    let nonce = nonce();
+    let script = remote::facts_then_apply_script(&job.interface, &nonce);
+    let command = remote::command(&script, job.become_);
+    let marker = remote::ready_marker(&nonce);
+    let Some(started) = transport.run_until(&command, marker.as_bytes()).await else {
+        return Ok((gather(transport, job).await?, None));
+    };
+    let (output, pending) = started.map_err(|err| HostFailure::Session(err.to_string()))?;
+    let output = refused_elevation(job, output)?;
+    Ok((facts_from(output)?, pending))
+}
+
+/// A fresh value for the ready marker, so no file the facts print can hold the marker.
+fn nonce() -> String {
+    use ring::rand::SecureRandom;
+    let mut bytes = [0u8; 12];
+    // The system's randomness failing leaves a fixed nonce: still one no config holds by chance.
+    let _ = ring::rand::SystemRandom::new().fill(&mut bytes);
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
 async fn gather_with<T: Transport>(
     transport: &T,
     job: &Job,
     script: &remote::Script,
 ) -> Result<Facts, HostError> {
-    let output = run(transport, job, script, &[]).await?;
+    facts_from(run(transport, job, script, &[]).await?)
+}
+
+/// The facts in a survey's output, checked that wgdeploy can manage the host.
+fn facts_from(output: Output) -> Result<Facts, HostError> {
     let facts = crate::remote::facts::parse(&output.stdout).map_err(|err| {
         let stderr = String::from_utf8_lossy(&output.stderr);
         let detail = stderr.lines().last().unwrap_or("").trim().to_owned();
@@ -93,12 +130,14 @@ pub enum StepEnd {
     Unknown(HostError),
 }
 
-/// Runs a host's apply step (armed with lock-out protection when `arm` is given).
+/// Runs a host's apply step (armed with lock-out protection when `arm` is given): sent to the
+/// survey's command when it waits for it (`pending`), else as a command of its own.
 pub async fn execute<T: Transport>(
     transport: &T,
     job: &Job,
     change: &HostChange,
     arm: Option<crate::core::change::Arm>,
+    pending: Option<Pending>,
 ) -> StepEnd {
     let stdin = if change.write {
         job.desired.expose().as_bytes()
@@ -107,7 +146,15 @@ pub async fn execute<T: Transport>(
     };
     let mut step = change.step.clone();
     step.arm = arm;
-    let output = match run(transport, job, &remote::apply_script(&step), stdin).await {
+    let ran = match pending {
+        Some(pending) => pending
+            .finish(remote::step_input(&step, stdin))
+            .await
+            .map_err(|err| HostFailure::Session(err.to_string()).into())
+            .and_then(|output| refused_elevation(job, output)),
+        None => run(transport, job, &remote::apply_script(&step), stdin).await,
+    };
+    let output = match ran {
         Ok(output) => output,
         Err(error) => return StepEnd::Unknown(error),
     };

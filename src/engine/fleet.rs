@@ -85,7 +85,7 @@ pub fn survey(options: FleetOptions, goal: Goal, reporter: Arc<dyn Reporter>) ->
     let devices =
         crate::engine::devices::views(&loaded.deployment, &loaded.state, &loaded.renderer)?;
     let rotation = loaded.rotation.take();
-    let planned = matches!(goal, Goal::Planned);
+    let planned = matches!(goal, Goal::Planned | Goal::Apply);
     let mut hosts = deploy::survey(
         &runtime,
         &loaded.deployment,

@@ -129,6 +129,7 @@ mod tests {
                 Surveyed {
                     job,
                     outcome: Ok((Arc::new(()), facts, change)),
+                    pending: None,
                 }
             })
             .collect();

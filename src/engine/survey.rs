@@ -21,12 +21,15 @@ pub async fn survey<C: Connector>(
 /// The config each host is brought to.
 #[derive(Debug, Clone)]
 pub enum Goal {
-    /// The job's planned config (plan, apply); a key change nobody asked for stops the host.
+    /// The job's planned config (plan); a key change nobody asked for stops the host.
     Planned,
+    /// As [`Goal::Planned`], and the change follows (apply): each host's survey command waits for
+    /// its apply step ([`crate::engine::exec::gather_for_apply`]).
+    Apply,
     /// The planned config, only to compare with (status): a host is observed whatever its keys.
     Observed,
     /// The host's newest generation from deployment `target` or before it (rollback); `journal`
-    /// orders deployments.
+    /// orders deployments. The survey command waits for the step, as with [`Goal::Apply`].
     AsOf {
         target: String,
         journal: Vec<crate::store::journal::Entry>,
@@ -99,10 +102,10 @@ pub async fn survey_for<C: Connector>(
                 if !matches!(goal.as_ref(), Goal::Observed) {
                     session.open_ahead();
                 }
-                let facts = if matches!(goal.as_ref(), Goal::Observed) {
-                    gather_with_key_age(&session, &job).await?
-                } else {
-                    gather(&session, &job).await?
+                let (facts, pending) = match goal.as_ref() {
+                    Goal::Observed => (gather_with_key_age(&session, &job).await?, None),
+                    Goal::Planned => (gather(&session, &job).await?, None),
+                    Goal::Apply | Goal::AsOf { .. } => gather_for_apply(&session, &job).await?,
                 };
                 match goal.as_ref() {
                     Goal::AsOf { target, journal } => {
@@ -111,7 +114,7 @@ pub async fn survey_for<C: Connector>(
                         );
                     }
                     Goal::Observed => {}
-                    Goal::Planned => {
+                    Goal::Planned | Goal::Apply => {
                         crate::core::key_guard::judge(
                             &job.name,
                             job.desired.expose(),
@@ -130,7 +133,7 @@ pub async fn survey_for<C: Connector>(
                 }
                 let mut change = job.classify(&facts);
                 change.diff = change.diff.map(|diff| job.keys.label(&diff));
-                Ok((Arc::new(session), facts, change))
+                Ok((Arc::new(session), facts, change, pending))
             };
             let outcome = match tokio::time::timeout(limits.connect, work).await {
                 Ok(outcome) => outcome,
@@ -139,10 +142,18 @@ pub async fn survey_for<C: Connector>(
                 })),
             };
             match &outcome {
-                Ok((_, _, change)) => reporter.finish(&job.name, true, &change.summary()),
+                Ok((_, _, change, _)) => reporter.finish(&job.name, true, &change.summary()),
                 Err(error) => reporter.finish(&job.name, false, &error.message),
             }
-            Surveyed { job, outcome }
+            let (outcome, pending) = match outcome {
+                Ok((session, facts, change, pending)) => (Ok((session, facts, change)), pending),
+                Err(error) => (Err(error), None),
+            };
+            Surveyed {
+                job,
+                outcome,
+                pending,
+            }
         }
     })
     .await

@@ -84,6 +84,9 @@ pub struct Limits {
 pub struct Surveyed<S> {
     pub job: Arc<Job>,
     pub outcome: Result<(Arc<S>, Facts, HostChange), HostError>,
+    /// Apply's survey command, still running and waiting for the host's step
+    /// ([`crate::remote::facts_then_apply_script`]); dropped, it ends without changing anything.
+    pub pending: Option<crate::transport::Pending>,
 }
 
 /// What every host of one run shares: its deployment id, what it records, how it protects.

@@ -100,6 +100,18 @@ macro_rules! script_file {
 }
 const LIB: &str = include_str!("scripts/lib.sh");
 const FACTS: &str = script_file!("facts.sh");
+/// Apply's survey: `facts.sh` (its stdin closed: it reads none), then `then-apply.sh`, which waits
+/// for the step and runs `apply.sh` on the same command. Its first three arguments are the two
+/// texts of revert.sh and the ready marker's nonce.
+const FACTS_THEN_APPLY: &str = concat!(
+    include_str!("scripts/lib.sh"),
+    "# shellcheck disable=SC2034 # the step line's words use them\n",
+    "revert_systemd=$1 revert_direct=$2 ready=$3; shift 3\n{\n",
+    include_str!("scripts/facts.sh"),
+    "} </dev/null\n",
+    include_str!("scripts/then-apply.sh"),
+    include_str!("scripts/apply.sh"),
+);
 const ADOPT: &str = script_file!("adopt.sh");
 const APPLY: &str = script_file!("apply.sh");
 const CONFIRM: &str = script_file!("confirm.sh");
@@ -125,9 +137,10 @@ const REVERT_DIRECT: &str = concat!(
 );
 
 /// Every script wgdeploy runs on hosts, by file name (for the tests: parsing, shellcheck, shells).
-pub const ALL_SCRIPTS: [(&str, &str); 15] = [
+pub const ALL_SCRIPTS: [(&str, &str); 16] = [
     ("lib.sh", LIB),
     ("facts.sh", FACTS),
+    ("facts.sh then-apply.sh apply.sh", FACTS_THEN_APPLY),
     ("adopt.sh", ADOPT),
     ("apply.sh", APPLY),
     ("confirm.sh", CONFIRM),
@@ -156,6 +169,63 @@ pub fn facts_script(interface: &InterfaceName) -> Script {
 /// reads every kept generation's config, which a survey for a change does not need.
 pub fn facts_script_with_key_age(interface: &InterfaceName) -> Script {
     facts_script_for(interface, true)
+}
+
+/// Apply's survey: [`facts_script`], then the command waits for its apply step on stdin
+/// ([`step_input`]) and runs it, saving the step its own command: sshd opens a new command's
+/// stdin only once the command has started, a round trip before the config can follow, and every
+/// command is one more login shell on the host. It prints `@@wgdeploy-ready NONCE` ([`ready_marker`])
+/// when it waits; stdin closed empty ends it.
+pub fn facts_then_apply_script(interface: &InterfaceName, nonce: &str) -> Script {
+    let mut args = vec![
+        revert_script(true).to_owned(),
+        revert_script(false).to_owned(),
+        nonce.to_owned(),
+        interface.as_str().to_owned(),
+        String::new(),
+    ];
+    args.extend(FORWARDING_SYSCTLS.iter().map(|key| (*key).to_owned()));
+    Script::new(FACTS_THEN_APPLY, args)
+}
+
+/// The line [`facts_then_apply_script`] prints when it waits for its step.
+pub fn ready_marker(nonce: &str) -> String {
+    format!("@@wgdeploy-ready {nonce}\n")
+}
+
+/// What [`facts_then_apply_script`] reads to run `step`: apply.sh's arguments as one line of
+/// quoted words, then `config` (the step's stdin, read by apply.sh's own `cat`: `read` takes
+/// no byte past its line).
+pub fn step_input(step: &ApplyStep, config: &[u8]) -> Vec<u8> {
+    let revert = match (step.arm.is_some(), step.systemd) {
+        (false, _) => "''",
+        (true, true) => "\"$revert_systemd\"",
+        (true, false) => "\"$revert_direct\"",
+    };
+    let mut line = String::new();
+    for (index, arg) in apply_args(step).iter().enumerate() {
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        if index == REVERT_ARG {
+            line.push_str(revert);
+        } else {
+            line.push_str(&quote_on_one_line(arg));
+        }
+    }
+    line.push('\n');
+    let mut input = line.into_bytes();
+    input.extend_from_slice(config);
+    input
+}
+
+/// [`quote`], with each newline written as `"$nl"` (a variable then-apply.sh holds) so the word
+/// stays on one line.
+fn quote_on_one_line(word: &str) -> String {
+    word.split('\n')
+        .map(quote)
+        .collect::<Vec<_>>()
+        .join("\"$nl\"")
 }
 
 fn facts_script_for(interface: &InterfaceName, key_age: bool) -> Script {
@@ -240,6 +310,18 @@ pub struct GenerationRecord {
 /// with `@@fail REASON` so the caller can say exactly what went wrong. The config itself travels
 /// on stdin; `apply.sh` says what each argument is.
 pub fn apply_script(step: &ApplyStep) -> Script {
+    let mut args = apply_args(step);
+    if step.arm.is_some() {
+        args[REVERT_ARG] = revert_script(step.systemd).to_owned();
+    }
+    Script::new(APPLY, args)
+}
+
+/// Where apply.sh takes revert.sh's text (REVERT_SH), empty in [`apply_args`].
+const REVERT_ARG: usize = 13;
+
+/// apply.sh's arguments for `step`, with REVERT_SH left empty.
+fn apply_args(step: &ApplyStep) -> Vec<String> {
     let (sysctl_mode, sysctl_text) = match &step.sysctl_file {
         None => ("keep", String::new()),
         Some(content) if content.is_empty() => ("remove", String::new()),
@@ -261,11 +343,6 @@ pub fn apply_script(step: &ApplyStep) -> Script {
         ),
         None => (String::new(), String::new(), String::new()),
     };
-    let revert = if step.arm.is_none() {
-        ""
-    } else {
-        revert_script(step.systemd)
-    };
     let mut args = vec![
         step.interface.as_str().to_owned(),
         step.expected_stamp.clone(),
@@ -282,7 +359,7 @@ pub fn apply_script(step: &ApplyStep) -> Script {
         seconds,
         flag(step.keep_original && step.arm.is_some()),
         env!("CARGO_PKG_VERSION").to_owned(),
-        revert.to_owned(),
+        String::new(),
     ];
     if step.action == Action::Syncconf {
         args.extend(
@@ -292,7 +369,7 @@ pub fn apply_script(step: &ApplyStep) -> Script {
         );
     }
     args.extend(step.sysctl_on.iter().map(|key| format!("sysctl={key}")));
-    Script::new(APPLY, args)
+    args
 }
 
 /// `revert.sh TOKEN [locked]`, written to the host when a step is armed: puts back the config from

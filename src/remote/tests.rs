@@ -161,6 +161,7 @@ fn no_value_is_spliced_into_script_text() {
     hostile_record.inventory_digest = hostile.into();
     let scripts = [
         facts_script(&wg0()),
+        facts_then_apply_script(&wg0(), hostile),
         adopt_script(&wg0(), false),
         adopt_script(&wg0(), true),
         apply_script(&armed),
@@ -363,6 +364,17 @@ impl Host {
 
     /// Runs `script` as the command line does (`SHELL -c TEXT wgdeploy ARG...`) with `stdin`.
     fn run_with(&self, script: &Script, stdin: &[u8]) -> String {
+        let (text, stderr, _) = self.run_raw(script, stdin);
+        assert!(
+            text.ends_with("@@end\n") || text.contains("@@fail"),
+            "{:?}: {text}\n{stderr}",
+            self.shell,
+        );
+        text
+    }
+
+    /// [`Host::run_with`] as it went: stdout, stderr, exit status.
+    fn run_raw(&self, script: &Script, stdin: &[u8]) -> (String, String, Option<i32>) {
         use std::io::Write;
         let mut child = Command::new(self.shell[0])
             .args(&self.shell[1..])
@@ -379,14 +391,11 @@ impl Host {
             .unwrap();
         child.stdin.take().unwrap().write_all(stdin).unwrap();
         let output = child.wait_with_output().unwrap();
-        let text = String::from_utf8_lossy(&output.stdout).into_owned();
-        assert!(
-            text.ends_with("@@end\n") || text.contains("@@fail"),
-            "{:?}: {text}\n{}",
-            self.shell,
-            String::from_utf8_lossy(&output.stderr)
-        );
-        text
+        (
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+            output.status.code(),
+        )
     }
 
     fn run(&self, script: &Script) -> String {
@@ -481,6 +490,82 @@ fn facts_read_the_host_in_every_shell() {
             "the private key is blanked: {text}"
         );
         assert!(!facts.systemd);
+    }
+}
+
+/// Apply's survey runs the step it is sent after its facts, on the same command: the arguments
+/// reach apply.sh exactly (newlines, quotes and `$(…)` included, nothing run), the armed step
+/// writes the revert.sh it holds, and the config arrives byte for byte (no trailing newline
+/// either); with nothing sent it ends after its facts and changes nothing.
+#[test]
+fn the_survey_runs_the_step_it_is_sent_after_its_facts() {
+    let hostile = "x'; $(touch \"$WGDEPLOY_ROOT/pwned\") `touch \"$WGDEPLOY_ROOT/pwned\"`\n\\n '";
+    for shell in shells() {
+        let host = Host::new(&shell);
+        host.write("etc/wireguard/wg0.conf", OLD);
+        host.up();
+        let script = facts_then_apply_script(&wg0(), "n0nce");
+        assert_eq!(script.args[0], revert_script(true));
+        assert_eq!(script.args[1], revert_script(false));
+
+        let (quiet, stderr, status) = host.run_raw(&script, b"");
+        assert_eq!(status, Some(0), "{shell:?}: {stderr}");
+        assert!(
+            quiet.ends_with("@@end\n@@wgdeploy-ready n0nce\n"),
+            "{shell:?}: {quiet}"
+        );
+        let facts = crate::remote::facts::parse(quiet.as_bytes()).unwrap();
+        assert!(
+            matches!(&facts.config, crate::core::facts::FileFact::Present(text) if text.expose() == OLD),
+            "{shell:?}: {quiet}"
+        );
+        let calls = host.calls();
+        assert!(!calls.contains("wg-quick"), "{shell:?}: {calls}");
+        assert!(!host.root.join(STATE).join("armed").exists(), "{shell:?}");
+
+        let config = "[Interface]\nPrivateKey = bmV3\n# no trailing newline";
+        let step = ApplyStep {
+            write_len: Some(config.len()),
+            expected_stamp: host.stamp(),
+            sysctl_file: Some(format!("{hostile}\n")),
+            arm: Some(Arm {
+                token: "token-9".into(),
+                seconds: 5,
+                step_seconds: 1,
+            }),
+            ..step(Action::Restart)
+        };
+        let input = step_input(&step, config.as_bytes());
+        let line_end = input.iter().position(|&byte| byte == b'\n').unwrap();
+        assert_eq!(
+            &input[line_end + 1..],
+            config.as_bytes(),
+            "one line, then the config"
+        );
+        let (out, stderr, status) = host.run_raw(&script, &input);
+        assert_eq!(status, Some(0), "{shell:?}: {out}\n{stderr}");
+        let (before, after) = out.split_once("@@wgdeploy-ready n0nce\n").unwrap();
+        assert!(before.ends_with("@@end\n"), "{shell:?}: {before}");
+        assert!(
+            after.contains("@@armed\n")
+                && after.contains("@@done restart\n")
+                && after.ends_with("@@end\n"),
+            "{shell:?}: {after}"
+        );
+        assert_eq!(
+            host.file("etc/wireguard/wg0.conf").unwrap(),
+            config.as_bytes()
+        );
+        assert_eq!(
+            host.file("etc/sysctl.d/99-wgdeploy-wg0.conf").unwrap(),
+            format!("{hostile}\n").as_bytes()
+        );
+        assert_eq!(
+            host.file(&format!("{STATE}/revert.sh")).unwrap(),
+            revert_script(false).as_bytes()
+        );
+        assert!(host.file("pwned").is_none(), "{shell:?}: a value ran");
+        assert!(host.file(&format!("{STATE}/armed")).is_some());
     }
 }
 

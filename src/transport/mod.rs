@@ -46,6 +46,64 @@ pub trait Transport: Send + Sync {
     /// run after: that one then starts without waiting for its channel (a round trip saved, e.g.
     /// the apply step after the survey). Nothing for transports without channels.
     fn open_ahead(&self) {}
+
+    /// Runs `command` until its stdout holds `marker` (a line the command prints when it is ready
+    /// for more, with a nonce so no file it prints can hold it): the output before the marker,
+    /// and the command itself, still running and waiting for its stdin ([`Pending`]). The
+    /// pending half is `None` when the command ended without printing the marker (its output is
+    /// then complete). `None`: this transport cannot (the caller runs a second command instead).
+    fn run_until(
+        &self,
+        command: &str,
+        marker: &[u8],
+    ) -> impl Future<Output = Option<Result<(Output, Option<Pending>), TransportError>>> + Send
+    {
+        let _ = (command, marker);
+        async { None }
+    }
+}
+
+/// A command stopped at its marker (see [`Transport::run_until`]), waiting for its stdin. Dropped
+/// unused, its stdin is closed with nothing on it.
+#[derive(Debug)]
+pub struct Pending {
+    stdin: tokio::sync::oneshot::Sender<Vec<u8>>,
+    rest: tokio::sync::oneshot::Receiver<Result<Output, TransportError>>,
+    since: std::time::Instant,
+}
+
+impl Pending {
+    /// The command's side of a pending half: `stdin` receives what [`Pending::finish`] feeds (or
+    /// an error when the pending half was dropped), `rest` takes the rest of the output.
+    pub fn new() -> (
+        Pending,
+        tokio::sync::oneshot::Receiver<Vec<u8>>,
+        tokio::sync::oneshot::Sender<Result<Output, TransportError>>,
+    ) {
+        let (stdin, stdin_receiver) = tokio::sync::oneshot::channel();
+        let (rest_sender, rest) = tokio::sync::oneshot::channel();
+        let pending = Pending {
+            stdin,
+            rest,
+            since: std::time::Instant::now(),
+        };
+        (pending, stdin_receiver, rest_sender)
+    }
+
+    /// How long the command has been waiting.
+    pub fn waited(&self) -> std::time::Duration {
+        self.since.elapsed()
+    }
+
+    /// Feeds `stdin` to the command, closes it, and waits for the rest of its output (what it
+    /// printed after the marker) and its exit status.
+    pub async fn finish(self, stdin: Vec<u8>) -> Result<Output, TransportError> {
+        let gone = || TransportError {
+            message: "the command waiting for its input is gone".to_owned(),
+        };
+        self.stdin.send(stdin).map_err(|_| gone())?;
+        self.rest.await.map_err(|_| gone())?
+    }
 }
 
 /// A transport failure after the connection was established (the connection itself failing is

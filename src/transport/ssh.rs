@@ -23,7 +23,7 @@ use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 use tokio::time::{Instant, timeout_at};
 
-use super::{Output, Transport, TransportError};
+use super::{Output, Pending, Transport, TransportError};
 use config::Hop;
 use handler::{HandshakeError, HostKeyCheck};
 
@@ -472,12 +472,7 @@ impl Transport for SshSession {
     async fn run(&self, command: &str, stdin: &[u8]) -> Result<Output, TransportError> {
         // Never closed, so acquiring cannot fail; a closed semaphore would only mean no limit.
         let _permit = self.channels.acquire().await.ok();
-        let spare = self
-            .spare
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .take()
-            .filter(|(opened, _)| opened.elapsed() < SPARE_FOR);
+        let spare = self.take_spare();
         // Turns: the channel's open confirmation (SSH allows no request on a channel before it:
         // a request names the server's channel number), none with a channel opened ahead; with
         // stdin, sshd's window adjustment (it opens session channels with no window until the
@@ -488,32 +483,50 @@ impl Transport for SshSession {
             let open = u64::from(spare.is_none());
             stats.turns(open + u64::from(!stdin.is_empty()) + 1);
         }
-        // The next run's channel opens while this one runs (asked by `open_ahead`), whether this
-        // run had a channel opened ahead itself or not.
-        let ahead = async {
-            if self.ahead.swap(false, std::sync::atomic::Ordering::Relaxed)
-                && let Ok(channel) = self.handle.channel_open_session().await
-            {
-                *self
-                    .spare
-                    .lock()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner()) =
-                    Some((Instant::now(), channel));
-            }
-        };
-        let (output, ()) = tokio::join!(self.run_on(spare.map(|(_, c)| c), command, stdin), ahead);
-        output
+        let (started, ()) = tokio::join!(self.start(spare, command), self.open_spare_if_asked());
+        let (reader, writer) = started?.split();
+        feed_and_collect(&self.label, reader, writer, stdin, Collector::default()).await
+    }
+
+    async fn run_until(
+        &self,
+        command: &str,
+        marker: &[u8],
+    ) -> Option<Result<(Output, Option<Pending>), TransportError>> {
+        Some(self.run_until_marker(command, marker).await)
     }
 }
 
 impl SshSession {
-    /// One command on `channel` (or a channel opened now): its output once the server closed it.
-    async fn run_on(
+    /// The channel opened ahead, if still fresh.
+    fn take_spare(&self) -> Option<russh::Channel<client::Msg>> {
+        self.spare
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take()
+            .filter(|(opened, _)| opened.elapsed() < SPARE_FOR)
+            .map(|(_, channel)| channel)
+    }
+
+    /// The next run's channel opens while this one runs (asked by `open_ahead`), whether this run
+    /// had a channel opened ahead itself or not.
+    async fn open_spare_if_asked(&self) {
+        if self.ahead.swap(false, std::sync::atomic::Ordering::Relaxed)
+            && let Ok(channel) = self.handle.channel_open_session().await
+        {
+            *self
+                .spare
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some((Instant::now(), channel));
+        }
+    }
+
+    /// Starts `command` on `channel` (or a channel opened now).
+    async fn start(
         &self,
         channel: Option<russh::Channel<client::Msg>>,
         command: &str,
-        stdin: &[u8],
-    ) -> Result<Output, TransportError> {
+    ) -> Result<russh::Channel<client::Msg>, TransportError> {
         let error = |what: &str, error: russh::Error| TransportError {
             message: format!("{what} on {}: {error}", self.label),
         };
@@ -529,42 +542,102 @@ impl SshSession {
             .exec(true, command)
             .await
             .map_err(|e| error("cannot start a command", e))?;
-        let (mut reader, writer) = channel.split();
-        // Feed stdin while collecting output, never one after the other: a command like `cat`
-        // stops reading once its output is not drained, and russh stops delivering window
-        // adjustments while a channel's incoming queue is full.
-        let feed = async {
-            // A failure here means the command exited without reading everything (or the channel
-            // is gone), which the collected output already tells.
-            if !stdin.is_empty() {
-                let _ = writer.data_bytes(stdin.to_vec()).await;
-            }
-            let _ = writer.eof().await;
-        };
-        let collect = collect(&mut reader);
-        tokio::pin!(feed, collect);
-        let mut fed = false;
-        let collected = loop {
-            tokio::select! {
-                () = &mut feed, if !fed => fed = true,
-                collected = &mut collect => break collected,
-            }
-        };
-        match collected {
-            Collected::Output(output) => Ok(output),
-            Collected::Refused => {
-                let _ = writer.close().await;
-                Err(TransportError {
-                    message: format!("{} refused to run the command", self.label),
-                })
-            }
-            Collected::Lost => Err(TransportError {
-                message: format!(
-                    "the connection to {} was lost while a command was running",
-                    self.label
-                ),
-            }),
+        Ok(channel)
+    }
+
+    /// [`Transport::run_until`]: the command's stdin stays open until the pending half is
+    /// finished (or dropped); a task owns the channel meanwhile.
+    async fn run_until_marker(
+        &self,
+        command: &str,
+        marker: &[u8],
+    ) -> Result<(Output, Option<Pending>), TransportError> {
+        let permit = self.channels.acquire().await.ok();
+        let spare = self.take_spare();
+        if let Some(stats) = &self.stats {
+            stats.exec();
+            stats.turns(u64::from(spare.is_none()) + 1);
         }
+        let (started, ()) = tokio::join!(self.start(spare, command), self.open_spare_if_asked());
+        let (mut reader, writer) = started?.split();
+        let mut collector = Collector::default();
+        let before = loop {
+            let message = reader.wait().await;
+            let data = matches!(message, Some(ChannelMsg::Data { .. }));
+            if let Some(ended) = collector.take(message) {
+                let _ = writer.close().await;
+                return collected(&self.label, ended).map(|output| (output, None));
+            }
+            if data && let Some(before) = collector.split_at_marker(marker) {
+                break before;
+            }
+        };
+        drop(permit);
+        let (pending, stdin, rest) = Pending::new();
+        let (label, stats) = (self.label.clone(), self.stats.clone());
+        tokio::spawn(async move {
+            // Dropped unused: the command sees its stdin end with nothing on it.
+            let stdin = stdin.await.unwrap_or_default();
+            if let (Some(stats), false) = (&stats, stdin.is_empty()) {
+                // The input goes, the answer comes: sshd opened the window long ago.
+                stats.turns(1);
+            }
+            let _ = rest.send(feed_and_collect(&label, reader, writer, &stdin, collector).await);
+        });
+        Ok((before, Some(pending)))
+    }
+}
+
+/// Feeds `stdin` to a started command, closes it, and collects the command's output until the
+/// server closes the channel.
+async fn feed_and_collect(
+    label: &str,
+    mut reader: ChannelReadHalf,
+    writer: russh::ChannelWriteHalf<client::Msg>,
+    stdin: &[u8],
+    mut collector: Collector,
+) -> Result<Output, TransportError> {
+    // Feed stdin while collecting output, never one after the other: a command like `cat`
+    // stops reading once its output is not drained, and russh stops delivering window
+    // adjustments while a channel's incoming queue is full.
+    let feed = async {
+        // A failure here means the command exited without reading everything (or the channel
+        // is gone), which the collected output already tells.
+        if !stdin.is_empty() {
+            let _ = writer.data_bytes(stdin.to_vec()).await;
+        }
+        let _ = writer.eof().await;
+    };
+    let collect = async {
+        loop {
+            if let Some(ended) = collector.take(reader.wait().await) {
+                break ended;
+            }
+        }
+    };
+    tokio::pin!(feed, collect);
+    let mut fed = false;
+    let ended = loop {
+        tokio::select! {
+            () = &mut feed, if !fed => fed = true,
+            ended = &mut collect => break ended,
+        }
+    };
+    if matches!(ended, Collected::Refused) {
+        let _ = writer.close().await;
+    }
+    collected(label, ended)
+}
+
+fn collected(label: &str, ended: Collected) -> Result<Output, TransportError> {
+    match ended {
+        Collected::Output(output) => Ok(output),
+        Collected::Refused => Err(TransportError {
+            message: format!("{label} refused to run the command"),
+        }),
+        Collected::Lost => Err(TransportError {
+            message: format!("the connection to {label} was lost while a command was running"),
+        }),
     }
 }
 
@@ -576,27 +649,58 @@ enum Collected {
     Lost,
 }
 
-/// Reads a channel until the server closes it. Stdout is channel data, stderr is extended data of
-/// type 1. A channel closed without exit status (killed by a signal, say) gives `status: None`.
-async fn collect(reader: &mut ChannelReadHalf) -> Collected {
-    let mut output = Output::default();
-    let mut exec_answered = false;
-    loop {
-        match reader.wait().await {
-            Some(ChannelMsg::Data { data }) => output.stdout.extend_from_slice(&data),
+/// A channel's output as it comes. Stdout is channel data, stderr is extended data of type 1. A
+/// channel closed without exit status (killed by a signal, say) gives `status: None`.
+#[derive(Default)]
+struct Collector {
+    output: Output,
+    exec_answered: bool,
+}
+
+impl Collector {
+    /// Takes one message from the channel; `Some` once the command is over.
+    fn take(&mut self, message: Option<ChannelMsg>) -> Option<Collected> {
+        match message {
+            Some(ChannelMsg::Data { data }) => self.output.stdout.extend_from_slice(&data),
             Some(ChannelMsg::ExtendedData { data, ext: 1 }) => {
-                output.stderr.extend_from_slice(&data);
+                self.output.stderr.extend_from_slice(&data);
             }
-            Some(ChannelMsg::ExitStatus { exit_status }) => output.status = Some(exit_status),
-            Some(ChannelMsg::Success) => exec_answered = true,
-            Some(ChannelMsg::Failure) if !exec_answered => return Collected::Refused,
-            Some(ChannelMsg::Close) => return Collected::Output(output),
+            Some(ChannelMsg::ExitStatus { exit_status }) => self.output.status = Some(exit_status),
+            Some(ChannelMsg::Success) => self.exec_answered = true,
+            Some(ChannelMsg::Failure) if !self.exec_answered => return Some(Collected::Refused),
+            Some(ChannelMsg::Close) => {
+                return Some(Collected::Output(std::mem::take(&mut self.output)));
+            }
             // The session ended without closing the channel: the connection is gone. The output
             // still stands if the command had finished.
-            None if output.status.is_some() => return Collected::Output(output),
-            None => return Collected::Lost,
+            None if self.output.status.is_some() => {
+                return Some(Collected::Output(std::mem::take(&mut self.output)));
+            }
+            None => return Some(Collected::Lost),
             Some(_) => {}
         }
+        None
+    }
+
+    /// Once stdout holds `marker`: the output before it (stderr so far included), leaving what
+    /// came after the marker for the rest. Data arriving means the command started, so the
+    /// exec request was answered.
+    fn split_at_marker(&mut self, marker: &[u8]) -> Option<Output> {
+        let at = self
+            .output
+            .stdout
+            .windows(marker.len())
+            .position(|window| window == marker)?;
+        let after = self.output.stdout.split_off(at + marker.len());
+        self.output.stdout.truncate(at);
+        self.exec_answered = true;
+        Some(std::mem::replace(
+            &mut self.output,
+            Output {
+                stdout: after,
+                ..Output::default()
+            },
+        ))
     }
 }
 

@@ -94,6 +94,7 @@ mod tests {
                 vec![Surveyed {
                     job: Arc::new(job),
                     outcome: Ok((Arc::new(transport), facts, change)),
+                    pending: None,
                 }]
             }
         };

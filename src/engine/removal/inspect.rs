@@ -34,6 +34,7 @@ pub async fn survey<C: Connector>(
                 return Surveyed {
                     job: Arc::new(job),
                     outcome: Err(error),
+                    pending: None,
                 };
             }
             reporter.update(&job.name, "connecting (removed from the inventory)");
@@ -79,6 +80,7 @@ pub async fn survey<C: Connector>(
             Surveyed {
                 job: Arc::new(job),
                 outcome,
+                pending: None,
             }
         }
     })
