@@ -101,17 +101,28 @@ macro_rules! script_file {
 const LIB: &str = include_str!("scripts/lib.sh");
 const FACTS: &str = script_file!("facts.sh");
 /// Apply's survey: `facts.sh` (its stdin closed: it reads none), then `then-apply.sh`, which waits
-/// for the step and runs `apply.sh` on the same command. Its first three arguments are the two
-/// texts of revert.sh and the ready marker's nonce.
-const FACTS_THEN_APPLY: &str = concat!(
-    include_str!("scripts/lib.sh"),
-    "# shellcheck disable=SC2034 # the step line's words use them\n",
-    "revert_systemd=$1 revert_direct=$2 ready=$3; shift 3\n{\n",
-    include_str!("scripts/facts.sh"),
-    "} </dev/null\n",
-    include_str!("scripts/then-apply.sh"),
-    include_str!("scripts/apply.sh"),
-);
+/// for the step and runs `apply.sh` on the same command. Its first three arguments are `lib.sh`
+/// (evaluated first, and what revert.sh is made of), the rest of revert.sh, and the ready
+/// marker's nonce: each host's login shell parses every byte of a command line, so revert.sh's
+/// two variants are put together on the host rather than sent whole (62 KiB of command, 29 KiB
+/// this way).
+macro_rules! facts_then_apply_body {
+    () => {
+        concat!(
+            "# shellcheck disable=SC2034 # then-apply.sh puts revert.sh together from them\n",
+            "lib=$1 revert_body=$2 ready=$3; shift 3\n",
+            "eval \"$lib\"\n{\n",
+            include_str!("scripts/facts.sh"),
+            "} </dev/null\n",
+            include_str!("scripts/then-apply.sh"),
+            include_str!("scripts/apply.sh"),
+        )
+    };
+}
+const FACTS_THEN_APPLY_BODY: &str = facts_then_apply_body!();
+/// [`FACTS_THEN_APPLY_BODY`] as it runs, `lib.sh` in front: what the script tests check.
+const FACTS_THEN_APPLY: &str = concat!(include_str!("scripts/lib.sh"), facts_then_apply_body!());
+const REVERT_BODY: &str = include_str!("scripts/revert.sh");
 const ADOPT: &str = script_file!("adopt.sh");
 const APPLY: &str = script_file!("apply.sh");
 const CONFIRM: &str = script_file!("confirm.sh");
@@ -178,14 +189,14 @@ pub fn facts_script_with_key_age(interface: &InterfaceName) -> Script {
 /// when it waits; stdin closed empty ends it.
 pub fn facts_then_apply_script(interface: &InterfaceName, nonce: &str) -> Script {
     let mut args = vec![
-        revert_script(true).to_owned(),
-        revert_script(false).to_owned(),
+        shipped::shipped(LIB).to_owned(),
+        shipped::shipped(REVERT_BODY).to_owned(),
         nonce.to_owned(),
         interface.as_str().to_owned(),
         String::new(),
     ];
     args.extend(FORWARDING_SYSCTLS.iter().map(|key| (*key).to_owned()));
-    Script::new(FACTS_THEN_APPLY, args)
+    Script::new(FACTS_THEN_APPLY_BODY, args)
 }
 
 /// The line [`facts_then_apply_script`] prints when it waits for its step.

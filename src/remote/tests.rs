@@ -65,7 +65,9 @@ fn shells() -> Vec<Vec<&'static str>> {
 fn is_static(text: &str) -> bool {
     ALL_SCRIPTS
         .iter()
-        .any(|(_, file)| *file == text || shipped::shipped(file) == text)
+        .map(|(_, file)| *file)
+        .chain([FACTS_THEN_APPLY_BODY, REVERT_BODY])
+        .any(|file| file == text || shipped::shipped(file) == text)
 }
 
 #[test]
@@ -505,8 +507,17 @@ fn the_survey_runs_the_step_it_is_sent_after_its_facts() {
         host.write("etc/wireguard/wg0.conf", OLD);
         host.up();
         let script = facts_then_apply_script(&wg0(), "n0nce");
-        assert_eq!(script.args[0], revert_script(true));
-        assert_eq!(script.args[1], revert_script(false));
+        assert!(script.args[..2].iter().all(|arg| is_static(arg)));
+        // revert.sh, as then-apply.sh puts it together on the host.
+        let (lib, body) = (&script.args[0], &script.args[1]);
+        assert_eq!(
+            format!("#!/bin/sh\nsystemd=yes\n{lib}{body}"),
+            revert_script(true)
+        );
+        assert_eq!(
+            format!("#!/bin/sh\nsystemd=\n{lib}{body}"),
+            revert_script(false)
+        );
 
         let (quiet, stderr, status) = host.run_raw(&script, b"");
         assert_eq!(status, Some(0), "{shell:?}: {stderr}");

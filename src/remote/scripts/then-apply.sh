@@ -6,6 +6,14 @@
 # empty stdin (a host with nothing to change) ends the command.
 # shellcheck disable=SC2154 # set in front of facts.sh
 printf '@@wgdeploy-ready %s\n' "$ready"
+# revert.sh as an armed apply writes it (remote::revert_script): which service manager, lib.sh,
+# then its own text.
+# shellcheck disable=SC2034,SC2154 # used by the words of the step line; set in front of facts.sh
+revert_systemd="#!/bin/sh
+systemd=yes
+$lib$revert_body" revert_direct="#!/bin/sh
+systemd=
+$lib$revert_body"
 # shellcheck disable=SC2034 # used by the words of the step line
 nl='
 '
