@@ -510,7 +510,16 @@ mod tests {
     use crate::remote::Become;
     use crate::transport::Output;
     use crate::transport::TransportError;
-    use crate::transport::fake::{FakeTransport, ok};
+    use crate::transport::fake::{FakeTransport, WAITING_INPUT, ok};
+
+    /// One host, reached through `FakeTransport`s sharing its record.
+    struct One(FakeTransport);
+    impl Connector for One {
+        type Session = FakeTransport;
+        async fn connect(&self, _: &Job) -> Result<FakeTransport, HostError> {
+            Ok(self.0.clone())
+        }
+    }
 
     struct Keys {
         host: PrivateKey,
@@ -614,6 +623,88 @@ mod tests {
             StepEnd::Failed { error, .. } | StepEnd::Unknown(error) => Err(error),
         };
         (change, applied)
+    }
+
+    /// Apply's survey leaves its command waiting: a changed host's step goes to it (its input: the
+    /// step's arguments on one line, then the config; no second command, no key on a command
+    /// line); an unchanged host's waiting command is let go with nothing sent.
+    #[tokio::test]
+    async fn the_step_goes_to_the_surveys_waiting_command() {
+        let k = keys();
+        let old = config(&k, "100.64.0.1/24", "100.64.0.2/32");
+        let desired = config(&k, "100.64.0.1/24", "100.64.0.2/32, 100.64.1.0/24");
+        let after = format!(
+            "@@written\n@@done syncconf\n@@dump\n{}@@end\n",
+            dump(&k, "100.64.0.2/32,100.64.1.0/24")
+        );
+        let changed = host(
+            facts_output(Some(&old), Some(&dump(&k, "100.64.0.2/32"))),
+            after.clone(),
+        )
+        .with_waiting();
+        let unchanged = host(
+            facts_output(
+                Some(&desired),
+                Some(&dump(&k, "100.64.0.2/32,100.64.1.0/24")),
+            ),
+            after,
+        )
+        .with_waiting();
+        for (transport, changes) in [(changed, true), (unchanged, false)] {
+            let fleet = Arc::new(One(transport.clone()));
+            let limits = limits(1);
+            let surveyed = crate::engine::survey::survey_for(
+                fleet.clone(),
+                vec![job(&desired)],
+                limits,
+                Arc::new(Quiet),
+                Arc::new(Goal::Apply),
+            )
+            .await;
+            assert!(surveyed[0].pending.is_some());
+            let reports =
+                super::apply(fleet, surveyed, limits, run_of(false), Arc::new(Quiet)).await;
+            let applied = reports[0].outcome.as_ref().expect("applied");
+            assert_eq!(applied.changed, changes);
+            let recorded = transport.recorded();
+            let commands: Vec<&str> = recorded
+                .iter()
+                .map(|(command, _)| command.as_str())
+                .collect();
+            assert!(
+                commands[0].contains("# then-apply.sh"),
+                "{:.80}",
+                commands[0]
+            );
+            assert!(
+                !commands
+                    .iter()
+                    .any(|command| command.contains("# apply.sh IFACE")
+                        && !command.contains("# then-apply.sh")),
+                "no step of its own"
+            );
+            let inputs: Vec<&[u8]> = recorded
+                .iter()
+                .filter(|(command, _)| command == WAITING_INPUT)
+                .map(|(_, stdin)| stdin.as_slice())
+                .collect();
+            if !changes {
+                assert!(inputs.is_empty(), "nothing sent to an unchanged host");
+                assert_eq!(recorded.len(), 1);
+                continue;
+            }
+            assert_eq!(inputs.len(), 1);
+            let input = String::from_utf8(inputs[0].to_vec()).unwrap();
+            let (line, config) = input.split_once('\n').unwrap();
+            assert_eq!(config, desired);
+            assert!(
+                line.starts_with("wg0 ") && line.contains(" syncconf "),
+                "{line}"
+            );
+            for (command, _) in &recorded {
+                assert!(!command.contains(&k.host.expose_base64()));
+            }
+        }
     }
 
     #[tokio::test]

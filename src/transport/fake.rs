@@ -1,7 +1,7 @@
 //! A recording fake transport for unit tests of apply logic: answers each command from a handler
 //! and records every command with its stdin, so tests assert what would have run on a host.
 
-use super::{Output, Transport, TransportError};
+use super::{Output, Pending, Transport, TransportError};
 use std::sync::{Arc, Mutex};
 
 type Handler = dyn Fn(&str, &[u8]) -> Result<Output, TransportError> + Send + Sync;
@@ -16,7 +16,13 @@ pub struct FakeTransport {
     delay: Option<Arc<Delay>>,
     /// What [`Transport::reach_anew`] answers (`None`: no such probe, as by default).
     reach: Option<Result<(), TransportError>>,
+    /// [`Transport::run_until`] leaves commands waiting (see [`FakeTransport::with_waiting`]).
+    waiting: bool,
 }
+
+/// The command a [`FakeTransport::with_waiting`] records, and its handler is asked, for the input
+/// a waiting command was given.
+pub const WAITING_INPUT: &str = "<input to the waiting command>";
 
 impl FakeTransport {
     pub fn new(
@@ -27,6 +33,17 @@ impl FakeTransport {
             log: Arc::default(),
             delay: None,
             reach: None,
+            waiting: false,
+        }
+    }
+
+    /// Makes [`Transport::run_until`] answer as a host whose command printed its marker: the
+    /// handler's answer to the command is the output before it, and the input the pending half is
+    /// given is recorded, and answered by the handler, as the command [`WAITING_INPUT`].
+    pub fn with_waiting(self) -> FakeTransport {
+        FakeTransport {
+            waiting: true,
+            ..self
         }
     }
 
@@ -67,6 +84,27 @@ impl Transport for FakeTransport {
             tokio::time::sleep(delay(command)).await;
         }
         (self.handler)(command, stdin)
+    }
+
+    async fn run_until(
+        &self,
+        command: &str,
+        _marker: &[u8],
+    ) -> Option<Result<(Output, Option<Pending>), TransportError>> {
+        if !self.waiting {
+            return None;
+        }
+        let before = match self.run(command, &[]).await {
+            Ok(before) => before,
+            Err(error) => return Some(Err(error)),
+        };
+        let (pending, stdin, rest) = Pending::new();
+        let fake = self.clone();
+        tokio::spawn(async move {
+            let Ok(stdin) = stdin.await else { return };
+            let _ = rest.send(fake.run(WAITING_INPUT, &stdin).await);
+        });
+        Some(Ok((before, Some(pending))))
     }
 
     async fn reach_anew(&self) -> Option<Result<(), TransportError>> {
