@@ -1051,6 +1051,37 @@ fn refresh_and_remove_run() {
 
 /// The lib's readers: generations in any order with junk beside them, one-line files, a last line
 /// without a newline, a missing file; keep_port and config_table with a stub `wg`.
+/// rm_present removes what exists (dangling links too) and starts no `rm` when nothing does (an
+/// `rm` on PATH that records its calls).
+#[test]
+fn rm_present_starts_rm_only_for_files_that_exist() {
+    for shell in shells() {
+        let host = Host::new(&shell);
+        let rm = host.root.join("bin/rm");
+        std::fs::write(
+            &rm,
+            "#!/bin/sh\necho \"rm $*\" >> \"$WGDEPLOY_ROOT/calls\"\nexec /bin/rm \"$@\"\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&rm, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        let dir = host.root.join("t");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("x.1"), "").unwrap();
+        std::os::unix::fs::symlink(dir.join("nowhere"), dir.join("link")).unwrap();
+        let snippet = format!(
+            "{LIB}\nrm_present \"$1\"/none.* \"$1/absent\" && echo '@@none'\nrm_present \"$1\"/x.* \"$1/link\" \"$1/absent\" && echo '@@end'\n"
+        );
+        let text = host.run(&Script {
+            text: Cow::Owned(snippet),
+            args: vec![dir.to_string_lossy().into_owned()],
+        });
+        assert!(text.contains("@@none\n"), "{shell:?}: {text}");
+        let calls = host.calls();
+        assert_eq!(calls.lines().count(), 1, "{shell:?}: {calls}");
+        assert!(!dir.join("x.1").exists() && std::fs::symlink_metadata(dir.join("link")).is_err());
+    }
+}
+
 #[test]
 fn lib_functions_work_in_every_shell() {
     for shell in shells() {

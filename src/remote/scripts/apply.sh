@@ -45,24 +45,24 @@ systemd_down() {
 }
 
 umask 077
-mkdir -p "$dir" || fail "cannot create /etc/wireguard"
+[ -d "$dir" ] || mkdir -p "$dir" || fail "cannot create /etc/wireguard"
 take_lock 30
 [ "$(stamp "$config")" = "$expected" ] || fail "$name.conf changed on the host since the plan was made; run wgdeploy again"
 # A temp file left by an interrupted earlier run is never a config: clear it under the lock.
-rm -f "$temp_prefix".*
+rm_present "$temp_prefix".*
 
 if [ -n "$token" ]; then
-  { mkdir -p "$gens" && chmod 700 "$state_root" "$state" "$gens"; } || fail "cannot create $state"
+  [ -d "$gens" ] || { mkdir -p "$gens" && chmod 700 "$state_root" "$state" "$gens"; } || fail "cannot create $state"
   if [ -f "$state/armed" ]; then
     # An earlier apply was never confirmed: this run supersedes its timer and keeps its snapshot,
     # which is the last confirmed config.
     disarm
   else
-    rm -f "$state/armed.conf" "$state/armed.up"
+    rm_present "$state/armed.conf" "$state/armed.up"
     if [ -f "$config" ]; then cp -p "$config" "$state/armed.conf" || fail "cannot keep a copy of $name.conf for lock-out protection"; fi
-    if ip link show dev "$name" >/dev/null 2>&1; then : > "$state/armed.up"; fi
+    if [ -e "$root/sys/class/net/$name" ]; then : > "$state/armed.up"; fi
   fi
-  rm -f "$state/reverted" "$state/applied" "$state/armed.pid"
+  rm_present "$state/reverted" "$state/applied" "$state/armed.pid"
   printf '%s' "$revert_sh" > "$state/revert.sh" || fail "cannot write $state/revert.sh"
   printf '%s\n' "$token" > "$state/armed" || fail "cannot arm the lock-out protection"
   # Nothing has changed yet: a timer that cannot be armed just stops the step. systemd needs the
@@ -85,7 +85,7 @@ fi
 if [ -n "$write_len" ]; then
   tmp=$(mktemp "$temp_prefix.XXXXXX") || fail "cannot create a temp file in /etc/wireguard"
   cat > "$tmp" || fail "cannot receive the config"
-  [ "$(wc -c < "$tmp" | tr -d ' ')" = "$write_len" ] || fail "the config arrived incomplete; nothing was changed"
+  [ "$(($(wc -c < "$tmp")))" = "$write_len" ] || fail "the config arrived incomplete; nothing was changed"
   # `keys: on-host`: the host's own key goes where the config names it (the file is 0600 under
   # umask 077; the key is never on a command line).
   # The key is the one whose public half the config's comment names: the current one, the

@@ -144,6 +144,9 @@ dump() { wg show "$1" dump 2>/dev/null | awk 'BEGIN { FS = OFS = "\t" } NR == 1 
 # itself, starting no process (on 100 hosts that halves the survey's CPU time on the hosts).
 # first_line VAR FILE: VAR = FILE's first line, or empty. (VAR is always a literal name here.)
 first_line() { eval "$1="; [ -r "$2" ] && IFS= read -r "$1" < "$2"; return 0; }
+# rm_present FILE...: removes the FILEs, starting `rm` only when one of them exists (a step
+# usually finds none of the leftovers it clears).
+rm_present() { for present in "$@"; do if [ -e "$present" ] || [ -L "$present" ]; then rm -f "$@"; return; fi; done; return 0; }
 # print_file FILE: FILE's lines (small files only).
 print_file() { while IFS= read -r line || [ -n "$line" ]; do printf '%s\n' "$line"; done < "$1"; }
 # generation_numbers: the numbers of the generations in $gens with a meta file, one per line
@@ -306,7 +309,7 @@ drop_route() {
 # prefix written otherwise counts as changed). The callers' umask 077 keeps the key files 0600.
 sync_sparing() {
   sync_if=$1 sync_file=$2
-  rm -f "$sync_file".add "$sync_file".args "$sync_file".psk.*
+  rm_present "$sync_file".add "$sync_file".args "$sync_file".psk.*
   # The listen port first (a line no key can be), then each peer's prefixes.
   { sync_port=$(wg show "$sync_if" listen-port) && printf 'listen-port\t%s\n' "$sync_port" && wg show "$sync_if" allowed-ips; } > "$sync_file.live" 2>/dev/null || { rm -f "$sync_file.live"; return 1; }
   # shellcheck disable=SC2016
@@ -436,7 +439,7 @@ disarm() {
     systemctl stop "$timer_unit.timer" "$timer_unit.service" >/dev/null 2>&1
     systemctl reset-failed "$timer_unit.timer" "$timer_unit.service" >/dev/null 2>&1
   else
-    pid=$(cat "$state/armed.pid" 2>/dev/null)
+    first_line pid "$state/armed.pid"
     if [ -n "$pid" ] && grep -q wgdeploy-revert /proc/"$pid"/cmdline 2>/dev/null; then kill -s TERM -- -"$pid" 2>/dev/null; fi
   fi
   return 0
