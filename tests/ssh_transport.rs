@@ -119,8 +119,9 @@ async fn runs_commands_with_exact_output_status_and_stdin() {
 
 /// `open_ahead`: the next run opens a second channel with its own, and the run after it uses that
 /// one (stdin and all). `WGDEPLOY_STATS`' counts (nextest runs each test in its own process, so the
-/// counters are this test's alone): 4 turns to connect, then per run its channel (none for the one
-/// opened ahead), its stdin, its answer.
+/// counters are this test's alone): 4 turns to connect (the first command's channel is opened with
+/// the authentication), then per run its channel (none for one opened ahead or with the
+/// authentication), its stdin, its answer: 4 + 1 + 2 + 2.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_channel_opened_ahead_serves_the_next_run_and_turns_are_counted() {
     wgdeploy::transport::stats::enable();
@@ -139,15 +140,15 @@ async fn a_channel_opened_ahead_serves_the_next_run_and_turns_are_counted() {
     })
     .await;
     let counts = wgdeploy::transport::stats::render();
-    assert!(counts.contains("web1\t1\t3\t10\n"), "{counts}");
+    assert!(counts.contains("web1\t1\t3\t9\n"), "{counts}");
 }
 
 /// `run_until`: a command stops at its marker (even split across packets) with the output before
 /// it, then takes its stdin (a line and a megabyte after it) and finishes on the same channel,
 /// one turn; dropped unused, its stdin ends empty and the command ends; a command that never
-/// prints the marker is simply complete. Counts: 4 turns to connect, the first command's channel
-/// and answer (2), its stdin and answer (1), the second command's channel opened ahead with the
-/// first's (1 turn), the third's channel and answer (2).
+/// prints the marker is simply complete. Counts: 4 turns to connect (with the first command's
+/// channel), the first command's answer (1), its stdin and answer (1), the second command's answer
+/// (1; its channel was opened ahead with the first's), the third's channel and answer (2).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_command_waits_at_its_marker_for_its_input() {
     wgdeploy::transport::stats::enable();
@@ -209,7 +210,7 @@ async fn a_command_waits_at_its_marker_for_its_input() {
     })
     .await;
     let counts = wgdeploy::transport::stats::render();
-    assert!(counts.contains("web1\t1\t3\t10\n"), "{counts}");
+    assert!(counts.contains("web1\t1\t3\t9\n"), "{counts}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -416,6 +417,38 @@ async fn key_files_sign_their_first_request_without_a_probe() {
     // sshd logs a request without a signature at DEBUG1 ("userauth_pubkey: publickey test pkalg
     // ALG pkblob ..."); a signed one only as accepted.
     assert!(!log.contains("pkalg"), "a probe reached sshd:\n{log}");
+}
+
+/// The first command's channel goes out right behind the signed authentication request
+/// (vendor/russh), compressed, and sshd opens it as soon as the key is accepted. When the key is
+/// refused, sshd read that open before authentication (it logs a protocol error and answers
+/// UNIMPLEMENTED): the compression started for it is taken back, the next key is read as sent,
+/// and the channel is opened once authenticated. Commands run in both cases, and 1 MiB each way
+/// proves the compressed streams stayed in step.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_channel_rides_with_the_authentication() {
+    let s = setup();
+    let mut opts = options(&s.known_hosts);
+    let stranger = keygen(s.dir.path(), "stranger", "ed25519", "");
+    for (keys, refused) in [
+        (vec![s.key.clone()], false),
+        (vec![stranger, s.key.clone()], true),
+    ] {
+        opts.default_identities = keys;
+        within(async {
+            let session = SshSession::connect(&target(&s.sshd, None), &opts)
+                .await
+                .expect("connect");
+            let data = megabyte();
+            let output = session.run("cat", &data).await.expect("run");
+            assert!(output.stdout == data, "cat did not echo the megabyte");
+            session.close().await;
+        })
+        .await;
+        let log = s.sshd.log_text();
+        assert_eq!(log.contains("dispatch_protocol_error"), refused, "{log}");
+        assert!(log.contains("Enabling compression"), "{log}");
+    }
 }
 
 /// Both directions are compressed (zlib@openssh.com, after authentication) when sshd agrees, as

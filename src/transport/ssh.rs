@@ -133,10 +133,16 @@ impl SshSession {
         let hops = config::resolve(target, options)?;
         let stats = super::stats::host(&target.label);
         let mut handles: Vec<Handle<HostKeyCheck>> = Vec::with_capacity(hops.len());
-        for hop in &hops {
-            let handle = connect_hop(hop, handles.last(), options, stats.as_ref()).await;
-            match handle {
-                Ok(handle) => handles.push(handle),
+        let mut first_channel = None;
+        for (index, hop) in hops.iter().enumerate() {
+            // The target's first channel is asked for with its authentication.
+            let target = index + 1 == hops.len();
+            let connected = connect_hop(hop, handles.last(), options, stats.as_ref(), target).await;
+            match connected {
+                Ok((handle, channel)) => {
+                    handles.push(handle);
+                    first_channel = channel;
+                }
                 Err(error) => {
                     disconnect_all(handles).await;
                     return Err(error);
@@ -158,7 +164,7 @@ impl SshSession {
             hop,
             stats,
             ahead: std::sync::atomic::AtomicBool::new(false),
-            spare: Mutex::new(None),
+            spare: Mutex::new(first_channel.map(|channel| (Instant::now(), channel))),
         })
     }
 
@@ -239,13 +245,17 @@ async fn disconnect_all(mut handles: Vec<Handle<HostKeyCheck>>) {
 }
 
 /// One hop: its transport (TCP, or a direct-tcpip channel through `via`), the handshake with host
-/// key verification, then authentication, all within `connect_timeout`.
+/// key verification, then authentication, all within `connect_timeout`. With `first_channel`, a
+/// session channel is asked for with the authentication (vendor/russh sends it right behind a
+/// key file's signed request: it is confirmed with the authentication's answer), for the first
+/// command to start on without a turn of its own.
 async fn connect_hop(
     hop: &Hop,
     via: Option<&Handle<HostKeyCheck>>,
     options: &SshOptions,
     stats: Option<&Arc<super::stats::Counter>>,
-) -> Result<Handle<HostKeyCheck>, SshError> {
+    first_channel: bool,
+) -> Result<(Handle<HostKeyCheck>, Option<russh::Channel<client::Msg>>), SshError> {
     if let Some(stats) = stats {
         stats.connection();
     }
@@ -305,6 +315,11 @@ async fn connect_hop(
     if let Some(stats) = stats {
         stats.turns(2);
     }
+    // Asked before the authentication starts, so that it can go right behind its request.
+    let early = match first_channel {
+        true => handle.channel_open_session_early().await.ok(),
+        false => None,
+    };
     let authenticated = timeout_at(
         deadline,
         auth::authenticate(&mut handle, hop, options, stats),
@@ -312,11 +327,28 @@ async fn connect_hop(
     .await
     .map_err(|_| timed_out("authentication"))
     .and_then(|result| result);
-    if let Err(error) = authenticated {
-        disconnect_all(vec![handle]).await;
-        return Err(error);
-    }
-    Ok(handle)
+    let rode_along = match authenticated {
+        Ok(rode_along) => rode_along,
+        Err(error) => {
+            disconnect_all(vec![handle]).await;
+            return Err(error);
+        }
+    };
+    let channel = match early {
+        // A channel that could not ride along costs its own turn; one that fails is no loss
+        // (the first command opens its own).
+        Some(early) => {
+            if let (Some(stats), false) = (stats, rode_along) {
+                stats.turns(1);
+            }
+            timeout_at(deadline, early.confirmed())
+                .await
+                .ok()
+                .and_then(Result::ok)
+        }
+        None => None,
+    };
+    Ok((handle, channel))
 }
 
 /// Tries each address the name resolves to, as ssh does, keeping the last error.

@@ -80,15 +80,22 @@ struct Attempts<'a> {
     encrypted: Vec<(PathBuf, Option<PublicKey>)>,
     /// The RSA signature hash, asked of the server once, when the first RSA key comes up.
     rsa_hash: Option<Option<HashAlg>>,
+    /// Offers made so far.
+    offers: usize,
+    /// The first offer was a key file's and the server took it: a channel asked for early rode
+    /// behind it (vendor/russh), at no turn of its own.
+    first_signed_taken: bool,
 }
 
-/// Authenticates `hop.user` on an established connection, or says what was tried.
+/// Authenticates `hop.user` on an established connection, or says what was tried. `Ok(true)`: the
+/// first offer was a key file's signed request and the server took it (a channel asked for early,
+/// `Handle::channel_open_session_early`, went behind it).
 pub(crate) async fn authenticate(
     handle: &mut Handle<HostKeyCheck>,
     hop: &Hop,
     options: &SshOptions,
     stats: Option<&Arc<crate::transport::stats::Counter>>,
-) -> Result<(), SshError> {
+) -> Result<bool, SshError> {
     let mut attempts = Attempts {
         handle,
         hop,
@@ -97,9 +104,11 @@ pub(crate) async fn authenticate(
         offered: Vec::new(),
         encrypted: Vec::new(),
         rsa_hash: None,
+        offers: 0,
+        first_signed_taken: false,
     };
     if attempts.offer_all(options).await? {
-        return Ok(());
+        return Ok(attempts.first_signed_taken);
     }
     Err(attempts.failure())
 }
@@ -269,7 +278,9 @@ impl Attempts<'_> {
     /// the server's answer); an agent's key is probed first, then signed when the server takes it.
     /// The `ssh-userauth` service request goes out with the first offer, unanswered (both are
     /// vendor/russh's changes).
-    fn count_offer(&self, offer: Offer, accepted: bool) {
+    fn count_offer(&mut self, offer: Offer, accepted: bool) {
+        self.offers += 1;
+        self.first_signed_taken = accepted && self.offers == 1 && matches!(offer, Offer::Signed);
         if let Some(stats) = &self.stats {
             stats.turns(match offer {
                 Offer::Signed => 1,

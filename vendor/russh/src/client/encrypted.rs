@@ -134,6 +134,9 @@ impl Session {
                             debug!("userauth_success");
                             // Drop the credential as soon as it is no longer needed.
                             self.common.auth_method = None;
+                            // wgdeploy: the early CHANNEL_OPEN behind the request was read
+                            // after authentication; its confirmation follows.
+                            self.early_sent = None;
                             self.sender
                                 .send(Reply::AuthSuccess)
                                 .map_err(|_| crate::Error::SendError)?;
@@ -161,6 +164,18 @@ impl Session {
                                 "remaining methods {remaining_methods:?}, partial success {partial_success:?}"
                             );
                             auth_request.methods = remaining_methods.clone();
+                            // wgdeploy: the early CHANNEL_OPEN behind the request was read
+                            // before authentication (sshd answers it with UNIMPLEMENTED): the
+                            // compression started for it is taken back, so the next request is
+                            // read as sent, and the open goes again once authenticated.
+                            if let Some(id) = self.early_sent.take() {
+                                if self.early_compression {
+                                    crate::compression::Compression::None
+                                        .init_compress(self.common.packet_writer.compress());
+                                    self.early_compression = false;
+                                }
+                                self.early_resend = Some(id);
+                            }
 
                             let no_more_methods = auth_request.methods.is_empty();
                             self.common.auth_method = None;

@@ -103,6 +103,18 @@ pub struct Session {
     server_sig_algs: Option<Vec<Algorithm>>,
     /// Number of EXT_INFO messages received (RFC 8308 allows at most two).
     ext_info_count: u8,
+    /// wgdeploy: the session channel asked for before authentication, while it waits for a
+    /// key file's signed request to ride behind (see [`Handle::channel_open_session_early`]).
+    early_open: Option<ChannelRef>,
+    /// wgdeploy: the early channel whose CHANNEL_OPEN went out behind a signed request the
+    /// server has not answered yet.
+    early_sent: Option<ChannelId>,
+    /// wgdeploy: an early channel whose CHANNEL_OPEN the server read before authentication (the
+    /// request in front of it was refused): sent again once authenticated.
+    early_resend: Option<ChannelId>,
+    /// wgdeploy: delayed compression was started behind the signed request, for the early
+    /// CHANNEL_OPEN (the server reads it after authentication, compressed).
+    early_compression: bool,
 }
 
 impl Drop for Session {
@@ -176,6 +188,10 @@ pub enum Msg {
     /// authentication request gets through.
     SignFailed,
     ChannelOpenSession {
+        channel_ref: ChannelRef,
+    },
+    /// wgdeploy: see [`Handle::channel_open_session_early`].
+    ChannelOpenSessionEarly {
         channel_ref: ChannelRef,
     },
     ChannelOpenX11 {
@@ -740,42 +756,11 @@ impl<H: Handler> Handle<H> {
     /// Wait for confirmation that a channel is open
     async fn wait_channel_confirmation(
         &self,
-        mut receiver: Receiver<ChannelMsg>,
+        receiver: Receiver<ChannelMsg>,
         window_size_ref: WindowSizeRef,
     ) -> Result<Channel<Msg>, crate::Error> {
-        loop {
-            match receiver.recv().await {
-                Some(ChannelMsg::Open {
-                    id,
-                    max_packet_size,
-                    window_size,
-                }) => {
-                    window_size_ref.grow(window_size).await;
-
-                    return Ok(Channel {
-                        write_half: ChannelWriteHalf {
-                            id,
-                            sender: self.sender.clone(),
-                            max_packet_size,
-                            window_size: window_size_ref,
-                        },
-                        read_half: ChannelReadHalf { receiver },
-                    });
-                }
-                Some(ChannelMsg::OpenFailure(reason)) => {
-                    return Err(crate::Error::ChannelOpenFailure(reason));
-                }
-                None => {
-                    debug!("channel confirmation sender was dropped");
-                    return Err(crate::Error::Disconnect);
-                }
-                msg => {
-                    debug!("msg = {msg:?}");
-                }
-            }
-        }
+        wait_channel_confirmation(self.sender.clone(), receiver, window_size_ref).await
     }
-
     /// See [`Handle::best_supported_rsa_hash`].
     #[cfg(not(target_arch = "wasm32"))]
     async fn await_extension_info(&self, extension_name: String) -> Result<(), crate::Error> {
@@ -834,6 +819,30 @@ impl<H: Handler> Handle<H> {
         }
 
         Ok(None)
+    }
+
+    /// wgdeploy: requests a session channel before authentication. When the next
+    /// authentication request is a key file's signed one (which the server answers with success
+    /// or failure, no second step) and the server is OpenSSH, the CHANNEL_OPEN goes out right
+    /// behind it, compressed if delayed compression was agreed (the server reads it after
+    /// authentication): the channel is confirmed with the authentication's answer instead of a
+    /// round trip later. Otherwise it is sent once authenticated. A refused request costs
+    /// nothing: OpenSSH's sshd answers the early CHANNEL_OPEN, which it reads before
+    /// authentication, with UNIMPLEMENTED; compression is taken back and the open is sent again
+    /// after authentication. Await [`EarlySession::confirmed`] after authenticating.
+    pub async fn channel_open_session_early(&self) -> Result<EarlySession, crate::Error> {
+        let (sender, receiver) = channel(self.channel_buffer_size);
+        let channel_ref = ChannelRef::new(sender);
+        let window_size_ref = channel_ref.window_size().clone();
+        self.sender
+            .send(Msg::ChannelOpenSessionEarly { channel_ref })
+            .await
+            .map_err(|_| crate::Error::SendError)?;
+        Ok(EarlySession {
+            sender: self.sender.clone(),
+            receiver,
+            window_size_ref,
+        })
     }
 
     /// Request a session channel (the most basic type of
@@ -1335,6 +1344,10 @@ impl Session {
             open_global_requests: VecDeque::new(),
             server_sig_algs: None,
             ext_info_count: 0,
+            early_open: None,
+            early_sent: None,
+            early_resend: None,
+            early_compression: false,
         }
     }
 
@@ -1550,11 +1563,14 @@ impl Session {
             if let Some(ref mut enc) = self.common.encrypted
                 && let EncryptedState::InitCompression = enc.state
             {
-                if enc.client_compression.is_deferred() {
+                // wgdeploy: not again when it started behind the signed request (the server's
+                // stream goes on from there).
+                if enc.client_compression.is_deferred() && !self.early_compression {
                     enc.client_compression
                         .init_compress(self.common.packet_writer.compress());
                 }
                 enc.state = EncryptedState::Authenticated;
+                self.open_early_after_authentication()?;
             }
 
             if self.common.received_data {
@@ -1620,10 +1636,56 @@ impl Session {
         Ok(())
     }
 
+    /// wgdeploy: the early channel that could not ride behind a signed request (or whose open
+    /// the server read before authentication) is opened now that the session is authenticated.
+    fn open_early_after_authentication(&mut self) -> Result<(), crate::Error> {
+        if let Some(id) = self.early_resend.take() {
+            self.write_session_open(Some(id))?;
+        }
+        if let Some(channel_ref) = self.early_open.take() {
+            let id = self.write_session_open(None)?;
+            self.channels.insert(id, channel_ref);
+        }
+        self.flush()
+    }
+
+    /// wgdeploy: right after a key file's signed request was written, the early channel's
+    /// CHANNEL_OPEN goes behind it (see [`Handle::channel_open_session_early`]): once per
+    /// connection, to OpenSSH's sshd only (whose handling of a refused request is known).
+    fn pipeline_early_open(&mut self) -> Result<(), crate::Error> {
+        if self.early_sent.is_some() || self.early_resend.is_some() {
+            return Ok(());
+        }
+        if !self.common.remote_sshid.starts_with(b"SSH-2.0-OpenSSH_") {
+            return Ok(());
+        }
+        let Some(channel_ref) = self.early_open.take() else {
+            return Ok(());
+        };
+        // The request itself leaves as it is (uncompressed: the server reads it before
+        // authentication); what follows is read after, compressed if so agreed.
+        self.flush()?;
+        if let Some(ref mut enc) = self.common.encrypted
+            && enc.client_compression.is_deferred()
+        {
+            enc.client_compression
+                .init_compress(self.common.packet_writer.compress());
+            self.early_compression = true;
+        }
+        let id = self.write_session_open(None)?;
+        self.channels.insert(id, channel_ref);
+        self.early_sent = Some(id);
+        Ok(())
+    }
+
     fn handle_msg(&mut self, msg: Msg) -> Result<(), crate::Error> {
         match msg {
             Msg::Authenticate { user, method } => {
-                self.write_auth_request_if_needed(&user, method)?;
+                // wgdeploy: a key file's request is signed (see `write_auth_request`).
+                let signed = matches!(method, auth::Method::PublicKey { .. });
+                if self.write_auth_request_if_needed(&user, method)? && signed {
+                    self.pipeline_early_open()?;
+                }
             }
             Msg::Signed { .. } | Msg::SignFailed => {}
             Msg::AuthInfoResponse { .. } => {}
@@ -1645,6 +1707,20 @@ impl Session {
             Msg::ChannelOpenSession { channel_ref } => {
                 let id = self.channel_open_session()?;
                 self.channels.insert(id, channel_ref);
+            }
+            // wgdeploy: sent behind the next signed request, or once authenticated.
+            Msg::ChannelOpenSessionEarly { channel_ref } => {
+                let authenticated = self
+                    .common
+                    .encrypted
+                    .as_ref()
+                    .is_some_and(|enc| matches!(enc.state, EncryptedState::Authenticated));
+                if authenticated {
+                    let id = self.channel_open_session()?;
+                    self.channels.insert(id, channel_ref);
+                } else {
+                    self.early_open = Some(channel_ref);
+                }
             }
             Msg::ChannelOpenX11 {
                 originator_address,
@@ -3202,6 +3278,59 @@ pub trait Handler: Sized + Send {
             match reason {
                 DisconnectReason::ReceivedDisconnect(_) => Ok(()),
                 DisconnectReason::Error(e) => Err(e),
+            }
+        }
+    }
+}
+
+/// wgdeploy: a session channel asked for before authentication
+/// ([`Handle::channel_open_session_early`]).
+pub struct EarlySession {
+    sender: Sender<Msg>,
+    receiver: Receiver<ChannelMsg>,
+    window_size_ref: WindowSizeRef,
+}
+
+impl EarlySession {
+    /// The channel, once the server confirmed it (after authentication).
+    pub async fn confirmed(self) -> Result<Channel<Msg>, crate::Error> {
+        wait_channel_confirmation(self.sender, self.receiver, self.window_size_ref).await
+    }
+}
+
+async fn wait_channel_confirmation(
+    sender: Sender<Msg>,
+    mut receiver: Receiver<ChannelMsg>,
+    window_size_ref: WindowSizeRef,
+) -> Result<Channel<Msg>, crate::Error> {
+    loop {
+        match receiver.recv().await {
+            Some(ChannelMsg::Open {
+                id,
+                max_packet_size,
+                window_size,
+            }) => {
+                window_size_ref.grow(window_size).await;
+
+                return Ok(Channel {
+                    write_half: ChannelWriteHalf {
+                        id,
+                        sender,
+                        max_packet_size,
+                        window_size: window_size_ref,
+                    },
+                    read_half: ChannelReadHalf { receiver },
+                });
+            }
+            Some(ChannelMsg::OpenFailure(reason)) => {
+                return Err(crate::Error::ChannelOpenFailure(reason));
+            }
+            None => {
+                debug!("channel confirmation sender was dropped");
+                return Err(crate::Error::Disconnect);
+            }
+            msg => {
+                debug!("msg = {msg:?}");
             }
         }
     }

@@ -55,6 +55,32 @@ impl Session {
         Ok(result)
     }
 
+    /// wgdeploy: a session channel's CHANNEL_OPEN whatever the authentication state (the early
+    /// channel, see `Handle::channel_open_session_early`): for the channel `id` made before,
+    /// or a new one.
+    pub(crate) fn write_session_open(
+        &mut self,
+        id: Option<ChannelId>,
+    ) -> Result<ChannelId, crate::Error> {
+        let Some(ref mut enc) = self.common.encrypted else {
+            return Err(crate::Error::Inconsistent);
+        };
+        let window_size = self.common.config.window_size;
+        let maximum_packet_size = self.common.config.maximum_packet_size;
+        let id = match id {
+            Some(id) => id,
+            None => enc.new_channel(window_size, maximum_packet_size),
+        };
+        push_packet!(enc.write, {
+            msg::CHANNEL_OPEN.encode(&mut enc.write)?;
+            "session".encode(&mut enc.write)?;
+            id.encode(&mut enc.write)?;
+            window_size.encode(&mut enc.write)?;
+            maximum_packet_size.encode(&mut enc.write)?;
+        });
+        Ok(id)
+    }
+
     pub fn channel_open_session(&mut self) -> Result<ChannelId, crate::Error> {
         self.channel_open_generic(b"session", |_| Ok(()))
     }
