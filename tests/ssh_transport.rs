@@ -424,7 +424,8 @@ async fn key_files_sign_their_first_request_without_a_probe() {
 /// refused, sshd read that open before authentication (it logs a protocol error and answers
 /// UNIMPLEMENTED): the compression started for it is taken back, the next key is read as sent,
 /// and the channel is opened once authenticated. Commands run in both cases, and 1 MiB each way
-/// proves the compressed streams stayed in step.
+/// proves the compressed streams stayed in step. A server with `Compression no` reads the early
+/// open as sent, in both cases too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_first_channel_rides_with_the_authentication() {
     let s = setup();
@@ -449,6 +450,25 @@ async fn the_first_channel_rides_with_the_authentication() {
         assert_eq!(log.contains("dispatch_protocol_error"), refused, "{log}");
         assert!(log.contains("Enabling compression"), "{log}");
     }
+    // A server that compresses nothing reads the early open as sent, refused key first or not.
+    let plain = Sshd::start_with(&[&public_of(&s.key)], &["ed25519"], "Compression no");
+    std::fs::write(&s.known_hosts, plain.known_hosts_line()).expect("write known_hosts");
+    let stranger = s.dir.path().join("stranger");
+    for keys in [vec![s.key.clone()], vec![stranger.clone(), s.key.clone()]] {
+        opts.default_identities = keys;
+        within(async {
+            let session = SshSession::connect(&target(&plain, None), &opts)
+                .await
+                .expect("connect without compression");
+            let output = session.run("echo plain", b"").await.expect("run");
+            assert_eq!(output.stdout, b"plain\n");
+            session.close().await;
+        })
+        .await;
+    }
+    let log = plain.log_text();
+    assert!(!log.contains("Enabling compression"), "{log}");
+    assert!(log.contains("dispatch_protocol_error"), "{log}");
 }
 
 /// Both directions are compressed (zlib@openssh.com, after authentication) when sshd agrees, as
