@@ -625,18 +625,25 @@ mod tests {
         (change, applied)
     }
 
+    /// A host gaining a routed subnet behind its peer: its config before and after, and the apply
+    /// step's answer (a syncconf).
+    fn peer_change(k: &Keys) -> (String, String, String) {
+        let old = config(k, "100.64.0.1/24", "100.64.0.2/32");
+        let desired = config(k, "100.64.0.1/24", "100.64.0.2/32, 100.64.1.0/24");
+        let after = format!(
+            "@@written\n@@done syncconf\n@@dump\n{}@@end\n",
+            dump(k, "100.64.0.2/32,100.64.1.0/24")
+        );
+        (old, desired, after)
+    }
+
     /// Apply's survey leaves its command waiting: a changed host's step goes to it (its input: the
     /// step's arguments on one line, then the config; no second command, no key on a command
     /// line); an unchanged host's waiting command is let go with nothing sent.
     #[tokio::test]
     async fn the_step_goes_to_the_surveys_waiting_command() {
         let k = keys();
-        let old = config(&k, "100.64.0.1/24", "100.64.0.2/32");
-        let desired = config(&k, "100.64.0.1/24", "100.64.0.2/32, 100.64.1.0/24");
-        let after = format!(
-            "@@written\n@@done syncconf\n@@dump\n{}@@end\n",
-            dump(&k, "100.64.0.2/32,100.64.1.0/24")
-        );
+        let (old, desired, after) = peer_change(&k);
         let changed = host(
             facts_output(Some(&old), Some(&dump(&k, "100.64.0.2/32"))),
             after.clone(),
@@ -724,12 +731,7 @@ mod tests {
     #[tokio::test]
     async fn a_peer_change_is_a_syncconf_with_the_config_on_stdin_only() {
         let k = keys();
-        let old = config(&k, "100.64.0.1/24", "100.64.0.2/32");
-        let desired = config(&k, "100.64.0.1/24", "100.64.0.2/32, 100.64.1.0/24");
-        let after = format!(
-            "@@written\n@@done syncconf\n@@dump\n{}@@end\n",
-            dump(&k, "100.64.0.2/32,100.64.1.0/24")
-        );
+        let (old, desired, after) = peer_change(&k);
         let transport = host(
             facts_output(Some(&old), Some(&dump(&k, "100.64.0.2/32"))),
             after,
