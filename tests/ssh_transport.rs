@@ -689,6 +689,44 @@ async fn agent_keys_authenticate() {
     .await;
 }
 
+/// The early channel rides behind an agent key's signed request too (after the server's PK_OK),
+/// and behind a key file's: shown by a server that wants two keys (`AuthenticationMethods
+/// publickey,publickey`), which answers the first accepted key with a partial success, so it reads
+/// the channel's open before authentication is complete and logs it as a protocol error. wgdeploy
+/// then says it cannot give a second factor.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_early_channel_rides_behind_agent_and_file_keys() {
+    let s = setup();
+    let agent = Agent::start(s.dir.path());
+    agent.add(&s.key, None);
+    for with_agent in [true, false] {
+        let sshd = Sshd::start_with(
+            &[&public_of(&s.key)],
+            &["ed25519"],
+            "AuthenticationMethods publickey,publickey",
+        );
+        std::fs::write(&s.known_hosts, sshd.known_hosts_line()).expect("write known_hosts");
+        let mut opts = options(&s.known_hosts);
+        let identity = match with_agent {
+            true => {
+                opts.agent_socket = Some(agent.socket.clone());
+                None
+            }
+            false => Some(s.key.as_path()),
+        };
+        let error = within(SshSession::connect(&target(&sshd, identity), &opts))
+            .await
+            .expect_err("a second factor is wanted");
+        assert!(error.to_string().contains("second factor"), "{error}");
+        let log = sshd.log_text();
+        assert!(log.contains("Partial publickey"), "{log}");
+        assert!(
+            log.contains("dispatch_protocol_error"),
+            "agent {with_agent}: {log}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn encrypted_identity_needs_the_agent() {
     let dir = tempfile::tempdir().unwrap();

@@ -82,14 +82,15 @@ struct Attempts<'a> {
     rsa_hash: Option<Option<HashAlg>>,
     /// Offers made so far.
     offers: usize,
-    /// The first offer was a key file's and the server took it: a channel asked for early rode
-    /// behind it (vendor/russh), at no turn of its own.
-    first_signed_taken: bool,
+    /// The server took the first offer: a channel asked for early rode behind its signed request
+    /// (vendor/russh: a key file's first request, an agent's after the server's PK_OK), at no turn
+    /// of its own.
+    channel_rode_along: bool,
 }
 
 /// Authenticates `hop.user` on an established connection, or says what was tried. `Ok(true)`: the
-/// first offer was a key file's signed request and the server took it (a channel asked for early,
-/// `Handle::channel_open_session_early`, went behind it).
+/// server took the first offer, so a channel asked for early (`Handle::channel_open_session_early`)
+/// went behind its signed request.
 pub(crate) async fn authenticate(
     handle: &mut Handle<HostKeyCheck>,
     hop: &Hop,
@@ -105,10 +106,10 @@ pub(crate) async fn authenticate(
         encrypted: Vec::new(),
         rsa_hash: None,
         offers: 0,
-        first_signed_taken: false,
+        channel_rode_along: false,
     };
     if attempts.offer_all(options).await? {
-        return Ok(attempts.first_signed_taken);
+        return Ok(attempts.channel_rode_along);
     }
     Err(attempts.failure())
 }
@@ -280,7 +281,7 @@ impl Attempts<'_> {
     /// vendor/russh's changes).
     fn count_offer(&mut self, offer: Offer, accepted: bool) {
         self.offers += 1;
-        self.first_signed_taken = accepted && self.offers == 1 && matches!(offer, Offer::Signed);
+        self.channel_rode_along = accepted && self.offers == 1;
         if let Some(stats) = &self.stats {
             stats.turns(match offer {
                 Offer::Signed => 1,

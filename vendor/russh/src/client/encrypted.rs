@@ -336,7 +336,10 @@ impl Session {
                                         push_packet!(enc.write, {
                                             #[allow(clippy::indexing_slicing)] // length checked
                                             enc.write.extend_from_slice(&self.common.buffer[i..]);
-                                        })
+                                        });
+                                        // wgdeploy: the server took the key (PK_OK) and this is
+                                        // its signed request: the early channel may ride behind.
+                                        self.early_after_signed = true;
                                     }
                                 }
                                 Some(auth::Method::FutureCertificate { ref cert, hash_alg }) => {

@@ -115,6 +115,9 @@ pub struct Session {
     /// wgdeploy: delayed compression was started behind the signed request, for the early
     /// CHANNEL_OPEN (the server reads it after authentication, compressed).
     early_compression: bool,
+    /// wgdeploy: an agent's signed request (after the server's PK_OK) was just written: the early
+    /// channel goes behind it once the packet is processed.
+    early_after_signed: bool,
 }
 
 impl Drop for Session {
@@ -1348,6 +1351,7 @@ impl Session {
             early_sent: None,
             early_resend: None,
             early_compression: false,
+            early_after_signed: false,
         }
     }
 
@@ -1466,6 +1470,10 @@ impl Session {
                             self.common.received_data = true;
                             let kex_was_active = self.kex.active();
                             reply(self, handler, kex_done_signal, &mut pkt).await?;
+                            // wgdeploy: behind an agent's signed request.
+                            if std::mem::take(&mut self.early_after_signed) {
+                                self.pipeline_early_open()?;
+                            }
                             buffer.seqn = pkt.seqn; // TODO reply changes seqn internall, find cleaner way
 
                             if kex_was_active && !self.kex.active() {
@@ -1649,9 +1657,10 @@ impl Session {
         self.flush()
     }
 
-    /// wgdeploy: right after a key file's signed request was written, the early channel's
-    /// CHANNEL_OPEN goes behind it (see [`Handle::channel_open_session_early`]): once per
-    /// connection, to OpenSSH's sshd only (whose handling of a refused request is known).
+    /// wgdeploy: right after a signed request was written (a key file's first, or an agent's
+    /// after the server's PK_OK), the early channel's CHANNEL_OPEN goes behind it (see
+    /// [`Handle::channel_open_session_early`]): once per connection, to OpenSSH's sshd only
+    /// (whose handling of a refused request is known).
     fn pipeline_early_open(&mut self) -> Result<(), crate::Error> {
         if self.early_sent.is_some() || self.early_resend.is_some() {
             return Ok(());
