@@ -10,8 +10,8 @@
 //! session would, and what a full handshake and authentication add on top (sshd's own
 //! configuration) is nothing a WireGuard change touches. The confirm then runs on the step's own
 //! session, whose packets follow the same routes. That costs two round trips, not a new
-//! session's five (four to connect, one for the command); any doubt (no such probe, the step's session gone) falls back to a full fresh session
-//! ([`confirm`]).
+//! session's five (four to connect, one for the command); any doubt (no such probe, the step's
+//! session gone) falls back to a full fresh session ([`confirm`]).
 
 use crate::core::facts::LiveInterface;
 use crate::engine::error::HostFailure;
