@@ -246,9 +246,9 @@ async fn disconnect_all(mut handles: Vec<Handle<HostKeyCheck>>) {
 
 /// One hop: its transport (TCP, or a direct-tcpip channel through `via`), the handshake with host
 /// key verification, then authentication, all within `connect_timeout`. With `first_channel`, a
-/// session channel is asked for with the authentication (vendor/russh sends it right behind a
-/// key file's signed request: it is confirmed with the authentication's answer), for the first
-/// command to start on without a turn of its own.
+/// session channel is asked for with the authentication (vendor/russh sends it right behind the
+/// signed request, a key file's or an agent key's: it is confirmed with the authentication's
+/// answer), for the first command to start on without a turn of its own.
 async fn connect_hop(
     hop: &Hop,
     via: Option<&Handle<HostKeyCheck>>,
@@ -504,19 +504,10 @@ impl Transport for SshSession {
     async fn run(&self, command: &str, stdin: &[u8]) -> Result<Output, TransportError> {
         // Never closed, so acquiring cannot fail; a closed semaphore would only mean no limit.
         let _permit = self.channels.acquire().await.ok();
-        let spare = self.take_spare();
-        // Turns: the channel's open confirmation (SSH allows no request on a channel before it:
-        // a request names the server's channel number), none with a channel opened ahead; with
-        // stdin, sshd's window adjustment (it opens session channels with no window until the
-        // command has started, so stdin waits for it; the command text itself does not); then the
-        // command's answer (exec request and EOF go out back to back, unanswered).
-        if let Some(stats) = &self.stats {
-            stats.exec();
-            let open = u64::from(spare.is_none());
-            stats.turns(open + u64::from(!stdin.is_empty()) + 1);
-        }
-        let (started, ()) = tokio::join!(self.start(spare, command), self.open_spare_if_asked());
-        let (reader, writer) = started?.split();
+        let (reader, writer) = self
+            .start_counted(command, !stdin.is_empty())
+            .await?
+            .split();
         feed_and_collect(&self.label, reader, writer, stdin, Collector::default()).await
     }
 
@@ -553,6 +544,27 @@ impl SshSession {
         }
     }
 
+    /// Starts `command` on the channel opened ahead (or one opened now), counting its exec and
+    /// turns, while the next run's channel opens if asked. Turns: the channel's open confirmation
+    /// (SSH allows no request on a channel before it: a request names the server's channel
+    /// number), none with a channel opened ahead; with stdin (`stdin_waits`), sshd's window
+    /// adjustment (it opens session channels with no window until the command has started, so
+    /// stdin waits for it; the command text itself does not); then the command's answer (exec
+    /// request and EOF go out back to back, unanswered).
+    async fn start_counted(
+        &self,
+        command: &str,
+        stdin_waits: bool,
+    ) -> Result<russh::Channel<client::Msg>, TransportError> {
+        let spare = self.take_spare();
+        if let Some(stats) = &self.stats {
+            stats.exec();
+            stats.turns(u64::from(spare.is_none()) + u64::from(stdin_waits) + 1);
+        }
+        let (started, ()) = tokio::join!(self.start(spare, command), self.open_spare_if_asked());
+        started
+    }
+
     /// Starts `command` on `channel` (or a channel opened now).
     async fn start(
         &self,
@@ -585,13 +597,8 @@ impl SshSession {
         marker: &[u8],
     ) -> Result<(Output, Option<Pending>), TransportError> {
         let permit = self.channels.acquire().await.ok();
-        let spare = self.take_spare();
-        if let Some(stats) = &self.stats {
-            stats.exec();
-            stats.turns(u64::from(spare.is_none()) + 1);
-        }
-        let (started, ()) = tokio::join!(self.start(spare, command), self.open_spare_if_asked());
-        let (mut reader, writer) = started?.split();
+        // Its stdin comes later, to a command that started long before (see `Pending::finish`).
+        let (mut reader, writer) = self.start_counted(command, false).await?.split();
         let mut collector = Collector::default();
         let before = loop {
             let message = reader.wait().await;
