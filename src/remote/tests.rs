@@ -495,6 +495,61 @@ fn facts_read_the_host_in_every_shell() {
     }
 }
 
+/// Without systemd, `setsid -w` is tried by the survey only where the interface is down (it is
+/// about to be brought up), and by the apply step of a running host before anything changes: a
+/// running host's survey starts no process for it, and a host whose setsid has no `-w` gets a
+/// step that fails with the fix and leaves the config, the interface and the state as they were.
+/// The host's clock comes from /proc, not `date`.
+#[test]
+fn setsid_is_tried_where_it_is_needed_and_the_clock_read_from_proc() {
+    for shell in shells() {
+        let host = Host::new(&shell);
+        for (tool, body) in [("setsid", "exit 1"), ("date", "exec /bin/date \"$@\"")] {
+            let file = host.root.join("bin").join(tool);
+            let log = format!("echo \"{tool} $*\" >> \"$WGDEPLOY_ROOT/calls\"");
+            std::fs::write(&file, format!("#!/bin/sh\n{log}\n{body}\n")).unwrap();
+            std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+                .unwrap();
+        }
+        host.write("etc/wireguard/wg0.conf", OLD);
+        let down = crate::remote::facts::parse(host.run(&facts_script(&wg0())).as_bytes()).unwrap();
+        assert!(down.no_setsid, "{shell:?}: the interface is down: tried");
+        host.up();
+        std::fs::remove_file(host.root.join("calls")).unwrap();
+        let running =
+            crate::remote::facts::parse(host.run(&facts_script(&wg0())).as_bytes()).unwrap();
+        assert!(!running.no_setsid, "{shell:?}");
+        let calls = host.calls();
+        assert!(
+            !calls.contains("setsid") && !calls.contains("date"),
+            "{shell:?}: {calls}"
+        );
+        let clock = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        assert!(
+            running.now.abs_diff(clock) <= 2,
+            "{shell:?}: {} vs {clock}",
+            running.now
+        );
+
+        let answer = host.apply_armed(NEW, "t1", 60, true);
+        assert!(
+            answer.contains("@@fail this host has neither systemd nor a setsid with -w"),
+            "{shell:?}: {answer}"
+        );
+        assert!(!answer.contains("@@armed"), "{shell:?}: {answer}");
+        assert_eq!(host.file("etc/wireguard/wg0.conf").unwrap(), OLD.as_bytes());
+        assert!(host.is_up() && host.file(&format!("{STATE}/armed")).is_none());
+        assert!(
+            !host.calls().contains("wg-quick"),
+            "{shell:?}: {}",
+            host.calls()
+        );
+    }
+}
+
 /// Apply's survey runs the step it is sent after its facts, on the same command: the arguments
 /// reach apply.sh exactly (newlines, quotes and `$(…)` included, nothing run), the armed step
 /// writes the revert.sh it holds, and the config arrives byte for byte (no trailing newline

@@ -45,6 +45,11 @@ systemd_down() {
 }
 
 umask 077
+# Without systemd, wg-quick runs under `setsid -w`, here and in a revert. The survey tried it only
+# where the interface was down (facts.sh): a running host is tried here, before anything changes.
+if [ -z "$systemd" ] && { [ -n "$token" ] || [ "$action" = restart ] || [ "$action" = up ]; }; then
+  setsid -w true < /dev/null > /dev/null 2>&1 || fail "this host has neither systemd nor a setsid with -w to start wg-quick with (install util-linux >= 2.26, e.g. apt-get install util-linux; busybox's setsid is not enough); nothing was changed"
+fi
 [ -d "$dir" ] || mkdir -p "$dir" || fail "cannot create /etc/wireguard"
 take_lock 30
 [ "$(stamp "$config")" = "$expected" ] || fail "$name.conf changed on the host since the plan was made; run wgdeploy again"

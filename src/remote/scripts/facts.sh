@@ -17,15 +17,21 @@ if [ -d "$root/run/systemd/system" ] && command -v systemctl >/dev/null 2>&1; th
   printf 'enabled %s\n' "$(systemctl is-enabled "$unit" 2>/dev/null || true)"
 else
   # Without systemd, wg-quick runs in its own session (`setsid -w`, util-linux >= 2.26; busybox's
-  # setsid has no -w) so the userspace daemon outlives the SSH session.
-  setsid -w true < /dev/null > /dev/null 2>&1 || echo no-setsid
+  # setsid has no -w) so the userspace daemon outlives the SSH session. Tried here only where the
+  # interface is not up (it is about to be brought up): every survey of a running host would pay
+  # two processes for it, so the apply step of a host without systemd tries it itself before it
+  # changes anything.
+  [ -e "$root/sys/class/net/$name" ] || setsid -w true < /dev/null > /dev/null 2>&1 || echo no-setsid
 fi
 echo '@@dir'
 if [ -d "$dir" ]; then if [ -r "$dir" ] && [ -x "$dir" ]; then echo ok; else echo unreadable; fi; else echo absent; fi
-printf '@@stamp %s\n' "$(stamp "$config")"
-masked_frame config "$config"
+# (stat straight in the substitution: its subshell execs it, no second fork.) The config's frame
+# takes its length from the stamp rather than from a `wc`.
+config_stamp=$(stat -c '%i %s %y' "$config" 2>/dev/null) || config_stamp=absent
+printf '@@stamp %s\n' "$config_stamp"
+config_size=${config_stamp#* }
+masked_frame config "$config" "${config_size%% *}"
 frame sysctl-file "$sysctl_file"
-printf '@@now %s\n' "$(date +%s)"
 first_line armed "$state/armed"; printf '@@armed %s\n' "$armed"
 first_line reverted "$state/reverted"; printf '@@reverted %s\n' "$reverted"
 echo '@@generations'
@@ -37,6 +43,8 @@ for key in "$@"; do sysctl_path "$key"; first_line value "$proc"; printf '%s\n' 
 echo '@@link'
 [ -e "$root/sys/class/net/$name" ] && echo present
 echo '@@dump'
-dump "$name"
+# The host's clock (`@@now`, for handshake ages) comes from the dump's awk; `date` only if it
+# cannot read /proc.
+dump "$name" now || printf '@@now %s\n' "$(date +%s)"
 routes "$name"
 echo '@@end'

@@ -39,9 +39,9 @@ take_lock() {
   flock -w "$1" 9 || fail "another wgdeploy run holds the lock on $name (waited $1 s)"
 }
 
-# (The size is unquoted on purpose: word splitting drops the padding some `wc` print.)
-# shellcheck disable=SC2046
-frame() { if [ -f "$2" ] && [ -r "$2" ]; then printf '@@%s %s\n' "$1" $(wc -c < "$2"); cat "$2"; printf '\n'; elif [ -e "$2" ]; then printf '@@%s unreadable\n' "$1"; else printf '@@%s absent\n' "$1"; fi; }
+# frame NAME FILE [SIZE]: FILE's bytes after `@@NAME LENGTH`. SIZE, when the caller has it from
+# `stat`, saves the `wc` (whose padding, printed by some, the arithmetic expansion drops).
+frame() { if [ -f "$2" ] && [ -r "$2" ]; then printf '@@%s %s\n' "$1" "${3:-$(($(wc -c < "$2")))}"; cat "$2"; printf '\n'; elif [ -e "$2" ]; then printf '@@%s unreadable\n' "$1"; else printf '@@%s absent\n' "$1"; fi; }
 # With `keys: on-host` the host keeps its private key in $key_file, and the configs wgdeploy sends
 # carry this line instead (core::keys::ON_HOST_KEY_MARKER); the apply step puts the key there.
 # shellcheck disable=SC2034
@@ -52,7 +52,7 @@ config_key() {
   LC_ALL=C awk '/^[ \t]*\[/ { s = tolower($0); gsub(/[ \t]/, "", s); inif = (s == "[interface]"); next }
     inif { k = $0; sub(/=.*/, "", k); gsub(/[ \t]/, "", k); if (tolower(k) == "privatekey") { v = substr($0, index($0, "=") + 1); gsub(/[ \t\r]/, "", v); if (v ~ /^[A-Za-z0-9+\/]+=?=?$/ && length(v) == 44) print v; exit } }' "$config"
 }
-# masked_frame NAME FILE: frame FILE with the line naming one of the host's own keys (the current
+# masked_frame NAME FILE [SIZE]: frame FILE (SIZE: see frame) with the line naming one of the host's own keys (the current
 # one in $key_file, a pending one from `wgdeploy rotate`, or one it ran before, kept under
 # $retired_keys) read back as $key_line, so no key of the host ever crosses the connection. awk
 # reads the key files itself (no key on a command line). Two passes: the frame's size first, then
@@ -71,7 +71,7 @@ masked_frame() {
     LC_ALL=C awk -v cfg="$frame_file" -v marker="$key_line" "$mask"' { print line }' "$@" "$frame_file"
     printf '\n'
   else
-    frame "$frame_name" "$frame_file"
+    frame "$frame_name" "$frame_file" "${3:-}"
   fi
 }
 # frame_without_key NAME FILE: frame FILE with the line `PrivateKey = $host_key` read back as
@@ -137,9 +137,20 @@ key_since() {
   return 0
 }
 stamp() { stat -c '%i %s %y' "$1" 2>/dev/null || echo absent; }
-# wg show dump prints the private key (line 1, field 1) and each peer's preshared key (field 2):
-# blank them on the host so no secret ever crosses the connection or reaches a log.
-dump() { wg show "$1" dump 2>/dev/null | awk 'BEGIN { FS = OFS = "\t" } NR == 1 { $1 = "-" } NR > 1 { $2 = "-" } { print }'; }
+# dump IFACE [now]: `wg show IFACE dump`. It prints the private key (line 1, field 1) and each
+# peer's preshared key (field 2): blank them on the host so no secret ever crosses the connection
+# or reaches a log. With `now`, then `@@now SECONDS`, the host's clock read from /proc (boot time
+# plus uptime: no `date` process); fails, having printed the dump, when /proc has neither.
+# shellcheck disable=SC2016
+dump() {
+  wg show "$1" dump 2>/dev/null | awk -v now="${2:-}" 'BEGIN { FS = OFS = "\t" } NR == 1 { $1 = "-" } NR > 1 { $2 = "-" } { print }
+    END {
+      if (now == "") exit
+      if ((getline line < "/proc/uptime") > 0) { split(line, field, " "); up = int(field[1]) }
+      while ((getline line < "/proc/stat") > 0) if (line ~ /^btime /) { split(line, field, " "); boot = field[2] + 0; break }
+      if (up > 0 && boot > 0) print "@@now " (boot + up); else exit 3
+    }'
+}
 # Every survey runs the facts script on every host, so what it reads often is read by the shell
 # itself, starting no process (on 100 hosts that halves the survey's CPU time on the hosts).
 # first_line VAR FILE: VAR = FILE's first line, or empty. (VAR is always a literal name here.)
