@@ -199,7 +199,7 @@ fn apply_never_puts_the_config_on_the_command_line() {
     let text = &script.text;
     assert!(text.contains(r#"cat > "$tmp""#));
     assert!(text.contains(r#"= "$write_len" ] || fail"#));
-    assert!(text.contains("grep -qiE '^[[:space:]]*PrivateKey[[:space:]]*='"));
+    assert!(text.contains(r#"if (!haskey) exit 2"#));
     assert!(text.find("mv -f \"$tmp\"").unwrap() < text.find("guarded_syncconf :").unwrap());
 }
 
@@ -262,7 +262,8 @@ fn apply_arms_before_any_change_and_takes_down_before_replacing() {
 /// Stubs for the tools the scripts call, acting on the files under `$WGDEPLOY_ROOT` and logging
 /// every call to `$WGDEPLOY_ROOT/calls` (`wg-quick down` with the config in place at that moment).
 /// `wg show IFACE allowed-ips` answers from the file `allowed-ips` (a peer removed with `wg set`
-/// leaves it), `wg show IFACE listen-port` from `listen-port`, `wg syncconf` and `wg addconf` keep the file they were given as `synced` and
+/// leaves it), `wg show IFACE listen-port` from `listen-port`, `wg show IFACE dump` from those
+/// two and `fwmark` (51820 and off without them), `wg syncconf` and `wg addconf` keep the file they were given as `synced` and
 /// `added`, and `wg set` appends the content of each preshared-key file it gets to `psk`.
 const STUBS: [(&str, &str); 6] = [
     (
@@ -270,7 +271,10 @@ const STUBS: [(&str, &str); 6] = [
         r#"#!/bin/sh
 echo "wg $*" >> "$WGDEPLOY_ROOT/calls"
 case "$1 $3" in
-  "show dump") [ -e "$WGDEPLOY_ROOT/sys/class/net/$2" ] && printf 'PRIV\tPUB\t51820\toff\n' ;;
+  "show dump")
+    [ -e "$WGDEPLOY_ROOT/sys/class/net/$2" ] || exit 0
+    printf 'PRIV\tPUB\t%s\t%s\n' "$(cat "$WGDEPLOY_ROOT/listen-port" 2>/dev/null || echo 51820)" "$(cat "$WGDEPLOY_ROOT/fwmark" 2>/dev/null || echo off)"
+    [ -f "$WGDEPLOY_ROOT/allowed-ips" ] && awk -F '\t' '{ ips = $2; gsub(/ /, ",", ips); print $1 "\t(none)\t(none)\t" ips "\t0\t0\t0\toff" }' "$WGDEPLOY_ROOT/allowed-ips" ;;
   "show listen-port") cat "$WGDEPLOY_ROOT/listen-port" 2>/dev/null ;;
   "show allowed-ips") cat "$WGDEPLOY_ROOT/allowed-ips" 2>/dev/null ;;
   "syncconf "*) cp "$3" "$WGDEPLOY_ROOT/synced" ;;
@@ -635,6 +639,62 @@ fn the_survey_runs_the_step_it_is_sent_after_its_facts() {
     }
 }
 
+/// `disarm` stops the timer `start_timer` started (its whole process group), and leaves alone a
+/// process that took its pid but is not wgdeploy's sleeper.
+#[test]
+fn disarm_stops_the_timer_and_nothing_else() {
+    let running = |pid: &str| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+            stat.rsplit(')')
+                .next()
+                .is_some_and(|rest| !rest.starts_with(" Z"))
+        })
+    };
+    for shell in shells() {
+        let host = Host::new(&shell);
+        std::fs::create_dir_all(host.root.join(STATE)).unwrap();
+        let snippet = format!(
+            "{LIB}\npaths wg0; systemd=; start_timer 30 t; first_line pid \"$state/armed.pid\"; echo \"@@pid $pid\"; echo '@@end'\n"
+        );
+        let text = host.run(&Script {
+            text: Cow::Owned(snippet),
+            args: vec![],
+        });
+        let pid = text
+            .lines()
+            .find_map(|line| line.strip_prefix("@@pid "))
+            .unwrap()
+            .to_owned();
+        assert!(running(&pid), "{shell:?}: {text}");
+        // A group leader, as the sleeper is (disarm signals the group).
+        let mut stranger =
+            std::os::unix::process::CommandExt::process_group(Command::new("sleep").arg("30"), 0)
+                .spawn()
+                .unwrap();
+        let disarm = |pid: &str| {
+            host.write(&format!("{STATE}/armed.pid"), &format!("{pid}\n"));
+            host.run(&Script {
+                text: Cow::Owned(format!(
+                    "{LIB}\npaths wg0; systemd=; disarm; echo '@@end'\n"
+                )),
+                args: vec![],
+            });
+        };
+        disarm(&stranger.id().to_string());
+        assert!(
+            stranger.try_wait().unwrap().is_none(),
+            "{shell:?}: a process that is not the sleeper is left alone"
+        );
+        stranger.kill().unwrap();
+        stranger.wait().unwrap();
+        disarm(&pid);
+        assert!(
+            host.wait_until(|| !running(&pid), Duration::from_secs(2)),
+            "{shell:?}: the sleeper is stopped"
+        );
+    }
+}
+
 /// An armed apply that is confirmed records a generation, disarms (no revert ever fires), and the
 /// interface went down with the old config in place and up with the new one.
 #[test]
@@ -673,6 +733,7 @@ fn an_armed_apply_that_is_confirmed_records_a_generation_and_disarms() {
             confirmed.contains("@@confirmed\n@@generation 1\n"),
             "{shell:?}: {confirmed}"
         );
+
         assert_eq!(
             host.file(&format!("{STATE}/generations/1.conf")).unwrap(),
             NEW.as_bytes()
@@ -951,7 +1012,7 @@ PublicKey = changed=\nAllowedIPs = 100.64.0.3/32, 198.18.78.0/24\n\n\
 [Peer]\nPersistentKeepalive = off\nPresharedKey = AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n\
 PublicKey = new=\nAllowedIPs = 100.64.0.4/32\n\n\
 [Peer]\nPersistentKeepalive = off\nPresharedKey = AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n\
-PublicKey = unmasked=\nAllowedIPs = 100.64.0.7\n";
+PublicKey = unmasked=\nAllowedIPs = 100.64.0.7\n\n";
 
 /// `wg syncconf` replaces the allowed IPs of every peer in its file, and a packet routed while
 /// they are out is dropped: peers whose prefixes stay the same (as a set) go to `wg set` without
@@ -1012,6 +1073,15 @@ fn syncconf_spares_unchanged_allowed_ips() {
             host.file("etc/wireguard/wg0.conf").unwrap(),
             PEERS.as_bytes()
         );
+        // The config (received into a temp file the umask made) holds the key: 0600.
+        let mode = std::fs::metadata(host.root.join("etc/wireguard/wg0.conf"))
+            .unwrap()
+            .permissions();
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+            0o600,
+            "{shell:?}"
+        );
 
         // The refresh removes `kept=` first: it comes back whole, through addconf.
         host.write("calls", "");
@@ -1032,7 +1102,12 @@ fn syncconf_spares_unchanged_allowed_ips() {
         std::fs::remove_file(host.root.join("allowed-ips")).unwrap();
         let out = host.run(&refresh_script(&wg0(), &[]));
         assert!(out.contains("@@done refresh\n"), "{shell:?}: {out}");
-        assert_eq!(host.file("synced").unwrap(), PEERS.as_bytes(), "{shell:?}");
+        // (wg-quick strip's form: an empty line last)
+        assert_eq!(
+            host.file("synced").unwrap(),
+            format!("{PEERS}\n").as_bytes(),
+            "{shell:?}"
+        );
     }
 }
 
@@ -1051,10 +1126,16 @@ fn sparing_falls_back_to_syncconf_when_unsure() {
             let host = Host::new(&shell);
             host.write("etc/wireguard/wg0.conf", config);
             host.write("allowed-ips", "kept=\t100.64.0.2/32\n");
+            // (No port to keep: the case without ListenPort stays without.)
+            host.write("listen-port", "0\n");
             host.up();
             let out = host.run(&refresh_script(&wg0(), &[]));
             assert!(out.contains("@@done refresh\n"), "{shell:?}: {out}");
-            assert_eq!(host.file("synced").unwrap(), config.as_bytes(), "{shell:?}");
+            assert_eq!(
+                host.file("synced").unwrap(),
+                format!("{config}\n").as_bytes(),
+                "{shell:?}"
+            );
             assert!(host.file("added").is_none(), "{shell:?}: {config}");
         }
         // The same config without the doubt is spared.
@@ -1178,86 +1259,131 @@ fn lib_functions_work_in_every_shell() {
             "{text}"
         );
 
-        // keep_port with a `wg` that listens on 38434; a configured port stays.
-        std::fs::write(
-            host.root.join("bin/wg"),
-            "#!/bin/sh\ncase $3 in listen-port) echo 38434 ;; fwmark) echo 0xca6c ;; esac\nexit 0\n",
-        )
-        .unwrap();
-        std::fs::write(
-            dir.join("strip"),
-            "# c\n[interface]\nPrivateKey = K\n\n[Peer]\nPublicKey = P\n",
-        )
-        .unwrap();
-        std::fs::write(
-            dir.join("fixed"),
-            "[Interface]\nlistenport = 51820\nPrivateKey = K\n",
-        )
-        .unwrap();
-        std::fs::write(
-            dir.join("wg0.conf"),
-            "[Interface]\nAddress = 100.64.0.1/24\n Table = off # hooks route\n[Peer]\nTable = 7\n",
-        )
-        .unwrap();
-        let snippet = format!(
-            "{LIB}\nkeep_port \"$1/strip\" wg0 && keep_port \"$1/fixed\" wg0 && printf 'table=[%s]\\n' \"$(config_table \"$1/wg0.conf\")\"\necho '@@end'\n"
-        );
-        let text = host.run(&Script {
-            text: Cow::Owned(snippet),
-            args: vec![dir.to_string_lossy().into_owned()],
-        });
-        assert_eq!(text, "table=[off]\n@@end\n", "{shell:?}");
-        assert_eq!(
-            std::fs::read_to_string(dir.join("strip")).unwrap(),
-            "# c\n[interface]\nListenPort = 38434\nPrivateKey = K\n\n[Peer]\nPublicKey = P\n"
-        );
-        assert_eq!(
-            std::fs::read_to_string(dir.join("fixed")).unwrap(),
-            "[Interface]\nlistenport = 51820\nPrivateKey = K\n"
-        );
-
-        // keep_fwmark: the live mark (0xca6c) is kept for a config with a /0 and no FwMark only.
-        let configs = [
+        // strip_config with a live interface listening on 38434 with the mark 0xca6c: the port
+        // goes into a config without ListenPort (a configured one stays), the mark into one with a
+        // /0 and no FwMark only; a config without a PrivateKey fails (2), its Table still read.
+        std::fs::write(dir.join("live"), "PRIV\tPUB\t38434\t0xca6c\n").unwrap();
+        let full = "[Interface]\nListenPort = 1\nPrivateKey = K\n[Peer]\nPublicKey = P\n";
+        let cases: [(&str, String, String, &str); 7] = [
+            (
+                "port",
+                "# c\n[interface]\nPrivateKey = K\n\n[Peer]\nPublicKey = P\n".into(),
+                "# c\n[interface]\nListenPort = 38434\nPrivateKey = K\n\n[Peer]\nPublicKey = P\n\n".into(),
+                "0 []",
+            ),
+            (
+                "fixed",
+                "[Interface]\nlistenport = 51820\nPrivateKey = K\n".into(),
+                "[Interface]\nlistenport = 51820\nPrivateKey = K\n\n".into(),
+                "0 []",
+            ),
             (
                 "full",
-                "[Interface]\nPrivateKey = K\n[Peer]\nPublicKey = P\nAllowedIPs = 100.64.0.0/24, 0.0.0.0/0 # exit\n",
-                true,
+                format!("{full}AllowedIPs = 100.64.0.0/24, 0.0.0.0/0 # exit\n"),
+                format!("{full}AllowedIPs = 100.64.0.0/24, 0.0.0.0/0 # exit\n\n")
+                    .replacen("[Interface]\n", "[Interface]\nFwMark = 0xca6c\n", 1),
+                "0 []",
             ),
             (
                 "v6",
-                "[Interface]\nPrivateKey = K\n[Peer]\nPublicKey = P\nallowedips=::/0\n",
-                true,
+                format!("{full}allowedips=::/0\n"),
+                format!("{full}allowedips=::/0\n\n")
+                    .replacen("[Interface]\n", "[Interface]\nFwMark = 0xca6c\n", 1),
+                "0 []",
             ),
             (
                 "split",
-                "[Interface]\nPrivateKey = K\n[Peer]\nPublicKey = P\nAllowedIPs = 100.64.0.0/24 # 0.0.0.0/0\n",
-                false,
+                format!("{full}AllowedIPs = 100.64.0.0/24 # 0.0.0.0/0\n"),
+                format!("{full}AllowedIPs = 100.64.0.0/24 # 0.0.0.0/0\n\n"),
+                "0 []",
             ),
             (
                 "own",
-                "[Interface]\nFwMark = 0x1234\nPrivateKey = K\n[Peer]\nPublicKey = P\nAllowedIPs = 0.0.0.0/0\n",
-                false,
+                format!("[Interface]\nFwMark = 0x1234\n{}AllowedIPs = 0.0.0.0/0\n", &full[12..]),
+                format!("[Interface]\nFwMark = 0x1234\n{}AllowedIPs = 0.0.0.0/0\n\n", &full[12..]),
+                "0 []",
+            ),
+            (
+                "keyless",
+                "[Interface]\nAddress = 100.64.0.1/24\n Table = off # hooks route\n[Peer]\nTable = 7\n".into(),
+                String::new(),
+                "2 [off]",
             ),
         ];
-        for (name, text, _) in configs {
-            std::fs::write(dir.join(name), text).unwrap();
+        for (name, config, _, _) in &cases {
+            std::fs::write(dir.join(name), config).unwrap();
         }
         let snippet = format!(
-            "{LIB}\nfor f in full v6 split own; do keep_fwmark \"$1/$f\" wg0 || echo failed; done\necho '@@end'\n"
+            "{LIB}\nfor f in port fixed full v6 split own keyless; do config=$1/$f; strip_config \"$1/live\" \"$1/$f.table\" > \"$1/$f.out\"; rc=$?; read -r t < \"$1/$f.table\"; echo \"$f $rc [$t]\"; done\necho '@@end'\n"
         );
         let text = host.run(&Script {
             text: Cow::Owned(snippet),
             args: vec![dir.to_string_lossy().into_owned()],
         });
-        assert_eq!(text, "@@end\n", "{shell:?}");
-        for (name, text, kept) in configs {
-            let after = std::fs::read_to_string(dir.join(name)).unwrap();
-            let want = if kept {
-                text.replacen("[Interface]\n", "[Interface]\nFwMark = 0xca6c\n", 1)
-            } else {
-                text.to_owned()
-            };
-            assert_eq!(after, want, "{shell:?} {name}");
+        for (name, _, stripped, status) in &cases {
+            assert!(
+                text.contains(&format!("{name} {status}\n")),
+                "{shell:?} {name}: {text}"
+            );
+            if status.starts_with('0') {
+                let out = std::fs::read_to_string(dir.join(format!("{name}.out"))).unwrap();
+                assert_eq!(&out, stripped, "{shell:?} {name}");
+            }
+        }
+    }
+}
+
+/// strip_config prints what `wg-quick strip` prints (the real one, from wireguard-tools), for
+/// configs full of what its parser treats specially: its own keys in any case, comments, blanks
+/// around lines and keys, CR line ends, a section header with a comment, a `Table` in a [Peer], no
+/// newline at the end.
+#[test]
+fn strip_config_matches_wg_quick_strip() {
+    let configs = [
+        "[Interface]\nAddress = 100.64.0.1/24, fd00::1/64\nDNS = 1.1.1.1\nMTU = 1380\nTable = off\n\
+         PreUp = echo pre\nPostUp = iptables -A FORWARD -i %i -j ACCEPT # hook\nPreDown = true\n\
+         PostDown = iptables -D FORWARD -i %i -j ACCEPT\nSaveConfig = false\nPrivateKey = a2V5\n\
+         ListenPort = 51820\n\n[Peer]\nPublicKey = cGVlcg==\nAllowedIPs = 100.64.0.2/32\n",
+        "  [Interface] # the host\n\taddress=100.64.0.1/24\nTABLE = 1234\n  PrivateKey = a2V5  \n\
+         # Address = kept as a comment\nsaveconfig = true\n[Peer]\nTable = 7\nPublicKey = cGVlcg==\n\
+         \tAllowedIPs = 0.0.0.0/0  \nEndpoint = 198.51.100.1:51820",
+        "[Interface]\r\nAddress = 100.64.0.1/24\r\nPrivateKey = a2V5\r\n[Peer]\r\nPublicKey = cGVlcg==\r\n",
+        "[Peer]\nPublicKey = cGVlcg==\n[Interface]\nMtu = 1400\nPrivateKey = a2V5\n#x\n\n\n",
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("live"), "").unwrap();
+    for (index, config) in configs.iter().enumerate() {
+        let file = dir.path().join("wg9.conf");
+        std::fs::write(&file, config).unwrap();
+        std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
+        let real = Command::new("wg-quick")
+            .args(["strip"])
+            .arg(&file)
+            .output()
+            .expect("wg-quick (wireguard-tools) is installed");
+        assert!(
+            real.status.success(),
+            "{}",
+            String::from_utf8_lossy(&real.stderr)
+        );
+        for shell in shells() {
+            let ours = Command::new(shell[0])
+                .args(&shell[1..])
+                .arg("-c")
+                .arg(format!("{LIB}\nconfig=$1; strip_config \"$2\" \"$3\""))
+                .arg("wgdeploy")
+                .arg(&file)
+                .arg(dir.path().join("live"))
+                .arg(dir.path().join("table"))
+                .output()
+                .unwrap();
+            assert!(ours.status.success(), "{shell:?} {index}");
+            assert_eq!(
+                String::from_utf8_lossy(&ours.stdout),
+                String::from_utf8_lossy(&real.stdout),
+                "{shell:?}: config {index}"
+            );
         }
     }
 }

@@ -88,7 +88,9 @@ if [ -n "$token" ]; then
 fi
 
 if [ -n "$write_len" ]; then
-  tmp=$(mktemp "$temp_prefix.XXXXXX") || fail "cannot create a temp file in /etc/wireguard"
+  # Named by the shell's pid: the lock makes this run the only one, and leftovers were cleared
+  # above. Made 0600 by the umask.
+  tmp=$temp_prefix.$$
   cat > "$tmp" || fail "cannot receive the config"
   [ "$(($(wc -c < "$tmp")))" = "$write_len" ] || fail "the config arrived incomplete; nothing was changed"
   # `keys: on-host`: the host's own key goes where the config names it (the file is 0600 under
@@ -111,7 +113,7 @@ if [ -n "$write_len" ]; then
     host_key=
     mv -f "$tmp.key" "$tmp" || fail "cannot put this host's key into the config"
   fi
-  { chmod 600 "$tmp" && sync "$tmp"; } || fail "cannot write the config to disk"
+  sync "$tmp" || fail "cannot write the config to disk"
 fi
 # A restart takes the interface down while the old config is still in place, so the PostDown hooks
 # that run are the ones matching the PostUp hooks that ran (the new config's PostDown would undo

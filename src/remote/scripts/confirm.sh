@@ -27,7 +27,9 @@ else
   # One clock reading for the generation's time and the answer's @@now.
   # shellcheck disable=SC2046
   set -- $(date -u '+%Y-%m-%dT%H:%M:%SZ %s'); time=$1 now=$2
-  { cp "$config" "$gens/$n.conf.tmp" && chmod 600 "$gens/$n.conf.tmp" && mv -f "$gens/$n.conf.tmp" "$gens/$n.conf" &&
+  # (cp makes a new copy 0600 under umask 077; a leftover copy would keep its own mode: cleared.)
+  rm_present "$gens/$n.conf.tmp"
+  { cp "$config" "$gens/$n.conf.tmp" && mv -f "$gens/$n.conf.tmp" "$gens/$n.conf" &&
     printf 'deployment=%s\nkind=%s\ntime=%s\ninventory=%s\nversion=%s\n' "$deployment" "$kind" "$time" "$digest" "$version" > "$gens/$n.meta.tmp" &&
     mv -f "$gens/$n.meta.tmp" "$gens/$n.meta"; } || fail "confirmed, but cannot record generation $n in $gens"
   prune_generations "$keep"

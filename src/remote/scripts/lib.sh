@@ -249,34 +249,67 @@ bring_up() {
 # Shell functions for a `wg syncconf` that leaves the interface as `wg-quick up` would have made
 # it: syncconf neither keeps a port the config does not set nor touches routes (DESIGN.md §1.8).
 
-# config_table FILE: the `Table =` of FILE's [Interface] (empty when unset), as wg-quick reads it.
-config_table() { awk '/^[ \t]*\[/ { s = tolower($0); gsub(/[ \t]/, "", s); inif = (s == "[interface]"); next }
-  inif { line = $0; sub(/#.*/, "", line); k = line; sub(/=.*/, "", k); gsub(/[ \t]/, "", k)
-    if (tolower(k) == "table" && index(line, "=")) { v = substr(line, index(line, "=") + 1); gsub(/^[ \t]+|[ \t]+$/, "", v); print v; exit } }' "$1" 2>/dev/null; }
-# keep_port FILE IFACE: a stripped config without ListenPort makes syncconf bind a new random port,
-# and a host behind NAT then gets a new mapping its peers learn only when it next sends: keep the
-# port the interface listens on now.
-keep_port() {
-  grep -qiE '^[[:space:]]*ListenPort[[:space:]]*=' "$1" && return 0
-  port=$(wg show "$2" listen-port 2>/dev/null)
-  case $port in '' | 0 | *[!0-9]*) return 0 ;; esac
-  awk -v port="$port" '{ print } !done && tolower($0) ~ /^[ \t]*\[interface\][ \t]*$/ { print "ListenPort = " port; done = 1 }' "$1" > "$1.port" && mv -f "$1.port" "$1"
-}
-# keep_fwmark FILE IFACE: for a /0 in AllowedIPs (an exit's full tunnel) `wg-quick up` marks the
-# interface's own packets (FwMark, 51820 unless the config sets one) and routes everything else
-# into the tunnel by policy rules. A stripped config without FwMark makes syncconf clear that mark:
-# the handshakes and keepalives to the peers' endpoints then follow the policy rules into the tunnel
-# itself and every peer is lost. So when FILE has a /0 and no FwMark, keep the mark the interface
-# has now (a change of FwMark, or a /0 that comes or goes, restarts the interface instead).
-keep_fwmark() {
-  grep -qiE '^[[:space:]]*FwMark[[:space:]]*=' "$1" && return 0
-  awk '{ line = tolower($0); sub(/#.*/, "", line)
-    if (line ~ /^[ \t]*allowedips[ \t]*=/) { sub(/^[^=]*=/, "", line); n = split(line, item, ",")
-      for (i = 1; i <= n; i++) { gsub(/[ \t\r]/, "", item[i]); if (item[i] == "0.0.0.0/0" || item[i] == "::/0") found = 1 } } }
-    END { exit !found }' "$1" || return 0
-  mark=$(wg show "$2" fwmark 2>/dev/null)
-  case $mark in '' | off | 0 | *[!0-9a-fA-Fx]*) return 0 ;; esac
-  awk -v mark="$mark" '{ print } !done && tolower($0) ~ /^[ \t]*\[interface\][ \t]*$/ { print "FwMark = " mark; done = 1 }' "$1" > "$1.mark" && mv -f "$1.mark" "$1"
+# strip_config LIVE TABLE_FILE: the config as `wg-quick strip` prints it, from the shell and one
+# awk (wg-quick is a bash script that starts five processes to strip): every line trimmed of the
+# blanks wg-quick's `read` drops, without [Interface]'s wg-quick-only keys (Address, MTU, DNS,
+# Table, PreUp, PreDown, PostUp, PostDown, SaveConfig: matched without case, as wg-quick does), and
+# an empty line last. Its `Table =` (the last one, as wg-quick takes it; empty when unset) goes to
+# TABLE_FILE. Then, from LIVE (`wg show IFACE dump` of the running interface, or empty):
+# - a stripped config without ListenPort makes syncconf bind a new random port, and a host behind
+#   NAT then gets a new mapping its peers learn only when it next sends: the port the interface
+#   listens on now is written in;
+# - for a /0 in AllowedIPs (an exit's full tunnel) `wg-quick up` marks the interface's own packets
+#   (FwMark, 51820 unless the config sets one) and routes everything else into the tunnel by policy
+#   rules. A stripped config without FwMark makes syncconf clear that mark: the handshakes and
+#   keepalives to the peers' endpoints then follow the policy rules into the tunnel itself and
+#   every peer is lost. So with a /0 and no FwMark the mark the interface has now is written in (a
+#   change of FwMark, or a /0 that comes or goes, restarts the interface instead).
+# Fails (exit 2) when no PrivateKey is left: syncconf removes whatever its input lacks.
+# shellcheck disable=SC2016
+strip_config() {
+  LC_ALL=C awk -v live="$1" -v table_file="$2" '
+    BEGIN {
+      # [[:space:]] spelled out (older mawk has no character classes)
+      ws = "[ \t\r" sprintf("%c%c", 11, 12) "]"
+      split("address mtu dns table preup predown postup postdown saveconfig", own, " ")
+      for (i in own) wgquick[own[i]] = 1
+    }
+    FILENAME == live { if (FNR == 1) { split($0, f, "\t"); port = f[3]; mark = f[4] } next }
+    {
+      line = $0; sub(/^[ \t]+/, "", line); sub(/[ \t]+$/, "", line)
+      bare = line; sub(/#.*/, "", bare)
+      key = bare; sub(/=.*/, "", key); gsub("^" ws "+|" ws "+$", "", key); key = tolower(key)
+      if (substr(key, 1, 1) == "[") iface = (key == "[interface]")
+      if (iface && (key in wgquick)) {
+        if (key == "table") { v = bare; sub(/^[^=]*=/, "", v); gsub("^" ws "+|" ws "+$", "", v); table = v }
+        next
+      }
+      n++; out[n] = line
+      low = tolower(line)
+      if (low ~ "^" ws "*privatekey" ws "*=") haskey = 1
+      if (low ~ "^" ws "*listenport" ws "*=") hasport = 1
+      if (low ~ "^" ws "*fwmark" ws "*=") hasmark = 1
+      low = tolower(bare)
+      if (low ~ /^[ \t]*allowedips[ \t]*=/) {
+        sub(/^[^=]*=/, "", low); m = split(low, item, ",")
+        for (i = 1; i <= m; i++) { gsub(/[ \t\r]/, "", item[i]); if (item[i] == "0.0.0.0/0" || item[i] == "::/0") full = 1 }
+      }
+    }
+    END {
+      print table > table_file
+      if (!haskey) exit 2
+      addport = !hasport && port ~ /^[0-9]+$/ && port + 0 != 0
+      addmark = !hasmark && full && mark != "" && mark != "off" && mark != "0" && mark !~ /[^0-9a-fA-Fx]/
+      for (i = 1; i <= n; i++) {
+        print out[i]
+        if (!done && tolower(out[i]) ~ /^[ \t]*\[interface\][ \t]*$/) {
+          if (addmark) print "FwMark = " mark
+          if (addport) print "ListenPort = " port
+          done = 1
+        }
+      }
+      print ""
+    }' "$1" "$config"
 }
 # sync_routes IFACE TABLE: adds the routes `wg-quick up` makes of IFACE's AllowedIPs: one per prefix
 # not already covered by a route of the interface (its own addresses' routes included), or every
@@ -287,7 +320,9 @@ sync_routes() {
   case $2 in off) return 0 ;; '' | auto) table= ;; *) table=$2 ;; esac
   # (Word splitting of the prefixes is intended: one per word.)
   # shellcheck disable=SC2013
-  for prefix in $(wg show "$1" allowed-ips | awk '{ for (i = 2; i <= NF; i++) if ($i ~ /\/[0-9]+$/) print $i }' | sort -u | sort -t / -k 2 -nr); do
+  # Each prefix once, longest first (as wg-quick orders them), by one awk: bucketed by length.
+  for prefix in $(wg show "$1" allowed-ips | awk '{ for (i = 2; i <= NF; i++) if ($i ~ /\/[0-9]+$/ && !($i in seen)) { seen[$i] = 1; len = $i; sub(/.*\//, "", len); by[len + 0] = by[len + 0] " " $i } }
+      END { for (len = 128; len >= 0; len--) if (len in by) print substr(by[len], 2) }'); do
     family=-4; case $prefix in *:*) family=-6 ;; esac
     if [ -z "$table" ]; then
       case $prefix in */0) continue ;; esac
@@ -302,7 +337,7 @@ drop_route() {
   family=-4; case $3 in *:*) family=-6 ;; esac
   [ -z "$(ip $family route show dev "$1" table "$2" exact "$3" 2>/dev/null)" ] || ip $family route del "$3" dev "$1" table "$2"
 }
-# sync_sparing IFACE FILE: the effect of `wg syncconf IFACE FILE` without touching the allowed IPs
+# sync_sparing IFACE FILE LIVE: the effect of `wg syncconf IFACE FILE` without touching the allowed IPs
 # of peers whose prefixes stay the same (returns 1, having changed nothing, when it cannot; the
 # caller then runs syncconf). wg's parser sets "replace allowed IPs" on every [Peer] section of a
 # file, so each syncconf removes and re-inserts every peer's prefixes, and a packet routed in that
@@ -317,12 +352,11 @@ drop_route() {
 # (wg 1.0.20210914 cannot add or remove single prefixes from a file). Anything unsure means
 # syncconf, as before: a key in two sections, a prefix in two places, an empty list item, a field
 # wg would not know, no ListenPort, no peer to spare; text is compared as `wg show` prints it (a
-# prefix written otherwise counts as changed). The callers' umask 077 keeps the key files 0600.
+# prefix written otherwise counts as changed). LIVE is `wg show IFACE dump` (taken by the caller after
+# anything it changed itself). It leaves FILE.add, FILE.args and FILE.psk.N (0600 under the callers'
+# umask 077) for the caller to remove.
 sync_sparing() {
-  sync_if=$1 sync_file=$2
-  rm_present "$sync_file".add "$sync_file".args "$sync_file".psk.*
-  # The listen port first (a line no key can be), then each peer's prefixes.
-  { sync_port=$(wg show "$sync_if" listen-port) && printf 'listen-port\t%s\n' "$sync_port" && wg show "$sync_if" allowed-ips; } > "$sync_file.live" 2>/dev/null || { rm -f "$sync_file.live"; return 1; }
+  sync_if=$1 sync_file=$2 sync_live=$3
   # shellcheck disable=SC2016
   awk '
     # The prefixes item[1..n], sorted and without repeats, as one string.
@@ -334,14 +368,16 @@ sync_sparing() {
     }
     # wg reads a line without what follows "#" and without any white space (C isspace).
     BEGIN { live = ARGV[1]; base = ARGV[2]; ws = "[ \t\r\n" sprintf("%c%c", 11, 12) "]" }
-    # `wg show IFACE allowed-ips`: KEY<TAB>PREFIX PREFIX... or KEY<TAB>(none).
-    FILENAME == live && $1 == "listen-port" { liveport = $2; next }
+    # `wg show IFACE dump`: the interface (its listen port third), then a line a peer: KEY, its
+    # preshared key, endpoint, and its prefixes fourth (PREFIX,PREFIX... or (none)), tab-separated.
+    FILENAME == live && FNR == 1 { split($0, field, "\t"); liveport = field[3]; next }
     FILENAME == live {
-      if (NF < 2 || ($1 in liveset)) { unsure = 1; next }
-      nlive++; livekey[nlive] = $1
-      if (NF == 2 && $2 == "(none)") { liveset[$1] = ""; next }
-      for (i = 2; i <= NF; i++) item[i - 1] = tolower($i)
-      liveset[$1] = canon(NF - 1)
+      m = split($0, field, "\t")
+      if (m < 4 || (field[1] in liveset)) { unsure = 1; next }
+      nlive++; livekey[nlive] = field[1]
+      if (field[4] == "(none)") { liveset[field[1]] = ""; next }
+      m = split(field[4], item, ","); for (i = 1; i <= m; i++) item[i] = tolower(item[i])
+      liveset[field[1]] = canon(m)
       next
     }
     {
@@ -408,37 +444,42 @@ sync_sparing() {
       }
       for (i = 1; i <= nlive; i++) if (!(livekey[i] in keysec)) printf "peer\n%s\nremove\n", livekey[i] > args
       close(args)
-    }' "$sync_file.live" "$sync_file" || { rm -f "$sync_file".live "$sync_file".add "$sync_file".args "$sync_file".psk.*; return 1; }
-  rm -f "$sync_file.live"
-  if [ ! -f "$sync_file.add" ] || [ ! -f "$sync_file.args" ]; then rm -f "$sync_file".add "$sync_file".args "$sync_file".psk.*; return 1; fi
+    }' "$sync_live" "$sync_file" || return 1
+  [ -f "$sync_file.add" ] && [ -f "$sync_file.args" ] || return 1
   set --
   while IFS= read -r word; do set -- "$@" "$word"; done < "$sync_file.args"
-  sync_ok=
-  wg addconf "$sync_if" "$sync_file.add" 2> "$log" && wg set "$sync_if" "$@" 2>> "$log" && sync_ok=yes
-  rm -f "$sync_file".add "$sync_file".args "$sync_file".psk.*
-  [ -n "$sync_ok" ] || { rm -f "$sync_file"; echo '@@log'; cat "$log"; fail "wg addconf/set $sync_if failed"; }
-  return 0
+  { wg addconf "$sync_if" "$sync_file.add" 2> "$log" && wg set "$sync_if" "$@" 2>> "$log"; } ||
+    { strip_clean; echo '@@log'; cat "$log"; fail "wg addconf/set $sync_if failed"; }
 }
-# guarded_syncconf HOOK ARG...: the `wg syncconf` of a script that holds the interface's lock:
-# strip into a file, refuse an empty or keyless one (syncconf removes whatever its input lacks),
-# keep the listen port, run `HOOK ARG...` (`:` for none; the refresh resets peers there), sync
-# (sparing unchanged AllowedIPs), then make the routes match the new AllowedIPs. Uses the script's
-# `fail`.
+# guarded_syncconf HOOK ARG...: the `wg syncconf` of a script that holds the interface's lock: one
+# `wg show dump` of the running interface, the config stripped into a file (strip_config: no empty
+# or keyless file, since syncconf removes whatever its input lacks; the listen port and fwmark
+# kept), then `HOOK ARG...` (`:` for none; the refresh resets peers there, and the interface is read
+# again after it), sync (sparing unchanged AllowedIPs), then make the routes match the new
+# AllowedIPs. Its temp files are named by the shell's pid (the lock makes it the only one; an
+# interrupted run's are cleared first) and removed by one `rm` at the end. Uses the script's `fail`.
 guarded_syncconf() {
-  strip=$(mktemp "$dir/.$name.wgdeploy-strip.XXXXXX") || fail "cannot create a temp file in /etc/wireguard"
-  wg-quick strip "$name" > "$strip" 2> "$log" || { rm -f "$strip"; echo '@@log'; cat "$log"; fail "wg-quick strip $name failed"; }
-  # syncconf removes whatever the input lacks: never feed it an empty or keyless file.
-  grep -qiE '^[[:space:]]*PrivateKey[[:space:]]*=' "$strip" || { rm -f "$strip"; fail "wg-quick strip $name gave no PrivateKey; refusing wg syncconf"; }
-  keep_port "$strip" "$name" || { rm -f "$strip" "$strip.port"; fail "cannot keep the listen port of $name"; }
-  keep_fwmark "$strip" "$name" || { rm -f "$strip" "$strip.mark"; fail "cannot keep the fwmark of $name"; }
+  strip=$dir/.$name.wgdeploy-strip.$$
+  rm_present "$dir/.$name.wgdeploy-strip."*
+  wg show "$name" dump > "$strip.live" 2>/dev/null || : > "$strip.live"
+  strip_config "$strip.live" "$strip.table" > "$strip" 2> "$log"
+  case $? in
+    0) ;;
+    2) strip_clean; fail "$name.conf stripped for wg syncconf has no PrivateKey; refusing wg syncconf" ;;
+    *) strip_clean; echo '@@log'; cat "$log"; fail "cannot strip $name.conf for wg syncconf" ;;
+  esac
   "$@"
   # After the hook: a peer the refresh just removed is not live, so it is not spared.
-  if ! sync_sparing "$name" "$strip"; then
-    wg syncconf "$name" "$strip" 2> "$log" || { rm -f "$strip"; echo '@@log'; cat "$log"; fail "wg syncconf $name failed"; }
+  [ "$1" = : ] || wg show "$name" dump > "$strip.live" 2>/dev/null || : > "$strip.live"
+  if ! sync_sparing "$name" "$strip" "$strip.live"; then
+    wg syncconf "$name" "$strip" 2> "$log" || { strip_clean; echo '@@log'; cat "$log"; fail "wg syncconf $name failed"; }
   fi
-  rm -f "$strip"
-  sync_routes "$name" "$(config_table "$config")" 2> "$log" || { echo '@@log'; cat "$log"; fail "cannot add the routes of $name's AllowedIPs"; }
+  read -r strip_table < "$strip.table" || strip_table=
+  strip_clean
+  sync_routes "$name" "$strip_table" 2> "$log" || { echo '@@log'; cat "$log"; fail "cannot add the routes of $name's AllowedIPs"; }
 }
+# strip_clean: removes guarded_syncconf's temp files (the preshared keys' among them).
+strip_clean() { rm -f "$strip" "$strip".*; }
 
 # Lock-out protection (the apply arms it, the confirm disarms it; revert.sh is what fires).
 # disarm: stops a pending revert timer of $name (best effort: the token check is what makes a late
@@ -451,7 +492,10 @@ disarm() {
     systemctl reset-failed "$timer_unit.timer" "$timer_unit.service" >/dev/null 2>&1
   else
     first_line pid "$state/armed.pid"
-    if [ -n "$pid" ] && grep -q wgdeploy-revert /proc/"$pid"/cmdline 2>/dev/null; then kill -s TERM -- -"$pid" 2>/dev/null; fi
+    # (The shell reads the command line itself; every shell here drops its NUL separators.)
+    sleeper=
+    [ -n "$pid" ] && { IFS= read -r sleeper < /proc/"$pid"/cmdline; } 2>/dev/null
+    case $sleeper in *wgdeploy-revert*) kill -s TERM -- -"$pid" 2>/dev/null ;; esac
   fi
   return 0
 }
