@@ -503,12 +503,16 @@ fn facts_read_the_host_in_every_shell() {
 /// about to be brought up), and by the apply step of a running host before anything changes: a
 /// running host's survey starts no process for it, and a host whose setsid has no `-w` gets a
 /// step that fails with the fix and leaves the config, the interface and the state as they were.
-/// The host's clock comes from /proc, not `date`.
+/// The host's clock comes from /proc, not `date`, and the config's length from its stamp, not `wc`.
 #[test]
 fn setsid_is_tried_where_it_is_needed_and_the_clock_read_from_proc() {
     for shell in shells() {
         let host = Host::new(&shell);
-        for (tool, body) in [("setsid", "exit 1"), ("date", "exec /bin/date \"$@\"")] {
+        for (tool, body) in [
+            ("setsid", "exit 1"),
+            ("date", "exec /bin/date \"$@\""),
+            ("wc", "exec /usr/bin/wc \"$@\""),
+        ] {
             let file = host.root.join("bin").join(tool);
             let log = format!("echo \"{tool} $*\" >> \"$WGDEPLOY_ROOT/calls\"");
             std::fs::write(&file, format!("#!/bin/sh\n{log}\n{body}\n")).unwrap();
@@ -525,7 +529,9 @@ fn setsid_is_tried_where_it_is_needed_and_the_clock_read_from_proc() {
         assert!(!running.no_setsid, "{shell:?}");
         let calls = host.calls();
         assert!(
-            !calls.contains("setsid") && !calls.contains("date"),
+            ["setsid", "date", "wc"]
+                .iter()
+                .all(|tool| !calls.contains(tool)),
             "{shell:?}: {calls}"
         );
         let clock = std::time::SystemTime::now()

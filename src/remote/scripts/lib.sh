@@ -58,7 +58,7 @@ config_key() {
 # reads the key files itself (no key on a command line). Two passes: the frame's size first, then
 # the text (no copy of a large config is held in memory).
 masked_frame() {
-  frame_name=$1 frame_file=$2
+  frame_name=$1 frame_file=$2 frame_size=${3:-}
   set --
   for k in "$key_file" "$pending_key" "$retired_keys"/*.key "$retired_keys"/.*.key; do
     if [ -s "$k" ] && [ -r "$k" ]; then set -- "$@" "$k"; fi
@@ -71,7 +71,7 @@ masked_frame() {
     LC_ALL=C awk -v cfg="$frame_file" -v marker="$key_line" "$mask"' { print line }' "$@" "$frame_file"
     printf '\n'
   else
-    frame "$frame_name" "$frame_file" "${3:-}"
+    frame "$frame_name" "$frame_file" "$frame_size"
   fi
 }
 # frame_without_key NAME FILE: frame FILE with the line `PrivateKey = $host_key` read back as
