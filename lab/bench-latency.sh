@@ -12,11 +12,13 @@
 #   sudo bash lab/bench-latency.sh --slow-start 8     # the proxy also models TCP slow start (a
 #                                                     # new connection sends 10 segments a round trip)
 #
-# Per operation: wall time, the operator's peak RSS, and per host (median / max over hosts): SSH
+# Per operation: wall time, the operator's peak RSS, the CPU time the hosts used (lab_cpu_watch: a
+# cgroup around their sshd) and the operator's, and per host (median / max over hosts): SSH
 # connections, exec requests and turns (round trips: see WGDEPLOY_STATS in the README). Operations:
 # fresh apply, no-op re-apply (median of 3), plan, status, peers-only change (keepalive 25 -> 21),
 # rollback (to 25: peers-only), restart (an MTU change). Also: one OpenSSH `ssh HOST true` through
-# the proxy, for scale, and the 8-host no-op without latency (bar ~0.2 s).
+# the proxy, for scale, the no-op without latency (bar ~0.2 s for 8 hosts), and the hosts' CPU for
+# an empty OpenSSH login to every host at once (`ssh HOST true`: sshd and the login shell alone).
 # Uses a release build (WGDEPLOY=/path/to/wgdeploy skips the build). Needs root. Not in CI (about
 # 20 s for 8 hosts, 1 min with --ansible, 1.5 min for 100).
 set -euo pipefail
@@ -74,26 +76,34 @@ per_host() {
 }
 
 declare -a ROWS=() RATIOS=()
+# cpu_between BEFORE AFTER: the difference of two lab_cpu_used readings, or "-"
+cpu_between() {
+    if [[ $1 == - || $2 == - ]]; then echo -; else awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; fi
+}
 declare -A WGD_TIME=()   # "SIZE OP" -> wgdeploy's wall seconds (no-op: the median)
 # timed SIZE OP OKRC INVENTORY ARGS...: one wgdeploy run from the ops namespace, timed, with its
-# peak RSS and stats; fails the bench unless it exits with one of OKRC (e.g. "0" or "0 1").
-# Sets LAST (seconds) and adds a row.
+# peak RSS, CPU times and stats; fails the bench unless it exits with one of OKRC (e.g. "0" or
+# "0 1"). The hosts' CPU is read a moment after wgdeploy exits (sessions end a half round trip
+# later, through the proxy). Sets LAST (seconds) and adds a row.
 timed() {
-    local size=$1 op=$2 okrc=$3 t0 t1 rc rss stats
+    local size=$1 op=$2 okrc=$3 t0 t1 rc rss user sys stats cpu0 cpu1
     shift 3
     stats="$WORK/stats.tsv"
     rm -f "$stats"
+    cpu0=$(lab_cpu_used)
     t0=$(date +%s.%N)
     set +e
-    in_ops env WGDEPLOY_STATS="$stats" /usr/bin/time -f '%M' -o "$WORK/rss" \
+    in_ops env WGDEPLOY_STATS="$stats" /usr/bin/time -f '%M %U %S' -o "$WORK/rss" \
         "$WGDEPLOY" "$@" --known-hosts "$WORK/ssh/known_hosts" >"$WORK/out.txt" 2>&1 </dev/null
     rc=$?
     set -e
     t1=$(date +%s.%N)
+    sleep 0.3
+    cpu1=$(lab_cpu_used)
     [[ " $okrc " == *" $rc "* ]] || { cat "$WORK/out.txt" >&2; die "wgdeploy $* exited $rc"; }
     LAST=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
-    rss=$(tail -1 "$WORK/rss")
-    ROWS+=("$size	$op	$LAST	$(bar "$size" "$op")	$((rss / 1024))	$(per_host "$stats")")
+    read -r rss user sys < <(tail -1 "$WORK/rss")
+    ROWS+=("$size	$op	$LAST	$(bar "$size" "$op")	$((rss / 1024))	$(cpu_between "$cpu0" "$cpu1")	$(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.2f", u + s }')	$(per_host "$stats")")
     log "N=$size $op: ${LAST}s"
 }
 
@@ -124,7 +134,7 @@ ansible_run() {
         { cat "$WORK/ansible.txt" >&2; die "ansible $op failed"; }
     t1=$(date +%s.%N)
     LAST=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
-    ROWS+=("$size	ansible $op	$LAST	-	-	-	-	-")
+    ROWS+=("$size	ansible $op	$LAST	-	-	-	-	-	-	-")
     RATIOS+=("$size hosts, $op: Ansible $LAST s, wgdeploy ${WGD_TIME[$size $op]} s: $(awk -v a="$LAST" -v w="${WGD_TIME[$size $op]}" 'BEGIN { printf "%.1f", a / w }')x")
     log "N=$size ansible $op: ${LAST}s"
 }
@@ -133,6 +143,7 @@ for n in "${SIZES[@]}"; do
     lab_reset
     rm -rf "$WORK"/inventory* "$WORK"/direct* "$WORK/render"
     make_scale_lab "$n"
+    lab_cpu_watch
     write_lab_inventory "$WORK/direct.yaml" scale "$n"
     # Above 8 hosts, the issue's shape: one relay and every other host a spoke homed on it (the
     # scale lab's public hosts would form a mesh, whose fresh `wg-quick up` is wg-quick's own cost).
@@ -154,7 +165,7 @@ for n in "${SIZES[@]}"; do
     t0=$(date +%s.%N)
     in_ops ssh -F "$WORK/ssh/config" -p "$((LATENCY_PORT_BASE + 1))" "root@$MGMT_OPS" true
     t1=$(date +%s.%N)
-    ROWS+=("$n	ssh HOST true (OpenSSH)	$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')	-	-	-	-	-")
+    ROWS+=("$n	ssh HOST true (OpenSSH)	$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')	-	-	-	-	-	-	-")
 
     timed "$n" fresh 0 apply "$INV" --yes "${PARALLEL[@]}"
     grep -q FAILED "$WORK/out.txt" && { cat "$WORK/out.txt" >&2; die "fresh apply of $n hosts had failures"; }
@@ -197,6 +208,17 @@ for n in "${SIZES[@]}"; do
     done
     ROWS[-1]=$(awk -F'\t' -v OFS='\t' -v m="$(median "${runs[@]}")" '{ $3 = m " (median of '"$RUNS"')"; print }' <<<"${ROWS[-1]}")
 
+    # The floor under any tool that logs in over SSH: an empty OpenSSH login to every host at once
+    # (sshd's fork, re-exec, key exchange and session, the login shell), no proxy. Only the hosts'
+    # CPU counts here (n OpenSSH clients cost the operator far more than wgdeploy).
+    cpu0=$(lab_cpu_used)
+    for h in "${LAB_HOSTS[@]}"; do
+        in_ops ssh "${SSH_OPTS[@]}" -o ControlMaster=no "root@${MGMT[$h]}" true </dev/null &
+    done
+    wait
+    sleep 0.3
+    ROWS+=("$n	empty logins (ssh HOST true, all at once)	-	-	-	$(cpu_between "$cpu0" "$(lab_cpu_used)")	-	-	-	-")
+
     if $ANSIBLE && ansible_bin; then
         start_latency_proxy "$RTT"
         : >"$WORK/ansible-hosts.ini"
@@ -220,10 +242,10 @@ done
 # The lines around the table stay out of `column`: a line without tabs would widen its first column.
 printf '\nwgdeploy at %s ms RTT (lab/latency-proxy.py%s); load average: %s\n' "$RTT" "${LATENCY_INITCWND:+, TCP slow start from $LATENCY_INITCWND segments}" "$(cut -d' ' -f1-3 /proc/loadavg)"
 {
-    printf 'hosts\toperation\twall (s)\tbar (s)\tpeak RSS (MiB)\tconnections/host\texecs/host\tturns/host\n'
+    printf 'hosts\toperation\twall (s)\tbar (s)\tpeak RSS (MiB)\thosts CPU (s)\twgdeploy CPU (s)\tconnections/host\texecs/host\tturns/host\n'
     printf '%s\n' "${ROWS[@]}"
 } | column -t -s $'\t'
-printf '(per host: median/max over the hosts; no-op-direct: without the proxy)\n'
+printf '(per host: median/max over the hosts; no-op-direct: without the proxy; hosts CPU: all hosts together, on the\n same %s cores as wgdeploy, the proxy and the OpenSSH reference)\n' "$(nproc)"
 if ((${#RATIOS[@]})); then
     printf '\nAnsible (lab/bench-ansible.yml, same proxy, pipelining on) against wgdeploy, same run:\n'
     printf '  %s\n' "${RATIOS[@]}"

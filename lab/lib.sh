@@ -55,6 +55,7 @@ LAB_KIND=""              # standard | two-relays | scale (what write_lab_invento
 LAB_N=0                  # make_scale_lab's N
 SSH_DIR=""               # $WORK/ssh: the operator's key, known_hosts, authorized_keys, ssh config
 SSH_OPTS=()              # ssh client options for the lab (lab_ssh_keys sets them)
+CPU_CGROUP=""            # cgroup holding the hosts' sshd, for their CPU time (lab_cpu_watch)
 START=$SECONDS
 
 # Log through a saved copy of stderr: a trap can fire while a function's output is redirected to
@@ -206,6 +207,11 @@ lab_teardown() {
     for ns in "${all[@]}"; do
         [[ -e /run/netns/$ns ]] && ip netns del "$ns"
     done
+    # 3. The hosts' CPU cgroup, empty now.
+    if [[ -n $CPU_CGROUP ]]; then
+        rmdir "$CPU_CGROUP" 2>/dev/null || log "WARNING: cgroup $CPU_CGROUP left behind"
+        CPU_CGROUP=""
+    fi
     return 0
 }
 
@@ -1064,6 +1070,37 @@ start_latency_proxy() {
     done
     grep -q '^ready' "$WORK/latency-proxy.log" || die "latency proxy not ready after 10 s"
     log "latency proxy (pid $LATENCY_PID): ${rtt} ms RTT in front of ${#LAB_HOSTS[@]} sshd"
+}
+
+# lab_cpu_watch: puts every lab host's sshd listener into a cgroup of this run, and so every
+# session, script and daemon it starts from then on, so that lab_cpu_used can tell the hosts' CPU
+# time from the operator's (on the lab they share the machine's cores). cgroup v2 (cpu.stat) or v1
+# (cpuacct); where neither can be made, lab_cpu_used prints "-". lab_teardown removes it.
+lab_cpu_watch() {
+    local base host
+    if [[ -f /sys/fs/cgroup/cgroup.controllers ]]; then
+        base=/sys/fs/cgroup
+    elif [[ -d /sys/fs/cgroup/cpuacct ]]; then
+        base=/sys/fs/cgroup/cpuacct
+    else
+        return 0
+    fi
+    mkdir "$base/${PREFIX}hosts" 2>/dev/null || return 0
+    CPU_CGROUP="$base/${PREFIX}hosts"
+    for host in "${LAB_HOSTS[@]}"; do
+        echo "${SSHD_PID[$host]}" >"$CPU_CGROUP/cgroup.procs"
+    done
+}
+
+# lab_cpu_used: the CPU seconds (user and system) the watched hosts have used so far, or "-"
+lab_cpu_used() {
+    if [[ -z $CPU_CGROUP ]]; then
+        echo -
+    elif [[ -f $CPU_CGROUP/cpu.stat ]]; then
+        awk '$1 == "usage_usec" { printf "%.3f\n", $2 / 1e6 }' "$CPU_CGROUP/cpu.stat"
+    else
+        awk '{ printf "%.3f\n", $1 / 1e9 }' "$CPU_CGROUP/cpuacct.usage"
+    fi
 }
 
 # stop_latency_proxy: stops the proxy started by start_latency_proxy (by its pid)

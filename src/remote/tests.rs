@@ -499,17 +499,14 @@ fn facts_read_the_host_in_every_shell() {
     }
 }
 
-/// Without systemd, `setsid -w` is tried by the survey only where the interface is down (it is
-/// about to be brought up), and by the apply step of a running host before anything changes: a
-/// running host's survey starts no process for it, and a host whose setsid has no `-w` gets a
-/// step that fails with the fix and leaves the config, the interface and the state as they were.
-/// The host's clock comes from /proc, not `date`, and the config's length from its stamp, not `wc`.
+/// The survey starts no process for what the shell or an awk it runs anyway can read: the host's
+/// clock comes from /proc (the dump's awk), not `date`, and the config's length from its stamp,
+/// not `wc`.
 #[test]
-fn setsid_is_tried_where_it_is_needed_and_the_clock_read_from_proc() {
+fn the_survey_reads_the_clock_from_proc_and_the_length_from_the_stamp() {
     for shell in shells() {
         let host = Host::new(&shell);
         for (tool, body) in [
-            ("setsid", "exit 1"),
             ("date", "exec /bin/date \"$@\""),
             ("wc", "exec /usr/bin/wc \"$@\""),
         ] {
@@ -520,18 +517,16 @@ fn setsid_is_tried_where_it_is_needed_and_the_clock_read_from_proc() {
                 .unwrap();
         }
         host.write("etc/wireguard/wg0.conf", OLD);
-        let down = crate::remote::facts::parse(host.run(&facts_script(&wg0())).as_bytes()).unwrap();
-        assert!(down.no_setsid, "{shell:?}: the interface is down: tried");
         host.up();
-        std::fs::remove_file(host.root.join("calls")).unwrap();
-        let running =
-            crate::remote::facts::parse(host.run(&facts_script(&wg0())).as_bytes()).unwrap();
-        assert!(!running.no_setsid, "{shell:?}");
+        let text = host.run(&facts_script(&wg0()));
+        let facts = crate::remote::facts::parse(text.as_bytes()).unwrap();
+        assert!(
+            text.contains(&format!("@@config {}\n{OLD}\n", OLD.len())),
+            "{shell:?}: {text}"
+        );
         let calls = host.calls();
         assert!(
-            ["setsid", "date", "wc"]
-                .iter()
-                .all(|tool| !calls.contains(tool)),
+            !calls.contains("date") && !calls.contains("wc"),
             "{shell:?}: {calls}"
         );
         let clock = std::time::SystemTime::now()
@@ -539,23 +534,9 @@ fn setsid_is_tried_where_it_is_needed_and_the_clock_read_from_proc() {
             .unwrap()
             .as_secs();
         assert!(
-            running.now.abs_diff(clock) <= 2,
+            facts.now.abs_diff(clock) <= 2,
             "{shell:?}: {} vs {clock}",
-            running.now
-        );
-
-        let answer = host.apply_armed(NEW, "t1", 60, true);
-        assert!(
-            answer.contains("@@fail this host has neither systemd nor a setsid with -w"),
-            "{shell:?}: {answer}"
-        );
-        assert!(!answer.contains("@@armed"), "{shell:?}: {answer}");
-        assert_eq!(host.file("etc/wireguard/wg0.conf").unwrap(), OLD.as_bytes());
-        assert!(host.is_up() && host.file(&format!("{STATE}/armed")).is_none());
-        assert!(
-            !host.calls().contains("wg-quick"),
-            "{shell:?}: {}",
-            host.calls()
+            facts.now
         );
     }
 }
@@ -701,6 +682,62 @@ fn disarm_stops_the_timer_and_nothing_else() {
     }
 }
 
+/// Without systemd one timer does both jobs: it fires WINDOW seconds after the step's end (the
+/// uptime the step writes after its token into `applied`), not at its first wake before that, and
+/// at SECONDS when the step never ends. (Firing times are read from /proc/uptime by the revert.)
+#[test]
+fn the_timer_fires_a_window_after_the_step_or_at_its_limit() {
+    let uptime = || -> f64 {
+        let text = std::fs::read_to_string("/proc/uptime").unwrap();
+        text.split_whitespace().next().unwrap().parse().unwrap()
+    };
+    std::thread::scope(|scope| {
+        for shell in shells() {
+            for ends in [true, false] {
+                let shell = shell.clone();
+                scope.spawn(move || {
+                    let host = Host::new(&shell);
+                    std::fs::create_dir_all(host.root.join(STATE)).unwrap();
+                    host.write(
+                        &format!("{STATE}/revert.sh"),
+                        "read -r up < /proc/uptime; echo \"$1 $up\" > \"${0%/*}/fired\"\n",
+                    );
+                    let armed = uptime();
+                    // The step "ends" a second after arming: window 2 s (its first wake at 2 s),
+                    // limit 6 s; a step that never ends: limit 3 s.
+                    let limit = if ends { 6 } else { 3 };
+                    if ends {
+                        let end = armed.floor() as u64 + 1;
+                        host.write(&format!("{STATE}/applied"), &format!("t\n{end}\n"));
+                    }
+                    let snippet = format!(
+                        "{LIB}\npaths wg0; systemd=; start_timer {limit} t 2; echo '@@end'\n"
+                    );
+                    host.run(&Script {
+                        text: Cow::Owned(snippet),
+                        args: vec![],
+                    });
+                    let fired = || host.file(&format!("{STATE}/fired"));
+                    assert!(
+                        host.wait_until(|| fired().is_some(), Duration::from_secs(10)),
+                        "{shell:?} {ends}: never fired"
+                    );
+                    let text = String::from_utf8(fired().unwrap()).unwrap();
+                    let at: f64 = text.split_whitespace().nth(1).unwrap().parse().unwrap();
+                    // Ends: at end + 2 = armed + 3 (not at its first wake, armed + 2, nor at its
+                    // limit, armed + 6). Never ends: at its limit, armed + 3 (not a window after
+                    // the first wake, armed + 4).
+                    let after = at - armed;
+                    assert!(
+                        (2.8..3.9).contains(&after),
+                        "{shell:?} {ends}: fired {after:.2} s after arming"
+                    );
+                });
+            }
+        }
+    });
+}
+
 /// An armed apply that is confirmed records a generation, disarms (no revert ever fires), and the
 /// interface went down with the old config in place and up with the new one.
 #[test]
@@ -729,9 +766,20 @@ fn an_armed_apply_that_is_confirmed_records_a_generation_and_disarms() {
             host.file("etc/wireguard/wg0.conf.wgdeploy-prev").unwrap(),
             OLD.as_bytes()
         );
-        assert_eq!(
-            host.file(&format!("{STATE}/applied")).unwrap(),
-            b"token-1\n"
+        // The token, then the step's end as whole seconds of uptime (the timer's reference).
+        let applied = String::from_utf8(host.file(&format!("{STATE}/applied")).unwrap()).unwrap();
+        let (token, end) = applied.split_once('\n').unwrap();
+        let uptime: f64 = std::fs::read_to_string("/proc/uptime")
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let end: f64 = end.trim_end().parse().unwrap();
+        assert!(
+            token == "token-1" && (0.0..10.0).contains(&(uptime - end)),
+            "{applied}"
         );
 
         let confirmed = host.run(&confirm_script(&wg0(), false, "token-1", &record(10)));

@@ -151,7 +151,7 @@ mod tests {
         let keep = keep.min(text.find("\"$gens/0.conf.tmp\"").unwrap());
         assert!(
             text.find("@@armed").unwrap() < keep
-                && keep < text.find("mktemp \"$temp_prefix").unwrap()
+                && keep < text.find("tmp=$temp_prefix.$$").unwrap()
         );
     }
 }

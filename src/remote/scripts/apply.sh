@@ -45,11 +45,6 @@ systemd_down() {
 }
 
 umask 077
-# Without systemd, wg-quick runs under `setsid -w`, here and in a revert. The survey tried it only
-# where the interface was down (facts.sh): a running host is tried here, before anything changes.
-if [ -z "$systemd" ] && { [ -n "$token" ] || [ "$action" = restart ] || [ "$action" = up ]; }; then
-  setsid -w true < /dev/null > /dev/null 2>&1 || fail "this host has neither systemd nor a setsid with -w to start wg-quick with (install util-linux >= 2.26, e.g. apt-get install util-linux; busybox's setsid is not enough); nothing was changed"
-fi
 [ -d "$dir" ] || mkdir -p "$dir" || fail "cannot create /etc/wireguard"
 take_lock 30
 [ "$(stamp "$config")" = "$expected" ] || fail "$name.conf changed on the host since the plan was made; run wgdeploy again"
@@ -73,7 +68,7 @@ if [ -n "$token" ]; then
   # Nothing has changed yet: a timer that cannot be armed just stops the step. systemd needs the
   # unit name free (the sleeper of an earlier arming was stopped above).
   if [ -n "$systemd" ]; then disarm; fi
-  start_timer "$first_seconds" "$token" || { rm -f "$state/armed"; fail "cannot arm the lock-out protection (systemd-run)"; }
+  start_timer "$first_seconds" "$token" "$seconds" || { rm -f "$state/armed"; fail "cannot arm the lock-out protection (systemd-run)"; }
   armed=$token
   echo '@@armed'
   # The config wgdeploy is about to replace for the first time is kept as generation 0, in the
@@ -183,10 +178,14 @@ for item in "$@"; do
   esac
 done
 if [ -n "$armed" ]; then
-  # The confirm checks this: an apply step cut short is reverted, never confirmed.
-  printf '%s\n' "$armed" > "$state/applied" || fail "cannot write $state/applied"
-  # The step is over: the confirm window starts now, not when the step started.
-  disarm
-  start_timer "$seconds" "$armed" || fail "cannot restart the lock-out timer"
+  # The confirm checks this: an apply step cut short is reverted, never confirmed. The step is
+  # over: the confirm window starts now, not when the step started. Without systemd the timer reads
+  # when from the uptime after the token (start_timer); a systemd timer is started again.
+  read -r up < /proc/uptime
+  printf '%s\n%s\n' "$armed" "${up%%.*}" > "$state/applied" || fail "cannot write $state/applied"
+  if [ -n "$systemd" ]; then
+    disarm
+    start_timer "$seconds" "$armed" || fail "cannot restart the lock-out timer"
+  fi
 fi
 live_answer

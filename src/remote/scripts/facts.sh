@@ -17,11 +17,9 @@ if [ -d "$root/run/systemd/system" ] && command -v systemctl >/dev/null 2>&1; th
   printf 'enabled %s\n' "$(systemctl is-enabled "$unit" 2>/dev/null || true)"
 else
   # Without systemd, wg-quick runs in its own session (`setsid -w`, util-linux >= 2.26; busybox's
-  # setsid has no -w) so the userspace daemon outlives the SSH session. Tried here only where the
-  # interface is not up (it is about to be brought up): every survey of a running host would pay
-  # two processes for it, so the apply step of a host without systemd tries it itself before it
-  # changes anything.
-  [ -e "$root/sys/class/net/$name" ] || setsid -w true < /dev/null > /dev/null 2>&1 || echo no-setsid
+  # setsid has no -w) so the userspace daemon outlives the SSH session. Tried on every survey,
+  # running interface or not: any change the plan shows (and its revert) needs it.
+  setsid -w true < /dev/null > /dev/null 2>&1 || echo no-setsid
 fi
 echo '@@dir'
 if [ -d "$dir" ]; then if [ -r "$dir" ] && [ -x "$dir" ]; then echo ok; else echo unreadable; fi; else echo absent; fi

@@ -499,15 +499,21 @@ disarm() {
   fi
   return 0
 }
-# start_timer SECONDS TOKEN: `revert.sh TOKEN` in SECONDS, detached from the SSH session and the lock
-# (systemd: a transient timer named by disarm, which always runs first).
+# start_timer SECONDS TOKEN [WINDOW]: `revert.sh TOKEN` in SECONDS, detached from the SSH session and
+# the lock (systemd: a transient timer named by disarm, which always runs first; the apply step
+# starts another one at its end). Without systemd, WINDOW makes the one timer also fire WINDOW
+# seconds after the step's end, which the step writes into $state/applied (its token, then the
+# uptime then): it wakes every WINDOW seconds (reading that file and /proc/uptime itself) and fires
+# at the step's end plus WINDOW, or at SECONDS if the step never ends. So the step's end starts no
+# process for it (a restarted timer cost three), and the confirm finds the one timer to stop.
 start_timer() {
   if [ -n "$systemd" ]; then
     systemd-run --quiet --unit="$timer_unit" --on-active="$1" --timer-property=AccuracySec=1s /bin/sh "$state/revert.sh" "$2" 9>&-
   else
-    # Own session (no hangup when SSH goes), no inherited lock descriptor, no open output.
+    # Own session (no hangup when SSH goes), no inherited lock descriptor, no open output. One
+    # line: disarm knows the sleeper by the first line of its command line.
     # shellcheck disable=SC2016
-    setsid sh -c 'sleep "$1"; exec sh "$2" "$3"' wgdeploy-revert "$1" "$state/revert.sh" "$2" < /dev/null > /dev/null 2>&1 9>&- &
+    setsid sh -c 'limit=$1 window=${4:-$1} slept=0; while [ "$slept" -lt "$limit" ]; do chunk=$((limit - slept)); [ "$chunk" -gt "$window" ] && chunk=$window; sleep "$chunk"; slept=$((slept + chunk)); [ -n "$4" ] || continue; end=; { read -r token && read -r end; } < "$5" 2>/dev/null; case $end in "" | *[!0-9]*) continue ;; esac; read -r up < /proc/uptime; up=${up%%.*}; [ $((end + window)) -gt "$up" ] && sleep $((end + window - up)); break; done; exec sh "$2" "$3"' wgdeploy-revert "$1" "$state/revert.sh" "$2" "${3:-}" "$state/applied" < /dev/null > /dev/null 2>&1 9>&- &
     echo $! > "$state/armed.pid"
   fi
 }
