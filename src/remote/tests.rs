@@ -529,6 +529,17 @@ fn the_survey_reads_the_clock_from_proc_and_the_length_from_the_stamp() {
             !calls.contains("date") && !calls.contains("wc"),
             "{shell:?}: {calls}"
         );
+        // A config that is a symlink: its stamp is the link's own (stat does not follow it), so
+        // the frame's length is counted (the frame is the target's content, whole).
+        let target = host.root.join("a-config-kept-somewhere-else.conf");
+        std::fs::write(&target, NEW).unwrap();
+        std::fs::remove_file(host.root.join("etc/wireguard/wg0.conf")).unwrap();
+        std::os::unix::fs::symlink(&target, host.root.join("etc/wireguard/wg0.conf")).unwrap();
+        let text = host.run(&facts_script(&wg0()));
+        assert!(
+            text.contains(&format!("@@config {}\n{NEW}\n", NEW.len())),
+            "{shell:?}: {text}"
+        );
         let clock = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()

@@ -24,11 +24,14 @@ fi
 echo '@@dir'
 if [ -d "$dir" ]; then if [ -r "$dir" ] && [ -x "$dir" ]; then echo ok; else echo unreadable; fi; else echo absent; fi
 # (stat straight in the substitution: its subshell execs it, no second fork.) The config's frame
-# takes its length from the stamp rather than from a `wc`.
+# takes its length from the stamp rather than from a `wc`, unless the stamp has none or is a
+# symlink's own (stat does not follow it; cat does).
 config_stamp=$(stat -c '%i %s %y' "$config" 2>/dev/null) || config_stamp=absent
 printf '@@stamp %s\n' "$config_stamp"
-config_size=${config_stamp#* }
-masked_frame config "$config" "${config_size%% *}"
+config_size=${config_stamp#* }; config_size=${config_size%% *}
+case $config_size in '' | *[!0-9]*) config_size= ;; esac
+[ -L "$config" ] && config_size=
+masked_frame config "$config" "$config_size"
 frame sysctl-file "$sysctl_file"
 first_line armed "$state/armed"; printf '@@armed %s\n' "$armed"
 first_line reverted "$state/reverted"; printf '@@reverted %s\n' "$reverted"
