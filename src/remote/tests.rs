@@ -467,6 +467,12 @@ impl Host {
     }
 }
 
+/// The machine's uptime in seconds (/proc/uptime), the lock-out timer's clock.
+fn uptime() -> f64 {
+    let text = std::fs::read_to_string("/proc/uptime").unwrap();
+    text.split_whitespace().next().unwrap().parse().unwrap()
+}
+
 const OLD: &str = "[Interface]\n# old, no trailing newline: PrivateKey = x";
 const NEW: &str = "[Interface]\nPrivateKey = bmV3\n";
 const STATE: &str = "var/lib/wgdeploy/wg0";
@@ -698,10 +704,6 @@ fn disarm_stops_the_timer_and_nothing_else() {
 /// at SECONDS when the step never ends. (Firing times are read from /proc/uptime by the revert.)
 #[test]
 fn the_timer_fires_a_window_after_the_step_or_at_its_limit() {
-    let uptime = || -> f64 {
-        let text = std::fs::read_to_string("/proc/uptime").unwrap();
-        text.split_whitespace().next().unwrap().parse().unwrap()
-    };
     std::thread::scope(|scope| {
         for shell in shells() {
             for ends in [true, false] {
@@ -757,7 +759,9 @@ fn an_armed_apply_that_is_confirmed_records_a_generation_and_disarms() {
         let host = Host::new(&shell);
         host.write("etc/wireguard/wg0.conf", OLD);
         host.up();
+        let before = uptime();
         let out = host.apply_armed(NEW, "token-1", 1, false);
+        let after = uptime();
         assert!(
             out.contains("@@armed\n")
                 && out.contains("@@written\n")
@@ -777,20 +781,14 @@ fn an_armed_apply_that_is_confirmed_records_a_generation_and_disarms() {
             host.file("etc/wireguard/wg0.conf.wgdeploy-prev").unwrap(),
             OLD.as_bytes()
         );
-        // The token, then the step's end as whole seconds of uptime (the timer's reference).
+        // The token, then the step's end as whole seconds of uptime, rounded up (the timer's
+        // reference: it never fires before the window is over).
         let applied = String::from_utf8(host.file(&format!("{STATE}/applied")).unwrap()).unwrap();
         let (token, end) = applied.split_once('\n').unwrap();
-        let uptime: f64 = std::fs::read_to_string("/proc/uptime")
-            .unwrap()
-            .split_whitespace()
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap();
         let end: f64 = end.trim_end().parse().unwrap();
         assert!(
-            token == "token-1" && (0.0..10.0).contains(&(uptime - end)),
-            "{applied}"
+            token == "token-1" && end > before && end <= after + 1.0,
+            "{applied} (the step ran between {before:.2} and {after:.2})"
         );
 
         let confirmed = host.run(&confirm_script(&wg0(), false, "token-1", &record(10)));

@@ -180,9 +180,12 @@ done
 if [ -n "$armed" ]; then
   # The confirm checks this: an apply step cut short is reverted, never confirmed. The step is
   # over: the confirm window starts now, not when the step started. Without systemd the timer reads
-  # when from the uptime after the token (start_timer); a systemd timer is started again.
-  read -r up < /proc/uptime
-  printf '%s\n%s\n' "$armed" "${up%%.*}" > "$state/applied" || fail "cannot write $state/applied"
+  # when from the uptime after the token (start_timer), rounded up so that it never fires before
+  # the window is over (none readable: it fires at its first limit); a systemd timer is started
+  # again.
+  up=; read -r up < /proc/uptime 2>/dev/null; up=${up%%.*}
+  case $up in '' | *[!0-9]*) up= ;; *) up=$((up + 1)) ;; esac
+  printf '%s\n%s\n' "$armed" "$up" > "$state/applied" || fail "cannot write $state/applied"
   if [ -n "$systemd" ]; then
     disarm
     start_timer "$seconds" "$armed" || fail "cannot restart the lock-out timer"

@@ -513,7 +513,7 @@ start_timer() {
     # Own session (no hangup when SSH goes), no inherited lock descriptor, no open output. One
     # line: disarm knows the sleeper by the first line of its command line.
     # shellcheck disable=SC2016
-    setsid sh -c 'limit=$1 window=${4:-$1} slept=0; while [ "$slept" -lt "$limit" ]; do chunk=$((limit - slept)); [ "$chunk" -gt "$window" ] && chunk=$window; sleep "$chunk"; slept=$((slept + chunk)); [ -n "$4" ] || continue; end=; { read -r token && read -r end; } < "$5" 2>/dev/null; case $end in "" | *[!0-9]*) continue ;; esac; read -r up < /proc/uptime; up=${up%%.*}; [ $((end + window)) -gt "$up" ] && sleep $((end + window - up)); break; done; exec sh "$2" "$3"' wgdeploy-revert "$1" "$state/revert.sh" "$2" "${3:-}" "$state/applied" < /dev/null > /dev/null 2>&1 9>&- &
+    setsid sh -c 'limit=$1 window=${4:-$1} slept=0; while [ "$slept" -lt "$limit" ]; do chunk=$((limit - slept)); [ "$chunk" -gt "$window" ] && chunk=$window; sleep "$chunk"; slept=$((slept + chunk)); [ -n "$4" ] || continue; end=; { read -r token && read -r end; } < "$5" 2>/dev/null; case $end in "" | *[!0-9]*) continue ;; esac; up=; read -r up < /proc/uptime; up=${up%%.*}; case $up in "" | *[!0-9]*) continue ;; esac; [ $((end + window)) -gt "$up" ] && sleep $((end + window - up)); break; done; exec sh "$2" "$3"' wgdeploy-revert "$1" "$state/revert.sh" "$2" "${3:-}" "$state/applied" < /dev/null > /dev/null 2>&1 9>&- &
     echo $! > "$state/armed.pid"
   fi
 }
