@@ -731,7 +731,11 @@ fn the_timer_fires_a_window_after_the_step_or_at_its_limit() {
                         text: Cow::Owned(snippet),
                         args: vec![],
                     });
-                    let fired = || host.file(&format!("{STATE}/fired"));
+                    // (Complete: the redirection makes the file before the line is in it.)
+                    let fired = || {
+                        host.file(&format!("{STATE}/fired"))
+                            .filter(|text| text.ends_with(b"\n"))
+                    };
                     assert!(
                         host.wait_until(|| fired().is_some(), Duration::from_secs(10)),
                         "{shell:?} {ends}: never fired"
