@@ -1256,7 +1256,7 @@ fn refresh_and_remove_run() {
 }
 
 /// The lib's readers: generations in any order with junk beside them, one-line files, a last line
-/// without a newline, a missing file; keep_port and config_table with a stub `wg`.
+/// without a newline, a missing file; strip_config against a live interface's port and fwmark.
 /// rm_present removes what exists (dangling links too) and starts no `rm` when nothing does (an
 /// `rm` on PATH that records its calls).
 #[test]

@@ -26,7 +26,7 @@ if [ -d "$dir" ]; then if [ -r "$dir" ] && [ -x "$dir" ]; then echo ok; else ech
 # (stat straight in the substitution: its subshell execs it, no second fork.) The config's frame
 # takes its length from the stamp rather than from a `wc`, unless the stamp has none or is a
 # symlink's own (stat does not follow it; cat does).
-config_stamp=$(stat -c '%i %s %y' "$config" 2>/dev/null) || config_stamp=absent
+config_stamp=$(stat -c "$stamp_format" "$config" 2>/dev/null) || config_stamp=absent
 printf '@@stamp %s\n' "$config_stamp"
 config_size=${config_stamp#* }; config_size=${config_size%% *}
 case $config_size in '' | *[!0-9]*) config_size= ;; esac

@@ -136,7 +136,10 @@ key_since() {
   [ -n "$oldest" ] && printf '@@key-since %s\n' "$(stat -c %Y "$gens/$oldest.conf" 2>/dev/null)"
   return 0
 }
-stamp() { stat -c '%i %s %y' "$1" 2>/dev/null || echo absent; }
+# stamp FILE: FILE's inode, size and modification time (the compare-and-swap of apply.sh against
+# the survey's, which prints the same `stat -c "$stamp_format"`), or `absent`.
+stamp_format='%i %s %y'
+stamp() { stat -c "$stamp_format" "$1" 2>/dev/null || echo absent; }
 # dump IFACE [now]: `wg show IFACE dump`. It prints the private key (line 1, field 1) and each
 # peer's preshared key (field 2): blank them on the host so no secret ever crosses the connection
 # or reaches a log. With `now`, then `@@now SECONDS`, the host's clock read from /proc (boot time
